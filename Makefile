@@ -1,0 +1,52 @@
+# A thin wrapper around CMake so that the everyday commands are short:
+#   make            build (Release with debug info) into build/
+#   make test       build, then run every test with ctest
+#   make demo       build, then run the two-process buffer example
+#   make install    install (PREFIX=/usr/local by default)
+#   make asan       build and test with AddressSanitizer + UBSan (build-asan/)
+#   make format     reformat the sources; make check-format only checks
+# Missing build tools are installed first by scripts/install-deps.
+
+BUILD ?= build
+PREFIX ?= /usr/local
+CMAKE_FLAGS ?=
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || \
+	find src include tools tests examples -name '*.[ch]')
+
+.PHONY: all build test demo install asan format check-format deps clean
+
+all: build
+
+deps:
+	@./scripts/install-deps
+
+$(BUILD)/CMakeCache.txt:
+	@./scripts/install-deps --quiet
+	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS)
+
+build: $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+demo: build
+	$(BUILD)/examples/02_buffer
+
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+asan:
+	$(MAKE) test BUILD=build-asan \
+		CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=Debug -DSHMK_SANITIZE=address,undefined $(CMAKE_FLAGS)"
+
+format:
+	clang-format -i $(SOURCES)
+
+check-format:
+	@clang-format --dry-run --Werror $(SOURCES) && \
+		echo "check-format: $(words $(SOURCES)) files formatted"
+
+clean:
+	rm -rf build build-*
