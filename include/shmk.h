@@ -1,0 +1,315 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shmk.h - shared-memory IPC for C on Linux.
+ *
+ * shmk moves data between processes on one machine through shared memory:
+ * named regions that describe themselves (a peer opens them by name alone),
+ * guarded by real cross-process locks, robust against peers that crash and
+ * against peers that scribble on the shared bytes.  This header is the whole
+ * public API and its manual.
+ *
+ * A two-process example (error checks left out for brevity):
+ *
+ *	// producer
+ *	struct shmk_buffer *b;
+ *	int v = 123;
+ *	shmk_buffer_create("frames", 1024, NULL, &b);
+ *	shmk_buffer_write(b, 0, &v, sizeof(v), -1);
+ *
+ *	// consumer, in another process: the size comes from the region itself
+ *	struct shmk_opts o = { .wait_ms = 5000 };   // wait for the producer
+ *	struct shmk_buffer *b;
+ *	int v;
+ *	shmk_buffer_open("frames", &o, &b);
+ *	shmk_buffer_read(b, 0, &v, sizeof(v), -1);  // v == 123
+ *	shmk_buffer_close(b);
+ *
+ * Conventions (every object follows them):
+ *  - Every fallible call returns int (ssize_t for lengths): >= 0 on success,
+ *    a negative errno on failure.  errno is never used to report errors, the
+ *    library never prints and never aborts.  shmk_strerror() names a code.
+ *  - Objects come out through out-parameters; *_close(NULL) is a no-op and
+ *    close never removes the name: shmk_unlink() does.
+ *  - Names: "frames" (letters, digits, '.', '_', '-'; 1..200 characters) is
+ *    a non-persisted object, the POSIX shared memory object /shmk.frames
+ *    under /dev/shm.  A name containing '/' is a file path: the persisted
+ *    kind, which survives a reboot.  NULL creates an anonymous object (a
+ *    sealed memfd) shared by handing its descriptor to another process
+ *    (shmk_send_fd(), shmk_recv_fd(), shmk_buffer_open_fd()).
+ *  - Timeouts are int milliseconds: -1 waits forever, 0 tries once and fails
+ *    with -EAGAIN if it would block, > 0 is a deadline on CLOCK_MONOTONIC
+ *    computed once at entry; -ETIMEDOUT means the whole timeout was waited.
+ *    Signals and spurious wake-ups neither shorten nor stretch a wait.
+ *  - Fixed error meanings: -EEXIST (create: name taken), -ENOENT (open: no
+ *    such object), -EINVAL (bad argument), -ERANGE (offset or index past the
+ *    end), -EMSGSIZE (nothing is ever truncated silently), -EPIPE (the
+ *    creator shut the object down), -EPROTO (not a shmk object of this kind,
+ *    version or geometry), -EBADMSG (corrupt shared data), -ENOSPC (no room
+ *    for the object), -EACCES (the object's owner or mode is not trusted),
+ *    -EUSERS (128 processes already attached), -ECHILD (a handle used in
+ *    a child after fork(); see below).
+ *  - Handles and fork(): a handle belongs to the process that opened it.  In
+ *    a child created by fork() every call on an inherited handle fails with
+ *    -ECHILD (shmk_buffer_data() returns NULL), except close, which only
+ *    frees the child's copy.  The child opens the object again by name, or,
+ *    for an anonymous object, by the descriptor shmk_buffer_fd() gave the
+ *    parent before the fork.  (Children made with a raw clone() system
+ *    call rather than fork() are not seen and must not use the handles.)
+ *  - Trust: an object is opened only if it is a regular file owned by the
+ *    caller's effective uid and not writable by group or others (unless
+ *    SHMK_F_ALLOW_SHARED).  Anonymous objects are sealed so that nobody can
+ *    shrink them.  A named object can be shrunk by any process allowed to
+ *    write it, and touching memory past the new end raises SIGBUS: share
+ *    named objects only with processes you trust as much as your own.
+ *  - Shared memory is untrusted: every length, offset and index read from a
+ *    region is validated before use; a corrupt region gives -EBADMSG or
+ *    -EPROTO, never an out-of-bounds access.
+ */
+#ifndef SHMK_H
+#define SHMK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SHMK_VERSION_MAJOR  0
+#define SHMK_VERSION_MINOR  1
+#define SHMK_VERSION_PATCH  0
+#define SHMK_VERSION_STRING "0.1.0"
+
+/* ======================================================================
+ * Options and common calls
+ * ====================================================================== */
+
+/* Flags for shmk_opts.flags. */
+enum {
+	/*
+	 * create: if the name exists, open it instead (the existing object
+	 * must have the same kind and geometry, else -EPROTO).
+	 */
+	SHMK_F_OPEN_OR_CREATE = 1u << 0,
+	/*
+	 * open: trust an object owned by another user or writable by group or
+	 * others.  Without it such an object is refused with -EACCES before
+	 * it is mapped.  Only for peers you trust: a process that can write
+	 * the backing file can also shrink it (see "Trust" above).
+	 */
+	SHMK_F_ALLOW_SHARED = 1u << 1,
+};
+
+/*
+ * Options taken by every create and open call.  NULL or all-zero means the
+ * defaults.  Zero-initialise the struct and set what you need: fields may
+ * be added at the end in later versions.
+ */
+struct shmk_opts {
+	/* create: permission bits (0600 at least, 0777 at most), exactly as
+	 * given whatever the umask; 0 means 0600 */
+	unsigned mode;
+	/* open: how long to wait for the object to appear, in ms (0: do not
+	 * wait, -1: forever) */
+	int wait_ms;
+	unsigned flags; /* SHMK_F_* */
+};
+
+/*
+ * shmk_strerror - a short English description of an error code.
+ * Accepts the negative codes shmk returns (and positive errno values).
+ * Returns a static string; never NULL.  Thread-safe.
+ */
+const char *shmk_strerror(int err);
+
+/*
+ * shmk_unlink - remove the name of an object.
+ * Processes that have it open keep using it; the memory goes away when the
+ * last one closes.  Only names that hold a shmk object are removed.
+ * Returns 0, -ENOENT if there is no such object, -EINVAL for a bad name,
+ * -EPROTO if the name holds something that is not a shmk object, or another
+ * negative errno from the system.  Thread-safe.
+ */
+int shmk_unlink(const char *name);
+
+/*
+ * shmk_send_fd - send a descriptor (of an anonymous object, say) over a
+ * connected UNIX socket.  shmk_recv_fd - receive one; the new descriptor
+ * is close-on-exec and owned by the caller.  Both retry on EINTR.
+ * Returns 0 (send) or the descriptor (recv); -EPIPE if the peer closed the
+ * socket, -EBADMSG if a message arrived without exactly one descriptor, or
+ * another negative errno.  Thread-safe.
+ */
+int shmk_send_fd(int sock, int fd);
+int shmk_recv_fd(int sock);
+
+/* ======================================================================
+ * shmk_buffer - raw bytes at offsets, shared between processes
+ * ====================================================================== */
+
+struct shmk_buffer;
+
+/*
+ * shmk_buffer_create - create a buffer of size bytes (all zero).
+ * name as described at the top (NULL: anonymous).  The space is reserved at
+ * once, so a full /dev/shm or disk gives -ENOSPC here rather than a crash
+ * later.  The handle that created the buffer is its creator: closing it
+ * marks the buffer shut down.
+ * Returns 0 and *out, -EEXIST if the name is taken (unless
+ * SHMK_F_OPEN_OR_CREATE), -EINVAL for a bad name, size 0 or bad options,
+ * -ENOSPC, -EACCES, or another negative errno.  Thread-safe.
+ */
+int shmk_buffer_create(const char *name, size_t size, const struct shmk_opts *o,
+		       struct shmk_buffer **out);
+
+/*
+ * shmk_buffer_open - open an existing buffer by name; the size is read
+ * from the buffer itself.  With o->wait_ms, waits for a creator that has not
+ * created it yet or is still initialising it.
+ * An object appears under its name only once it is complete, so an open
+ * never sees a half-made one.
+ * Returns 0 and *out, -ENOENT if there is no such object (after waiting),
+ * -EPROTO if it is not a shmk buffer (another kind, another format version,
+ * or not a regular file), -EBADMSG if its header is inconsistent (its size
+ * field disagrees with the file, a truncated header, ...), -EACCES if it
+ * belongs to another user, is writable by others (see SHMK_F_ALLOW_SHARED)
+ * or is a symbolic link, -EUSERS, or another negative errno.  Thread-safe.
+ */
+int shmk_buffer_open(const char *name, const struct shmk_opts *o,
+		     struct shmk_buffer **out);
+
+/*
+ * shmk_buffer_open_fd - open a buffer from a descriptor, typically of an
+ * anonymous buffer received with shmk_recv_fd().  The caller keeps fd (the
+ * handle opens its own description of the same memory).
+ * Returns as shmk_buffer_open(), and -EBADF for a bad descriptor.
+ * Thread-safe.
+ */
+int shmk_buffer_open_fd(int fd, const struct shmk_opts *o,
+			struct shmk_buffer **out);
+
+/*
+ * shmk_buffer_fd - a descriptor of the buffer to hand to another process
+ * (shmk_send_fd(), or inheritance by a child of fork()).  It is a
+ * description of its own, distinct from the one behind the handle, so a
+ * receiver never shares this handle's liveness.  Close-on-exec; owned by
+ * the handle and closed with it: do not close it.  Uses /proc/self/fd.
+ * Returns the descriptor, -ECHILD, or another negative errno.
+ * Thread-safe.
+ */
+int shmk_buffer_fd(struct shmk_buffer *b);
+
+/*
+ * shmk_buffer_close - unmap and free the handle.  If the handle is the
+ * creator's, the buffer is marked shut down first.  Never removes the name.
+ * NULL is a no-op.  Returns 0.  Not to be called while another thread still
+ * uses the handle.
+ */
+int shmk_buffer_close(struct shmk_buffer *b);
+
+/* shmk_buffer_size - the usable size in bytes.  Thread-safe. */
+size_t shmk_buffer_size(const struct shmk_buffer *b);
+
+/*
+ * shmk_buffer_data - a pointer to the first usable byte, for zero-copy
+ * access.  The memory is shared with other processes: what you read from it
+ * may change under you unless you coordinate.
+ */
+void *shmk_buffer_data(struct shmk_buffer *b);
+
+/*
+ * shmk_buffer_write - copy len bytes from src to offset off.
+ * shmk_buffer_read - copy len bytes at offset off to dst.
+ * A range that does not lie wholly inside the buffer fails with -ERANGE and
+ * copies nothing.  timeout_ms bounds the wait for the buffer's lock.
+ * Returns 0, -ERANGE, -EINVAL (NULL pointer with len > 0, or a timeout
+ * below -1), -ECHILD.  Thread-safe; concurrent writes of overlapping
+ * ranges from several processes are not ordered against each other.
+ */
+int shmk_buffer_write(struct shmk_buffer *b, size_t off, const void *src,
+		      size_t len, int timeout_ms);
+int shmk_buffer_read(struct shmk_buffer *b, size_t off, void *dst, size_t len,
+		     int timeout_ms);
+
+/* ======================================================================
+ * Introspection (what `shmk ls` and `shmk info` print)
+ * ====================================================================== */
+
+enum shmk_kind {
+	SHMK_KIND_BUFFER = 1,
+	SHMK_KIND_ARRAY = 2,
+	SHMK_KIND_EVENT = 3,
+	SHMK_KIND_RING = 4,
+	SHMK_KIND_RPC = 5,
+};
+
+enum shmk_state {
+	SHMK_STATE_INIT = 0,	 /* the creator is still initialising it */
+	SHMK_STATE_READY = 1,	 /* in use */
+	SHMK_STATE_SHUTDOWN = 2, /* the creator closed it */
+};
+
+#define SHMK_STAT_MAX_PARTS    128
+#define SHMK_STAT_MAX_COUNTERS 32
+#define SHMK_STAT_MAX_GEOM     8
+
+struct shmk_stat_part {
+	int slot;    /* index in the object's participant table */
+	int alive;   /* 1: the holder has it open (the kernel says so) */
+	int creator; /* 1: this participant created the object */
+	pid_t pid;   /* in the attaching process's PID namespace */
+	uid_t uid;
+	uint64_t attach_ns; /* CLOCK_REALTIME, ns since the epoch */
+};
+
+struct shmk_stat {
+	int kind;	      /* enum shmk_kind */
+	int state;	      /* enum shmk_state */
+	int version;	      /* format version */
+	unsigned mode;	      /* permission bits of the backing object */
+	uid_t owner;	      /* owner of the backing object */
+	uint64_t total_size;  /* bytes of the whole region */
+	uint64_t header_size; /* bytes before the object's data */
+	int ngeom;	      /* entries used in geom[] */
+	uint64_t geom[SHMK_STAT_MAX_GEOM]; /* see shmk_stat_geom_name() */
+	uid_t creator_uid;		   /* effective uid of the creator */
+	pid_t creator_pid;   /* pid of the creator, in its namespace */
+	int creator_alive;   /* 1 if the creator still has it open */
+	uint64_t created_ns; /* CLOCK_REALTIME, ns since the epoch */
+	int nparts;	     /* participant slots ever used, in part[] */
+	int nalive;	     /* of which alive now */
+	struct shmk_stat_part part[SHMK_STAT_MAX_PARTS];
+	int ncounters; /* entries used in counter[] */
+	uint64_t counter[SHMK_STAT_MAX_COUNTERS]; /* shmk_stat_counter_name() */
+};
+
+/*
+ * shmk_stat - describe an object without attaching to it: its header,
+ * its participants and whether each is alive, and its counters.  Nothing
+ * is mapped: the header is read with pread() and validated as an open
+ * would, except that objects of other users may be described.
+ * Returns 0, -EINVAL, or the errors of an open (without waiting).
+ * Thread-safe.
+ */
+int shmk_stat(const char *name, struct shmk_stat *st);
+
+/* shmk_kind_name - "buffer", "ring", ...; "?" for an unknown kind. */
+const char *shmk_kind_name(int kind);
+
+/* shmk_state_name - "init", "ready", "shutdown"; "?" otherwise. */
+const char *shmk_state_name(int state);
+
+/*
+ * shmk_stat_geom_name - the name of geometry field i of a kind ("size",
+ * "nodes", ...), or NULL if the kind has no field i.  shmk_stat_counter_name
+ * - likewise for counter i.  Use them to print a shmk_stat generically.
+ */
+const char *shmk_stat_geom_name(int kind, int i);
+const char *shmk_stat_counter_name(int kind, int i);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SHMK_H */

@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal interfaces shared by the modules of libshmk.  Layers, from the
+ * bottom: sys.c (system calls), region.c (names, backing, header,
+ * participants), then the objects, then stat.c (introspection of every
+ * kind).  Nothing reaches up.
+ *
+ * docs/format.md is the authority for every shared byte declared here.
+ */
+#ifndef SHMK_INTERNAL_H
+#define SHMK_INTERNAL_H
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "shmk.h"
+
+/* Marks the definition of a public function (the build hides the rest). */
+#define SHMK__EXPORT __attribute__((visibility("default")))
+#define likely(x)    __builtin_expect(!!(x), 1)
+#define unlikely(x)  __builtin_expect(!!(x), 0)
+
+/* ---------------------------------------------------------------------
+ * sys.c: thin, EINTR-safe wrappers; all return -errno on failure.
+ * --------------------------------------------------------------------- */
+
+/* CLOCK_MONOTONIC and CLOCK_REALTIME in ns. */
+uint64_t shmk__mono_ns(void);
+uint64_t shmk__real_ns(void);
+
+/*
+ * A deadline is an absolute CLOCK_MONOTONIC time in ns, computed once from a
+ * timeout in ms: SHMK__FOREVER for -1, 0 for "try once", now + ms otherwise.
+ * shmk__timeout_ok() is 0 for a valid timeout (>= -1), else -EINVAL.
+ */
+#define SHMK__FOREVER UINT64_MAX
+int shmk__timeout_ok(int timeout_ms);
+uint64_t shmk__deadline(int timeout_ms);
+/* The error of a wait that reached its deadline: -EAGAIN or -ETIMEDOUT. */
+int shmk__expired(uint64_t deadline);
+/* Sleep ns nanoseconds, or less if the deadline comes first. */
+void shmk__nap(uint64_t ns, uint64_t deadline);
+
+/* Open-file-description locks on one byte of fd: the liveness tokens. */
+int shmk__ofd_trylock(int fd, uint64_t byte); /* 0, -EAGAIN if held */
+int shmk__ofd_held(int fd, uint64_t byte);    /* 1 held by another, 0 free */
+
+/* A random 64-bit value (getrandom, falling back to the clock). */
+uint64_t shmk__random64(void);
+
+/* ---------------------------------------------------------------------
+ * The shared header (docs/format.md).  Host byte order; the endian word
+ * reveals a mismatch.  Every field has a fixed width and offset.
+ * --------------------------------------------------------------------- */
+
+#define SHMK__MAGIC	0x6b6d6873u /* the bytes "shmk" on a little-endian host */
+#define SHMK__ENDIAN	0x01020304u
+#define SHMK__VERSION	1
+#define SHMK__HDR_SIZE	8192u
+#define SHMK__GEOM_N	8
+#define SHMK__NCOUNTERS 32
+#define SHMK__MAX_PARTS 128
+#define SHMK__CTL_SIZE	3072u
+#define SHMK__CACHELINE 64
+/* Largest region: keeps every offset representable in off_t and size_t
+ * and far from overflow in any sum of two of them. */
+#define SHMK__MAX_TOTAL (UINT64_C(1) << 46)
+
+/*
+ * Participant slot k.  Written only by the process whose open file
+ * description holds the slot's liveness token (an OFD write lock on file
+ * byte SHMK__LOCK_BYTE(k)); read by anyone.  The fields are informational
+ * (pid and uid are never used to decide anything): liveness is the lock.
+ */
+struct shmk__part {
+	_Atomic uint32_t gen;	/* bumped by each new holder; 0 = never used */
+	_Atomic uint32_t pid;	/* holder's pid, in its own namespace */
+	_Atomic uint32_t uid;	/* holder's effective uid */
+	_Atomic uint32_t flags; /* SHMK__PART_* */
+	_Atomic uint64_t attach_ns; /* CLOCK_REALTIME at attach, ns */
+	uint64_t reserved;	    /* zero */
+};
+#define SHMK__PART_CREATOR  1u /* the slot's holder created the object */
+#define SHMK__PART_ATTACHED 2u /* set at attach, cleared by a clean close */
+
+struct shmk__hdr {
+	/* 0x000: identity.  Written by the creator before the object is
+	 * published under its name; never changed afterwards. */
+	uint32_t magic;		     /* SHMK__MAGIC */
+	uint32_t endian;	     /* SHMK__ENDIAN */
+	uint16_t version;	     /* SHMK__VERSION */
+	uint16_t kind;		     /* enum shmk_kind */
+	uint32_t hdr_size;	     /* bytes before the object's data */
+	uint64_t total_size;	     /* bytes of the whole region */
+	uint64_t geom[SHMK__GEOM_N]; /* kind-specific geometry */
+	uint32_t creator_uid;	     /* creator's effective uid */
+	uint32_t creator_pid;	     /* creator's pid (informational) */
+	uint64_t created_ns;	     /* CLOCK_REALTIME at creation, ns */
+	uint64_t nonce;		     /* random, unique to this incarnation */
+	uint8_t pad0[0x100 - 0x70];
+	/* 0x100: lifecycle.  state is written by the creator (release);
+	 * state_seq is bumped after every change of state (a futex word). */
+	_Atomic uint32_t state;
+	_Atomic uint32_t state_seq;
+	uint8_t pad1[0x140 - 0x108];
+	/* 0x140: counters, kind-specific, updated with relaxed atomics. */
+	_Atomic uint64_t counter[SHMK__NCOUNTERS];
+	uint8_t pad2[0x400 - 0x240];
+	/* 0x400: the object's control words (locks, cursors, events), laid
+	 * out by the object, each hot word on its own cache line. */
+	uint8_t ctl[SHMK__CTL_SIZE];
+	/* 0x1000: the participant table. */
+	struct shmk__part part[SHMK__MAX_PARTS];
+};
+
+_Static_assert(sizeof(struct shmk__part) == 32, "part layout");
+_Static_assert(offsetof(struct shmk__hdr, version) == 0x08, "hdr layout");
+_Static_assert(offsetof(struct shmk__hdr, kind) == 0x0a, "hdr layout");
+_Static_assert(offsetof(struct shmk__hdr, hdr_size) == 0x0c, "hdr layout");
+_Static_assert(offsetof(struct shmk__hdr, total_size) == 0x10, "hdr layout");
+_Static_assert(offsetof(struct shmk__hdr, geom) == 0x18, "hdr layout");
+_Static_assert(offsetof(struct shmk__hdr, creator_uid) == 0x58, "hdr layout");
+_Static_assert(offsetof(struct shmk__hdr, created_ns) == 0x60, "hdr layout");
+_Static_assert(offsetof(struct shmk__hdr, nonce) == 0x68, "hdr layout");
+_Static_assert(offsetof(struct shmk__hdr, state) == 0x100, "hdr layout");
+_Static_assert(offsetof(struct shmk__hdr, state_seq) == 0x104, "hdr layout");
+_Static_assert(offsetof(struct shmk__hdr, counter) == 0x140, "hdr layout");
+_Static_assert(offsetof(struct shmk__hdr, ctl) == 0x400, "hdr layout");
+_Static_assert(offsetof(struct shmk__hdr, part) == 0x1000, "hdr layout");
+_Static_assert(sizeof(struct shmk__hdr) == SHMK__HDR_SIZE, "hdr size");
+
+/* Liveness token of participant slot k: an OFD lock on this file byte
+ * (a lock range says nothing about the bytes' contents). */
+#define SHMK__LOCK_BYTE(k) (UINT64_C(0x1000) + (uint64_t)(k))
+
+/* ---------------------------------------------------------------------
+ * Kinds: what the region layer needs to know of each object.  Each object
+ * file defines one.
+ * --------------------------------------------------------------------- */
+struct shmk__kind {
+	uint16_t kind; /* enum shmk_kind */
+	const char *name;
+	/*
+	 * Total region size for this geometry, overflow-checked and at most
+	 * SHMK__MAX_TOTAL; -EINVAL if the geometry is impossible.  Called on
+	 * the creator's arguments and on an opener's private header copy.
+	 */
+	int (*layout)(const uint64_t geom[SHMK__GEOM_N], uint64_t *total);
+	/* Names of the geometry fields and counters, NULL-terminated. */
+	const char *geom_names[SHMK__GEOM_N + 1];
+	const char *counter_names[SHMK__NCOUNTERS + 1];
+};
+
+/* ---------------------------------------------------------------------
+ * region.c: one named (or anonymous) mapping with a validated header, and
+ * this handle's participant slot in it.
+ * --------------------------------------------------------------------- */
+struct shmk__region {
+	int fd; /* our own description; holds our liveness token */
+	struct shmk__hdr *hdr;	     /* the mapping starts with the header */
+	uint64_t size;		     /* mapped bytes = validated total size */
+	uint64_t geom[SHMK__GEOM_N]; /* private copy, validated at open */
+	int slot;		     /* our participant slot */
+	int creator;		     /* 1 if this handle created the object */
+	int forked;   /* 1 in a child that inherited the handle */
+	int share_fd; /* for shmk_*_fd(): -1 until asked */
+	struct shmk__region *next, *prev; /* the registry (fork handling) */
+};
+
+/* Argument checks shared by every create and open call. */
+int shmk__opts_check(const struct shmk_opts *o, int creating);
+
+/*
+ * Creates the object (name NULL: anonymous) with the kind's geometry: the
+ * backing is made, sized and reserved, init() fills the kind's control
+ * words, the state is set ready, and only then the name appears, so no
+ * process ever sees a half-made object.  With SHMK_F_OPEN_OR_CREATE an
+ * existing object of the same kind and geometry is opened instead.
+ */
+int shmk__region_create(struct shmk__region *r, const char *name,
+			const struct shmk__kind *k,
+			const uint64_t geom[SHMK__GEOM_N],
+			const struct shmk_opts *o,
+			void (*init)(struct shmk__region *r));
+int shmk__region_open(struct shmk__region *r, const char *name,
+		      const struct shmk__kind *k, const struct shmk_opts *o);
+int shmk__region_open_fd(struct shmk__region *r, int fd,
+			 const struct shmk__kind *k, const struct shmk_opts *o);
+/* Marks the region shut down if r is the creator, then unmaps it. */
+void shmk__region_close(struct shmk__region *r);
+/* A descriptor to hand to another process (see shmk_buffer_fd). */
+int shmk__region_share_fd(struct shmk__region *r);
+/* Sets state = SHUTDOWN (release) and bumps state_seq. */
+void shmk__region_shutdown(struct shmk__region *r);
+
+/* -ECHILD if the handle was inherited through fork(), else 0. */
+static inline int shmk__region_check(const struct shmk__region *r)
+{
+	return unlikely(r->forked) ? -ECHILD : 0;
+}
+
+static inline void *shmk__region_data(const struct shmk__region *r)
+{
+	return (char *)r->hdr + SHMK__HDR_SIZE;
+}
+
+static inline void shmk__count(struct shmk__region *r, int i, uint64_t n)
+{
+	atomic_fetch_add_explicit(&r->hdr->counter[i], n, memory_order_relaxed);
+}
+
+/* Is participant slot k held by a live process? 1 yes, 0 no, or -errno. */
+int shmk__part_alive(const struct shmk__region *r, int k);
+
+/* Name handling shared by region.c and stat.c. */
+#define SHMK__NAME_MAX	 200
+#define SHMK__PATH_MAX	 4096
+#define SHMK__SHM_DIR	 "/dev/shm"
+#define SHMK__SHM_PREFIX "shmk."
+/*
+ * Validates name and writes the path of its backing: SHMK__SHM_DIR
+ * "/shmk.<name>" for a plain name, the name itself for a file path.
+ * Returns 0 for a plain name, 1 for a file path, -EINVAL if the name is
+ * bad, -ENAMETOOLONG if the path does not fit.
+ */
+int shmk__name_path(const char *name, char *path, size_t cap);
+
+/*
+ * Opens an existing object's backing (never following a symlink, never
+ * blocking on a FIFO), checks its type and, unless trust_any, its owner
+ * and mode; reads the whole header into *h without mapping anything and
+ * validates it against the file size and, if k is not NULL, the kind.
+ * Does not wait.  On success *fdp is the descriptor (O_RDWR, or O_RDONLY
+ * with rdonly) and *st what fstat said of it.
+ */
+struct stat;
+int shmk__region_peek(const char *name, int rdonly, int trust_any,
+		      const struct shmk__kind *k, int *fdp, struct stat *st,
+		      struct shmk__hdr *h);
+/* Validates a private header copy against the file size and the kind
+ * (k NULL: the kind-independent checks only). */
+int shmk__hdr_check(const struct shmk__hdr *h, uint64_t file_size,
+		    const struct shmk__kind *k);
+
+/* Overflow-checked arithmetic: 0 on success, -1 on overflow. */
+static inline int shmk__mul(uint64_t a, uint64_t b, uint64_t *r)
+{
+	return __builtin_mul_overflow(a, b, r) ? -1 : 0;
+}
+static inline int shmk__add(uint64_t a, uint64_t b, uint64_t *r)
+{
+	return __builtin_add_overflow(a, b, r) ? -1 : 0;
+}
+
+/* The kinds defined by the object files. */
+extern const struct shmk__kind shmk__buffer_kind;
+
+#endif /* SHMK_INTERNAL_H */

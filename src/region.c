@@ -1,0 +1,801 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * region.c - the region layer: names, backing files, the self-describing
+ * header, the participant table, and the handle registry that makes fork()
+ * safe.  docs/format.md describes the header; docs/design.md explains the
+ * choices (atomic publication, OFD liveness tokens, fork handling).
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* ---------------------------------------------------------------------
+ * Names
+ * --------------------------------------------------------------------- */
+
+static int name_char_ok(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+}
+
+int shmk__name_path(const char *name, char *path, size_t cap)
+{
+	const char *base;
+	size_t n, i;
+	int len;
+
+	if (!name)
+		return -EINVAL;
+	n = strnlen(name, SHMK__PATH_MAX);
+	if (n == 0)
+		return -EINVAL;
+	if (memchr(name, '/', n)) {
+		if (n >= SHMK__PATH_MAX || n >= cap)
+			return -ENAMETOOLONG;
+		base = strrchr(name, '/') + 1;
+		if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
+			return -EINVAL;
+		memcpy(path, name, n + 1);
+		return 1;
+	}
+	if (n > SHMK__NAME_MAX)
+		return -ENAMETOOLONG;
+	for (i = 0; i < n; i++)
+		if (!name_char_ok(name[i]))
+			return -EINVAL;
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return -EINVAL;
+	len = snprintf(path, cap, "%s/%s%s", SHMK__SHM_DIR, SHMK__SHM_PREFIX,
+		       name);
+	if (len < 0 || (size_t)len >= cap)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * The registry of open handles.  A child created by fork() inherits every
+ * descriptor, and with it a reference to each handle's open file
+ * description, which holds the handle's liveness token: if the child kept
+ * it, a parent that died would look alive for as long as the child lived.
+ * So the child drops every inherited handle descriptor at once (in the
+ * atfork child handler) and marks the handle as inherited.  A descriptor is
+ * created and entered in the registry under the same lock, so a fork in
+ * another thread can never slip between the two.
+ * --------------------------------------------------------------------- */
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
+static struct shmk__region *reg_head;
+
+static void reg_prepare(void)
+{
+	pthread_mutex_lock(&reg_lock);
+}
+
+static void reg_parent(void)
+{
+	pthread_mutex_unlock(&reg_lock);
+}
+
+static void reg_child(void)
+{
+	struct shmk__region *r;
+
+	for (r = reg_head; r; r = r->next) {
+		if (r->fd >= 0)
+			close(r->fd);
+		r->fd = -1;
+		r->forked = 1;
+	}
+	pthread_mutex_unlock(&reg_lock);
+}
+
+static void reg_init(void)
+{
+	pthread_atfork(reg_prepare, reg_parent, reg_child);
+}
+
+static void reg_enter(void)
+{
+	pthread_once(&reg_once, reg_init);
+	pthread_mutex_lock(&reg_lock);
+}
+
+static void reg_leave(void)
+{
+	pthread_mutex_unlock(&reg_lock);
+}
+
+/* With reg_lock held: r now owns fd and is in the registry. */
+static void reg_insert(struct shmk__region *r, int fd)
+{
+	r->fd = fd;
+	r->prev = NULL;
+	r->next = reg_head;
+	if (reg_head)
+		reg_head->prev = r;
+	reg_head = r;
+}
+
+/* Takes r out of the registry (if it is in it). */
+static void reg_remove(struct shmk__region *r)
+{
+	reg_enter();
+	if (r->prev)
+		r->prev->next = r->next;
+	else if (reg_head == r)
+		reg_head = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	r->next = r->prev = NULL;
+	reg_leave();
+}
+
+/* Opens a new description of the file behind fd (never a dup). */
+static int reopen(int fd)
+{
+	char proc[64];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	/* Following the magic link is the point; the type is checked by the
+	 * caller where it matters. */
+	return open(proc, O_RDWR | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+}
+
+/*
+ * Maps the region from a description of its own, closed at once, rather
+ * than from r->fd: a mapping keeps a reference to the description it was
+ * made from, and a child of fork() inherits the mapping.  Were it made
+ * from r->fd, which holds our liveness token, the child would keep the
+ * token alive after we died.  This way the child keeps the memory (its
+ * pointers stay valid) but never our liveness.
+ */
+static void *map_region(struct shmk__region *r, uint64_t len)
+{
+	void *map = MAP_FAILED;
+	int mfd, e;
+
+	reg_enter();
+	mfd = reopen(r->fd);
+	if (mfd >= 0) {
+		map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, mfd,
+			   0);
+		e = errno;
+		close(mfd);
+		errno = e;
+	}
+	reg_leave();
+	return map;
+}
+
+/* ---------------------------------------------------------------------
+ * Participants
+ * --------------------------------------------------------------------- */
+
+/*
+ * Takes the first free participant slot.  The kernel arbitrates: a slot is
+ * free exactly when no open file description holds the OFD lock on its
+ * byte, which is the case once its holder closed or died, so the table
+ * cannot be exhausted by processes that attach and die.
+ */
+static int attach(struct shmk__region *r, uint32_t flags)
+{
+	int k, rc;
+
+	for (k = 0; k < SHMK__MAX_PARTS; k++) {
+		struct shmk__part *p = &r->hdr->part[k];
+		uint32_t gen;
+
+		rc = shmk__ofd_trylock(r->fd, SHMK__LOCK_BYTE(k));
+		if (rc == -EAGAIN)
+			continue;
+		if (rc < 0)
+			return rc;
+		gen = atomic_load_explicit(&p->gen, memory_order_relaxed) + 1;
+		if (gen == 0)
+			gen = 1;
+		atomic_store_explicit(&p->pid, (uint32_t)getpid(),
+				      memory_order_relaxed);
+		atomic_store_explicit(&p->uid, (uint32_t)geteuid(),
+				      memory_order_relaxed);
+		atomic_store_explicit(&p->flags, flags | SHMK__PART_ATTACHED,
+				      memory_order_relaxed);
+		atomic_store_explicit(&p->attach_ns, shmk__real_ns(),
+				      memory_order_relaxed);
+		/* Release: pairs with the acquire load of gen by a reader of
+		 * the table, which then sees this holder's fields. */
+		atomic_store_explicit(&p->gen, gen, memory_order_release);
+		r->slot = k;
+		return 0;
+	}
+	return -EUSERS;
+}
+
+int shmk__part_alive(const struct shmk__region *r, int k)
+{
+	if (k < 0 || k >= SHMK__MAX_PARTS)
+		return -EINVAL;
+	if (k == r->slot)
+		return 1; /* our own lock never conflicts with itself */
+	return shmk__ofd_held(r->fd, SHMK__LOCK_BYTE(k));
+}
+
+/* ---------------------------------------------------------------------
+ * Header validation
+ * --------------------------------------------------------------------- */
+
+int shmk__hdr_check(const struct shmk__hdr *h, uint64_t file_size,
+		    const struct shmk__kind *k)
+{
+	uint64_t total;
+
+	if (h->magic != SHMK__MAGIC || h->endian != SHMK__ENDIAN ||
+	    h->version != SHMK__VERSION)
+		return -EPROTO;
+	if (k && h->kind != k->kind)
+		return -EPROTO;
+	if (h->hdr_size != SHMK__HDR_SIZE || h->total_size != file_size ||
+	    h->total_size > SHMK__MAX_TOTAL)
+		return -EBADMSG;
+	if (k && (k->layout(h->geom, &total) < 0 || total != h->total_size))
+		return -EBADMSG;
+	return 0;
+}
+
+int shmk__opts_check(const struct shmk_opts *o, int creating)
+{
+	const unsigned known = SHMK_F_OPEN_OR_CREATE | SHMK_F_ALLOW_SHARED;
+
+	if (!o)
+		return 0;
+	if (o->flags & ~known)
+		return -EINVAL;
+	if (o->wait_ms < -1)
+		return -EINVAL;
+	if (creating && o->mode &&
+	    ((o->mode & ~0777u) || (o->mode & 0600u) != 0600u))
+		return -EINVAL;
+	return 0;
+}
+
+/* Checks type, owner and mode of an opened backing. */
+static int check_file(int fd, int trust_any, struct stat *st)
+{
+	if (fstat(fd, st) < 0)
+		return -errno;
+	if (!S_ISREG(st->st_mode))
+		return -EPROTO;
+	if (!trust_any &&
+	    (st->st_uid != geteuid() || (st->st_mode & (S_IWGRP | S_IWOTH))))
+		return -EACCES;
+	if ((uint64_t)st->st_size < SHMK__HDR_SIZE)
+		return -EBADMSG;
+	return 0;
+}
+
+/* Reads the header with pread: a private copy nobody else can change. */
+static int read_hdr(int fd, struct shmk__hdr *h)
+{
+	size_t got = 0;
+
+	while (got < sizeof(*h)) {
+		ssize_t n = pread(fd, (char *)h + got, sizeof(*h) - got,
+				  (off_t)got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EBADMSG; /* shrunk under us */
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+/* open() flags for an existing backing: never follow a symlink, never
+ * block on a FIFO, never become a controlling terminal. */
+#define OPEN_EXISTING (O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+
+static int open_errno(int e)
+{
+	switch (e) {
+	case ELOOP:
+		return -EACCES; /* a symlink at an object's name: not trusted */
+	case EISDIR:
+	case ENXIO:
+		return -EPROTO; /* a directory or a socket: not an object */
+	default:
+		return -e;
+	}
+}
+
+int shmk__region_peek(const char *name, int rdonly, int trust_any,
+		      const struct shmk__kind *k, int *fdp, struct stat *st,
+		      struct shmk__hdr *h)
+{
+	char path[SHMK__PATH_MAX];
+	int fd, rc;
+
+	rc = shmk__name_path(name, path, sizeof(path));
+	if (rc < 0)
+		return rc;
+	fd = open(path, (rdonly ? O_RDONLY : O_RDWR) | OPEN_EXISTING);
+	if (fd < 0)
+		return open_errno(errno);
+	rc = check_file(fd, trust_any, st);
+	if (!rc)
+		rc = read_hdr(fd, h);
+	if (!rc)
+		rc = shmk__hdr_check(h, (uint64_t)st->st_size, k);
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	*fdp = fd;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Create
+ * --------------------------------------------------------------------- */
+
+static void region_reset(struct shmk__region *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->fd = -1;
+	r->share_fd = -1;
+	r->slot = -1;
+}
+
+/* Undoes a half-made handle (never published, or opened but refused). */
+static void region_discard(struct shmk__region *r)
+{
+	reg_remove(r);
+	if (r->hdr)
+		munmap(r->hdr, r->size);
+	if (r->fd >= 0)
+		close(r->fd);
+	region_reset(r);
+}
+
+/*
+ * Sizes and reserves the fresh backing r->fd, writes the header, lets the
+ * kind initialise its control words, claims participant slot 0 for the
+ * creator and sets the state ready.  Nothing of it is visible to others yet.
+ */
+static int region_build(struct shmk__region *r, const struct shmk__kind *k,
+			const uint64_t geom[SHMK__GEOM_N], uint64_t total,
+			mode_t mode, void (*init)(struct shmk__region *r))
+{
+	struct shmk__hdr *h;
+	void *map;
+	int rc;
+
+	/* fchmod, not the open mode: the umask must not change it. */
+	if (fchmod(r->fd, mode) < 0)
+		return -errno;
+	if (ftruncate(r->fd, (off_t)total) < 0)
+		return errno == EFBIG ? -ENOSPC : -errno;
+	/* Reserve every page now: a full tmpfs or disk fails here with
+	 * ENOSPC instead of raising SIGBUS at a later store. */
+	do
+		rc = posix_fallocate(r->fd, 0, (off_t)total);
+	while (rc == EINTR);
+	if (rc)
+		return -rc;
+	map = map_region(r, total);
+	if (map == MAP_FAILED)
+		return -errno;
+	h = map;
+	r->hdr = h;
+	r->size = total;
+	r->creator = 1;
+	memcpy(r->geom, geom, sizeof(r->geom));
+
+	h->magic = SHMK__MAGIC;
+	h->endian = SHMK__ENDIAN;
+	h->version = SHMK__VERSION;
+	h->kind = k->kind;
+	h->hdr_size = SHMK__HDR_SIZE;
+	h->total_size = total;
+	memcpy(h->geom, geom, sizeof(h->geom));
+	h->creator_uid = (uint32_t)geteuid();
+	h->creator_pid = (uint32_t)getpid();
+	h->created_ns = shmk__real_ns();
+	h->nonce = shmk__random64();
+	if (init)
+		init(r);
+	rc = attach(r, SHMK__PART_CREATOR);
+	if (rc < 0)
+		return rc;
+	/* Release: pairs with the acquire load of state in open_mapped();
+	 * everything above is seen by whoever sees READY. */
+	atomic_store_explicit(&h->state, SHMK_STATE_READY,
+			      memory_order_release);
+	return 0;
+}
+
+static int create_anon(struct shmk__region *r, const struct shmk__kind *k,
+		       const uint64_t geom[SHMK__GEOM_N], uint64_t total,
+		       mode_t mode, void (*init)(struct shmk__region *r))
+{
+	char label[32];
+	int fd, rc;
+
+	snprintf(label, sizeof(label), "shmk.%s", k->name);
+	reg_enter();
+	fd = memfd_create(label, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd >= 0)
+		reg_insert(r, fd);
+	reg_leave();
+	if (fd < 0)
+		return -errno;
+	rc = region_build(r, k, geom, total, mode, init);
+	/* Sealed: no process holding the descriptor can shrink the memory
+	 * under a reader (which would raise SIGBUS), nor undo the seals. */
+	if (!rc && fcntl(fd, F_ADD_SEALS,
+			 F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+		rc = -errno;
+	if (rc < 0)
+		region_discard(r);
+	return rc;
+}
+
+/* Splits path into its directory (written to dir) and checks the fit. */
+static int path_dir(const char *path, char *dir, size_t cap)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n;
+
+	if (!slash)
+		return -EINVAL;
+	n = slash == path ? 1 : (size_t)(slash - path);
+	if (n >= cap)
+		return -ENAMETOOLONG;
+	memcpy(dir, path, n);
+	dir[n] = 0;
+	return 0;
+}
+
+/* Gives the unnamed file behind fd the name path, failing if it exists. */
+static int link_tmpfile(int fd, const char *path)
+{
+	char proc[64];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	if (errno != ENOENT)
+		return -errno;
+	/* No /proc: this form needs CAP_DAC_READ_SEARCH. */
+	if (linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH) == 0)
+		return 0;
+	return -errno;
+}
+
+/*
+ * Makes a named object atomically: it is built in an unnamed file
+ * (O_TMPFILE) in the target directory and linked to its name only when
+ * complete; link() fails if the name exists, which makes creation
+ * exclusive without ever opening what sits at the name.  Where the file
+ * system lacks O_TMPFILE a uniquely named hidden file is used instead and
+ * linked the same way.
+ */
+static int create_named(struct shmk__region *r, const char *path, int isfile,
+			const struct shmk__kind *k,
+			const uint64_t geom[SHMK__GEOM_N], uint64_t total,
+			mode_t mode, void (*init)(struct shmk__region *r))
+{
+	char dir[SHMK__PATH_MAX], tmp[SHMK__PATH_MAX + 64];
+	struct stat st;
+	int fd, rc, dfd;
+
+	tmp[0] = 0;
+	rc = path_dir(path, dir, sizeof(dir));
+	if (rc < 0)
+		return rc;
+	/* A cheap early answer; the link below is the authority. */
+	if (fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return -EEXIST;
+	reg_enter();
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
+		snprintf(tmp, sizeof(tmp), "%s/.shmk-tmp.%016llx", dir,
+			 (unsigned long long)shmk__random64());
+		fd = open(tmp,
+			  O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			  0600);
+	}
+	if (fd >= 0)
+		reg_insert(r, fd);
+	reg_leave();
+	if (fd < 0)
+		return -errno;
+	rc = region_build(r, k, geom, total, mode, init);
+	if (!rc && tmp[0])
+		rc = link(tmp, path) < 0 ? -errno : 0;
+	else if (!rc)
+		rc = link_tmpfile(fd, path);
+	if (tmp[0])
+		unlink(tmp);
+	if (rc < 0) {
+		region_discard(r);
+		return rc;
+	}
+	if (isfile) {
+		/* The persisted kind: make the new object and its name
+		 * durable before telling the caller it exists. */
+		fsync(fd);
+		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
+	}
+	return 0;
+}
+
+int shmk__region_create(struct shmk__region *r, const char *name,
+			const struct shmk__kind *k,
+			const uint64_t geom[SHMK__GEOM_N],
+			const struct shmk_opts *o,
+			void (*init)(struct shmk__region *r))
+{
+	char path[SHMK__PATH_MAX];
+	struct shmk_opts oo = {0};
+	mode_t mode = 0600;
+	uint64_t total;
+	int rc, isfile, tries;
+
+	region_reset(r);
+	rc = shmk__opts_check(o, 1);
+	if (rc < 0)
+		return rc;
+	if (o && o->mode)
+		mode = (mode_t)o->mode;
+	rc = k->layout(geom, &total);
+	if (rc < 0)
+		return rc;
+	if (!name)
+		return create_anon(r, k, geom, total, mode, init);
+	isfile = shmk__name_path(name, path, sizeof(path));
+	if (isfile < 0)
+		return isfile;
+	for (tries = 0;; tries++) {
+		rc = create_named(r, path, isfile, k, geom, total, mode, init);
+		if (rc != -EEXIST || !(o && (o->flags & SHMK_F_OPEN_OR_CREATE)))
+			return rc;
+		oo.flags = o->flags & ~(unsigned)SHMK_F_OPEN_OR_CREATE;
+		rc = shmk__region_open(r, name, k, &oo);
+		/* Removed between our create and our open: go again. */
+		if (rc == -ENOENT && tries < 100)
+			continue;
+		if (rc < 0)
+			return rc;
+		if (memcmp(r->geom, geom, sizeof(r->geom))) {
+			shmk__region_close(r);
+			return -EPROTO;
+		}
+		return 0;
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Open
+ * --------------------------------------------------------------------- */
+
+/* Validates the backing r->fd, maps it and attaches to it. */
+static int open_mapped(struct shmk__region *r, const struct shmk__kind *k,
+		       int trust_any)
+{
+	struct shmk__hdr *h;
+	struct stat st;
+	uint32_t state;
+	void *map;
+	int rc;
+
+	h = malloc(sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	rc = check_file(r->fd, trust_any, &st);
+	if (!rc)
+		rc = read_hdr(r->fd, h);
+	if (!rc)
+		rc = shmk__hdr_check(h, (uint64_t)st.st_size, k);
+	if (rc < 0) {
+		free(h);
+		return rc;
+	}
+	/* From here on geometry comes only from the validated copy. */
+	r->size = h->total_size;
+	memcpy(r->geom, h->geom, sizeof(r->geom));
+	free(h);
+	map = map_region(r, r->size);
+	if (map == MAP_FAILED)
+		return -errno;
+	r->hdr = map;
+	/* Acquire: pairs with the release store of READY by the creator. */
+	state = atomic_load_explicit(&r->hdr->state, memory_order_acquire);
+	if (state == SHMK_STATE_INIT)
+		return -EAGAIN;
+	if (state != SHMK_STATE_READY && state != SHMK_STATE_SHUTDOWN)
+		return -EBADMSG;
+	return attach(r, 0);
+}
+
+static int open_once(struct shmk__region *r, const char *path,
+		     const struct shmk__kind *k, int trust_any)
+{
+	int fd, rc;
+
+	reg_enter();
+	fd = open(path, O_RDWR | OPEN_EXISTING);
+	if (fd >= 0)
+		reg_insert(r, fd);
+	reg_leave();
+	if (fd < 0)
+		return open_errno(errno);
+	rc = open_mapped(r, k, trust_any);
+	if (rc < 0)
+		region_discard(r);
+	return rc;
+}
+
+int shmk__region_open(struct shmk__region *r, const char *name,
+		      const struct shmk__kind *k, const struct shmk_opts *o)
+{
+	char path[SHMK__PATH_MAX];
+	uint64_t deadline, nap = 1000000; /* 1 ms, doubling up to 10 ms */
+	int rc, trust_any;
+
+	region_reset(r);
+	rc = shmk__opts_check(o, 0);
+	if (rc < 0)
+		return rc;
+	rc = shmk__name_path(name, path, sizeof(path));
+	if (rc < 0)
+		return rc;
+	trust_any = o && (o->flags & SHMK_F_ALLOW_SHARED);
+	deadline = shmk__deadline(o ? o->wait_ms : 0);
+	for (;;) {
+		rc = open_once(r, path, k, trust_any);
+		/* Not there yet: a consumer started before its producer
+		 * waits for it (names appear only when ready). */
+		if (rc != -ENOENT && rc != -EAGAIN)
+			return rc;
+		if (deadline == 0 || shmk__mono_ns() >= deadline)
+			return rc;
+		shmk__nap(nap, deadline);
+		if (nap < 10000000)
+			nap *= 2;
+	}
+}
+
+int shmk__region_open_fd(struct shmk__region *r, int fd,
+			 const struct shmk__kind *k, const struct shmk_opts *o)
+{
+	int own, rc;
+
+	region_reset(r);
+	rc = shmk__opts_check(o, 0);
+	if (rc < 0)
+		return rc;
+	if (fd < 0 || fcntl(fd, F_GETFD) < 0)
+		return -EBADF;
+	/*
+	 * A new open file description of the same file, never a dup: the
+	 * handle's liveness token must belong to this handle alone, not to
+	 * a description the sender (or the caller's fd) also holds.
+	 */
+	reg_enter();
+	own = reopen(fd);
+	if (own >= 0)
+		reg_insert(r, own);
+	reg_leave();
+	if (own < 0)
+		return open_errno(errno);
+	rc = open_mapped(r, k, o && (o->flags & SHMK_F_ALLOW_SHARED));
+	if (rc < 0)
+		region_discard(r);
+	return rc;
+}
+
+/* ---------------------------------------------------------------------
+ * Close, shutdown, sharing
+ * --------------------------------------------------------------------- */
+
+void shmk__region_shutdown(struct shmk__region *r)
+{
+	/* Release: pairs with acquire loads of state by peers that then
+	 * drain what was published before it. */
+	atomic_store_explicit(&r->hdr->state, SHMK_STATE_SHUTDOWN,
+			      memory_order_release);
+	atomic_fetch_add_explicit(&r->hdr->state_seq, 1, memory_order_release);
+}
+
+void shmk__region_close(struct shmk__region *r)
+{
+	reg_remove(r);
+	if (r->hdr && !r->forked) {
+		if (r->creator)
+			shmk__region_shutdown(r);
+		if (r->slot >= 0)
+			atomic_fetch_and_explicit(&r->hdr->part[r->slot].flags,
+						  ~SHMK__PART_ATTACHED,
+						  memory_order_relaxed);
+	}
+	if (r->hdr)
+		munmap(r->hdr, r->size);
+	/* Closing our description drops the liveness token. */
+	if (r->fd >= 0)
+		close(r->fd);
+	if (r->share_fd >= 0)
+		close(r->share_fd);
+	region_reset(r);
+}
+
+int shmk__region_share_fd(struct shmk__region *r)
+{
+	int rc;
+
+	rc = shmk__region_check(r);
+	if (rc < 0)
+		return rc;
+	reg_enter();
+	if (r->share_fd < 0) {
+		/* A description of its own that holds no lock, so a peer
+		 * that receives it never keeps our token alive. */
+		r->share_fd = reopen(r->fd);
+	}
+	rc = r->share_fd < 0 ? -errno : r->share_fd;
+	reg_leave();
+	return rc;
+}
+
+/* ---------------------------------------------------------------------
+ * Unlink
+ * --------------------------------------------------------------------- */
+
+SHMK__EXPORT int shmk_unlink(const char *name)
+{
+	char path[SHMK__PATH_MAX];
+	struct stat st;
+	uint32_t magic;
+	ssize_t n;
+	int fd, rc;
+
+	rc = shmk__name_path(name, path, sizeof(path));
+	if (rc < 0)
+		return rc;
+	/* Only a regular file that starts like a shmk object is removed (a
+	 * corrupt one too, so that it can be cleaned away). */
+	fd = open(path, O_RDONLY | OPEN_EXISTING);
+	if (fd < 0)
+		return open_errno(errno);
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+	} else if (!S_ISREG(st.st_mode)) {
+		rc = -EPROTO;
+	} else {
+		do
+			n = pread(fd, &magic, sizeof(magic), 0);
+		while (n < 0 && errno == EINTR);
+		rc = n == (ssize_t)sizeof(magic) && magic == SHMK__MAGIC
+			     ? 0
+			     : -EPROTO;
+	}
+	close(fd);
+	if (!rc && unlink(path) < 0)
+		rc = -errno;
+	return rc;
+}

@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stat.c - introspection of every kind of object: what `shmk ls` and
+ * `shmk info` print.  It sits above the objects, as it knows them all.
+ */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+_Static_assert(SHMK_STAT_MAX_PARTS == SHMK__MAX_PARTS, "stat parts");
+_Static_assert(SHMK_STAT_MAX_COUNTERS == SHMK__NCOUNTERS, "stat counters");
+_Static_assert(SHMK_STAT_MAX_GEOM == SHMK__GEOM_N, "stat geometry");
+
+static const struct shmk__kind *const kinds[] = {
+	&shmk__buffer_kind,
+};
+
+static const struct shmk__kind *kind_of(int kind)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (kinds[i]->kind == kind)
+			return kinds[i];
+	return NULL;
+}
+
+SHMK__EXPORT const char *shmk_kind_name(int kind)
+{
+	const struct shmk__kind *k = kind_of(kind);
+
+	return k ? k->name : "?";
+}
+
+SHMK__EXPORT const char *shmk_state_name(int state)
+{
+	switch (state) {
+	case SHMK_STATE_INIT:
+		return "init";
+	case SHMK_STATE_READY:
+		return "ready";
+	case SHMK_STATE_SHUTDOWN:
+		return "shutdown";
+	default:
+		return "?";
+	}
+}
+
+SHMK__EXPORT const char *shmk_stat_geom_name(int kind, int i)
+{
+	const struct shmk__kind *k = kind_of(kind);
+	int n;
+
+	if (!k || i < 0 || i >= SHMK__GEOM_N)
+		return NULL;
+	for (n = 0; n <= i; n++)
+		if (!k->geom_names[n])
+			return NULL;
+	return k->geom_names[i];
+}
+
+SHMK__EXPORT const char *shmk_stat_counter_name(int kind, int i)
+{
+	const struct shmk__kind *k = kind_of(kind);
+	int n;
+
+	if (!k || i < 0 || i >= SHMK__NCOUNTERS)
+		return NULL;
+	for (n = 0; n <= i; n++)
+		if (!k->counter_names[n])
+			return NULL;
+	return k->counter_names[i];
+}
+
+/* Fills st from the private header copy h; liveness asks the kernel. */
+static int fill(struct shmk_stat *st, const struct shmk__hdr *h, int fd,
+		const struct stat *fs, const struct shmk__kind *k)
+{
+	int i, n = 0;
+
+	memset(st, 0, sizeof(*st));
+	st->kind = h->kind;
+	st->state = (int)atomic_load_explicit(&h->state, memory_order_relaxed);
+	st->version = h->version;
+	st->mode = (unsigned)(fs->st_mode & 07777);
+	st->owner = fs->st_uid;
+	st->total_size = h->total_size;
+	st->header_size = h->hdr_size;
+	for (i = 0; i < SHMK__GEOM_N && k->geom_names[i]; i++)
+		st->geom[i] = h->geom[i];
+	st->ngeom = i;
+	st->creator_uid = h->creator_uid;
+	st->creator_pid = (pid_t)h->creator_pid;
+	st->created_ns = h->created_ns;
+	for (i = 0; i < SHMK__MAX_PARTS; i++) {
+		const struct shmk__part *p = &h->part[i];
+		struct shmk_stat_part *sp = &st->part[n];
+		int alive;
+
+		if (!atomic_load_explicit(&p->gen, memory_order_relaxed))
+			continue;
+		alive = shmk__ofd_held(fd, SHMK__LOCK_BYTE(i));
+		if (alive < 0)
+			return alive;
+		sp->slot = i;
+		sp->alive = alive;
+		sp->creator = !!(
+			atomic_load_explicit(&p->flags, memory_order_relaxed) &
+			SHMK__PART_CREATOR);
+		sp->pid = (pid_t)atomic_load_explicit(&p->pid,
+						      memory_order_relaxed);
+		sp->uid = (uid_t)atomic_load_explicit(&p->uid,
+						      memory_order_relaxed);
+		sp->attach_ns = atomic_load_explicit(&p->attach_ns,
+						     memory_order_relaxed);
+		st->nalive += alive;
+		if (sp->creator && alive)
+			st->creator_alive = 1;
+		n++;
+	}
+	st->nparts = n;
+	for (i = 0; i < SHMK__NCOUNTERS && k->counter_names[i]; i++)
+		st->counter[i] = atomic_load_explicit(&h->counter[i],
+						      memory_order_relaxed);
+	st->ncounters = i;
+	return 0;
+}
+
+SHMK__EXPORT int shmk_stat(const char *name, struct shmk_stat *st)
+{
+	const struct shmk__kind *k;
+	struct shmk__hdr *h;
+	struct stat fs;
+	int fd, rc;
+
+	if (!st)
+		return -EINVAL;
+	h = malloc(sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	/* Read-only, nothing mapped: describing an object of another user
+	 * is safe, so it is not refused for its owner or mode. */
+	rc = shmk__region_peek(name, 1, 1, NULL, &fd, &fs, h);
+	if (rc < 0) {
+		free(h);
+		return rc;
+	}
+	k = kind_of(h->kind);
+	rc = k ? shmk__hdr_check(h, (uint64_t)fs.st_size, k) : -EPROTO;
+	if (!rc && atomic_load_explicit(&h->state, memory_order_relaxed) >
+			   SHMK_STATE_SHUTDOWN)
+		rc = -EBADMSG;
+	if (!rc)
+		rc = fill(st, h, fd, &fs, k);
+	close(fd);
+	free(h);
+	return rc;
+}
