@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * 02_buffer - two processes share a 1024-byte buffer.
+ *
+ * The producer creates the buffer "example.buffer" and writes 123 at
+ * offset 0 and 456 at offset 1000.  The consumer opens it by name alone
+ * (the size comes from the buffer itself), reads both numbers back and
+ * tells the producer it is done by writing 1 at offset 1020.
+ *
+ *	./02_buffer producer &     # in one shell
+ *	./02_buffer consumer       # in another
+ *	./02_buffer                # or both: the consumer runs in a child
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <shmk.h>
+
+#define NAME	"example.buffer"
+#define DONE_AT 1020
+
+static int producer(int spawn_consumer, const char *self)
+{
+	struct shmk_buffer *b;
+	int v, done = 0, rc, status;
+	pid_t pid = 0;
+
+	rc = shmk_buffer_create(NAME, 1024, NULL, &b);
+	if (rc == -EEXIST) {
+		fprintf(stderr,
+			"producer: %s exists (a producer running, or "
+			"one that crashed: 'shmk rm %s')\n",
+			NAME, NAME);
+		return 1;
+	}
+	if (rc < 0) {
+		fprintf(stderr, "producer: create %s: %s\n", NAME,
+			shmk_strerror(rc));
+		return 1;
+	}
+	v = 123;
+	shmk_buffer_write(b, 0, &v, sizeof(v), -1);
+	v = 456;
+	shmk_buffer_write(b, 1000, &v, sizeof(v), -1);
+	printf("producer: wrote 123 at offset 0 and 456 at offset 1000\n");
+	fflush(stdout);
+
+	if (spawn_consumer) {
+		pid = fork();
+		if (pid == 0) {
+			execl(self, self, "consumer", (char *)NULL);
+			_exit(127);
+		}
+	} else {
+		printf("producer: waiting for a consumer\n");
+		fflush(stdout);
+	}
+	/* Wait (up to a minute) for the consumer's "done" mark. */
+	for (int i = 0; i < 6000 && !done; i++) {
+		struct timespec ts = {0, 10000000};
+
+		shmk_buffer_read(b, DONE_AT, &done, sizeof(done), -1);
+		if (!done)
+			nanosleep(&ts, NULL);
+	}
+	shmk_buffer_close(b); /* close never removes the name ... */
+	shmk_unlink(NAME);    /* ... unlink does */
+	if (pid > 0 && (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+			WEXITSTATUS(status) != 0))
+		return 1;
+	return done ? 0 : 1;
+}
+
+static int consumer(void)
+{
+	struct shmk_opts o = {.wait_ms = 10000}; /* wait for the producer */
+	struct shmk_buffer *b;
+	int a, c, one = 1, rc;
+
+	rc = shmk_buffer_open(NAME, &o, &b);
+	if (rc < 0) {
+		fprintf(stderr, "consumer: open %s: %s\n", NAME,
+			shmk_strerror(rc));
+		return 1;
+	}
+	shmk_buffer_read(b, 0, &a, sizeof(a), -1);
+	shmk_buffer_read(b, 1000, &c, sizeof(c), -1);
+	printf("consumer: %zu-byte buffer, read %d and %d\n",
+	       shmk_buffer_size(b), a, c);
+	shmk_buffer_write(b, DONE_AT, &one, sizeof(one), -1);
+	shmk_buffer_close(b);
+	return a == 123 && c == 456 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && !strcmp(argv[1], "producer"))
+		return producer(0, argv[0]);
+	if (argc > 1 && !strcmp(argv[1], "consumer"))
+		return consumer();
+	if (argc > 1) {
+		fprintf(stderr, "usage: %s [producer|consumer]\n", argv[0]);
+		return 2;
+	}
+	return producer(1, "/proc/self/exe");
+}

@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * check.h - the test harness: CHECK macros that print file:line, the
+ * expression and the values, and helpers for multi-process tests.  A test
+ * exits 0 on success, 1 on failure, 77 when it must be skipped.
+ */
+#ifndef SHMK_CHECK_H
+#define SHMK_CHECK_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shmk.h"
+
+#define CHECK(cond)                                                            \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, \
+				__LINE__, #cond);                              \
+			exit(1);                                               \
+		}                                                              \
+	} while (0)
+
+#define CHECK_EQ(a, b)                                                         \
+	do {                                                                   \
+		long long a_ = (long long)(a), b_ = (long long)(b);            \
+		if (a_ != b_) {                                                \
+			fprintf(stderr,                                        \
+				"%s:%d: CHECK_EQ(%s, %s) failed: %lld != "     \
+				"%lld\n",                                      \
+				__FILE__, __LINE__, #a, #b, a_, b_);           \
+			exit(1);                                               \
+		}                                                              \
+	} while (0)
+
+/* An API call must return want (0 or a negative errno). */
+#define CHECK_RC(expr, want)                                                   \
+	do {                                                                   \
+		long long r_ = (long long)(expr), w_ = (long long)(want);      \
+		if (r_ != w_) {                                                \
+			fprintf(stderr,                                        \
+				"%s:%d: %s returned %lld (%s), expected "      \
+				"%lld (%s)\n",                                 \
+				__FILE__, __LINE__, #expr, r_,                 \
+				shmk_strerror((int)r_), w_,                    \
+				shmk_strerror((int)w_));                       \
+			exit(1);                                               \
+		}                                                              \
+	} while (0)
+
+#define CHECK_OK(expr) CHECK_RC(expr, 0)
+
+#define SKIP(...)                                                              \
+	do {                                                                   \
+		printf("SKIP: " __VA_ARGS__);                                  \
+		printf("\n");                                                  \
+		exit(77);                                                      \
+	} while (0)
+
+static pid_t check_main_pid;
+
+/* Removes the objects this test made (named t<pid>.*) at exit. */
+static void check_cleanup(void)
+{
+	char prefix[64];
+	struct dirent *e;
+	DIR *d;
+
+	if (getpid() != check_main_pid)
+		return;
+	snprintf(prefix, sizeof(prefix), "shmk.t%d.", (int)check_main_pid);
+	d = opendir("/dev/shm");
+	if (!d)
+		return;
+	while ((e = readdir(d)))
+		if (!strncmp(e->d_name, prefix, strlen(prefix)))
+			unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+}
+
+/* Call first in main(). */
+static inline void check_init(void)
+{
+	check_main_pid = getpid();
+	atexit(check_cleanup);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+}
+
+/* A name unique to this test process: t<pid>.<tag>. */
+static inline const char *tname(const char *tag)
+{
+	static char buf[8][128];
+	static int next;
+	char *b = buf[next++ % 8];
+
+	snprintf(b, sizeof(buf[0]), "t%d.%s", (int)check_main_pid, tag);
+	return b;
+}
+
+static inline uint64_t check_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static inline void sleep_ms(unsigned ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/*
+ * Runs fn(arg) in a child process whose exit status is fn's return value.
+ * The child dies with the test (PR_SET_PDEATHSIG), so a failing test never
+ * leaves processes behind.
+ */
+static inline pid_t spawn(int (*fn)(void *), void *arg)
+{
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		_exit(fn(arg));
+	}
+	return pid;
+}
+
+/*
+ * Waits up to timeout_ms for pid.  Returns its exit status, 128 + the
+ * signal that killed it, or -1 after killing it at the deadline.
+ */
+static inline int wait_child(pid_t pid, int timeout_ms)
+{
+	uint64_t end = check_now_ms() + (uint64_t)timeout_ms;
+	int status;
+
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+
+		if (r == pid)
+			break;
+		CHECK(r == 0 || (r < 0 && errno == EINTR));
+		if (check_now_ms() >= end) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			fprintf(stderr, "child %d killed at its deadline\n",
+				(int)pid);
+			return -1;
+		}
+		sleep_ms(1);
+	}
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return 128 + WTERMSIG(status);
+}
+
+/* Number of entries in a directory (fd and /dev/shm leak checks). */
+static inline int count_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	int n = 0;
+
+	CHECK(d != NULL);
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* Entries in /dev/shm made by this test (t<pid>.*): other tests may run
+ * at the same time, so only our own are counted. */
+static inline int count_ours(void)
+{
+	char prefix[64];
+	struct dirent *e;
+	DIR *d = opendir("/dev/shm");
+	int n = 0;
+
+	CHECK(d != NULL);
+	snprintf(prefix, sizeof(prefix), "shmk.t%d.", (int)check_main_pid);
+	while ((e = readdir(d)))
+		if (!strncmp(e->d_name, prefix, strlen(prefix)))
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* Open descriptors of this process. */
+static inline int count_fds(void)
+{
+	return count_dir("/proc/self/fd") - 1; /* the listing's own */
+}
+
+#endif /* SHMK_CHECK_H */
