@@ -4,9 +4,10 @@
  *
  * shmk moves data between processes on one machine through shared memory:
  * named regions that describe themselves (a peer opens them by name alone),
- * guarded by real cross-process locks, robust against peers that crash and
- * against peers that scribble on the shared bytes.  This header is the whole
- * public API and its manual.
+ * robust against peers that crash and against peers that scribble on the
+ * shared bytes.  This header is the whole public API and its manual.
+ * shmk needs Linux 3.17 or later with /proc mounted (handles reopen their
+ * files through /proc/self/fd; without it calls fail with -ENOTSUP).
  *
  * A two-process example (error checks left out for brevity):
  *
@@ -30,10 +31,12 @@
  *    library never prints and never aborts.  shmk_strerror() names a code.
  *  - Objects come out through out-parameters; *_close(NULL) is a no-op and
  *    close never removes the name: shmk_unlink() does.
- *  - Names: "frames" (letters, digits, '.', '_', '-'; 1..200 characters) is
- *    a non-persisted object, the POSIX shared memory object /shmk.frames
- *    under /dev/shm.  A name containing '/' is a file path: the persisted
- *    kind, which survives a reboot.  NULL creates an anonymous object (a
+ *  - Names: "frames" (letters, digits, '.', '_', '-'; 1..200 characters,
+ *    not "." or "..") is a non-persisted object, the file /dev/shm/
+ *    shmk.frames; a bad name is -EINVAL, a longer one -ENAMETOOLONG.  A
+ *    name containing '/' is a file path (relative to the working directory
+ *    unless it starts with '/'): the persisted kind, which survives a
+ *    reboot.  NULL creates an anonymous object (a
  *    sealed memfd) shared by handing its descriptor to another process
  *    (shmk_send_fd(), shmk_recv_fd(), shmk_buffer_open_fd()).
  *  - Timeouts are int milliseconds: -1 waits forever, 0 tries once and fails
@@ -46,7 +49,7 @@
  *    creator shut the object down), -EPROTO (not a shmk object of this kind,
  *    version or geometry), -EBADMSG (corrupt shared data), -ENOSPC (no room
  *    for the object), -EACCES (the object's owner or mode is not trusted),
- *    -EUSERS (128 processes already attached), -ECHILD (a handle used in
+ *    -EUSERS (128 handles already attached), -ECHILD (a handle used in
  *    a child after fork(); see below).
  *  - Handles and fork(): a handle belongs to the process that opened it.  In
  *    a child created by fork() every call on an inherited handle fails with
@@ -57,7 +60,9 @@
  *    call rather than fork() are not seen and must not use the handles.)
  *  - Trust: an object is opened only if it is a regular file owned by the
  *    caller's effective uid and not writable by group or others (unless
- *    SHMK_F_ALLOW_SHARED).  Anonymous objects are sealed so that nobody can
+ *    SHMK_F_ALLOW_SHARED), or sealed against shrinking (an anonymous
+ *    object received from any process).  Anonymous objects are sealed so
+ *    that nobody can
  *    shrink them.  A named object can be shrunk by any process allowed to
  *    write it, and touching memory past the new end raises SIGBUS: share
  *    named objects only with processes you trust as much as your own.
@@ -166,10 +171,10 @@ int shmk_buffer_create(const char *name, size_t size, const struct shmk_opts *o,
 /*
  * shmk_buffer_open - open an existing buffer by name; the size is read
  * from the buffer itself.  With o->wait_ms, waits for a creator that has not
- * created it yet or is still initialising it.
- * An object appears under its name only once it is complete, so an open
- * never sees a half-made one.
+ * created it yet.  An object appears under its name only once it is
+ * complete, so an open never sees a half-made one.
  * Returns 0 and *out, -ENOENT if there is no such object (after waiting),
+ * -ETIMEDOUT (-EAGAIN without waiting) if it never became ready,
  * -EPROTO if it is not a shmk buffer (another kind, another format version,
  * or not a regular file), -EBADMSG if its header is inconsistent (its size
  * field disagrees with the file, a truncated header, ...), -EACCES if it
@@ -182,8 +187,11 @@ int shmk_buffer_open(const char *name, const struct shmk_opts *o,
 /*
  * shmk_buffer_open_fd - open a buffer from a descriptor, typically of an
  * anonymous buffer received with shmk_recv_fd().  The caller keeps fd (the
- * handle opens its own description of the same memory).
- * Returns as shmk_buffer_open(), and -EBADF for a bad descriptor.
+ * handle opens its own description of the same memory).  A sealed
+ * (anonymous) buffer is accepted from anyone; any other file must pass the
+ * trust rule of a named open.
+ * Returns as shmk_buffer_open(), -EBADF for a bad descriptor, -EPROTO if
+ * it is not a regular file.
  * Thread-safe.
  */
 int shmk_buffer_open_fd(int fd, const struct shmk_opts *o,
@@ -222,7 +230,9 @@ void *shmk_buffer_data(struct shmk_buffer *b);
  * shmk_buffer_write - copy len bytes from src to offset off.
  * shmk_buffer_read - copy len bytes at offset off to dst.
  * A range that does not lie wholly inside the buffer fails with -ERANGE and
- * copies nothing.  timeout_ms bounds the wait for the buffer's lock.
+ * copies nothing.  timeout_ms (>= -1) is for the buffer's read/write lock,
+ * which is not there yet: today the copies never wait and are not atomic
+ * with respect to each other.
  * Returns 0, -ERANGE, -EINVAL (NULL pointer with len > 0, or a timeout
  * below -1), -ECHILD.  Thread-safe; concurrent writes of overlapping
  * ranges from several processes are not ordered against each other.

@@ -59,7 +59,7 @@ uint64_t shmk__random64(void);
 #define SHMK__MAGIC	0x6b6d6873u /* the bytes "shmk" on a little-endian host */
 #define SHMK__ENDIAN	0x01020304u
 #define SHMK__VERSION	1
-#define SHMK__HDR_SIZE	8192u
+#define SHMK__HDR_SIZE	12288u
 #define SHMK__GEOM_N	8
 #define SHMK__NCOUNTERS 32
 #define SHMK__MAX_PARTS 128
@@ -82,6 +82,11 @@ struct shmk__part {
 	_Atomic uint32_t flags; /* SHMK__PART_* */
 	_Atomic uint64_t attach_ns; /* CLOCK_REALTIME at attach, ns */
 	uint64_t reserved;	    /* zero */
+	/* Words of the object kind about this participant (its lock holds,
+	 * its intents), written by the holder; zero until the kind uses
+	 * them.  A slot is a whole cache line so that participants writing
+	 * their own words never share one. */
+	_Atomic uint64_t obj[4];
 };
 #define SHMK__PART_CREATOR  1u /* the slot's holder created the object */
 #define SHMK__PART_ATTACHED 2u /* set at attach, cleared by a clean close */
@@ -101,8 +106,9 @@ struct shmk__hdr {
 	uint64_t created_ns;	     /* CLOCK_REALTIME at creation, ns */
 	uint64_t nonce;		     /* random, unique to this incarnation */
 	uint8_t pad0[0x100 - 0x70];
-	/* 0x100: lifecycle.  state is written by the creator (release);
-	 * state_seq is bumped after every change of state (a futex word). */
+	/* 0x100: lifecycle.  state: enum shmk_state, written by the creator
+	 * (release).  state_seq: bumped after each change of state once the
+	 * object is published (that is, at shutdown). */
 	_Atomic uint32_t state;
 	_Atomic uint32_t state_seq;
 	uint8_t pad1[0x140 - 0x108];
@@ -112,11 +118,11 @@ struct shmk__hdr {
 	/* 0x400: the object's control words (locks, cursors, events), laid
 	 * out by the object, each hot word on its own cache line. */
 	uint8_t ctl[SHMK__CTL_SIZE];
-	/* 0x1000: the participant table. */
+	/* 0x1000: the participant table (0x1000..0x3000). */
 	struct shmk__part part[SHMK__MAX_PARTS];
 };
 
-_Static_assert(sizeof(struct shmk__part) == 32, "part layout");
+_Static_assert(sizeof(struct shmk__part) == SHMK__CACHELINE, "part layout");
 _Static_assert(offsetof(struct shmk__hdr, version) == 0x08, "hdr layout");
 _Static_assert(offsetof(struct shmk__hdr, kind) == 0x0a, "hdr layout");
 _Static_assert(offsetof(struct shmk__hdr, hdr_size) == 0x0c, "hdr layout");
@@ -230,18 +236,17 @@ int shmk__name_path(const char *name, char *path, size_t cap);
 
 /*
  * Opens an existing object's backing (never following a symlink, never
- * blocking on a FIFO), checks its type and, unless trust_any, its owner
- * and mode; reads the whole header into *h without mapping anything and
- * validates it against the file size and, if k is not NULL, the kind.
- * Does not wait.  On success *fdp is the descriptor (O_RDWR, or O_RDONLY
- * with rdonly) and *st what fstat said of it.
+ * blocking on a FIFO), checks that it is a regular file, trusted (unless
+ * trust_any) and starts with the magic, and reads the header into *h
+ * without mapping anything.  The caller validates the header with
+ * shmk__hdr_check().  Does not wait.  On success *fdp is the descriptor
+ * (O_RDWR, or O_RDONLY with rdonly) and *st what fstat said of it.
  */
 struct stat;
-int shmk__region_peek(const char *name, int rdonly, int trust_any,
-		      const struct shmk__kind *k, int *fdp, struct stat *st,
-		      struct shmk__hdr *h);
-/* Validates a private header copy against the file size and the kind
- * (k NULL: the kind-independent checks only). */
+int shmk__region_peek(const char *name, int rdonly, int trust_any, int *fdp,
+		      struct stat *st, struct shmk__hdr *h);
+/* Validates a private header copy against the file size and the kind:
+ * -EPROTO for another format or kind, -EBADMSG for inconsistent sizes. */
 int shmk__hdr_check(const struct shmk__hdr *h, uint64_t file_size,
 		    const struct shmk__kind *k);
 

@@ -126,8 +126,12 @@ static void reg_insert(struct shmk__region *r, int fd)
 	reg_head = r;
 }
 
-/* Takes r out of the registry (if it is in it). */
-static void reg_remove(struct shmk__region *r)
+/*
+ * Takes r out of the registry (if it is in it) and closes its descriptor,
+ * under one lock: a fork in between would leave the child holding a
+ * description no registry entry tells it to close.
+ */
+static void reg_remove_close(struct shmk__region *r)
 {
 	reg_enter();
 	if (r->prev)
@@ -137,18 +141,32 @@ static void reg_remove(struct shmk__region *r)
 	if (r->next)
 		r->next->prev = r->prev;
 	r->next = r->prev = NULL;
+	/* Closing our description drops the liveness token. */
+	if (r->fd >= 0)
+		close(r->fd);
+	r->fd = -1;
 	reg_leave();
 }
 
-/* Opens a new description of the file behind fd (never a dup). */
+/*
+ * Opens a new description of the regular file behind fd (never a dup).
+ * Returns the descriptor, or -ENOTSUP when /proc is not mounted (shmk
+ * needs it), or another negative errno.
+ */
 static int reopen(int fd)
 {
 	char proc[64];
+	int nfd;
 
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	/* Following the magic link is the point; the type is checked by the
-	 * caller where it matters. */
-	return open(proc, O_RDWR | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	/* Following the magic link is the point; callers have checked that
+	 * fd is a regular file, so opening it has no side effect. */
+	nfd = open(proc, O_RDWR | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (nfd >= 0)
+		return nfd;
+	if (errno == ENOENT && access("/proc/self/fd", F_OK) < 0)
+		return -ENOTSUP;
+	return -errno;
 }
 
 /*
@@ -159,22 +177,28 @@ static int reopen(int fd)
  * token alive after we died.  This way the child keeps the memory (its
  * pointers stay valid) but never our liveness.
  */
-static void *map_region(struct shmk__region *r, uint64_t len)
+static int map_region(struct shmk__region *r, uint64_t len)
 {
 	void *map = MAP_FAILED;
-	int mfd, e;
+	int mfd, rc;
 
+	if (len > SIZE_MAX)
+		return -EFBIG;
 	reg_enter();
 	mfd = reopen(r->fd);
+	rc = mfd;
 	if (mfd >= 0) {
-		map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, mfd,
-			   0);
-		e = errno;
+		map = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE,
+			   MAP_SHARED, mfd, 0);
+		rc = map == MAP_FAILED ? -errno : 0;
 		close(mfd);
-		errno = e;
 	}
 	reg_leave();
-	return map;
+	if (rc < 0)
+		return rc;
+	r->hdr = map;
+	r->size = len;
+	return 0;
 }
 
 /* ---------------------------------------------------------------------
@@ -211,8 +235,9 @@ static int attach(struct shmk__region *r, uint32_t flags)
 				      memory_order_relaxed);
 		atomic_store_explicit(&p->attach_ns, shmk__real_ns(),
 				      memory_order_relaxed);
-		/* Release: pairs with the acquire load of gen by a reader of
-		 * the table, which then sees this holder's fields. */
+		/* gen last: a reader that sees the new gen sees this holder
+		 * (the fields are informational; a snapshot taken while a
+		 * slot changes hands may mix two holders). */
 		atomic_store_explicit(&p->gen, gen, memory_order_release);
 		r->slot = k;
 		return 0;
@@ -241,12 +266,12 @@ int shmk__hdr_check(const struct shmk__hdr *h, uint64_t file_size,
 	if (h->magic != SHMK__MAGIC || h->endian != SHMK__ENDIAN ||
 	    h->version != SHMK__VERSION)
 		return -EPROTO;
-	if (k && h->kind != k->kind)
+	if (h->kind != k->kind)
 		return -EPROTO;
 	if (h->hdr_size != SHMK__HDR_SIZE || h->total_size != file_size ||
-	    h->total_size > SHMK__MAX_TOTAL)
+	    h->total_size > SHMK__MAX_TOTAL || h->total_size > SIZE_MAX)
 		return -EBADMSG;
-	if (k && (k->layout(h->geom, &total) < 0 || total != h->total_size))
+	if (k->layout(h->geom, &total) < 0 || total != h->total_size)
 		return -EBADMSG;
 	return 0;
 }
@@ -267,38 +292,43 @@ int shmk__opts_check(const struct shmk_opts *o, int creating)
 	return 0;
 }
 
-/* Checks type, owner and mode of an opened backing. */
-static int check_file(int fd, int trust_any, struct stat *st)
+/*
+ * Checks the backing fd and reads its header into the private copy h:
+ * a regular file; trusted (sealed against shrinking, or owned by us and not
+ * writable by others, or the caller said trust_any); starting with the
+ * magic; at least a header long.  The header is read with pread, so no
+ * other process can change the copy.  The caller validates its fields.
+ */
+static int load_hdr(int fd, int trust_any, struct stat *st, struct shmk__hdr *h)
 {
+	size_t want, got = 0;
+	int seals;
+
 	if (fstat(fd, st) < 0)
 		return -errno;
 	if (!S_ISREG(st->st_mode))
 		return -EPROTO;
-	if (!trust_any &&
+	seals = fcntl(fd, F_GET_SEALS);
+	if (!trust_any && !(seals >= 0 && (seals & F_SEAL_SHRINK)) &&
 	    (st->st_uid != geteuid() || (st->st_mode & (S_IWGRP | S_IWOTH))))
 		return -EACCES;
-	if ((uint64_t)st->st_size < SHMK__HDR_SIZE)
-		return -EBADMSG;
-	return 0;
-}
-
-/* Reads the header with pread: a private copy nobody else can change. */
-static int read_hdr(int fd, struct shmk__hdr *h)
-{
-	size_t got = 0;
-
-	while (got < sizeof(*h)) {
-		ssize_t n = pread(fd, (char *)h + got, sizeof(*h) - got,
-				  (off_t)got);
+	want = (uint64_t)st->st_size < sizeof(*h) ? (size_t)st->st_size
+						  : sizeof(*h);
+	while (got < want) {
+		ssize_t n = pread(fd, (char *)h + got, want - got, (off_t)got);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return -errno;
 		if (n == 0)
-			return -EBADMSG; /* shrunk under us */
+			break; /* shrunk under us */
 		got += (size_t)n;
 	}
+	if (got < sizeof(h->magic) || h->magic != SHMK__MAGIC)
+		return -EPROTO;
+	if (got < sizeof(*h))
+		return -EBADMSG; /* a truncated header */
 	return 0;
 }
 
@@ -319,9 +349,8 @@ static int open_errno(int e)
 	}
 }
 
-int shmk__region_peek(const char *name, int rdonly, int trust_any,
-		      const struct shmk__kind *k, int *fdp, struct stat *st,
-		      struct shmk__hdr *h)
+int shmk__region_peek(const char *name, int rdonly, int trust_any, int *fdp,
+		      struct stat *st, struct shmk__hdr *h)
 {
 	char path[SHMK__PATH_MAX];
 	int fd, rc;
@@ -332,11 +361,7 @@ int shmk__region_peek(const char *name, int rdonly, int trust_any,
 	fd = open(path, (rdonly ? O_RDONLY : O_RDWR) | OPEN_EXISTING);
 	if (fd < 0)
 		return open_errno(errno);
-	rc = check_file(fd, trust_any, st);
-	if (!rc)
-		rc = read_hdr(fd, h);
-	if (!rc)
-		rc = shmk__hdr_check(h, (uint64_t)st->st_size, k);
+	rc = load_hdr(fd, trust_any, st, h);
 	if (rc < 0) {
 		close(fd);
 		return rc;
@@ -360,25 +385,23 @@ static void region_reset(struct shmk__region *r)
 /* Undoes a half-made handle (never published, or opened but refused). */
 static void region_discard(struct shmk__region *r)
 {
-	reg_remove(r);
+	reg_remove_close(r);
 	if (r->hdr)
 		munmap(r->hdr, r->size);
-	if (r->fd >= 0)
-		close(r->fd);
 	region_reset(r);
 }
 
 /*
  * Sizes and reserves the fresh backing r->fd, writes the header, lets the
- * kind initialise its control words, claims participant slot 0 for the
- * creator and sets the state ready.  Nothing of it is visible to others yet.
+ * kind initialise its control words, claims a participant slot for the
+ * creator (slot 0, the file being new) and sets the state ready.  Nothing
+ * of it is visible to others yet.
  */
 static int region_build(struct shmk__region *r, const struct shmk__kind *k,
 			const uint64_t geom[SHMK__GEOM_N], uint64_t total,
 			mode_t mode, void (*init)(struct shmk__region *r))
 {
 	struct shmk__hdr *h;
-	void *map;
 	int rc;
 
 	/* fchmod, not the open mode: the umask must not change it. */
@@ -393,12 +416,10 @@ static int region_build(struct shmk__region *r, const struct shmk__kind *k,
 	while (rc == EINTR);
 	if (rc)
 		return -rc;
-	map = map_region(r, total);
-	if (map == MAP_FAILED)
-		return -errno;
-	h = map;
-	r->hdr = h;
-	r->size = total;
+	rc = map_region(r, total);
+	if (rc < 0)
+		return rc;
+	h = r->hdr;
 	r->creator = 1;
 	memcpy(r->geom, geom, sizeof(r->geom));
 
@@ -473,14 +494,25 @@ static int link_tmpfile(int fd, const char *path)
 	char proc[64];
 
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0)
-		return 0;
-	if (errno != ENOENT)
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) < 0)
 		return -errno;
-	/* No /proc: this form needs CAP_DAC_READ_SEARCH. */
-	if (linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH) == 0)
-		return 0;
-	return -errno;
+	return 0;
+}
+
+/* Makes the persisted kind's new object and its name durable. */
+static int sync_file(int fd, const char *dir)
+{
+	int dfd, rc = 0;
+
+	if (fsync(fd) < 0)
+		return -errno;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	if (fsync(dfd) < 0)
+		rc = -errno;
+	close(dfd);
+	return rc;
 }
 
 /*
@@ -498,7 +530,7 @@ static int create_named(struct shmk__region *r, const char *path, int isfile,
 {
 	char dir[SHMK__PATH_MAX], tmp[SHMK__PATH_MAX + 64];
 	struct stat st;
-	int fd, rc, dfd;
+	int fd, rc, tries;
 
 	tmp[0] = 0;
 	rc = path_dir(path, dir, sizeof(dir));
@@ -509,7 +541,10 @@ static int create_named(struct shmk__region *r, const char *path, int isfile,
 		return -EEXIST;
 	reg_enter();
 	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
+	for (tries = 0; fd < 0 && tries < 8 &&
+			(errno == EOPNOTSUPP || errno == EISDIR ||
+			 (tmp[0] && errno == EEXIST));
+	     tries++) {
 		snprintf(tmp, sizeof(tmp), "%s/.shmk-tmp.%016llx", dir,
 			 (unsigned long long)shmk__random64());
 		fd = open(tmp,
@@ -528,21 +563,13 @@ static int create_named(struct shmk__region *r, const char *path, int isfile,
 		rc = link_tmpfile(fd, path);
 	if (tmp[0])
 		unlink(tmp);
-	if (rc < 0) {
+	/* The persisted kind: the new object and its name are durable
+	 * before the caller is told it exists. */
+	if (!rc && isfile && (rc = sync_file(fd, dir)) < 0)
+		unlink(path);
+	if (rc < 0)
 		region_discard(r);
-		return rc;
-	}
-	if (isfile) {
-		/* The persisted kind: make the new object and its name
-		 * durable before telling the caller it exists. */
-		fsync(fd);
-		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd >= 0) {
-			fsync(dfd);
-			close(dfd);
-		}
-	}
-	return 0;
+	return rc;
 }
 
 int shmk__region_create(struct shmk__region *r, const char *name,
@@ -600,30 +627,24 @@ static int open_mapped(struct shmk__region *r, const struct shmk__kind *k,
 {
 	struct shmk__hdr *h;
 	struct stat st;
+	uint64_t total;
 	uint32_t state;
-	void *map;
 	int rc;
 
 	h = malloc(sizeof(*h));
 	if (!h)
 		return -ENOMEM;
-	rc = check_file(r->fd, trust_any, &st);
-	if (!rc)
-		rc = read_hdr(r->fd, h);
+	rc = load_hdr(r->fd, trust_any, &st, h);
 	if (!rc)
 		rc = shmk__hdr_check(h, (uint64_t)st.st_size, k);
-	if (rc < 0) {
-		free(h);
-		return rc;
-	}
 	/* From here on geometry comes only from the validated copy. */
-	r->size = h->total_size;
+	total = h->total_size;
 	memcpy(r->geom, h->geom, sizeof(r->geom));
 	free(h);
-	map = map_region(r, r->size);
-	if (map == MAP_FAILED)
-		return -errno;
-	r->hdr = map;
+	if (!rc)
+		rc = map_region(r, total);
+	if (rc < 0)
+		return rc;
 	/* Acquire: pairs with the release store of READY by the creator. */
 	state = atomic_load_explicit(&r->hdr->state, memory_order_acquire);
 	if (state == SHMK_STATE_INIT)
@@ -655,7 +676,7 @@ int shmk__region_open(struct shmk__region *r, const char *name,
 		      const struct shmk__kind *k, const struct shmk_opts *o)
 {
 	char path[SHMK__PATH_MAX];
-	uint64_t deadline, nap = 1000000; /* 1 ms, doubling up to 10 ms */
+	uint64_t deadline, nap = 1000000; /* 1 ms, doubling, at most 10 ms */
 	int rc, trust_any;
 
 	region_reset(r);
@@ -673,25 +694,31 @@ int shmk__region_open(struct shmk__region *r, const char *name,
 		 * waits for it (names appear only when ready). */
 		if (rc != -ENOENT && rc != -EAGAIN)
 			return rc;
-		if (deadline == 0 || shmk__mono_ns() >= deadline)
+		if (deadline == 0)
 			return rc;
+		if (shmk__mono_ns() >= deadline)
+			return rc == -EAGAIN ? -ETIMEDOUT : rc;
 		shmk__nap(nap, deadline);
-		if (nap < 10000000)
-			nap *= 2;
+		nap = nap * 2 > 10000000 ? 10000000 : nap * 2;
 	}
 }
 
 int shmk__region_open_fd(struct shmk__region *r, int fd,
 			 const struct shmk__kind *k, const struct shmk_opts *o)
 {
+	struct stat st;
 	int own, rc;
 
 	region_reset(r);
 	rc = shmk__opts_check(o, 0);
 	if (rc < 0)
 		return rc;
-	if (fd < 0 || fcntl(fd, F_GETFD) < 0)
+	if (fd < 0 || fstat(fd, &st) < 0)
 		return -EBADF;
+	/* Never open anything but a regular file: reopening a device a
+	 * hostile sender passed could have side effects. */
+	if (!S_ISREG(st.st_mode))
+		return -EPROTO;
 	/*
 	 * A new open file description of the same file, never a dup: the
 	 * handle's liveness token must belong to this handle alone, not to
@@ -703,7 +730,7 @@ int shmk__region_open_fd(struct shmk__region *r, int fd,
 		reg_insert(r, own);
 	reg_leave();
 	if (own < 0)
-		return open_errno(errno);
+		return own;
 	rc = open_mapped(r, k, o && (o->flags & SHMK_F_ALLOW_SHARED));
 	if (rc < 0)
 		region_discard(r);
@@ -725,7 +752,6 @@ void shmk__region_shutdown(struct shmk__region *r)
 
 void shmk__region_close(struct shmk__region *r)
 {
-	reg_remove(r);
 	if (r->hdr && !r->forked) {
 		if (r->creator)
 			shmk__region_shutdown(r);
@@ -734,13 +760,11 @@ void shmk__region_close(struct shmk__region *r)
 						  ~SHMK__PART_ATTACHED,
 						  memory_order_relaxed);
 	}
+	reg_remove_close(r);
 	if (r->hdr)
 		munmap(r->hdr, r->size);
-	/* Closing our description drops the liveness token. */
-	if (r->fd >= 0)
-		close(r->fd);
 	if (r->share_fd >= 0)
-		close(r->share_fd);
+		close(r->share_fd); /* holds no token: no hurry */
 	region_reset(r);
 }
 
@@ -755,9 +779,11 @@ int shmk__region_share_fd(struct shmk__region *r)
 	if (r->share_fd < 0) {
 		/* A description of its own that holds no lock, so a peer
 		 * that receives it never keeps our token alive. */
-		r->share_fd = reopen(r->fd);
+		rc = reopen(r->fd);
+		if (rc >= 0)
+			r->share_fd = rc;
 	}
-	rc = r->share_fd < 0 ? -errno : r->share_fd;
+	rc = r->share_fd >= 0 ? r->share_fd : rc;
 	reg_leave();
 	return rc;
 }
@@ -769,7 +795,7 @@ int shmk__region_share_fd(struct shmk__region *r)
 SHMK__EXPORT int shmk_unlink(const char *name)
 {
 	char path[SHMK__PATH_MAX];
-	struct stat st;
+	struct stat st, now;
 	uint32_t magic;
 	ssize_t n;
 	int fd, rc;
@@ -795,6 +821,12 @@ SHMK__EXPORT int shmk_unlink(const char *name)
 			     : -EPROTO;
 	}
 	close(fd);
+	/* Narrows, but cannot close, the window in which someone who may
+	 * write the directory swaps the name for another file. */
+	if (!rc && fstatat(AT_FDCWD, path, &now, AT_SYMLINK_NOFOLLOW) < 0)
+		rc = -errno;
+	if (!rc && (now.st_ino != st.st_ino || now.st_dev != st.st_dev))
+		rc = -EAGAIN;
 	if (!rc && unlink(path) < 0)
 		rc = -errno;
 	return rc;

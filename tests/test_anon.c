@@ -5,10 +5,12 @@
  * the descriptor-passing helpers' errors.
  */
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "check.h"
+#include "internal.h"
 
 static int g_sock[2];
 
@@ -65,6 +67,47 @@ static void test_share_over_socket(void)
 	close(g_sock[0]);
 }
 
+/*
+ * A peer hands over a valid image in an unsealed memfd that others may
+ * write: it could shrink the memory under us, so it is refused; sealed,
+ * the same image is accepted from anyone.
+ */
+static void test_unsealed(void)
+{
+	const size_t len = SHMK__HDR_SIZE + 100;
+	struct shmk_buffer *a, *b = NULL;
+	void *img;
+	int src, fd;
+
+	CHECK_OK(shmk_buffer_create(NULL, 100, NULL, &a));
+	src = shmk_buffer_fd(a);
+	img = malloc(len);
+	CHECK(img != NULL);
+	CHECK_EQ(pread(src, img, len, 0), len);
+	CHECK_OK(shmk_buffer_close(a));
+
+	fd = memfd_create("forged", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	CHECK(fd >= 0);
+	CHECK_EQ(write(fd, img, len), len);
+	CHECK_OK(fchmod(fd, 0666));
+	CHECK_RC(shmk_buffer_open_fd(fd, NULL, &b), -EACCES);
+	CHECK(b == NULL);
+	CHECK_OK(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK));
+	CHECK_OK(shmk_buffer_open_fd(fd, NULL, &b));
+	CHECK_EQ(shmk_buffer_size(b), 100);
+	CHECK_OK(shmk_buffer_close(b));
+	/* Owned by us and private: trusted as a named object would be. */
+	close(fd);
+	fd = memfd_create("private", MFD_CLOEXEC);
+	CHECK(fd >= 0);
+	CHECK_EQ(write(fd, img, len), len);
+	CHECK_OK(fchmod(fd, 0600));
+	CHECK_OK(shmk_buffer_open_fd(fd, NULL, &b));
+	CHECK_OK(shmk_buffer_close(b));
+	close(fd);
+	free(img);
+}
+
 static void test_fd_errors(void)
 {
 	char tmpl[] = "/tmp/shmk-anon-XXXXXX";
@@ -78,9 +121,14 @@ static void test_fd_errors(void)
 	fd = mkstemp(tmpl);
 	CHECK(fd >= 0);
 	CHECK_EQ(write(fd, "hello", 5), 5);
-	CHECK_RC(shmk_buffer_open_fd(fd, NULL, &b), -EBADMSG);
+	CHECK_RC(shmk_buffer_open_fd(fd, NULL, &b), -EPROTO);
 	close(fd);
 	unlink(tmpl);
+	/* Not a regular file: refused before anything is opened. */
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	CHECK(fd >= 0);
+	CHECK_RC(shmk_buffer_open_fd(fd, NULL, &b), -EPROTO);
+	close(fd);
 	/* A named object's descriptor works as well. */
 	CHECK_OK(shmk_buffer_create(tname("named"), 16, NULL, &n));
 	CHECK_OK(shmk_buffer_open_fd(shmk_buffer_fd(n), NULL, &b));
@@ -104,6 +152,7 @@ int main(void)
 {
 	check_init();
 	test_share_over_socket();
+	test_unsealed();
 	test_fd_errors();
 	printf("test_anon: ok\n");
 	return 0;

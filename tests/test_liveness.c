@@ -6,6 +6,9 @@
  * table says -EUSERS, and fork() never lets a child keep its parent's
  * liveness (nor use its handles).
  */
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "check.h"
 
 static const char *g_name;
@@ -213,6 +216,57 @@ static void test_fork(void)
 	CHECK_OK(shmk_unlink(g_name));
 }
 
+static _Atomic int g_stop;
+
+/* Opens and closes a handle as fast as it can. */
+static void *churn(void *arg)
+{
+	struct shmk_buffer *b;
+
+	(void)arg;
+	while (!atomic_load(&g_stop)) {
+		CHECK_OK(shmk_buffer_open(g_name, NULL, &b));
+		CHECK_OK(shmk_buffer_close(b));
+	}
+	return NULL;
+}
+
+/*
+ * A fork in one thread while another opens and closes handles: no child
+ * may ever be left holding a description (and so a liveness token) of a
+ * handle its parent has closed.
+ */
+static void test_fork_during_close(void)
+{
+	enum { KIDS = 200 };
+	static pid_t kids[KIDS];
+	struct shmk_buffer *b;
+	struct shmk_stat st;
+	pthread_t t;
+	int i;
+
+	CHECK_OK(shmk_buffer_create(g_name, 1 << 20, NULL, &b));
+	CHECK_OK(pthread_create(&t, NULL, churn, NULL));
+	for (i = 0; i < KIDS; i++) {
+		kids[i] = fork();
+		CHECK(kids[i] >= 0);
+		if (kids[i] == 0) {
+			pause(); /* lives on, never execs */
+			_exit(0);
+		}
+	}
+	atomic_store(&g_stop, 1);
+	CHECK_OK(pthread_join(t, NULL));
+	CHECK_OK(shmk_stat(g_name, &st));
+	for (i = 0; i < KIDS; i++) {
+		kill(kids[i], SIGKILL);
+		waitpid(kids[i], NULL, 0);
+	}
+	CHECK_EQ(st.nalive, 1);
+	CHECK_OK(shmk_buffer_close(b));
+	CHECK_OK(shmk_unlink(g_name));
+}
+
 int main(void)
 {
 	check_init();
@@ -222,6 +276,7 @@ int main(void)
 	test_slots_reused();
 	test_table_full();
 	test_fork();
+	test_fork_during_close();
 	printf("test_liveness: ok\n");
 	return 0;
 }

@@ -86,7 +86,7 @@ static int child_hold(void *arg)
 
 int main(int argc, char **argv)
 {
-	const char *live = tname("live"), *junk = tname("junk");
+	const char *live, *junk;
 	char path[256], want[256], c;
 	const char *line;
 	struct shmk_buffer *b, *gone;
@@ -94,6 +94,8 @@ int main(int argc, char **argv)
 	FILE *f;
 
 	check_init();
+	live = tname("live");
+	junk = tname("junk");
 	CHECK(argc == 2);
 	g_tool = argv[1];
 	snprintf(g_outf, sizeof(g_outf), "/tmp/shmk-tool-%d.out", getpid());
@@ -130,13 +132,13 @@ int main(int argc, char **argv)
 	line = ls_line(junk);
 	CHECK(line != NULL);
 	HAS(line, "?");
-	HAS(line, "corrupt shared data");
+	HAS(line, "not a shmk object");
 
 	CHECK_EQ(tool("info %s", live), 0);
 	HAS(g_out, "kind:         buffer");
 	HAS(g_out, "state:        ready");
 	HAS(g_out, "geometry:     size=1000");
-	HAS(g_out, "size:         9192 bytes");
+	HAS(g_out, "size:         13288 bytes");
 	snprintf(want, sizeof(want), "creator:      pid %d", (int)getpid());
 	HAS(g_out, want);
 	HAS(g_out, "participants: 2 alive, 2 slots used");
