@@ -4,6 +4,7 @@
 #   make demo       build, then run the two-process buffer example
 #   make install    install (PREFIX=/usr/local by default)
 #   make asan       build and test with AddressSanitizer + UBSan (build-asan/)
+#   make tsan       the thread variants under ThreadSanitizer (build-tsan/)
 #   make format     reformat the sources; make check-format only checks
 # Missing build tools are installed first by scripts/install-deps.
 
@@ -11,10 +12,10 @@ BUILD ?= build
 PREFIX ?= /usr/local
 CMAKE_FLAGS ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
-SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || \
+SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null || \
 	find src include tools tests examples -name '*.[ch]')
 
-.PHONY: all build test demo install asan format check-format deps clean
+.PHONY: all build test demo install asan tsan format check-format deps clean
 
 all: build
 
@@ -40,6 +41,10 @@ install: build
 asan:
 	$(MAKE) test BUILD=build-asan \
 		CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=Debug -DSHMK_SANITIZE=address,undefined $(CMAKE_FLAGS)"
+
+tsan:
+	$(MAKE) test BUILD=build-tsan \
+		CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=Debug -DSHMK_SANITIZE=thread $(CMAKE_FLAGS)"
 
 format:
 	clang-format -i $(SOURCES)

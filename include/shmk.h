@@ -73,6 +73,7 @@
 #ifndef SHMK_H
 #define SHMK_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -119,6 +120,17 @@ struct shmk_opts {
 	 * wait, -1: forever) */
 	int wait_ms;
 	unsigned flags; /* SHMK_F_* */
+	/* Blocking calls spin this many microseconds before they sleep:
+	 * 0 means the default (50), < 0 never spin.  Spinning buys wake-up
+	 * latency (a sleeping peer takes tens of microseconds to wake) with
+	 * CPU time. */
+	int spin_us;
+};
+
+/* Lock modes for shmk_buffer_lock() and shmk_array_lock(). */
+enum {
+	SHMK_LOCK_READ = 1,  /* shared: many readers at once */
+	SHMK_LOCK_WRITE = 2, /* exclusive: one writer, no reader */
 };
 
 /*
@@ -230,17 +242,193 @@ void *shmk_buffer_data(struct shmk_buffer *b);
  * shmk_buffer_write - copy len bytes from src to offset off.
  * shmk_buffer_read - copy len bytes at offset off to dst.
  * A range that does not lie wholly inside the buffer fails with -ERANGE and
- * copies nothing.  timeout_ms (>= -1) is for the buffer's read/write lock,
- * which is not there yet: today the copies never wait and are not atomic
- * with respect to each other.
- * Returns 0, -ERANGE, -EINVAL (NULL pointer with len > 0, or a timeout
- * below -1), -ECHILD.  Thread-safe; concurrent writes of overlapping
- * ranges from several processes are not ordered against each other.
+ * copies nothing.  The copy is made under the buffer's lock (write or
+ * read), taken for the copy and waited for at most timeout_ms, unless the
+ * calling thread already holds it through this handle (shmk_buffer_lock):
+ * lock, several reads or writes, unlock is one consistent transaction.
+ * Each write with len > 0 bumps the buffer's version.
+ * Returns 0, -EOWNERDEAD (the copy was made, but a writer died holding the
+ * lock earlier and the data may be half-written: see shmk_buffer_lock),
+ * -ERANGE, -EINVAL (NULL pointer with len > 0, timeout below -1),
+ * -ETIMEDOUT / -EAGAIN (the lock was not free in time), -EDEADLK (write
+ * while this thread holds only the read lock), -ECHILD, -EBADMSG.
+ * Thread-safe.
  */
 int shmk_buffer_write(struct shmk_buffer *b, size_t off, const void *src,
 		      size_t len, int timeout_ms);
 int shmk_buffer_read(struct shmk_buffer *b, size_t off, void *dst, size_t len,
 		     int timeout_ms);
+
+/*
+ * shmk_buffer_lock - take the buffer's read/write lock across processes:
+ * many readers at once (SHMK_LOCK_READ) or one writer (SHMK_LOCK_WRITE).
+ * A waiting writer goes before readers that come after it, so readers
+ * cannot starve writers.  Taking and releasing a free lock makes no system
+ * call.  The lock belongs to the calling thread and this handle; the same
+ * thread may then read and write through the handle, and use
+ * shmk_buffer_data(), until shmk_buffer_unlock().
+ *
+ * A holder that dies is noticed by the kernel: the next locker takes the
+ * lock within 10 ms of the death (docs/design.md, T_live), a stopped
+ * (SIGSTOP) holder is never taken for dead.  Dead readers' holds are
+ * simply released.  A writer that died while holding the lock may have
+ * left the data half-written: whoever takes the lock after it, reader or
+ * writer, gets -EOWNERDEAD (and holds the lock), and so does every locker
+ * after that until a writer that holds the lock through shmk_buffer_lock()
+ * unlocks it.  So: on -EOWNERDEAD a reader knows the data may be torn; a
+ * writer repairs or rewrites it, and its unlock declares it consistent.
+ *
+ * Returns 0, -EOWNERDEAD (held; see above), -ETIMEDOUT / -EAGAIN,
+ * -EDEADLK (this thread already holds it through this handle; an upgrade
+ * from read to write is not possible), -ENOLCK (this thread holds 16
+ * shmk locks already), -EINVAL, -ECHILD, -EBADMSG (corrupt lock word).
+ * A thread must not lock one object through two handles at once.
+ */
+int shmk_buffer_lock(struct shmk_buffer *b, int how, int timeout_ms);
+
+/*
+ * shmk_buffer_unlock - release what the calling thread holds.  A write
+ * lock's release bumps the version (the holder may have written through
+ * shmk_buffer_data()) and clears the mark a dead writer left.
+ * Returns 0, -EPERM if this thread holds no lock through the handle.
+ */
+int shmk_buffer_unlock(struct shmk_buffer *b);
+
+/*
+ * shmk_buffer_version - the number of writes so far (writes with len > 0
+ * and write-lock releases), for change detection.  0 for NULL.
+ * shmk_buffer_wait - wait until the version differs from *version, then
+ * store the new version in *version.  Typical use:
+ *
+ *	uint64_t v = shmk_buffer_version(b);
+ *	for (;;) {
+ *		read what you need ...
+ *		if (shmk_buffer_wait(b, &v, -1) < 0)
+ *			break;
+ *	}
+ *
+ * Returns 0, -ETIMEDOUT / -EAGAIN, -EPIPE (the creator shut the buffer
+ * down and the version is unchanged), -EINVAL, -ECHILD.  Thread-safe.
+ */
+uint64_t shmk_buffer_version(const struct shmk_buffer *b);
+int shmk_buffer_wait(struct shmk_buffer *b, uint64_t *version, int timeout_ms);
+
+/* ======================================================================
+ * shmk_array - a fixed-length array of fixed-size elements
+ * ====================================================================== */
+
+struct shmk_array;
+
+/*
+ * shmk_array_create - create an array of length elements of elem_size
+ * bytes each (all zero).  The rest is as shmk_buffer_create().
+ * shmk_array_open - open an existing array by name.  elem_size is the
+ * size the opener expects (sizeof its element type): an array made with
+ * another element size is refused with -EPROTO.
+ * shmk_array_open_fd, shmk_array_fd - as the buffer's.
+ * Returns as the buffer's calls; -EINVAL for a zero size or length.
+ */
+int shmk_array_create(const char *name, size_t elem_size, size_t length,
+		      const struct shmk_opts *o, struct shmk_array **out);
+int shmk_array_open(const char *name, size_t elem_size,
+		    const struct shmk_opts *o, struct shmk_array **out);
+int shmk_array_open_fd(int fd, size_t elem_size, const struct shmk_opts *o,
+		       struct shmk_array **out);
+int shmk_array_fd(struct shmk_array *a);
+/* shmk_array_close - as shmk_buffer_close(). */
+int shmk_array_close(struct shmk_array *a);
+
+/* The number of elements, and the size of one; 0 for NULL. */
+size_t shmk_array_length(const struct shmk_array *a);
+size_t shmk_array_elem_size(const struct shmk_array *a);
+
+/*
+ * shmk_array_get - copy element i to dst (elem_size bytes).
+ * shmk_array_set - copy src into element i.
+ * shmk_array_read - copy count elements from index first to dst.
+ * shmk_array_write - copy count elements from src to index first.
+ * Each copy is made under the array's lock, as the buffer's are, so no
+ * element is ever seen half-written; the wait for the lock is unbounded
+ * (a dead holder is still recovered within T_live).  Out-of-range indices
+ * fail with -ERANGE and copy nothing.
+ * Returns 0, -EOWNERDEAD (copied; see shmk_buffer_lock), -ERANGE,
+ * -EINVAL, -EDEADLK, -ECHILD, -EBADMSG.  Thread-safe.
+ */
+int shmk_array_get(struct shmk_array *a, size_t i, void *dst);
+int shmk_array_set(struct shmk_array *a, size_t i, const void *src);
+int shmk_array_read(struct shmk_array *a, size_t first, void *dst,
+		    size_t count);
+int shmk_array_write(struct shmk_array *a, size_t first, const void *src,
+		     size_t count);
+
+/* shmk_array_lock, shmk_array_unlock - as shmk_buffer_lock/unlock. */
+int shmk_array_lock(struct shmk_array *a, int how, int timeout_ms);
+int shmk_array_unlock(struct shmk_array *a);
+
+/* shmk_array_data - the first element, for access under the lock. */
+void *shmk_array_data(struct shmk_array *a);
+
+/*
+ * Typed helpers: the element type is given once and its size checked.
+ *
+ *	struct shmk_array *a;
+ *	int v = 123;
+ *	SHMK_ARRAY_CREATE("counts", int, 10, NULL, &a);
+ *	SHMK_ARRAY_SET(a, 0, &v);   // -EINVAL if sizeof(v) is not the size
+ */
+#define SHMK_ARRAY_CREATE(name, type, length, o, out)                          \
+	shmk_array_create((name), sizeof(type), (length), (o), (out))
+#define SHMK_ARRAY_OPEN(name, type, o, out)                                    \
+	shmk_array_open((name), sizeof(type), (o), (out))
+#define SHMK_ARRAY_GET(a, i, ptr)                                              \
+	(shmk_array_elem_size(a) == sizeof(*(ptr))                             \
+		 ? shmk_array_get((a), (i), (ptr))                             \
+		 : -EINVAL)
+#define SHMK_ARRAY_SET(a, i, ptr)                                              \
+	(shmk_array_elem_size(a) == sizeof(*(ptr))                             \
+		 ? shmk_array_set((a), (i), (ptr))                             \
+		 : -EINVAL)
+
+/* ======================================================================
+ * shmk_event - a named event, as in "data written" / "data handled"
+ * ====================================================================== */
+
+struct shmk_event;
+
+/*
+ * shmk_event_create - create an event.  manual_reset 0: auto-reset, each
+ * set releases exactly one waiter (or the next one to wait) and the event
+ * is reset as it does; several sets before a wait count as one.
+ * manual_reset 1: a set releases every waiter, including those whose wait
+ * began before it even if a reset follows at once, and the event stays set
+ * until shmk_event_reset().  initially_set: start set.
+ * shmk_event_open, shmk_event_open_fd, shmk_event_fd, shmk_event_close -
+ * as the buffer's.  The creator's close wakes waiters, which get -EPIPE.
+ */
+int shmk_event_create(const char *name, int manual_reset, int initially_set,
+		      const struct shmk_opts *o, struct shmk_event **out);
+int shmk_event_open(const char *name, const struct shmk_opts *o,
+		    struct shmk_event **out);
+int shmk_event_open_fd(int fd, const struct shmk_opts *o,
+		       struct shmk_event **out);
+int shmk_event_fd(struct shmk_event *e);
+int shmk_event_close(struct shmk_event *e);
+
+/*
+ * shmk_event_set - set the event and wake its waiters (no system call when
+ * nobody sleeps).  shmk_event_reset - clear it.
+ * Returns 0, -EINVAL, -ECHILD.  Thread-safe.
+ */
+int shmk_event_set(struct shmk_event *e);
+int shmk_event_reset(struct shmk_event *e);
+
+/*
+ * shmk_event_wait - wait until the event is set (auto-reset: and take the
+ * set).  Spins for the handle's spin budget first, then sleeps.
+ * Returns 0, -ETIMEDOUT / -EAGAIN, -EPIPE (shut down by its creator and
+ * not set), -EINVAL, -ECHILD.  Thread-safe.
+ */
+int shmk_event_wait(struct shmk_event *e, int timeout_ms);
 
 /* ======================================================================
  * Introspection (what `shmk ls` and `shmk info` print)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * buffer.c - shmk_buffer: raw bytes at offsets, shared between processes.
+ * buffer.c - shmk_buffer: raw bytes at offsets, shared between processes,
+ * behind the robust read/write lock, with a version that every write bumps.
  * Geometry: geom[0] = usable size in bytes; the data follows the header.
  */
 #include <stdlib.h>
@@ -8,11 +9,30 @@
 
 #include "internal.h"
 
+/* The buffer's control words, at the start of the header's ctl area. */
+struct buffer_ctl {
+	struct shmk__rwlock lock;
+	struct shmk__ec changed; /* sleepers in shmk_buffer_wait() */
+	uint8_t pad[SHMK__CACHELINE - 4];
+};
+_Static_assert(sizeof(struct buffer_ctl) <= SHMK__CTL_SIZE, "buffer ctl");
+
 struct shmk_buffer {
 	struct shmk__region r;
 	char *data;  /* first usable byte, in the mapping */
 	size_t size; /* usable bytes, from the validated private header */
+	struct buffer_ctl *ctl;
 };
+
+static struct buffer_ctl *ctl_of(struct shmk__region *r)
+{
+	return (struct buffer_ctl *)r->hdr->ctl;
+}
+
+static void buffer_shutdown(struct shmk__region *r)
+{
+	shmk__ec_notify(&ctl_of(r)->changed);
+}
 
 static int buffer_layout(const uint64_t geom[SHMK__GEOM_N], uint64_t *total)
 {
@@ -31,14 +51,17 @@ const struct shmk__kind shmk__buffer_kind = {
 	.kind = SHMK_KIND_BUFFER,
 	.name = "buffer",
 	.layout = buffer_layout,
+	.reclaim = shmk__rw_reclaim,
+	.shutdown = buffer_shutdown,
 	.geom_names = {"size", NULL},
-	.counter_names = {NULL},
+	.counter_names = {"writes", "owner_dead", "readers_reclaimed", NULL},
 };
 
 static void buffer_attached(struct shmk_buffer *b)
 {
 	b->data = shmk__region_data(&b->r);
 	b->size = (size_t)b->r.geom[0];
+	b->ctl = ctl_of(&b->r);
 }
 
 SHMK__EXPORT int shmk_buffer_create(const char *name, size_t size,
@@ -123,6 +146,8 @@ SHMK__EXPORT int shmk_buffer_close(struct shmk_buffer *b)
 {
 	if (!b)
 		return 0;
+	if (!b->r.forked)
+		shmk__lock_drop(&b->r, &b->ctl->lock, b);
 	shmk__region_close(&b->r);
 	free(b);
 	return 0;
@@ -142,44 +167,135 @@ SHMK__EXPORT void *shmk_buffer_data(struct shmk_buffer *b)
 
 /* The checks shared by read and write: 0, or the error to return. */
 static int buffer_range(const struct shmk_buffer *b, size_t off, const void *p,
-			size_t len, int timeout_ms)
+			size_t len)
 {
-	int rc;
-
 	if (!b || (len && !p))
 		return -EINVAL;
-	rc = shmk__region_check(&b->r);
-	if (rc < 0)
-		return rc;
-	rc = shmk__timeout_ok(timeout_ms);
-	if (rc < 0)
-		return rc;
 	/* Written so that no sum can overflow: off + len <= size. */
 	if (off > b->size || len > b->size - off)
 		return -ERANGE;
 	return 0;
 }
 
+/* A new version of the data: after the copy, before the unlock. */
+static void bump_version(struct shmk_buffer *b)
+{
+	/* seq_cst: the publication shmk__ec_notify() needs; pairs with the
+	 * acquire load in changed_cond(). */
+	atomic_fetch_add_explicit(&b->r.hdr->counter[SHMK__CTR_WRITES], 1,
+				  memory_order_seq_cst);
+	shmk__ec_notify(&b->ctl->changed);
+}
+
 SHMK__EXPORT int shmk_buffer_write(struct shmk_buffer *b, size_t off,
 				   const void *src, size_t len, int timeout_ms)
 {
-	int rc = buffer_range(b, off, src, len, timeout_ms);
+	int rc = buffer_range(b, off, src, len), taken, locked;
 
 	if (rc < 0)
 		return rc;
-	if (len)
+	locked = shmk__lock_enter(&b->r, &b->ctl->lock, b, SHMK_LOCK_WRITE,
+				  timeout_ms, &taken);
+	if (locked < 0 && locked != -EOWNERDEAD)
+		return locked;
+	if (len) {
 		memcpy(b->data + off, src, len);
-	return 0;
+		bump_version(b);
+	}
+	if (taken)
+		shmk__rw_unlock(&b->r, &b->ctl->lock, SHMK_LOCK_WRITE, 0);
+	return locked;
 }
 
 SHMK__EXPORT int shmk_buffer_read(struct shmk_buffer *b, size_t off, void *dst,
 				  size_t len, int timeout_ms)
 {
-	int rc = buffer_range(b, off, dst, len, timeout_ms);
+	int rc = buffer_range(b, off, dst, len), taken, locked;
 
 	if (rc < 0)
 		return rc;
+	locked = shmk__lock_enter(&b->r, &b->ctl->lock, b, SHMK_LOCK_READ,
+				  timeout_ms, &taken);
+	if (locked < 0 && locked != -EOWNERDEAD)
+		return locked;
 	if (len)
 		memcpy(dst, b->data + off, len);
+	if (taken)
+		shmk__rw_unlock(&b->r, &b->ctl->lock, SHMK_LOCK_READ, 0);
+	return locked;
+}
+
+SHMK__EXPORT int shmk_buffer_lock(struct shmk_buffer *b, int how,
+				  int timeout_ms)
+{
+	if (!b)
+		return -EINVAL;
+	return shmk__lock(&b->r, &b->ctl->lock, b, how, timeout_ms);
+}
+
+SHMK__EXPORT int shmk_buffer_unlock(struct shmk_buffer *b)
+{
+	int how, rc;
+
+	if (!b)
+		return -EINVAL;
+	rc = shmk__unlock(&b->r, &b->ctl->lock, b, &how);
+	/* The holder may have written through shmk_buffer_data(). */
+	if (!rc && how == SHMK_LOCK_WRITE)
+		bump_version(b);
+	return rc;
+}
+
+SHMK__EXPORT uint64_t shmk_buffer_version(const struct shmk_buffer *b)
+{
+	if (!b || b->r.forked)
+		return 0;
+	return atomic_load_explicit(&b->r.hdr->counter[SHMK__CTR_WRITES],
+				    memory_order_acquire);
+}
+
+struct changed_wait {
+	struct shmk_buffer *b;
+	uint64_t seen;
+};
+
+static int changed_cond(void *arg, int slow)
+{
+	struct changed_wait *a = arg;
+	uint64_t v;
+
+	(void)slow;
+	/* Acquire: pairs with bump_version()'s increment. */
+	v = atomic_load_explicit(&a->b->r.hdr->counter[SHMK__CTR_WRITES],
+				 memory_order_acquire);
+	if (v != a->seen) {
+		a->seen = v;
+		return 1;
+	}
+	if (atomic_load_explicit(&a->b->r.hdr->state, memory_order_acquire) ==
+	    SHMK_STATE_SHUTDOWN)
+		return -EPIPE;
 	return 0;
+}
+
+SHMK__EXPORT int shmk_buffer_wait(struct shmk_buffer *b, uint64_t *version,
+				  int timeout_ms)
+{
+	struct changed_wait a;
+	int rc;
+
+	if (!b || !version)
+		return -EINVAL;
+	rc = shmk__region_check(&b->r);
+	if (!rc)
+		rc = shmk__timeout_ok(timeout_ms);
+	if (rc < 0)
+		return rc;
+	a.b = b;
+	a.seen = *version;
+	rc = shmk__wait(&b->ctl->changed, changed_cond, &a,
+			shmk__deadline(timeout_ms), b->r.spin_ns, 0);
+	if (!rc)
+		*version = a.seen;
+	return rc;
 }

@@ -44,6 +44,28 @@ int shmk__expired(uint64_t deadline);
 /* Sleep ns nanoseconds, or less if the deadline comes first. */
 void shmk__nap(uint64_t ns, uint64_t deadline);
 
+/*
+ * Shared (not process-private) futex operations on a 32-bit word.  wait
+ * sleeps while *w == expect, at most until the CLOCK_MONOTONIC deadline;
+ * returns 0 when woken (or spuriously), -EAGAIN if *w != expect,
+ * -ETIMEDOUT at the deadline, -EINTR on a signal.  wake returns the number
+ * of waiters woken.
+ */
+int shmk__futex_wait(_Atomic uint32_t *w, uint32_t expect, uint64_t deadline);
+int shmk__futex_wake(_Atomic uint32_t *w, int n);
+
+/* A hint to the CPU that we are spinning. */
+static inline void shmk__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+
 /* Open-file-description locks on one byte of fd: the liveness tokens. */
 int shmk__ofd_trylock(int fd, uint64_t byte); /* 0, -EAGAIN if held */
 int shmk__ofd_held(int fd, uint64_t byte);    /* 1 held by another, 0 free */
@@ -111,7 +133,10 @@ struct shmk__hdr {
 	 * object is published (that is, at shutdown). */
 	_Atomic uint32_t state;
 	_Atomic uint32_t state_seq;
-	uint8_t pad1[0x140 - 0x108];
+	/* One more than the highest participant slot ever claimed: those
+	 * who scan the table stop there.  Raised by attach (seq_cst). */
+	_Atomic uint32_t nslots;
+	uint8_t pad1[0x140 - 0x10c];
 	/* 0x140: counters, kind-specific, updated with relaxed atomics. */
 	_Atomic uint64_t counter[SHMK__NCOUNTERS];
 	uint8_t pad2[0x400 - 0x240];
@@ -133,6 +158,7 @@ _Static_assert(offsetof(struct shmk__hdr, created_ns) == 0x60, "hdr layout");
 _Static_assert(offsetof(struct shmk__hdr, nonce) == 0x68, "hdr layout");
 _Static_assert(offsetof(struct shmk__hdr, state) == 0x100, "hdr layout");
 _Static_assert(offsetof(struct shmk__hdr, state_seq) == 0x104, "hdr layout");
+_Static_assert(offsetof(struct shmk__hdr, nslots) == 0x108, "hdr layout");
 _Static_assert(offsetof(struct shmk__hdr, counter) == 0x140, "hdr layout");
 _Static_assert(offsetof(struct shmk__hdr, ctl) == 0x400, "hdr layout");
 _Static_assert(offsetof(struct shmk__hdr, part) == 0x1000, "hdr layout");
@@ -146,6 +172,8 @@ _Static_assert(sizeof(struct shmk__hdr) == SHMK__HDR_SIZE, "hdr size");
  * Kinds: what the region layer needs to know of each object.  Each object
  * file defines one.
  * --------------------------------------------------------------------- */
+struct shmk__region;
+
 struct shmk__kind {
 	uint16_t kind; /* enum shmk_kind */
 	const char *name;
@@ -155,6 +183,16 @@ struct shmk__kind {
 	 * the creator's arguments and on an opener's private header copy.
 	 */
 	int (*layout)(const uint64_t geom[SHMK__GEOM_N], uint64_t *total);
+	/*
+	 * Called by attach on a slot it has just claimed, before the slot's
+	 * new generation is published: clears what the slot's previous
+	 * holder (closed or dead) left in its per-participant words.  NULL:
+	 * nothing to clear.
+	 */
+	void (*reclaim)(struct shmk__region *r, int slot);
+	/* Called when the creator shuts the object down, after the state is
+	 * set: wakes the kind's sleepers so they see it.  NULL: none. */
+	void (*shutdown)(struct shmk__region *r);
 	/* Names of the geometry fields and counters, NULL-terminated. */
 	const char *geom_names[SHMK__GEOM_N + 1];
 	const char *counter_names[SHMK__NCOUNTERS + 1];
@@ -170,7 +208,10 @@ struct shmk__region {
 	uint64_t size;		     /* mapped bytes = validated total size */
 	uint64_t geom[SHMK__GEOM_N]; /* private copy, validated at open */
 	int slot;		     /* our participant slot */
-	int creator;		     /* 1 if this handle created the object */
+	uint32_t slot_gen;	     /* its generation while we hold it */
+	int64_t spin_ns;	     /* spin budget of blocking calls */
+	const struct shmk__kind *kind;
+	int creator;  /* 1 if this handle created the object */
 	int forked;   /* 1 in a child that inherited the handle */
 	int share_fd; /* for shmk_*_fd(): -1 until asked */
 	struct shmk__region *next, *prev; /* the registry (fork handling) */
@@ -260,7 +301,115 @@ static inline int shmk__add(uint64_t a, uint64_t b, uint64_t *r)
 	return __builtin_add_overflow(a, b, r) ? -1 : 0;
 }
 
+/* ---------------------------------------------------------------------
+ * sync.c: waiting (an eventcount on a futex word, spin then sleep), the
+ * liveness of lock owners, and the robust read/write lock.  docs/design.md
+ * explains the protocols and why no wake-up is lost.
+ * --------------------------------------------------------------------- */
+
+/* An eventcount: bit 0 = someone is (about to be) asleep on the word,
+ * bits 1..31 = a sequence bumped by each notify that found a sleeper. */
+struct shmk__ec {
+	_Atomic uint32_t word;
+};
+
+/*
+ * The default spin budget of blocking calls, and the longest a sleeper
+ * waits between two looks at the liveness of an owner it waits for (the
+ * bound on noticing a dead owner, T_live in docs/design.md).
+ */
+#define SHMK__SPIN_DEFAULT_NS	50000
+#define SHMK__LIVENESS_SLICE_NS 10000000
+
+/* The spin budget an opts asks for, in ns. */
+int64_t shmk__spin_ns(const struct shmk_opts *o);
+
+/*
+ * The condition a waiter waits for.  Returns > 0 when it holds (the wait
+ * returns 0), < 0 to end the wait with that error, 0 to go on waiting.
+ * slow is 1 once the waiter has stopped spinning: expensive checks (the
+ * liveness of an owner) belong there.
+ */
+typedef int (*shmk__cond_fn)(void *arg, int slow);
+
+/*
+ * Waits until cond holds, at most until the deadline: spins for spin_ns,
+ * then sleeps on ec, waking at least every slice_ns (0: no slice) to
+ * re-check.  Returns 0, cond's error, or shmk__expired(deadline).
+ * Whoever makes cond true must call shmk__ec_notify() afterwards.
+ */
+int shmk__wait(struct shmk__ec *ec, shmk__cond_fn cond, void *arg,
+	       uint64_t deadline, int64_t spin_ns, uint64_t slice_ns);
+
+/*
+ * Wakes every sleeper of ec, with no system call when there is none.  The
+ * change that made a condition true must have been published with a
+ * seq_cst operation (store or read-modify-write) just before.
+ */
+void shmk__ec_notify(struct shmk__ec *ec);
+
+/* A lock owner's identity: (slot + 1) << 32 | slot generation. */
+static inline uint64_t shmk__owner_id(const struct shmk__region *r)
+{
+	return ((uint64_t)(r->slot + 1) << 32) | r->slot_gen;
+}
+
+/*
+ * Is the owner id (read from shared memory) dead?  1 dead, 0 alive,
+ * -EBADMSG if id is not a valid owner.  Never calls a live owner dead: a
+ * live owner holds its slot's token and its generation is unchanged.
+ */
+int shmk__owner_dead(const struct shmk__region *r, uint64_t id);
+
+/*
+ * The robust read/write lock: many readers or one writer, writers
+ * preferred.  A reader announces itself in its participant slot's read
+ * word (SHMK__PART_RD), so readers share no cache line; the writer word
+ * names its owner.  Lives in the object's control area.
+ */
+struct shmk__rwlock {
+	_Atomic uint64_t writer; /* owner id | SHMK__RW_*; see sync.c */
+	uint8_t pad0[SHMK__CACHELINE - 8];
+	struct shmk__ec ec; /* sleepers: readers, writers, draining writer */
+	uint8_t pad1[SHMK__CACHELINE - 4];
+};
+#define SHMK__PART_RD 0 /* part[k].obj[SHMK__PART_RD]: read holds of k */
+
+/* The counters of every object with a lock (the kind names them). */
+#define SHMK__CTR_WRITES	    0 /* writes: the version of the data */
+#define SHMK__CTR_OWNER_DEAD	    1 /* writers found dead, lock taken */
+#define SHMK__CTR_READERS_RECLAIMED 2 /* dead readers' holds cleared */
+
+/* how: SHMK_LOCK_READ or SHMK_LOCK_WRITE.  Returns 0, -EOWNERDEAD (held,
+ * but a writer died holding it: the data may be torn), an expiry, or
+ * -EBADMSG.  unlock with consistent = 0 keeps the torn mark. */
+int shmk__rw_lock(struct shmk__region *r, struct shmk__rwlock *l, int how,
+		  uint64_t deadline);
+void shmk__rw_unlock(struct shmk__region *r, struct shmk__rwlock *l, int how,
+		     int consistent);
+/* The kind reclaim hook of objects with a lock: zero the read word. */
+void shmk__rw_reclaim(struct shmk__region *r, int slot);
+
+/*
+ * The lock as the public API offers it (shmk_buffer_lock, ...), with the
+ * calling thread's record of what it holds: h is the handle.
+ * shmk__lock_enter takes the lock for one call's copy unless this thread
+ * already holds it in a mode that covers how; *taken says whether it did.
+ * It returns -EOWNERDEAD (with the lock taken) if the data may be torn.
+ */
+int shmk__lock(struct shmk__region *r, struct shmk__rwlock *l, const void *h,
+	       int how, int timeout_ms);
+int shmk__unlock(struct shmk__region *r, struct shmk__rwlock *l, const void *h,
+		 int *how);
+int shmk__lock_enter(struct shmk__region *r, struct shmk__rwlock *l,
+		     const void *h, int how, int timeout_ms, int *taken);
+/* At close: releases what the calling thread still holds through h. */
+void shmk__lock_drop(struct shmk__region *r, struct shmk__rwlock *l,
+		     const void *h);
+
 /* The kinds defined by the object files. */
 extern const struct shmk__kind shmk__buffer_kind;
+extern const struct shmk__kind shmk__array_kind;
+extern const struct shmk__kind shmk__event_kind;
 
 #endif /* SHMK_INTERNAL_H */

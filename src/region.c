@@ -211,8 +211,10 @@ static int map_region(struct shmk__region *r, uint64_t len)
  * byte, which is the case once its holder closed or died, so the table
  * cannot be exhausted by processes that attach and die.
  */
-static int attach(struct shmk__region *r, uint32_t flags)
+static int attach(struct shmk__region *r, const struct shmk__kind *kd,
+		  uint32_t flags)
 {
+	uint32_t n;
 	int k, rc;
 
 	for (k = 0; k < SHMK__MAX_PARTS; k++) {
@@ -227,6 +229,17 @@ static int attach(struct shmk__region *r, uint32_t flags)
 		gen = atomic_load_explicit(&p->gen, memory_order_relaxed) + 1;
 		if (gen == 0)
 			gen = 1;
+		/* Scanners of the table look this far (seq_cst: before any
+		 * lock this handle will take). */
+		n = atomic_load_explicit(&r->hdr->nslots, memory_order_relaxed);
+		while (n < (uint32_t)k + 1 &&
+		       !atomic_compare_exchange_weak_explicit(
+			       &r->hdr->nslots, &n, (uint32_t)k + 1,
+			       memory_order_seq_cst, memory_order_relaxed))
+			;
+		r->slot = k;
+		if (kd->reclaim)
+			kd->reclaim(r, k);
 		atomic_store_explicit(&p->pid, (uint32_t)getpid(),
 				      memory_order_relaxed);
 		atomic_store_explicit(&p->uid, (uint32_t)geteuid(),
@@ -239,7 +252,7 @@ static int attach(struct shmk__region *r, uint32_t flags)
 		 * (the fields are informational; a snapshot taken while a
 		 * slot changes hands may mix two holders). */
 		atomic_store_explicit(&p->gen, gen, memory_order_release);
-		r->slot = k;
+		r->slot_gen = gen;
 		return 0;
 	}
 	return -EUSERS;
@@ -436,7 +449,7 @@ static int region_build(struct shmk__region *r, const struct shmk__kind *k,
 	h->nonce = shmk__random64();
 	if (init)
 		init(r);
-	rc = attach(r, SHMK__PART_CREATOR);
+	rc = attach(r, k, SHMK__PART_CREATOR);
 	if (rc < 0)
 		return rc;
 	/* Release: pairs with the acquire load of state in open_mapped();
@@ -572,11 +585,11 @@ static int create_named(struct shmk__region *r, const char *path, int isfile,
 	return rc;
 }
 
-int shmk__region_create(struct shmk__region *r, const char *name,
-			const struct shmk__kind *k,
-			const uint64_t geom[SHMK__GEOM_N],
-			const struct shmk_opts *o,
-			void (*init)(struct shmk__region *r))
+static int region_create(struct shmk__region *r, const char *name,
+			 const struct shmk__kind *k,
+			 const uint64_t geom[SHMK__GEOM_N],
+			 const struct shmk_opts *o,
+			 void (*init)(struct shmk__region *r))
 {
 	char path[SHMK__PATH_MAX];
 	struct shmk_opts oo = {0};
@@ -651,7 +664,7 @@ static int open_mapped(struct shmk__region *r, const struct shmk__kind *k,
 		return -EAGAIN;
 	if (state != SHMK_STATE_READY && state != SHMK_STATE_SHUTDOWN)
 		return -EBADMSG;
-	return attach(r, 0);
+	return attach(r, k, 0);
 }
 
 static int open_once(struct shmk__region *r, const char *path,
@@ -672,8 +685,8 @@ static int open_once(struct shmk__region *r, const char *path,
 	return rc;
 }
 
-int shmk__region_open(struct shmk__region *r, const char *name,
-		      const struct shmk__kind *k, const struct shmk_opts *o)
+static int region_open(struct shmk__region *r, const char *name,
+		       const struct shmk__kind *k, const struct shmk_opts *o)
 {
 	char path[SHMK__PATH_MAX];
 	uint64_t deadline, nap = 1000000; /* 1 ms, doubling, at most 10 ms */
@@ -703,8 +716,8 @@ int shmk__region_open(struct shmk__region *r, const char *name,
 	}
 }
 
-int shmk__region_open_fd(struct shmk__region *r, int fd,
-			 const struct shmk__kind *k, const struct shmk_opts *o)
+static int region_open_fd(struct shmk__region *r, int fd,
+			  const struct shmk__kind *k, const struct shmk_opts *o)
 {
 	struct stat st;
 	int own, rc;
@@ -737,17 +750,59 @@ int shmk__region_open_fd(struct shmk__region *r, int fd,
 	return rc;
 }
 
+/* The entry points: on success the handle also gets its spin budget. */
+int shmk__region_create(struct shmk__region *r, const char *name,
+			const struct shmk__kind *k,
+			const uint64_t geom[SHMK__GEOM_N],
+			const struct shmk_opts *o,
+			void (*init)(struct shmk__region *r))
+{
+	int rc = region_create(r, name, k, geom, o, init);
+
+	if (!rc) {
+		r->spin_ns = shmk__spin_ns(o);
+		r->kind = k;
+	}
+	return rc;
+}
+
+int shmk__region_open(struct shmk__region *r, const char *name,
+		      const struct shmk__kind *k, const struct shmk_opts *o)
+{
+	int rc = region_open(r, name, k, o);
+
+	if (!rc) {
+		r->spin_ns = shmk__spin_ns(o);
+		r->kind = k;
+	}
+	return rc;
+}
+
+int shmk__region_open_fd(struct shmk__region *r, int fd,
+			 const struct shmk__kind *k, const struct shmk_opts *o)
+{
+	int rc = region_open_fd(r, fd, k, o);
+
+	if (!rc) {
+		r->spin_ns = shmk__spin_ns(o);
+		r->kind = k;
+	}
+	return rc;
+}
+
 /* ---------------------------------------------------------------------
  * Close, shutdown, sharing
  * --------------------------------------------------------------------- */
 
 void shmk__region_shutdown(struct shmk__region *r)
 {
-	/* Release: pairs with acquire loads of state by peers that then
-	 * drain what was published before it. */
+	/* seq_cst (a release would pair with peers' acquire loads of
+	 * state): also the publication the kind's wake-ups need. */
 	atomic_store_explicit(&r->hdr->state, SHMK_STATE_SHUTDOWN,
-			      memory_order_release);
-	atomic_fetch_add_explicit(&r->hdr->state_seq, 1, memory_order_release);
+			      memory_order_seq_cst);
+	atomic_fetch_add_explicit(&r->hdr->state_seq, 1, memory_order_seq_cst);
+	if (r->kind && r->kind->shutdown)
+		r->kind->shutdown(r);
 }
 
 void shmk__region_close(struct shmk__region *r)

@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sys.c - the system layer: clocks and deadlines, OFD locks, fd passing,
- * error names.  Every function returns -errno on failure and retries EINTR
+ * sys.c - the system layer: clocks and deadlines, futexes, OFD locks, fd
+ * passing, error names.  Every function returns -errno on failure and retries EINTR
  * where retrying is the right answer.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -66,6 +68,32 @@ void shmk__nap(uint64_t ns, uint64_t deadline)
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
 	       EINTR)
 		;
+}
+
+int shmk__futex_wait(_Atomic uint32_t *w, uint32_t expect, uint64_t deadline)
+{
+	struct timespec ts, *tsp = NULL;
+
+	if (deadline != SHMK__FOREVER) {
+		ts.tv_sec = (time_t)(deadline / 1000000000u);
+		ts.tv_nsec = (long)(deadline % 1000000000u);
+		tsp = &ts;
+	}
+	/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time, so a
+	 * wait restarted after a signal never stretches the deadline.  Not
+	 * FUTEX_PRIVATE_FLAG: the word is shared between processes. */
+	if (syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT_BITSET, expect, tsp,
+		    NULL, FUTEX_BITSET_MATCH_ANY) == 0)
+		return 0;
+	return -errno;
+}
+
+int shmk__futex_wake(_Atomic uint32_t *w, int n)
+{
+	long rc =
+		syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE, n, NULL, NULL, 0);
+
+	return rc < 0 ? -errno : (int)rc;
 }
 
 static int ofd_lock(int fd, int cmd, short type, uint64_t byte,

@@ -168,11 +168,14 @@ static int child_middle(void *arg)
 	gc = fork();
 	CHECK(gc >= 0);
 	if (gc == 0) {
-		/* The grandchild outlives the middle process a little. */
+		/* fork() has returned, so the atfork handler has run: tell
+		 * the test, then outlive the middle process a little. */
+		gc = getpid();
+		CHECK_EQ(write(g_pipe[1], &gc, sizeof(gc)),
+			 (ssize_t)sizeof(gc));
 		sleep_ms(3000);
 		_exit(0);
 	}
-	CHECK_EQ(write(g_pipe[1], &gc, sizeof(gc)), (ssize_t)sizeof(gc));
 	for (;;)
 		pause();
 }
@@ -251,12 +254,20 @@ static void test_fork_during_close(void)
 		kids[i] = fork();
 		CHECK(kids[i] >= 0);
 		if (kids[i] == 0) {
-			pause(); /* lives on, never execs */
+			/* fork() has returned here, so the atfork handler
+			 * has run: say so, then live on, never exec. */
+			CHECK_EQ(write(g_pipe[1], "k", 1), 1);
+			pause();
 			_exit(0);
 		}
 	}
 	atomic_store(&g_stop, 1);
 	CHECK_OK(pthread_join(t, NULL));
+	for (i = 0; i < KIDS; i++) {
+		char c;
+
+		CHECK_EQ(read(g_pipe[0], &c, 1), 1);
+	}
 	CHECK_OK(shmk_stat(g_name, &st));
 	for (i = 0; i < KIDS; i++) {
 		kill(kids[i], SIGKILL);

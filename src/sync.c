@@ -1,0 +1,424 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sync.c - waiting and locking across processes: an eventcount on a futex
+ * word with a spin-then-sleep policy, the liveness of lock owners, and the
+ * robust read/write lock.  docs/design.md explains the protocols and why
+ * no wake-up can be lost.
+ */
+#define _GNU_SOURCE
+#include <limits.h>
+
+#include "internal.h"
+
+int64_t shmk__spin_ns(const struct shmk_opts *o)
+{
+	if (!o || o->spin_us == 0)
+		return SHMK__SPIN_DEFAULT_NS;
+	if (o->spin_us < 0)
+		return 0;
+	return (int64_t)o->spin_us * 1000;
+}
+
+/* ---------------------------------------------------------------------
+ * The eventcount
+ * --------------------------------------------------------------------- */
+
+/*
+ * Announces a sleeper and returns the key to sleep on.  seq_cst
+ * read-modify-write: the announcement is ordered before the caller's
+ * re-check of its condition, and pairs with the seq_cst load in
+ * shmk__ec_notify(), which follows the notifier's seq_cst publication.
+ * Of the two, at least one sees the other: the notifier sees the bit, or
+ * the re-check sees the change.
+ */
+static uint32_t ec_prepare(struct shmk__ec *ec)
+{
+	return atomic_fetch_or_explicit(&ec->word, 1, memory_order_seq_cst) |
+	       1u;
+}
+
+void shmk__ec_notify(struct shmk__ec *ec)
+{
+	uint32_t v = atomic_load_explicit(&ec->word, memory_order_seq_cst);
+
+	for (;;) {
+		if (likely(!(v & 1)))
+			return; /* nobody asleep: no system call */
+		/* Bump the sequence and clear the bit in one step: a sleeper
+		 * that has not reached futex_wait yet fails it at once. */
+		if (atomic_compare_exchange_weak_explicit(&ec->word, &v, v + 1,
+							  memory_order_seq_cst,
+							  memory_order_relaxed))
+			break;
+	}
+	shmk__futex_wake(&ec->word, INT_MAX);
+}
+
+int shmk__wait(struct shmk__ec *ec, shmk__cond_fn cond, void *arg,
+	       uint64_t deadline, int64_t spin_ns, uint64_t slice_ns)
+{
+	uint64_t now, until;
+	unsigned n = 0;
+	int rc;
+
+	rc = cond(arg, 0);
+	if (rc)
+		return rc > 0 ? 0 : rc;
+	if (deadline == 0)
+		return -EAGAIN;
+	if (spin_ns > 0) {
+		until = shmk__mono_ns() + (uint64_t)spin_ns;
+		for (;;) {
+			shmk__cpu_relax();
+			rc = cond(arg, 0);
+			if (rc)
+				return rc > 0 ? 0 : rc;
+			if (++n % 16)
+				continue;
+			now = shmk__mono_ns();
+			if (now >= deadline)
+				return -ETIMEDOUT;
+			if (now >= until)
+				break;
+		}
+	}
+	for (;;) {
+		uint32_t key = ec_prepare(ec);
+
+		rc = cond(arg, 1);
+		if (rc)
+			return rc > 0 ? 0 : rc;
+		now = shmk__mono_ns();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		until = deadline;
+		if (slice_ns && until - now > slice_ns)
+			until = now + slice_ns;
+		/* Whatever ends the sleep (a notify, a signal, the slice, a
+		 * spurious wake-up, a key already stale), the loop re-checks
+		 * the condition and the deadline, which never moves. */
+		shmk__futex_wait(&ec->word, key, until);
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Owners
+ * --------------------------------------------------------------------- */
+
+int shmk__owner_dead(const struct shmk__region *r, uint64_t id)
+{
+	uint64_t slot1 = id >> 32;
+	uint32_t gen = (uint32_t)id;
+	int alive;
+
+	if (slot1 == 0 || slot1 > SHMK__MAX_PARTS)
+		return -EBADMSG;
+	alive = shmk__part_alive(r, (int)slot1 - 1);
+	if (alive < 0)
+		return 0; /* cannot tell: never call an owner dead on doubt */
+	if (!alive)
+		return 1;
+	/* The slot is held; by the owner only if its generation is the
+	 * owner's.  Acquire: pairs with attach's release store of gen. */
+	return atomic_load_explicit(&r->hdr->part[slot1 - 1].gen,
+				    memory_order_acquire) != gen;
+}
+
+/* ---------------------------------------------------------------------
+ * The read/write lock
+ *
+ * The writer word: 0 when free, else the owner id (bits 0..39) of the
+ * writer that claimed it, with RW_HELD once that writer has drained the
+ * readers (from then on it may be writing).  RW_DIRTY, with or without an
+ * owner, says that a writer died while it held the lock and no writer has
+ * unlocked it cleanly since.  Readers count themselves in their own
+ * participant slot's read word.
+ * --------------------------------------------------------------------- */
+
+#define RW_OWNER UINT64_C(0x000000ffffffffff)
+#define RW_HELD	 (UINT64_C(1) << 62)
+#define RW_DIRTY (UINT64_C(1) << 63)
+
+static _Atomic uint64_t *rd_word(struct shmk__region *r, int k)
+{
+	return &r->hdr->part[k].obj[SHMK__PART_RD];
+}
+
+/* Validates a writer word read from shared memory. */
+static int rw_valid(uint64_t w)
+{
+	if (w & ~(RW_OWNER | RW_HELD | RW_DIRTY))
+		return 0;
+	if (!(w & RW_OWNER) && (w & RW_HELD))
+		return 0;
+	return 1;
+}
+
+/*
+ * The owner of w is dead: takes its claim away.  A dead writer that held
+ * the lock may have left the data half-written, so the word keeps
+ * RW_DIRTY; one that only claimed it had not begun.
+ */
+static void rw_recover(struct shmk__region *r, struct shmk__rwlock *l,
+		       uint64_t w)
+{
+	uint64_t clean = (w & (RW_HELD | RW_DIRTY)) ? RW_DIRTY : 0;
+
+	/* seq_cst: a published change for shmk__ec_notify(). */
+	if (atomic_compare_exchange_strong_explicit(&l->writer, &w, clean,
+						    memory_order_seq_cst,
+						    memory_order_relaxed)) {
+		shmk__count(r, SHMK__CTR_OWNER_DEAD, 1);
+		shmk__ec_notify(&l->ec);
+	}
+}
+
+struct rw_wait {
+	struct shmk__region *r;
+	struct shmk__rwlock *l;
+	int how;
+	int draining; /* writer: claimed, waiting for readers */
+	int k;	      /* writer: next slot to look at */
+	uint64_t me;
+	uint64_t dirty;
+};
+
+/* A writer word with an owner: 0 to wait on, or an error. */
+static int rw_owned(struct rw_wait *a, uint64_t w, int slow)
+{
+	int dead;
+
+	if (!slow)
+		return 0;
+	dead = shmk__owner_dead(a->r, w & RW_OWNER);
+	if (dead < 0)
+		return dead;
+	if (dead)
+		rw_recover(a->r, a->l, w);
+	return 0;
+}
+
+static int rd_cond(void *arg, int slow)
+{
+	struct rw_wait *a = arg;
+	_Atomic uint64_t *rd = rd_word(a->r, a->r->slot);
+	uint64_t w;
+
+	/* Look before announcing, so that waiting readers do not make the
+	 * read word flicker under a draining writer. */
+	w = atomic_load_explicit(&a->l->writer, memory_order_acquire);
+	if (!rw_valid(w))
+		return -EBADMSG;
+	if (w & RW_OWNER)
+		return rw_owned(a, w, slow);
+	/*
+	 * Announce, then look again.  seq_cst both: pairs with the writer's
+	 * seq_cst claim and its seq_cst loads of read words; either the
+	 * writer sees our count, or we see its claim.
+	 */
+	atomic_fetch_add_explicit(rd, 1, memory_order_seq_cst);
+	w = atomic_load_explicit(&a->l->writer, memory_order_seq_cst);
+	if (!(w & RW_OWNER)) {
+		a->dirty = w & RW_DIRTY;
+		return 1;
+	}
+	atomic_fetch_sub_explicit(rd, 1, memory_order_seq_cst);
+	shmk__ec_notify(&a->l->ec); /* a draining writer may wait for us */
+	return 0;
+}
+
+static int wr_cond(void *arg, int slow)
+{
+	struct rw_wait *a = arg;
+	uint64_t w, n;
+	int alive;
+
+	if (!a->draining) {
+		w = atomic_load_explicit(&a->l->writer, memory_order_acquire);
+		if (!rw_valid(w))
+			return -EBADMSG;
+		if (w & RW_OWNER)
+			return rw_owned(a, w, slow);
+		/* seq_cst: ordered before our loads of the read words. */
+		if (!atomic_compare_exchange_strong_explicit(
+			    &a->l->writer, &w, a->me | (w & RW_DIRTY),
+			    memory_order_seq_cst, memory_order_relaxed))
+			return 0;
+		a->dirty = w & RW_DIRTY;
+		a->draining = 1;
+		a->k = 0;
+	}
+	/* Wait for every reader that got in before our claim.  Readers
+	 * that come later see the claim and back off. */
+	n = atomic_load_explicit(&a->r->hdr->nslots, memory_order_seq_cst);
+	if (n > SHMK__MAX_PARTS)
+		n = SHMK__MAX_PARTS; /* corrupt: scan them all */
+	for (; (uint64_t)a->k < n; a->k++) {
+		_Atomic uint64_t *rd = rd_word(a->r, a->k);
+		uint64_t v = atomic_load_explicit(rd, memory_order_seq_cst);
+
+		if (!v)
+			continue;
+		if (!slow || a->k == a->r->slot)
+			return 0;
+		alive = shmk__part_alive(a->r, a->k);
+		if (alive != 0)
+			return 0; /* a live reader (or cannot tell) */
+		/* A dead reader: its holds die with it.  Its slot may be
+		 * claimed again meanwhile; a new holder's reads back off from
+		 * our claim, so clearing its word is harmless. */
+		if (atomic_compare_exchange_strong_explicit(
+			    rd, &v, 0, memory_order_seq_cst,
+			    memory_order_relaxed))
+			shmk__count(a->r, SHMK__CTR_READERS_RECLAIMED, 1);
+		return 0; /* look at this slot again */
+	}
+	/* Every reader is out: from here on we may be writing. */
+	atomic_store_explicit(&a->l->writer, a->me | RW_HELD | a->dirty,
+			      memory_order_seq_cst);
+	return 1;
+}
+
+int shmk__rw_lock(struct shmk__region *r, struct shmk__rwlock *l, int how,
+		  uint64_t deadline)
+{
+	struct rw_wait a = {
+		.r = r, .l = l, .how = how, .me = shmk__owner_id(r)};
+	int rc;
+
+	rc = shmk__wait(&l->ec, how == SHMK_LOCK_WRITE ? wr_cond : rd_cond, &a,
+			deadline, r->spin_ns, SHMK__LIVENESS_SLICE_NS);
+	if (rc < 0 && a.draining) {
+		/* Gave up while draining: drop the claim (it is ours). */
+		atomic_store_explicit(&l->writer, a.dirty,
+				      memory_order_seq_cst);
+		shmk__ec_notify(&l->ec);
+	}
+	if (rc < 0)
+		return rc;
+	return a.dirty ? -EOWNERDEAD : 0;
+}
+
+void shmk__rw_unlock(struct shmk__region *r, struct shmk__rwlock *l, int how,
+		     int consistent)
+{
+	uint64_t w;
+
+	if (how == SHMK_LOCK_READ) {
+		/* seq_cst: pairs with a draining writer's loads. */
+		atomic_fetch_sub_explicit(rd_word(r, r->slot), 1,
+					  memory_order_seq_cst);
+	} else {
+		w = atomic_load_explicit(&l->writer, memory_order_relaxed);
+		/* seq_cst: publishes the writes made under the lock to the
+		 * next locker (a release would do) and is the publication
+		 * shmk__ec_notify() needs. */
+		atomic_store_explicit(&l->writer,
+				      consistent ? 0 : (w & RW_DIRTY),
+				      memory_order_seq_cst);
+	}
+	shmk__ec_notify(&l->ec);
+}
+
+void shmk__rw_reclaim(struct shmk__region *r, int slot)
+{
+	/* Our slot now: what its previous holder held died with it. */
+	atomic_store_explicit(rd_word(r, slot), 0, memory_order_seq_cst);
+}
+
+/* ---------------------------------------------------------------------
+ * The lock as the API offers it: what this thread holds
+ * --------------------------------------------------------------------- */
+
+#define HELD_MAX 16
+
+static __thread struct {
+	const void *h;
+	int how;
+} held[HELD_MAX];
+static __thread int nheld;
+
+static int held_find(const void *h)
+{
+	int i;
+
+	for (i = 0; i < nheld; i++)
+		if (held[i].h == h)
+			return i;
+	return -1;
+}
+
+static int lock_args(struct shmk__region *r, int how, int timeout_ms)
+{
+	int rc = shmk__region_check(r);
+
+	if (rc < 0)
+		return rc;
+	if (how != SHMK_LOCK_READ && how != SHMK_LOCK_WRITE)
+		return -EINVAL;
+	return shmk__timeout_ok(timeout_ms);
+}
+
+int shmk__lock(struct shmk__region *r, struct shmk__rwlock *l, const void *h,
+	       int how, int timeout_ms)
+{
+	int rc = lock_args(r, how, timeout_ms);
+
+	if (rc < 0)
+		return rc;
+	if (held_find(h) >= 0)
+		return -EDEADLK;
+	if (nheld == HELD_MAX)
+		return -ENOLCK;
+	rc = shmk__rw_lock(r, l, how, shmk__deadline(timeout_ms));
+	if (rc == 0 || rc == -EOWNERDEAD) {
+		held[nheld].h = h;
+		held[nheld].how = how;
+		nheld++;
+	}
+	return rc;
+}
+
+int shmk__unlock(struct shmk__region *r, struct shmk__rwlock *l, const void *h,
+		 int *how)
+{
+	int rc = shmk__region_check(r), i;
+
+	if (rc < 0)
+		return rc;
+	i = held_find(h);
+	if (i < 0)
+		return -EPERM;
+	*how = held[i].how;
+	held[i] = held[--nheld];
+	/* An explicit writer's unlock declares the data consistent. */
+	shmk__rw_unlock(r, l, *how, 1);
+	return 0;
+}
+
+int shmk__lock_enter(struct shmk__region *r, struct shmk__rwlock *l,
+		     const void *h, int how, int timeout_ms, int *taken)
+{
+	int rc = lock_args(r, how, timeout_ms), i;
+
+	*taken = 0;
+	if (rc < 0)
+		return rc;
+	i = held_find(h);
+	if (i >= 0)
+		return held[i].how == SHMK_LOCK_READ && how == SHMK_LOCK_WRITE
+			       ? -EDEADLK
+			       : 0;
+	rc = shmk__rw_lock(r, l, how, shmk__deadline(timeout_ms));
+	*taken = rc == 0 || rc == -EOWNERDEAD;
+	return rc;
+}
+
+void shmk__lock_drop(struct shmk__region *r, struct shmk__rwlock *l,
+		     const void *h)
+{
+	int how;
+
+	if (held_find(h) >= 0)
+		shmk__unlock(r, l, h, &how);
+}
