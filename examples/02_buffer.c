@@ -5,9 +5,11 @@
  * The producer creates the buffer "example.buffer" and writes 123 at
  * offset 0 and 456 at offset 1000.  The consumer opens it by name alone
  * (the size comes from the buffer itself), reads both numbers back and
- * tells the producer it is done by writing 1 at offset 1020.
+ * tells the producer it is done by writing 1 at offset 1020.  The producer
+ * sleeps in shmk_buffer_wait() until the buffer changes: every write bumps
+ * the buffer's version and wakes whoever waits for it.
  *
- *	./02_buffer producer &     # in one shell
+ *	./02_buffer producer       # in one shell
  *	./02_buffer consumer       # in another
  *	./02_buffer                # or both: the consumer runs in a child
  */
@@ -16,7 +18,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <shmk.h>
@@ -24,50 +25,42 @@
 #define NAME	"example.buffer"
 #define DONE_AT 1020
 
-static int producer(int spawn_consumer, const char *self)
+static int producer(int spawn_consumer)
 {
 	struct shmk_buffer *b;
 	int v, done = 0, rc, status;
+	uint64_t version;
 	pid_t pid = 0;
 
 	rc = shmk_buffer_create(NAME, 1024, NULL, &b);
-	if (rc == -EEXIST) {
-		fprintf(stderr,
-			"producer: %s exists (a producer running, or "
-			"one that crashed: 'shmk rm %s')\n",
-			NAME, NAME);
-		return 1;
-	}
 	if (rc < 0) {
-		fprintf(stderr, "producer: create %s: %s\n", NAME,
-			shmk_strerror(rc));
+		fprintf(stderr, "producer: create %s: %s%s\n", NAME,
+			shmk_strerror(rc),
+			rc == -EEXIST ? " (remove it with 'shmk rm')" : "");
 		return 1;
 	}
 	v = 123;
 	shmk_buffer_write(b, 0, &v, sizeof(v), -1);
 	v = 456;
 	shmk_buffer_write(b, 1000, &v, sizeof(v), -1);
+	version = shmk_buffer_version(b);
 	printf("producer: wrote 123 at offset 0 and 456 at offset 1000\n");
 	fflush(stdout);
 
 	if (spawn_consumer) {
 		pid = fork();
 		if (pid == 0) {
-			execl(self, self, "consumer", (char *)NULL);
+			execl("/proc/self/exe", "02_buffer", "consumer",
+			      (char *)NULL);
 			_exit(127);
 		}
 	} else {
-		printf("producer: waiting for a consumer\n");
+		printf("producer: waiting (a minute at most) for a consumer\n");
 		fflush(stdout);
 	}
-	/* Wait (up to a minute) for the consumer's "done" mark. */
-	for (int i = 0; i < 6000 && !done; i++) {
-		struct timespec ts = {0, 10000000};
-
+	/* Sleep until the consumer's mark arrives (or a minute passes). */
+	while (!done && shmk_buffer_wait(b, &version, 60000) == 0)
 		shmk_buffer_read(b, DONE_AT, &done, sizeof(done), -1);
-		if (!done)
-			nanosleep(&ts, NULL);
-	}
 	shmk_buffer_close(b); /* close never removes the name ... */
 	shmk_unlink(NAME);    /* ... unlink does */
 	if (pid > 0 && (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
@@ -100,12 +93,12 @@ static int consumer(void)
 int main(int argc, char **argv)
 {
 	if (argc > 1 && !strcmp(argv[1], "producer"))
-		return producer(0, argv[0]);
+		return producer(0);
 	if (argc > 1 && !strcmp(argv[1], "consumer"))
 		return consumer();
 	if (argc > 1) {
 		fprintf(stderr, "usage: %s [producer|consumer]\n", argv[0]);
 		return 2;
 	}
-	return producer(1, "/proc/self/exe");
+	return producer(1);
 }
