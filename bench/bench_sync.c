@@ -384,17 +384,17 @@ static void bench_tlive(void)
 		(void)!read(fds[0], &c, 1);
 		if (sleeping) {
 			/* Be asleep in the lock when the holder dies: kill
-			 * it from another process after 35 ms. */
+			 * it from another process after 38 ms. */
 			pid_t killer = fork();
 
 			if (killer == 0) {
-				usleep(35000);
+				usleep(38000);
 				kill(pid, SIGKILL);
 				_exit(0);
 			}
 			t0 = now_ns();
 			rc = shmk_buffer_lock(b, SHMK_LOCK_WRITE, 5000);
-			asleep[i / 2] = now_ns() - t0 - 35000000;
+			asleep[i / 2] = now_ns() - t0 - 38000000;
 			waitpid(killer, NULL, 0);
 		} else {
 			kill(pid, SIGKILL);

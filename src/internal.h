@@ -334,8 +334,8 @@ typedef int (*shmk__cond_fn)(void *arg, int slow);
 
 /*
  * Waits until cond holds, at most until the deadline: spins for spin_ns,
- * then sleeps on ec, waking at least every slice_ns (0: no slice) to
- * re-check.  Returns 0, cond's error, or shmk__expired(deadline).
+ * then sleeps on ec, waking to re-check after 1 ms, 2 ms, ... at most
+ * slice_ns apart (0: no slices).  Returns 0, cond's error, or shmk__expired(deadline).
  * Whoever makes cond true must call shmk__ec_notify() afterwards.
  */
 int shmk__wait(struct shmk__ec *ec, shmk__cond_fn cond, void *arg,

@@ -57,7 +57,7 @@ void shmk__ec_notify(struct shmk__ec *ec)
 int shmk__wait(struct shmk__ec *ec, shmk__cond_fn cond, void *arg,
 	       uint64_t deadline, int64_t spin_ns, uint64_t slice_ns)
 {
-	uint64_t now, until;
+	uint64_t now, until, slice = slice_ns < 1000000 ? slice_ns : 1000000;
 	unsigned n = 0;
 	int rc;
 
@@ -91,9 +91,14 @@ int shmk__wait(struct shmk__ec *ec, shmk__cond_fn cond, void *arg,
 		now = shmk__mono_ns();
 		if (now >= deadline)
 			return -ETIMEDOUT;
+		/* Slices grow from 1 ms to slice_ns: a peer that died just
+		 * before we looked (its exit still under way) is noticed
+		 * soon, a long wait costs few wake-ups. */
 		until = deadline;
-		if (slice_ns && until - now > slice_ns)
-			until = now + slice_ns;
+		if (slice && until - now > slice)
+			until = now + slice;
+		if (slice && slice < slice_ns)
+			slice = slice * 2 < slice_ns ? slice * 2 : slice_ns;
 		/* Whatever ends the sleep (a notify, a signal, the slice, a
 		 * spurious wake-up, a key already stale), the loop re-checks
 		 * the condition and the deadline, which never moves. */
