@@ -6,6 +6,8 @@
 #   make asan       build and test with AddressSanitizer + UBSan (build-asan/)
 #   make tsan       the thread variants under ThreadSanitizer (build-tsan/)
 #   make format     reformat the sources; make check-format only checks
+#   make tidy       clang-tidy (analyser + bug-prone checks) on the library
+#                   and the tool
 # Missing build tools are installed first by scripts/install-deps.
 
 BUILD ?= build
@@ -15,7 +17,8 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null || \
 	find src include tools tests examples -name '*.[ch]')
 
-.PHONY: all build test demo install asan tsan format check-format deps clean
+.PHONY: all build test demo install asan tsan format check-format tidy deps \
+	clean
 
 all: build
 
@@ -52,6 +55,10 @@ format:
 check-format:
 	@clang-format --dry-run --Werror $(SOURCES) && \
 		echo "check-format: $(words $(SOURCES)) files formatted"
+
+tidy: build
+	clang-tidy -p $(BUILD) --quiet src/*.c tools/*.c && \
+		echo "tidy: no findings"
 
 clean:
 	rm -rf build build-*

@@ -622,7 +622,7 @@ static int region_create(struct shmk__region *r, const char *name,
 			continue;
 		if (rc < 0)
 			return rc;
-		if (memcmp(r->geom, geom, sizeof(r->geom))) {
+		if (memcmp(r->geom, geom, sizeof(r->geom)) != 0) {
 			shmk__region_close(r);
 			return -EPROTO;
 		}
@@ -644,15 +644,17 @@ static int open_mapped(struct shmk__region *r, const struct shmk__kind *k,
 	uint32_t state;
 	int rc;
 
-	h = malloc(sizeof(*h));
+	h = calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
 	rc = load_hdr(r->fd, trust_any, &st, h);
 	if (!rc)
 		rc = shmk__hdr_check(h, (uint64_t)st.st_size, k);
-	/* From here on geometry comes only from the validated copy. */
-	total = h->total_size;
-	memcpy(r->geom, h->geom, sizeof(r->geom));
+	if (!rc) {
+		/* From here on geometry comes only from the validated copy. */
+		total = h->total_size;
+		memcpy(r->geom, h->geom, sizeof(r->geom));
+	}
 	free(h);
 	if (!rc)
 		rc = map_region(r, total);

@@ -141,7 +141,7 @@ SHMK__EXPORT int shmk_stat(const char *name, struct shmk_stat *st)
 
 	if (!st)
 		return -EINVAL;
-	h = malloc(sizeof(*h));
+	h = calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
 	/* Read-only, nothing mapped: describing an object of another user

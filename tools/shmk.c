@@ -177,7 +177,7 @@ static int cmd_ls(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	while ((e = readdir(d))) {
-		if (strncmp(e->d_name, SHM_PREFIX, strlen(SHM_PREFIX)) ||
+		if (strncmp(e->d_name, SHM_PREFIX, strlen(SHM_PREFIX)) != 0 ||
 		    !e->d_name[strlen(SHM_PREFIX)])
 			continue;
 		if (n == cap) {
@@ -185,22 +185,23 @@ static int cmd_ls(int argc, char **argv)
 
 			cap = cap ? cap * 2 : 32;
 			nn = realloc(names, cap * sizeof(*names));
-			if (!nn) {
-				err("ls", SHM_DIR, -ENOMEM);
-				closedir(d);
-				return EXIT_FAIL;
-			}
+			if (!nn)
+				break;
 			names = nn;
 		}
 		names[n] = strdup(e->d_name + strlen(SHM_PREFIX));
-		if (!names[n]) {
-			err("ls", SHM_DIR, -ENOMEM);
-			closedir(d);
-			return EXIT_FAIL;
-		}
+		if (!names[n])
+			break;
 		n++;
 	}
 	closedir(d);
+	if (e) { /* stopped early: out of memory */
+		err("ls", SHM_DIR, -ENOMEM);
+		while (n)
+			free(names[--n]);
+		free(names);
+		return EXIT_FAIL;
+	}
 	if (n)
 		qsort(names, n, sizeof(*names), cmp_str);
 	printf("%-24s %-7s %10s %4s %-8s %-16s %-8s %s\n", "NAME", "KIND",
