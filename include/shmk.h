@@ -278,11 +278,19 @@ int shmk_buffer_read(struct shmk_buffer *b, size_t off, void *dst, size_t len,
  * unlocks it.  So: on -EOWNERDEAD a reader knows the data may be torn; a
  * writer repairs or rewrites it, and its unlock declares it consistent.
  *
+ * A waiting locker looks at the holder's liveness even with timeout 0, so
+ * a caller that only ever tries still recovers a dead holder's lock.
+ *
  * Returns 0, -EOWNERDEAD (held; see above), -ETIMEDOUT / -EAGAIN,
  * -EDEADLK (this thread already holds it through this handle; an upgrade
  * from read to write is not possible), -ENOLCK (this thread holds 16
  * shmk locks already), -EINVAL, -ECHILD, -EBADMSG (corrupt lock word).
- * A thread must not lock one object through two handles at once.
+ * A thread must not lock one object through two handles at once.  A
+ * thread that exits holding a lock leaves it held while its process lives
+ * (the handle is alive); close the handle, or unlock, first.  Closing a
+ * handle releases what the calling thread holds through it; a write lock
+ * released that way counts as a write abandoned half-way: the version is
+ * bumped and the next lockers get -EOWNERDEAD.
  */
 int shmk_buffer_lock(struct shmk_buffer *b, int how, int timeout_ms);
 

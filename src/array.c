@@ -138,8 +138,7 @@ SHMK__EXPORT int shmk_array_close(struct shmk_array *a)
 {
 	if (!a)
 		return 0;
-	if (!a->r.forked)
-		shmk__lock_drop(&a->r, a->lock, a);
+	shmk__lock_drop(&a->r, a->lock);
 	shmk__region_close(&a->r);
 	free(a);
 	return 0;
@@ -178,7 +177,7 @@ static int copy(struct shmk_array *a, size_t first, void *p, size_t count,
 	if (first > a->length || count > a->length - first)
 		return -ERANGE;
 	bytes = count * a->elem_size; /* <= the validated total: no overflow */
-	locked = shmk__lock_enter(&a->r, a->lock, a, how, -1, &taken);
+	locked = shmk__lock_enter(&a->r, a->lock, how, -1, &taken);
 	if (locked < 0 && locked != -EOWNERDEAD)
 		return locked;
 	if (how == SHMK_LOCK_WRITE) {
@@ -190,7 +189,7 @@ static int copy(struct shmk_array *a, size_t first, void *p, size_t count,
 		memcpy(p, a->data + first * a->elem_size, bytes);
 	}
 	if (taken)
-		shmk__rw_unlock(&a->r, a->lock, how, 0);
+		shmk__rw_unlock(&a->r, a->lock, how, SHMK__RW_KEEP);
 	return locked;
 }
 
@@ -224,7 +223,7 @@ SHMK__EXPORT int shmk_array_lock(struct shmk_array *a, int how, int timeout_ms)
 {
 	if (!a)
 		return -EINVAL;
-	return shmk__lock(&a->r, a->lock, a, how, timeout_ms);
+	return shmk__lock(&a->r, a->lock, how, timeout_ms);
 }
 
 SHMK__EXPORT int shmk_array_unlock(struct shmk_array *a)
@@ -233,5 +232,5 @@ SHMK__EXPORT int shmk_array_unlock(struct shmk_array *a)
 
 	if (!a)
 		return -EINVAL;
-	return shmk__unlock(&a->r, a->lock, a, &how);
+	return shmk__unlock(&a->r, a->lock, &how);
 }

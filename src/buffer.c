@@ -142,12 +142,15 @@ SHMK__EXPORT int shmk_buffer_fd(struct shmk_buffer *b)
 	return shmk__region_share_fd(&b->r);
 }
 
+static void bump_version(struct shmk_buffer *b);
+
 SHMK__EXPORT int shmk_buffer_close(struct shmk_buffer *b)
 {
 	if (!b)
 		return 0;
-	if (!b->r.forked)
-		shmk__lock_drop(&b->r, &b->ctl->lock, b);
+	/* Writes made under a write lock still held are announced. */
+	if (shmk__lock_drop(&b->r, &b->ctl->lock) == SHMK_LOCK_WRITE)
+		bump_version(b);
 	shmk__region_close(&b->r);
 	free(b);
 	return 0;
@@ -194,7 +197,7 @@ SHMK__EXPORT int shmk_buffer_write(struct shmk_buffer *b, size_t off,
 
 	if (rc < 0)
 		return rc;
-	locked = shmk__lock_enter(&b->r, &b->ctl->lock, b, SHMK_LOCK_WRITE,
+	locked = shmk__lock_enter(&b->r, &b->ctl->lock, SHMK_LOCK_WRITE,
 				  timeout_ms, &taken);
 	if (locked < 0 && locked != -EOWNERDEAD)
 		return locked;
@@ -203,7 +206,8 @@ SHMK__EXPORT int shmk_buffer_write(struct shmk_buffer *b, size_t off,
 		bump_version(b);
 	}
 	if (taken)
-		shmk__rw_unlock(&b->r, &b->ctl->lock, SHMK_LOCK_WRITE, 0);
+		shmk__rw_unlock(&b->r, &b->ctl->lock, SHMK_LOCK_WRITE,
+				SHMK__RW_KEEP);
 	return locked;
 }
 
@@ -214,14 +218,15 @@ SHMK__EXPORT int shmk_buffer_read(struct shmk_buffer *b, size_t off, void *dst,
 
 	if (rc < 0)
 		return rc;
-	locked = shmk__lock_enter(&b->r, &b->ctl->lock, b, SHMK_LOCK_READ,
+	locked = shmk__lock_enter(&b->r, &b->ctl->lock, SHMK_LOCK_READ,
 				  timeout_ms, &taken);
 	if (locked < 0 && locked != -EOWNERDEAD)
 		return locked;
 	if (len)
 		memcpy(dst, b->data + off, len);
 	if (taken)
-		shmk__rw_unlock(&b->r, &b->ctl->lock, SHMK_LOCK_READ, 0);
+		shmk__rw_unlock(&b->r, &b->ctl->lock, SHMK_LOCK_READ,
+				SHMK__RW_KEEP);
 	return locked;
 }
 
@@ -230,7 +235,7 @@ SHMK__EXPORT int shmk_buffer_lock(struct shmk_buffer *b, int how,
 {
 	if (!b)
 		return -EINVAL;
-	return shmk__lock(&b->r, &b->ctl->lock, b, how, timeout_ms);
+	return shmk__lock(&b->r, &b->ctl->lock, how, timeout_ms);
 }
 
 SHMK__EXPORT int shmk_buffer_unlock(struct shmk_buffer *b)
@@ -239,7 +244,7 @@ SHMK__EXPORT int shmk_buffer_unlock(struct shmk_buffer *b)
 
 	if (!b)
 		return -EINVAL;
-	rc = shmk__unlock(&b->r, &b->ctl->lock, b, &how);
+	rc = shmk__unlock(&b->r, &b->ctl->lock, &how);
 	/* The holder may have written through shmk_buffer_data(). */
 	if (!rc && how == SHMK_LOCK_WRITE)
 		bump_version(b);

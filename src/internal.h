@@ -211,9 +211,10 @@ struct shmk__region {
 	uint32_t slot_gen;	     /* its generation while we hold it */
 	int64_t spin_ns;	     /* spin budget of blocking calls */
 	const struct shmk__kind *kind;
-	int creator;  /* 1 if this handle created the object */
-	int forked;   /* 1 in a child that inherited the handle */
-	int share_fd; /* for shmk_*_fd(): -1 until asked */
+	uint64_t serial; /* unique among this process's handles, never 0 */
+	int creator;	 /* 1 if this handle created the object */
+	int forked;	 /* 1 in a child that inherited the handle */
+	int share_fd;	 /* for shmk_*_fd(): -1 until asked */
 	struct shmk__region *next, *prev; /* the registry (fork handling) */
 };
 
@@ -382,30 +383,34 @@ struct shmk__rwlock {
 
 /* how: SHMK_LOCK_READ or SHMK_LOCK_WRITE.  Returns 0, -EOWNERDEAD (held,
  * but a writer died holding it: the data may be torn), an expiry, or
- * -EBADMSG.  unlock with consistent = 0 keeps the torn mark. */
+ * -EBADMSG.  A writer's unlock says what becomes of the torn mark: */
+enum {
+	SHMK__RW_KEEP,	/* as it was (an internal copy's unlock) */
+	SHMK__RW_CLEAN, /* cleared: the holder vouches for the data */
+	SHMK__RW_TAINT, /* set: the holder gave up half-way (close) */
+};
 int shmk__rw_lock(struct shmk__region *r, struct shmk__rwlock *l, int how,
 		  uint64_t deadline);
 void shmk__rw_unlock(struct shmk__region *r, struct shmk__rwlock *l, int how,
-		     int consistent);
+		     int mark);
 /* The kind reclaim hook of objects with a lock: zero the read word. */
 void shmk__rw_reclaim(struct shmk__region *r, int slot);
 
 /*
  * The lock as the public API offers it (shmk_buffer_lock, ...), with the
- * calling thread's record of what it holds: h is the handle.
+ * calling thread's record of the handles it holds locks through.
  * shmk__lock_enter takes the lock for one call's copy unless this thread
  * already holds it in a mode that covers how; *taken says whether it did.
  * It returns -EOWNERDEAD (with the lock taken) if the data may be torn.
  */
-int shmk__lock(struct shmk__region *r, struct shmk__rwlock *l, const void *h,
-	       int how, int timeout_ms);
-int shmk__unlock(struct shmk__region *r, struct shmk__rwlock *l, const void *h,
-		 int *how);
-int shmk__lock_enter(struct shmk__region *r, struct shmk__rwlock *l,
-		     const void *h, int how, int timeout_ms, int *taken);
-/* At close: releases what the calling thread still holds through h. */
-void shmk__lock_drop(struct shmk__region *r, struct shmk__rwlock *l,
-		     const void *h);
+int shmk__lock(struct shmk__region *r, struct shmk__rwlock *l, int how,
+	       int timeout_ms);
+int shmk__unlock(struct shmk__region *r, struct shmk__rwlock *l, int *how);
+int shmk__lock_enter(struct shmk__region *r, struct shmk__rwlock *l, int how,
+		     int timeout_ms, int *taken);
+/* At close: releases what the calling thread still holds through r (a
+ * write lock is marked torn); returns the mode it held, or 0. */
+int shmk__lock_drop(struct shmk__region *r, struct shmk__rwlock *l);
 
 /* The kinds defined by the object files. */
 extern const struct shmk__kind shmk__buffer_kind;

@@ -752,7 +752,20 @@ static int region_open_fd(struct shmk__region *r, int fd,
 	return rc;
 }
 
-/* The entry points: on success the handle also gets its spin budget. */
+static _Atomic uint64_t next_serial;
+
+/* What every handle gets on success: its spin budget, kind and serial. */
+static void region_ready(struct shmk__region *r, const struct shmk__kind *k,
+			 const struct shmk_opts *o)
+{
+	r->spin_ns = shmk__spin_ns(o);
+	r->kind = k;
+	r->serial = atomic_fetch_add_explicit(&next_serial, 1,
+					      memory_order_relaxed) +
+		    1;
+}
+
+/* The entry points. */
 int shmk__region_create(struct shmk__region *r, const char *name,
 			const struct shmk__kind *k,
 			const uint64_t geom[SHMK__GEOM_N],
@@ -761,10 +774,8 @@ int shmk__region_create(struct shmk__region *r, const char *name,
 {
 	int rc = region_create(r, name, k, geom, o, init);
 
-	if (!rc) {
-		r->spin_ns = shmk__spin_ns(o);
-		r->kind = k;
-	}
+	if (!rc)
+		region_ready(r, k, o);
 	return rc;
 }
 
@@ -773,10 +784,8 @@ int shmk__region_open(struct shmk__region *r, const char *name,
 {
 	int rc = region_open(r, name, k, o);
 
-	if (!rc) {
-		r->spin_ns = shmk__spin_ns(o);
-		r->kind = k;
-	}
+	if (!rc)
+		region_ready(r, k, o);
 	return rc;
 }
 
@@ -785,10 +794,8 @@ int shmk__region_open_fd(struct shmk__region *r, int fd,
 {
 	int rc = region_open_fd(r, fd, k, o);
 
-	if (!rc) {
-		r->spin_ns = shmk__spin_ns(o);
-		r->kind = k;
-	}
+	if (!rc)
+		region_ready(r, k, o);
 	return rc;
 }
 

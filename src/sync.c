@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include <limits.h>
+#include <pthread.h>
 
 #include "internal.h"
 
@@ -24,17 +25,21 @@ int64_t shmk__spin_ns(const struct shmk_opts *o)
  * --------------------------------------------------------------------- */
 
 /*
- * Announces a sleeper and returns the key to sleep on.  seq_cst
- * read-modify-write: the announcement is ordered before the caller's
- * re-check of its condition, and pairs with the seq_cst load in
- * shmk__ec_notify(), which follows the notifier's seq_cst publication.
- * Of the two, at least one sees the other: the notifier sees the bit, or
- * the re-check sees the change.
+ * Announces a sleeper and returns the key to sleep on.  The seq_cst
+ * read-modify-write and the seq_cst fence after it order the announcement
+ * before every load of the caller's re-check, whatever their own order,
+ * and pair with the notifier's seq_cst publication and seq_cst load of
+ * the word in shmk__ec_notify(): at least one side sees the other (the
+ * notifier sees the bit, or the re-check sees the change).
  */
 static uint32_t ec_prepare(struct shmk__ec *ec)
 {
-	return atomic_fetch_or_explicit(&ec->word, 1, memory_order_seq_cst) |
-	       1u;
+	uint32_t key =
+		atomic_fetch_or_explicit(&ec->word, 1, memory_order_seq_cst) |
+		1u;
+
+	atomic_thread_fence(memory_order_seq_cst);
+	return key;
 }
 
 void shmk__ec_notify(struct shmk__ec *ec)
@@ -65,7 +70,7 @@ int shmk__wait(struct shmk__ec *ec, shmk__cond_fn cond, void *arg,
 	if (rc)
 		return rc > 0 ? 0 : rc;
 	if (deadline == 0)
-		return -EAGAIN;
+		goto last_look;
 	if (spin_ns > 0) {
 		until = shmk__mono_ns() + (uint64_t)spin_ns;
 		for (;;) {
@@ -77,7 +82,7 @@ int shmk__wait(struct shmk__ec *ec, shmk__cond_fn cond, void *arg,
 				continue;
 			now = shmk__mono_ns();
 			if (now >= deadline)
-				return -ETIMEDOUT;
+				goto last_look;
 			if (now >= until)
 				break;
 		}
@@ -104,6 +109,14 @@ int shmk__wait(struct shmk__ec *ec, shmk__cond_fn cond, void *arg,
 		 * the condition and the deadline, which never moves. */
 		shmk__futex_wait(&ec->word, key, until);
 	}
+
+last_look:
+	/* Before giving up, one slow look: a caller that only ever tries
+	 * (timeout 0) must still see a dead owner and recover from it. */
+	rc = cond(arg, 1);
+	if (rc)
+		return rc > 0 ? 0 : rc;
+	return shmk__expired(deadline);
 }
 
 /* ---------------------------------------------------------------------
@@ -258,12 +271,14 @@ static int wr_cond(void *arg, int slow)
 	n = atomic_load_explicit(&a->r->hdr->nslots, memory_order_seq_cst);
 	if (n > SHMK__MAX_PARTS)
 		n = SHMK__MAX_PARTS; /* corrupt: scan them all */
-	for (; (uint64_t)a->k < n; a->k++) {
+	while ((uint64_t)a->k < n) {
 		_Atomic uint64_t *rd = rd_word(a->r, a->k);
 		uint64_t v = atomic_load_explicit(rd, memory_order_seq_cst);
 
-		if (!v)
+		if (!v) {
+			a->k++;
 			continue;
+		}
 		if (!slow || a->k == a->r->slot)
 			return 0;
 		alive = shmk__part_alive(a->r, a->k);
@@ -271,12 +286,12 @@ static int wr_cond(void *arg, int slow)
 			return 0; /* a live reader (or cannot tell) */
 		/* A dead reader: its holds die with it.  Its slot may be
 		 * claimed again meanwhile; a new holder's reads back off from
-		 * our claim, so clearing its word is harmless. */
+		 * our claim, so clearing its word is harmless.  Then look at
+		 * the same slot again, at once: nobody will wake us for it. */
 		if (atomic_compare_exchange_strong_explicit(
 			    rd, &v, 0, memory_order_seq_cst,
 			    memory_order_relaxed))
 			shmk__count(a->r, SHMK__CTR_READERS_RECLAIMED, 1);
-		return 0; /* look at this slot again */
 	}
 	/* Every reader is out: from here on we may be writing. */
 	atomic_store_explicit(&a->l->writer, a->me | RW_HELD | a->dirty,
@@ -305,7 +320,7 @@ int shmk__rw_lock(struct shmk__region *r, struct shmk__rwlock *l, int how,
 }
 
 void shmk__rw_unlock(struct shmk__region *r, struct shmk__rwlock *l, int how,
-		     int consistent)
+		     int mark)
 {
 	uint64_t w;
 
@@ -319,7 +334,9 @@ void shmk__rw_unlock(struct shmk__region *r, struct shmk__rwlock *l, int how,
 		 * next locker (a release would do) and is the publication
 		 * shmk__ec_notify() needs. */
 		atomic_store_explicit(&l->writer,
-				      consistent ? 0 : (w & RW_DIRTY),
+				      mark == SHMK__RW_CLEAN   ? 0
+				      : mark == SHMK__RW_TAINT ? RW_DIRTY
+							       : (w & RW_DIRTY),
 				      memory_order_seq_cst);
 	}
 	shmk__ec_notify(&l->ec);
@@ -333,22 +350,38 @@ void shmk__rw_reclaim(struct shmk__region *r, int slot)
 
 /* ---------------------------------------------------------------------
  * The lock as the API offers it: what this thread holds
+ *
+ * Entries are keyed by the handle's serial, unique for the life of the
+ * process (an address could be reused by a later handle).  A child of
+ * fork() starts with an empty record: the handles it inherited are not
+ * its own.
  * --------------------------------------------------------------------- */
 
 #define HELD_MAX 16
 
 static __thread struct {
-	const void *h;
+	uint64_t serial;
 	int how;
 } held[HELD_MAX];
 static __thread int nheld;
+static pthread_once_t held_once = PTHREAD_ONCE_INIT;
 
-static int held_find(const void *h)
+static void held_forget(void)
+{
+	nheld = 0; /* in the child: only the forking thread exists */
+}
+
+static void held_init(void)
+{
+	pthread_atfork(NULL, NULL, held_forget);
+}
+
+static int held_find(const struct shmk__region *r)
 {
 	int i;
 
 	for (i = 0; i < nheld; i++)
-		if (held[i].h == h)
+		if (held[i].serial == r->serial)
 			return i;
 	return -1;
 }
@@ -364,52 +397,60 @@ static int lock_args(struct shmk__region *r, int how, int timeout_ms)
 	return shmk__timeout_ok(timeout_ms);
 }
 
-int shmk__lock(struct shmk__region *r, struct shmk__rwlock *l, const void *h,
-	       int how, int timeout_ms)
+int shmk__lock(struct shmk__region *r, struct shmk__rwlock *l, int how,
+	       int timeout_ms)
 {
 	int rc = lock_args(r, how, timeout_ms);
 
 	if (rc < 0)
 		return rc;
-	if (held_find(h) >= 0)
+	pthread_once(&held_once, held_init);
+	if (held_find(r) >= 0)
 		return -EDEADLK;
 	if (nheld == HELD_MAX)
 		return -ENOLCK;
 	rc = shmk__rw_lock(r, l, how, shmk__deadline(timeout_ms));
 	if (rc == 0 || rc == -EOWNERDEAD) {
-		held[nheld].h = h;
+		held[nheld].serial = r->serial;
 		held[nheld].how = how;
 		nheld++;
 	}
 	return rc;
 }
 
-int shmk__unlock(struct shmk__region *r, struct shmk__rwlock *l, const void *h,
-		 int *how)
+/* Drops this thread's record of r's lock and releases it with mark. */
+static int release(struct shmk__region *r, struct shmk__rwlock *l, int *how,
+		   int mark)
 {
-	int rc = shmk__region_check(r), i;
+	int i = held_find(r);
 
-	if (rc < 0)
-		return rc;
-	i = held_find(h);
 	if (i < 0)
 		return -EPERM;
 	*how = held[i].how;
 	held[i] = held[--nheld];
-	/* An explicit writer's unlock declares the data consistent. */
-	shmk__rw_unlock(r, l, *how, 1);
+	shmk__rw_unlock(r, l, *how, mark);
 	return 0;
 }
 
-int shmk__lock_enter(struct shmk__region *r, struct shmk__rwlock *l,
-		     const void *h, int how, int timeout_ms, int *taken)
+int shmk__unlock(struct shmk__region *r, struct shmk__rwlock *l, int *how)
+{
+	int rc = shmk__region_check(r);
+
+	if (rc < 0)
+		return rc;
+	/* An explicit writer's unlock declares the data consistent. */
+	return release(r, l, how, SHMK__RW_CLEAN);
+}
+
+int shmk__lock_enter(struct shmk__region *r, struct shmk__rwlock *l, int how,
+		     int timeout_ms, int *taken)
 {
 	int rc = lock_args(r, how, timeout_ms), i;
 
 	*taken = 0;
 	if (rc < 0)
 		return rc;
-	i = held_find(h);
+	i = held_find(r);
 	if (i >= 0)
 		return held[i].how == SHMK_LOCK_READ && how == SHMK_LOCK_WRITE
 			       ? -EDEADLK
@@ -419,11 +460,13 @@ int shmk__lock_enter(struct shmk__region *r, struct shmk__rwlock *l,
 	return rc;
 }
 
-void shmk__lock_drop(struct shmk__region *r, struct shmk__rwlock *l,
-		     const void *h)
+int shmk__lock_drop(struct shmk__region *r, struct shmk__rwlock *l)
 {
-	int how;
+	int how = 0;
 
-	if (held_find(h) >= 0)
-		shmk__unlock(r, l, h, &how);
+	/* Closing while writing abandons the write half-way, as a death
+	 * would: the next lockers are told. */
+	if (!r->forked && held_find(r) >= 0)
+		release(r, l, &how, SHMK__RW_TAINT);
+	return how;
 }

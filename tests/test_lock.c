@@ -221,6 +221,22 @@ static void test_dead_writer(void)
 	CHECK_OK(shmk_stat(g_name, &st));
 	CHECK_EQ(st.counter[1], 1); /* owner_dead */
 
+	/* A caller that only ever tries (timeout 0) recovers too. */
+	pid = spawn(child_hold, (void *)(intptr_t)SHMK_LOCK_WRITE);
+	wait_ready();
+	CHECK_OK(kill(pid, SIGKILL));
+	CHECK_EQ(wait_child(pid, 5000), 128 + SIGKILL);
+	for (i = 0; i < 100; i++) {
+		int rc = shmk_buffer_lock(b, SHMK_LOCK_WRITE, 0);
+
+		if (rc == -EOWNERDEAD)
+			break;
+		CHECK_RC(rc, -EAGAIN);
+		sleep_ms(1);
+	}
+	CHECK(i < 100);
+	CHECK_OK(shmk_buffer_unlock(b));
+
 	/* Killed at random moments while writing: each time the lock comes
 	 * back within the bound, marked if the victim held it. */
 	for (i = 0; i < 40; i++) {
@@ -251,8 +267,9 @@ static void test_dead_reader(void)
 {
 	struct shmk_buffer *b;
 	struct shmk_stat st;
+	pid_t pid, many[30];
 	uint64_t ms;
-	pid_t pid;
+	int i;
 
 	CHECK_OK(shmk_buffer_create(g_name, 64, NULL, &b));
 	pid = spawn(child_hold, (void *)(intptr_t)SHMK_LOCK_READ);
@@ -268,6 +285,23 @@ static void test_dead_reader(void)
 	CHECK_OK(shmk_buffer_unlock(b));
 	CHECK_OK(shmk_stat(g_name, &st));
 	CHECK_EQ(st.counter[2], 1); /* readers_reclaimed */
+
+	/* Many dead readers cost no more than one. */
+	for (i = 0; i < 30; i++) {
+		many[i] = spawn(child_hold, (void *)(intptr_t)SHMK_LOCK_READ);
+		wait_ready();
+	}
+	for (i = 0; i < 30; i++) {
+		CHECK_OK(kill(many[i], SIGKILL));
+		CHECK_EQ(wait_child(many[i], 5000), 128 + SIGKILL);
+	}
+	ms = timed_lock(b, SHMK_LOCK_WRITE, 0);
+	printf("  30 dead readers: the writer waited %llu ms\n",
+	       (unsigned long long)ms);
+	CHECK(ms <= T_LIVE_MS + SLACK_MS);
+	CHECK_OK(shmk_buffer_unlock(b));
+	CHECK_OK(shmk_stat(g_name, &st));
+	CHECK_EQ(st.counter[2], 31);
 	CHECK_OK(shmk_buffer_close(b));
 	CHECK_OK(shmk_unlink(g_name));
 }
@@ -391,6 +425,37 @@ static void test_timed_waits(void)
 	CHECK_OK(shmk_unlink(g_name));
 }
 
+/* A child of a thread that holds a lock holds nothing itself. */
+static struct shmk_buffer *g_parent_handle;
+
+static int child_after_fork(void *arg)
+{
+	struct shmk_buffer *b, *mine;
+	int v = 1;
+
+	(void)arg;
+	b = g_parent_handle;
+	CHECK_RC(shmk_buffer_unlock(b), -ECHILD);
+	CHECK_OK(shmk_buffer_close(b));
+	CHECK_OK(shmk_buffer_open(g_name, NULL, &mine));
+	CHECK_RC(shmk_buffer_unlock(mine), -EPERM);
+	/* The parent still holds the write lock. */
+	CHECK_RC(shmk_buffer_write(mine, 0, &v, sizeof(v), 50), -ETIMEDOUT);
+	CHECK_RC(shmk_buffer_lock(mine, SHMK_LOCK_WRITE, 50), -ETIMEDOUT);
+	CHECK_OK(shmk_buffer_close(mine));
+	return 0;
+}
+
+static void test_fork_while_holding(void)
+{
+	CHECK_OK(shmk_buffer_create(g_name, 64, NULL, &g_parent_handle));
+	CHECK_OK(shmk_buffer_lock(g_parent_handle, SHMK_LOCK_WRITE, 0));
+	CHECK_EQ(wait_child(spawn(child_after_fork, NULL), 10000), 0);
+	CHECK_OK(shmk_buffer_unlock(g_parent_handle));
+	CHECK_OK(shmk_buffer_close(g_parent_handle));
+	CHECK_OK(shmk_unlink(g_name));
+}
+
 static void test_thread_rules(void)
 {
 	struct shmk_buffer *b, *h[17];
@@ -417,10 +482,24 @@ static void test_thread_rules(void)
 	}
 	for (i = 0; i < 17; i++)
 		CHECK_OK(shmk_buffer_close(h[i])); /* releases what it holds */
-	/* Closing while holding releases the lock for everyone. */
+	/* Closing while holding a read lock releases it; closing while
+	 * holding the write lock abandons the write: the next locker is
+	 * told, and waiters for a change are woken. */
+	CHECK_OK(shmk_buffer_open(g_name, NULL, &h[0]));
+	CHECK_OK(shmk_buffer_lock(h[0], SHMK_LOCK_READ, 0));
+	CHECK_OK(shmk_buffer_close(h[0]));
+	CHECK_OK(shmk_buffer_lock(b, SHMK_LOCK_WRITE, 0));
+	CHECK_OK(shmk_buffer_unlock(b));
 	CHECK_OK(shmk_buffer_open(g_name, NULL, &h[0]));
 	CHECK_OK(shmk_buffer_lock(h[0], SHMK_LOCK_WRITE, 0));
-	CHECK_OK(shmk_buffer_close(h[0]));
+	{
+		uint64_t seen = shmk_buffer_version(b);
+
+		CHECK_OK(shmk_buffer_close(h[0]));
+		CHECK_OK(shmk_buffer_wait(b, &seen, 0));
+	}
+	CHECK_RC(shmk_buffer_lock(b, SHMK_LOCK_WRITE, 0), -EOWNERDEAD);
+	CHECK_OK(shmk_buffer_unlock(b));
 	CHECK_OK(shmk_buffer_lock(b, SHMK_LOCK_WRITE, 0));
 	CHECK_OK(shmk_buffer_unlock(b));
 	CHECK_OK(shmk_buffer_close(b));
@@ -495,6 +574,7 @@ int main(int argc, char **argv)
 	test_count_processes();
 	test_count_threads();
 	test_thread_rules();
+	test_fork_while_holding();
 	test_writer_preference();
 	test_dead_writer();
 	test_dead_reader();
