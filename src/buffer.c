@@ -299,7 +299,7 @@ SHMK__EXPORT int shmk_buffer_wait(struct shmk_buffer *b, uint64_t *version,
 	a.b = b;
 	a.seen = *version;
 	rc = shmk__wait(&b->ctl->changed, changed_cond, &a,
-			shmk__deadline(timeout_ms), b->r.spin_ns, 0);
+			shmk__deadline(timeout_ms), b->r.spin_ns, 0, 0);
 	if (!rc)
 		*version = a.seen;
 	return rc;

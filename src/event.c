@@ -211,7 +211,7 @@ SHMK__EXPORT int shmk_event_wait(struct shmk_event *e, int timeout_ms)
 	a.e = e;
 	a.sets = atomic_load_explicit(&e->ctl->sets, memory_order_acquire);
 	rc = shmk__wait(&e->ctl->ec, event_cond, &a, shmk__deadline(timeout_ms),
-			e->r.spin_ns, 0);
+			e->r.spin_ns, 0, 0);
 	if (!rc)
 		shmk__count(&e->r, CTR_WAKES, 1);
 	return rc;

@@ -339,15 +339,26 @@ typedef int (*shmk__cond_fn)(void *arg, int slow);
  * slice_ns apart (0: no slices).  Returns 0, cond's error, or shmk__expired(deadline).
  * Whoever makes cond true must call shmk__ec_notify() afterwards.
  */
+#define SHMK__WAIT_ASYNC 1u /* notifiers use shmk__ec_notify_async() */
 int shmk__wait(struct shmk__ec *ec, shmk__cond_fn cond, void *arg,
-	       uint64_t deadline, int64_t spin_ns, uint64_t slice_ns);
+	       uint64_t deadline, int64_t spin_ns, uint64_t slice_ns,
+	       unsigned flags);
 
 /*
  * Wakes every sleeper of ec, with no system call when there is none.  The
  * change that made a condition true must have been published with a
  * seq_cst operation (store or read-modify-write) just before.
  */
-void shmk__ec_notify(struct shmk__ec *ec);
+int shmk__ec_notify(struct shmk__ec *ec);
+
+/*
+ * The notify of a hot path: no fence, the caller's publication may be a
+ * plain release store; sleepers must wait with SHMK__WAIT_ASYNC, and
+ * every process that notifies must have called shmk__async_init() (at
+ * open).  Both notifies return 1 if they woke someone (a system call).
+ */
+int shmk__ec_notify_async(struct shmk__ec *ec);
+int shmk__async_init(void);
 
 /* A lock owner's identity: (slot + 1) << 32 | slot generation. */
 static inline uint64_t shmk__owner_id(const struct shmk__region *r)

@@ -7,9 +7,15 @@
  */
 #define _GNU_SOURCE
 #include <limits.h>
+#include <linux/membarrier.h>
 #include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "internal.h"
+
+/* This process is registered for, and may issue, global membarriers. */
+static int mb_ok;
 
 int64_t shmk__spin_ns(const struct shmk_opts *o)
 {
@@ -32,23 +38,27 @@ int64_t shmk__spin_ns(const struct shmk_opts *o)
  * the word in shmk__ec_notify(): at least one side sees the other (the
  * notifier sees the bit, or the re-check sees the change).
  */
-static uint32_t ec_prepare(struct shmk__ec *ec)
+static uint32_t ec_prepare(struct shmk__ec *ec, unsigned flags)
 {
 	uint32_t key =
 		atomic_fetch_or_explicit(&ec->word, 1, memory_order_seq_cst) |
 		1u;
 
 	atomic_thread_fence(memory_order_seq_cst);
+	/* For notifiers that publish without a fence: a barrier on every
+	 * CPU running a registered process, so that each either has made
+	 * its publication visible or will see our bit. */
+	if ((flags & SHMK__WAIT_ASYNC) && mb_ok)
+		syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0);
 	return key;
 }
 
-void shmk__ec_notify(struct shmk__ec *ec)
+/* The sleeper bit was seen in v: clear it, bump the sequence, wake. */
+static int ec_wake(struct shmk__ec *ec, uint32_t v)
 {
-	uint32_t v = atomic_load_explicit(&ec->word, memory_order_seq_cst);
-
 	for (;;) {
 		if (likely(!(v & 1)))
-			return; /* nobody asleep: no system call */
+			return 0; /* nobody asleep: no system call */
 		/* Bump the sequence and clear the bit in one step: a sleeper
 		 * that has not reached futex_wait yet fails it at once. */
 		if (atomic_compare_exchange_weak_explicit(&ec->word, &v, v + 1,
@@ -57,15 +67,70 @@ void shmk__ec_notify(struct shmk__ec *ec)
 			break;
 	}
 	shmk__futex_wake(&ec->word, INT_MAX);
+	return 1;
+}
+
+int shmk__ec_notify(struct shmk__ec *ec)
+{
+	return ec_wake(ec,
+		       atomic_load_explicit(&ec->word, memory_order_seq_cst));
+}
+
+/* ---------------------------------------------------------------------
+ * The asymmetric eventcount (the ring's): the notifier's hot path has no
+ * fence; a sleeper forces one on every other CPU instead
+ * (membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)), once, just before it
+ * re-checks and sleeps.  docs/design.md gives the argument.
+ * --------------------------------------------------------------------- */
+
+static pthread_once_t mb_once = PTHREAD_ONCE_INIT;
+
+static void mb_init(void)
+{
+	long q = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+
+	if (q < 0 || !(q & MEMBARRIER_CMD_GLOBAL_EXPEDITED) ||
+	    !(q & MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED))
+		return;
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0,
+		    0) < 0)
+		return;
+	mb_ok = 1;
+}
+
+int shmk__async_init(void)
+{
+	pthread_once(&mb_once, mb_init);
+	return mb_ok;
+}
+
+int shmk__ec_notify_async(struct shmk__ec *ec)
+{
+	/* Keep the compiler from moving the load above the caller's
+	 * publication; the processor may, and a sleeper's membarrier
+	 * covers that.  Unregistered processes cannot be reached by it
+	 * and pay the fence. */
+	atomic_signal_fence(memory_order_seq_cst);
+	if (unlikely(!mb_ok))
+		atomic_thread_fence(memory_order_seq_cst);
+	return ec_wake(ec,
+		       atomic_load_explicit(&ec->word, memory_order_relaxed));
 }
 
 int shmk__wait(struct shmk__ec *ec, shmk__cond_fn cond, void *arg,
-	       uint64_t deadline, int64_t spin_ns, uint64_t slice_ns)
+	       uint64_t deadline, int64_t spin_ns, uint64_t slice_ns,
+	       unsigned flags)
 {
-	uint64_t now, until, slice = slice_ns < 1000000 ? slice_ns : 1000000;
+	uint64_t now, until, slice;
 	unsigned n = 0;
 	int rc;
 
+	/* Without the barrier a fence-free notifier could be missed: such a
+	 * sleeper never sleeps longer than 1 ms at a time. */
+	if ((flags & SHMK__WAIT_ASYNC) && !mb_ok &&
+	    (!slice_ns || slice_ns > 1000000))
+		slice_ns = 1000000;
+	slice = slice_ns < 1000000 ? slice_ns : 1000000;
 	rc = cond(arg, 0);
 	if (rc)
 		return rc > 0 ? 0 : rc;
@@ -88,7 +153,7 @@ int shmk__wait(struct shmk__ec *ec, shmk__cond_fn cond, void *arg,
 		}
 	}
 	for (;;) {
-		uint32_t key = ec_prepare(ec);
+		uint32_t key = ec_prepare(ec, flags);
 
 		rc = cond(arg, 1);
 		if (rc)
@@ -307,7 +372,7 @@ int shmk__rw_lock(struct shmk__region *r, struct shmk__rwlock *l, int how,
 	int rc;
 
 	rc = shmk__wait(&l->ec, how == SHMK_LOCK_WRITE ? wr_cond : rd_cond, &a,
-			deadline, r->spin_ns, SHMK__LIVENESS_SLICE_NS);
+			deadline, r->spin_ns, SHMK__LIVENESS_SLICE_NS, 0);
 	if (rc < 0 && a.draining) {
 		/* Gave up while draining: drop the claim (it is ours). */
 		atomic_store_explicit(&l->writer, a.dirty,

@@ -19,7 +19,8 @@
 #define SLACK_MS  150 /* scheduling on a loaded 2-CPU machine */
 
 static const char *g_name;
-static int g_pipe[2];
+static int g_pipe[2]; /* children -> parent: "ready" */
+static int g_go[2];   /* parent -> children: "go on" */
 
 static void signal_ready(void)
 {
@@ -158,7 +159,7 @@ static int child_hold(void *arg)
 	if (how > 0)
 		for (;;)
 			pause();
-	CHECK_EQ(read(g_pipe[0], &c, 1), 1);
+	CHECK_EQ(read(g_go[0], &c, 1), 1);
 	CHECK_OK(shmk_buffer_unlock(b));
 	CHECK_OK(shmk_buffer_close(b));
 	return 0;
@@ -320,7 +321,7 @@ static void test_stopped_holder(void)
 	CHECK_RC(shmk_buffer_lock(b, SHMK_LOCK_WRITE, 3000), -ETIMEDOUT);
 	CHECK(check_now_ms() - t0 >= 3000);
 	CHECK_OK(kill(pid, SIGCONT));
-	CHECK_EQ(write(g_pipe[1], "u", 1), 1); /* now release it */
+	CHECK_EQ(write(g_go[1], "u", 1), 1); /* now release it */
 	CHECK_OK(shmk_buffer_lock(b, SHMK_LOCK_WRITE, 5000));
 	CHECK_OK(shmk_buffer_unlock(b));
 	CHECK_EQ(wait_child(pid, 5000), 0);
@@ -565,6 +566,7 @@ int main(int argc, char **argv)
 {
 	check_init();
 	CHECK_OK(pipe(g_pipe));
+	CHECK_OK(pipe(g_go));
 	g_name = tname("lock");
 	if (argc > 1 && !strcmp(argv[1], "threads")) {
 		test_count_threads();
