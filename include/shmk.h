@@ -439,6 +439,125 @@ int shmk_event_reset(struct shmk_event *e);
 int shmk_event_wait(struct shmk_event *e, int timeout_ms);
 
 /* ======================================================================
+ * shmk_ring - a FIFO of fixed-size nodes, many writers, many readers
+ * ====================================================================== */
+
+struct shmk_ring;
+
+/*
+ * A message handed out by reserve or acquire: data points into the ring's
+ * node, len is the node size (reserve) or the message length (acquire).
+ * The other fields belong to shmk.
+ */
+struct shmk_msg {
+	void *data;
+	size_t len;
+	uint64_t pos_; /* private */
+	int intent_;   /* private */
+	int role_;     /* private */
+};
+
+/*
+ * shmk_ring_create - create a ring of nodes nodes (at least 2) of
+ * node_size bytes (at least 1; up to 2^40).  N nodes hold N messages.
+ * Node data is cache-line aligned, page aligned for nodes of a page or
+ * more.  shmk_ring_open, _open_fd, _fd, _close - as the buffer's (the
+ * geometry comes from the ring).  The creator's close shuts the ring
+ * down, as shmk_ring_shutdown() does.
+ * Any number of threads and processes may write and read at once, through
+ * one handle or many.  Each message goes to exactly one reader, and
+ * messages become readable in the order their writers reserved nodes
+ * (so a slow writer holds back the messages reserved after its own).
+ * Returns as the buffer's calls; -EINVAL for a bad geometry.
+ */
+int shmk_ring_create(const char *name, size_t nodes, size_t node_size,
+		     const struct shmk_opts *o, struct shmk_ring **out);
+int shmk_ring_open(const char *name, const struct shmk_opts *o,
+		   struct shmk_ring **out);
+int shmk_ring_open_fd(int fd, const struct shmk_opts *o,
+		      struct shmk_ring **out);
+int shmk_ring_fd(struct shmk_ring *r);
+int shmk_ring_close(struct shmk_ring *r);
+
+/* The ring's geometry; 0 for NULL. */
+size_t shmk_ring_nodes(const struct shmk_ring *r);
+size_t shmk_ring_node_size(const struct shmk_ring *r);
+
+/*
+ * shmk_ring_write - copy a message of len bytes (0 is a message too) into
+ * the next free node, waiting up to timeout_ms for one.
+ * Returns 0, -EMSGSIZE (len > node size: nothing is written), -ETIMEDOUT /
+ * -EAGAIN (the ring stayed full), -EPIPE (shut down), -EINVAL, -ECHILD,
+ * -EBUSY (24 messages are already reserved or acquired through this
+ * handle), -EBADMSG (corrupt ring).  Thread-safe.
+ */
+int shmk_ring_write(struct shmk_ring *r, const void *src, size_t len,
+		    int timeout_ms);
+
+/*
+ * shmk_ring_read - take the next message and copy it to dst.
+ * Returns its length (0 for an empty message), -EMSGSIZE if it is longer
+ * than cap (it stays in the ring, for this or another reader), -ETIMEDOUT
+ * / -EAGAIN (nothing came), -EPIPE (shut down and drained), -EINVAL,
+ * -ECHILD, -EBUSY, -EBADMSG.  Thread-safe.
+ */
+ssize_t shmk_ring_read(struct shmk_ring *r, void *dst, size_t cap,
+		       int timeout_ms);
+
+/*
+ * Zero-copy writing: shmk_ring_reserve() hands out the next free node
+ * (m->data, m->len = the node size); fill it, set m->len to the message
+ * length and shmk_ring_commit() it, or shmk_ring_abort() it (readers pass
+ * over an aborted node).  Until then the node is yours and the messages
+ * reserved after it wait for it; a process that dies holding a
+ * reservation is noticed within 10 ms and its node skipped.
+ * reserve returns as shmk_ring_write(); commit returns 0, -EMSGSIZE if
+ * m->len exceeds the node size (still reserved), -EINVAL for a message
+ * this handle did not reserve (or already committed).
+ */
+int shmk_ring_reserve(struct shmk_ring *r, struct shmk_msg *m, int timeout_ms);
+int shmk_ring_commit(struct shmk_ring *r, struct shmk_msg *m);
+int shmk_ring_abort(struct shmk_ring *r, struct shmk_msg *m);
+
+/*
+ * Zero-copy reading: shmk_ring_acquire() hands out the next message in
+ * place (m->data, m->len); read it, then shmk_ring_release() the node.  A
+ * process that dies holding a message frees its node (the message is
+ * counted lost, never delivered twice).
+ * acquire returns as shmk_ring_read() (0 on success); release returns 0
+ * or -EINVAL for a message this handle did not acquire.
+ */
+int shmk_ring_acquire(struct shmk_ring *r, struct shmk_msg *m, int timeout_ms);
+int shmk_ring_release(struct shmk_ring *r, struct shmk_msg *m);
+
+/*
+ * shmk_ring_shutdown - shut the ring down (what its creator's close does):
+ * blocked callers wake at once; writers then fail with -EPIPE, readers
+ * take what is left and then get -EPIPE.  Returns 0, -EINVAL, -ECHILD.
+ */
+int shmk_ring_shutdown(struct shmk_ring *r);
+
+struct shmk_ring_stats {
+	uint64_t nodes, node_size;
+	uint64_t written, bytes_written; /* committed messages */
+	uint64_t read, bytes_read;	 /* released messages */
+	uint64_t full_waits;  /* writers that found the ring full and slept */
+	uint64_t empty_waits; /* readers that found it empty and slept */
+	uint64_t wakeups;     /* sleepers woken (system calls made) */
+	uint64_t aborted;     /* reservations given up */
+	uint64_t recovered;   /* nodes of dead writers skipped */
+	uint64_t lost;	      /* messages dead readers held */
+	uint64_t high_water;  /* most messages waiting (sampled) */
+	uint64_t lag;	      /* messages reserved and not yet taken now */
+};
+
+/*
+ * shmk_ring_stats - the ring's counters (all participants', past and
+ * present) and its reader lag.  Returns 0, -EINVAL, -ECHILD.
+ */
+int shmk_ring_stats(struct shmk_ring *r, struct shmk_ring_stats *st);
+
+/* ======================================================================
  * Introspection (what `shmk ls` and `shmk info` print)
  * ====================================================================== */
 

@@ -193,6 +193,10 @@ struct shmk__kind {
 	/* Called when the creator shuts the object down, after the state is
 	 * set: wakes the kind's sleepers so they see it.  NULL: none. */
 	void (*shutdown)(struct shmk__region *r);
+	/* Fills the counters shmk_stat() reports from the object's file
+	 * (pread; nothing is mapped) and its header copy h.  NULL: the
+	 * header's counters are the kind's. */
+	int (*stat_counters)(int fd, const struct shmk__hdr *h, uint64_t *out);
 	/* Names of the geometry fields and counters, NULL-terminated. */
 	const char *geom_names[SHMK__GEOM_N + 1];
 	const char *counter_names[SHMK__NCOUNTERS + 1];
@@ -427,5 +431,6 @@ int shmk__lock_drop(struct shmk__region *r, struct shmk__rwlock *l);
 extern const struct shmk__kind shmk__buffer_kind;
 extern const struct shmk__kind shmk__array_kind;
 extern const struct shmk__kind shmk__event_kind;
+extern const struct shmk__kind shmk__ring_kind;
 
 #endif /* SHMK_INTERNAL_H */

@@ -19,6 +19,7 @@ static const struct shmk__kind *const kinds[] = {
 	&shmk__buffer_kind,
 	&shmk__array_kind,
 	&shmk__event_kind,
+	&shmk__ring_kind,
 };
 
 static const struct shmk__kind *kind_of(int kind)
@@ -129,7 +130,7 @@ static int fill(struct shmk_stat *st, const struct shmk__hdr *h, int fd,
 		st->counter[i] = atomic_load_explicit(&h->counter[i],
 						      memory_order_relaxed);
 	st->ncounters = i;
-	return 0;
+	return k->stat_counters ? k->stat_counters(fd, h, st->counter) : 0;
 }
 
 SHMK__EXPORT int shmk_stat(const char *name, struct shmk_stat *st)

@@ -118,6 +118,8 @@ static unsigned char *image(size_t *len)
 }
 
 /* Writes a corrupted copy of the image as an object and checks the open. */
+static void bad_kind(struct shmk__hdr *h);
+
 static void corrupt(const unsigned char *img, size_t len, size_t keep,
 		    void (*edit)(struct shmk__hdr *h), int want)
 {
@@ -135,7 +137,12 @@ static void corrupt(const unsigned char *img, size_t len, size_t keep,
 	CHECK_RC(shmk_buffer_open(tname("bad"), &o, &b), want);
 	CHECK(want == 0 ? b != NULL : b == NULL);
 	CHECK_OK(shmk_buffer_close(b));
-	if (want != -ETIMEDOUT) /* stat describes an "init" object */
+	/* stat describes an "init" object; it reads another kind's header
+	 * as that kind, whose geometry a buffer image does not have. */
+	if (edit == bad_kind)
+		CHECK_RC(shmk_stat(tname("bad"), &(struct shmk_stat){0}),
+			 -EBADMSG);
+	else if (want != -ETIMEDOUT)
 		CHECK_RC(shmk_stat(tname("bad"), &(struct shmk_stat){0}), want);
 	/* A corrupt object can still be removed by its owner. */
 	if (keep >= 4 && ((struct shmk__hdr *)p)->magic == SHMK__MAGIC)

@@ -1,0 +1,911 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ring.c - shmk_ring: a bounded FIFO of fixed-size nodes between any
+ * number of writer and reader threads and processes; each message goes to
+ * exactly one reader, in the order writers reserved their nodes.
+ *
+ * Positions are 64-bit and only grow: head (next to reserve) and tail
+ * (next to take).  Node i serves positions i, i + N, i + 2N, ...; its
+ * sequence word says where it is in that life:
+ *
+ *	seq == x		free for the writer of position x
+ *	seq == x + 1		x committed (readable); SKIP bit: no message
+ *	seq == x + N		released: free for the writer of x + N
+ *
+ * A writer at head p claims p when node p % N says "free for p"; a reader
+ * at tail p takes p when it says "committed for p".  Before either claims
+ * a position it writes an intent (position and role) into one of its
+ * participant's intent words, so that whoever later finds the position
+ * claimed but unfinished can tell a live owner (wait) from a dead one
+ * (turn an unfinished write into a skip record, release an unfinished
+ * read and count the message lost).  docs/design.md has the argument;
+ * docs/format.md every byte.
+ */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define SKIP_BIT      (UINT64_C(1) << 63)
+#define POS_MAX	      ((UINT64_C(1) << 62) - 1) /* positions stay below */
+#define ROLE_W	      (UINT64_C(1) << 62)
+#define ROLE_R	      (UINT64_C(2) << 62)
+#define ROLE_MASK     (UINT64_C(3) << 62)
+#define NINTENT	      24 /* concurrent operations per handle */
+#define MAX_NODE_SIZE (UINT64_C(1) << 40)
+
+/* Node descriptor: one cache line each, so neighbours never share one. */
+struct ring_desc {
+	_Atomic uint64_t seq; /* see above */
+	_Atomic uint64_t len; /* message bytes, written before seq */
+	uint8_t pad[SHMK__CACHELINE - 16];
+};
+
+/* Per-participant block, indexed like the participant table: counters on
+ * their own line, then the intent words. */
+struct ring_part {
+	_Atomic uint64_t ctr[8];
+	_Atomic uint64_t intent[NINTENT];
+};
+_Static_assert(sizeof(struct ring_part) == (size_t)4 * SHMK__CACHELINE,
+	       "ring part");
+
+/* Per-participant counters (ring_part.ctr), then global ones (header
+ * counter[]): indices 0..7 hold what closed or dead participants folded
+ * in. */
+enum {
+	C_WRITTEN,
+	C_BYTES_W,
+	C_READ,
+	C_BYTES_R,
+	C_FULL_WAITS,
+	C_EMPTY_WAITS,
+	C_WAKEUPS,
+	C_ABORTED,
+	NPART_CTR,
+	G_RECOVERED = NPART_CTR,
+	G_LOST,
+	G_HWM,
+};
+
+/* Control words, in the header's ctl area, each on its own line. */
+struct ring_ctl {
+	_Atomic uint64_t head; /* writers: next position to reserve */
+	uint8_t pad0[SHMK__CACHELINE - 8];
+	_Atomic uint64_t tail; /* readers: next position to take */
+	uint8_t pad1[SHMK__CACHELINE - 8];
+	struct shmk__ec data; /* readers sleep here */
+	uint8_t pad2[SHMK__CACHELINE - 4];
+	struct shmk__ec space; /* writers sleep here */
+	uint8_t pad3[SHMK__CACHELINE - 4];
+};
+_Static_assert(sizeof(struct ring_ctl) <= SHMK__CTL_SIZE, "ring ctl");
+
+struct shmk_ring {
+	struct shmk__region r;
+	struct ring_ctl *ctl;
+	struct ring_desc *desc;
+	struct ring_part *parts; /* all participants' blocks */
+	struct ring_part *me;	 /* ours */
+	char *data;
+	uint64_t n, node_size, stride;
+	_Atomic uint32_t busy; /* our intent words in use (bit i) */
+	_Atomic int poisoned;  /* corrupt shared state seen: all calls fail */
+};
+
+/* ---------------------------------------------------------------------
+ * Geometry: geom[0] = nodes, geom[1] = node size.
+ * --------------------------------------------------------------------- */
+
+struct ring_geom {
+	uint64_t parts_off, desc_off, data_off, stride, total;
+};
+
+static uint64_t round_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) / a * a; /* callers keep v far below overflow */
+}
+
+static int ring_geometry(const uint64_t geom[SHMK__GEOM_N], struct ring_geom *g)
+{
+	uint64_t n = geom[0], size = geom[1], align, bytes;
+	int i;
+
+	for (i = 2; i < SHMK__GEOM_N; i++)
+		if (geom[i])
+			return -EINVAL;
+	if (n < 2 || n > SHMK__MAX_TOTAL / SHMK__CACHELINE || size < 1 ||
+	    size > MAX_NODE_SIZE)
+		return -EINVAL;
+	/* Node data is cache-line aligned, page aligned from a page up. */
+	align = size >= 4096 ? 4096 : SHMK__CACHELINE;
+	g->stride = round_up(size, align);
+	g->parts_off = SHMK__HDR_SIZE;
+	g->desc_off = g->parts_off + SHMK__MAX_PARTS * sizeof(struct ring_part);
+	if (shmk__mul(n, sizeof(struct ring_desc), &bytes) < 0 ||
+	    shmk__add(g->desc_off, bytes, &g->data_off) < 0)
+		return -EINVAL;
+	g->data_off = round_up(g->data_off, align);
+	if (shmk__mul(n, g->stride, &bytes) < 0 ||
+	    shmk__add(g->data_off, bytes, &g->total) < 0 ||
+	    g->total > SHMK__MAX_TOTAL)
+		return -EINVAL;
+	return 0;
+}
+
+static int ring_layout(const uint64_t geom[SHMK__GEOM_N], uint64_t *total)
+{
+	struct ring_geom g;
+	int rc = ring_geometry(geom, &g);
+
+	if (!rc)
+		*total = g.total;
+	return rc;
+}
+
+static struct ring_ctl *ctl_of(struct shmk__region *r)
+{
+	return (struct ring_ctl *)r->hdr->ctl;
+}
+
+static struct ring_part *part_of(struct shmk__region *r, int k)
+{
+	return (struct ring_part *)((char *)r->hdr + SHMK__HDR_SIZE) + k;
+}
+
+/* Adds a participant's counters to the global ones and zeroes them. */
+static void fold(struct shmk__region *r, struct ring_part *p)
+{
+	int i;
+
+	for (i = 0; i < NPART_CTR; i++) {
+		uint64_t v = atomic_exchange_explicit(&p->ctr[i], 0,
+						      memory_order_relaxed);
+
+		if (v)
+			shmk__count(r, i, v);
+	}
+}
+
+/*
+ * A slot changes hands: what its last holder counted is kept, its intents
+ * go.  Clearing them is safe: an unfinished position whose owner has no
+ * live intent is recovered, which is right, as that owner is gone.
+ */
+static void ring_reclaim(struct shmk__region *r, int slot)
+{
+	struct ring_part *p = part_of(r, slot);
+	int i;
+
+	fold(r, p);
+	for (i = 0; i < NINTENT; i++)
+		atomic_store_explicit(&p->intent[i], 0, memory_order_release);
+}
+
+static void ring_shutdown(struct shmk__region *r)
+{
+	shmk__ec_notify(&ctl_of(r)->data);
+	shmk__ec_notify(&ctl_of(r)->space);
+}
+
+static int ring_stat_counters(int fd, const struct shmk__hdr *h, uint64_t *out);
+
+const struct shmk__kind shmk__ring_kind = {
+	.kind = SHMK_KIND_RING,
+	.name = "ring",
+	.layout = ring_layout,
+	.reclaim = ring_reclaim,
+	.shutdown = ring_shutdown,
+	.stat_counters = ring_stat_counters,
+	.geom_names = {"nodes", "node_size", NULL},
+	.counter_names = {"written", "bytes_written", "read", "bytes_read",
+			  "full_waits", "empty_waits", "wakeups", "aborted",
+			  "recovered", "lost", "high_water", "lag", NULL},
+};
+
+/* Nodes start free for their first position: seq[i] = i. */
+static void ring_init(struct shmk__region *r)
+{
+	struct ring_geom g;
+	struct ring_desc *d;
+	uint64_t i;
+
+	if (ring_geometry(r->geom, &g) < 0)
+		return; /* validated by the caller: cannot be */
+	d = (struct ring_desc *)((char *)r->hdr + g.desc_off);
+	for (i = 0; i < r->geom[0]; i++)
+		atomic_store_explicit(&d[i].seq, i, memory_order_relaxed);
+}
+
+/* ---------------------------------------------------------------------
+ * Create, open, close
+ * --------------------------------------------------------------------- */
+
+static int ring_attached(struct shmk_ring *q, struct shmk_ring **out, int rc)
+{
+	struct ring_geom g;
+
+	if (rc < 0) {
+		free(q);
+		return rc;
+	}
+	if (ring_geometry(q->r.geom, &g) < 0) {
+		shmk__region_close(&q->r); /* validated at open: cannot be */
+		free(q);
+		return -EBADMSG;
+	}
+	q->ctl = ctl_of(&q->r);
+	q->parts = part_of(&q->r, 0);
+	q->me = part_of(&q->r, q->r.slot);
+	q->desc = (struct ring_desc *)((char *)q->r.hdr + g.desc_off);
+	q->data = (char *)q->r.hdr + g.data_off;
+	q->n = q->r.geom[0];
+	q->node_size = q->r.geom[1];
+	q->stride = g.stride;
+	shmk__async_init();
+	*out = q;
+	return 0;
+}
+
+static int ring_new(struct shmk_ring **out, struct shmk_ring **q)
+{
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	*q = calloc(1, sizeof(**q));
+	return *q ? 0 : -ENOMEM;
+}
+
+SHMK__EXPORT int shmk_ring_create(const char *name, size_t nodes,
+				  size_t node_size, const struct shmk_opts *o,
+				  struct shmk_ring **out)
+{
+	uint64_t geom[SHMK__GEOM_N] = {nodes, node_size};
+	struct shmk_ring *q;
+	int rc = ring_new(out, &q);
+
+	if (rc < 0)
+		return rc;
+	rc = shmk__region_create(&q->r, name, &shmk__ring_kind, geom, o,
+				 ring_init);
+	return ring_attached(q, out, rc);
+}
+
+SHMK__EXPORT int shmk_ring_open(const char *name, const struct shmk_opts *o,
+				struct shmk_ring **out)
+{
+	struct shmk_ring *q;
+	int rc = ring_new(out, &q);
+
+	if (rc < 0)
+		return rc;
+	rc = shmk__region_open(&q->r, name, &shmk__ring_kind, o);
+	return ring_attached(q, out, rc);
+}
+
+SHMK__EXPORT int shmk_ring_open_fd(int fd, const struct shmk_opts *o,
+				   struct shmk_ring **out)
+{
+	struct shmk_ring *q;
+	int rc = ring_new(out, &q);
+
+	if (rc < 0)
+		return rc;
+	rc = shmk__region_open_fd(&q->r, fd, &shmk__ring_kind, o);
+	return ring_attached(q, out, rc);
+}
+
+SHMK__EXPORT int shmk_ring_fd(struct shmk_ring *q)
+{
+	return q ? shmk__region_share_fd(&q->r) : -EINVAL;
+}
+
+SHMK__EXPORT int shmk_ring_close(struct shmk_ring *q)
+{
+	if (!q)
+		return 0;
+	/* What we counted outlives us.  Reservations and acquisitions
+	 * still open become a dead participant's: recovered by others. */
+	if (!q->r.forked)
+		fold(&q->r, q->me);
+	shmk__region_close(&q->r);
+	free(q);
+	return 0;
+}
+
+SHMK__EXPORT size_t shmk_ring_nodes(const struct shmk_ring *q)
+{
+	return q ? (size_t)q->n : 0;
+}
+
+SHMK__EXPORT size_t shmk_ring_node_size(const struct shmk_ring *q)
+{
+	return q ? (size_t)q->node_size : 0;
+}
+
+SHMK__EXPORT int shmk_ring_shutdown(struct shmk_ring *q)
+{
+	int rc;
+
+	if (!q)
+		return -EINVAL;
+	rc = shmk__region_check(&q->r);
+	if (rc < 0)
+		return rc;
+	shmk__region_shutdown(&q->r);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Intents
+ * --------------------------------------------------------------------- */
+
+static int intent_get(struct shmk_ring *q)
+{
+	uint32_t b = atomic_load_explicit(&q->busy, memory_order_relaxed);
+	const uint32_t all = (UINT32_C(1) << NINTENT) - 1;
+
+	for (;;) {
+		int i;
+
+		if ((b & all) == all)
+			return -EBUSY;
+		i = __builtin_ctz(~b);
+		if (atomic_compare_exchange_weak_explicit(
+			    &q->busy, &b, b | (UINT32_C(1) << i),
+			    memory_order_relaxed, memory_order_relaxed))
+			return i;
+	}
+}
+
+static void intent_put(struct shmk_ring *q, int i)
+{
+	/* Release: whoever sees the word cleared sees what we published
+	 * before (the node's new sequence); pairs with intent_live(). */
+	atomic_store_explicit(&q->me->intent[i], 0, memory_order_release);
+	atomic_fetch_and_explicit(&q->busy, ~(UINT32_C(1) << i),
+				  memory_order_relaxed);
+}
+
+/* Does a live participant hold the intent want?  (Our own slot is alive.) */
+static int intent_live(struct shmk_ring *q, uint64_t want)
+{
+	uint32_t n =
+		atomic_load_explicit(&q->r.hdr->nslots, memory_order_acquire);
+	uint32_t k;
+	int i;
+
+	if (n > SHMK__MAX_PARTS)
+		n = SHMK__MAX_PARTS;
+	for (k = 0; k < n; k++)
+		for (i = 0; i < NINTENT; i++)
+			if (atomic_load_explicit(&q->parts[k].intent[i],
+						 memory_order_acquire) ==
+				    want &&
+			    shmk__part_alive(&q->r, (int)k) != 0)
+				return 1; /* alive, or cannot tell */
+	return 0;
+}
+
+static void count(struct shmk_ring *q, int c, uint64_t v)
+{
+	atomic_fetch_add_explicit(&q->me->ctr[c], v, memory_order_relaxed);
+}
+
+static int poison(struct shmk_ring *q)
+{
+	atomic_store_explicit(&q->poisoned, 1, memory_order_relaxed);
+	return -EBADMSG;
+}
+
+/*
+ * Node i blocks us: if the position it is stuck at was claimed by a
+ * participant that is gone, finish that participant's work.  0 when there
+ * is nothing to do (or it was done), -EBADMSG for an impossible state.
+ */
+static int recover(struct shmk_ring *q, uint64_t i)
+{
+	struct ring_desc *d = &q->desc[i];
+	uint64_t s = atomic_load_explicit(&d->seq, memory_order_acquire);
+	uint64_t c = s & ~SKIP_BIT, x;
+
+	if (c > POS_MAX + q->n)
+		return poison(q);
+	if (c % q->n == i && !(s & SKIP_BIT)) {
+		/* Claimed by a writer that has not committed? */
+		x = c;
+		if (atomic_load_explicit(&q->ctl->head, memory_order_acquire) <=
+			    x ||
+		    intent_live(q, x | ROLE_W))
+			return 0;
+		if (atomic_compare_exchange_strong_explicit(
+			    &d->seq, &s, (x + 1) | SKIP_BIT,
+			    memory_order_release, memory_order_relaxed)) {
+			shmk__count(&q->r, G_RECOVERED, 1);
+			shmk__ec_notify(&q->ctl->data);
+		}
+		return 0;
+	}
+	if (c % q->n == (i + 1) % q->n && c > 0) {
+		/* Taken by a reader that has not released it? */
+		x = c - 1;
+		if (atomic_load_explicit(&q->ctl->tail, memory_order_acquire) <=
+			    x ||
+		    intent_live(q, x | ROLE_R))
+			return 0;
+		if (atomic_compare_exchange_strong_explicit(
+			    &d->seq, &s, x + q->n, memory_order_release,
+			    memory_order_relaxed)) {
+			if (!(s & SKIP_BIT))
+				shmk__count(&q->r, G_LOST, 1);
+			shmk__ec_notify(&q->ctl->space);
+		}
+		return 0;
+	}
+	return poison(q);
+}
+
+/* ---------------------------------------------------------------------
+ * Writers
+ * --------------------------------------------------------------------- */
+
+struct res_wait {
+	struct shmk_ring *q;
+	_Atomic uint64_t *iw;
+	uint64_t pos;
+	int waited;
+};
+
+/* Samples the fill level now and then, for the high-water mark. */
+static void high_water(struct shmk_ring *q, uint64_t p)
+{
+	uint64_t t = atomic_load_explicit(&q->ctl->tail, memory_order_relaxed);
+	uint64_t fill = p + 1 > t ? p + 1 - t : 0, hwm;
+	_Atomic uint64_t *w = &q->r.hdr->counter[G_HWM];
+
+	if (fill > q->n)
+		fill = q->n;
+	hwm = atomic_load_explicit(w, memory_order_relaxed);
+	while (fill > hwm && !atomic_compare_exchange_weak_explicit(
+				     w, &hwm, fill, memory_order_relaxed,
+				     memory_order_relaxed))
+		;
+}
+
+/* One attempt to claim the position at head: 1 claimed, 0 blocked at
+ * node *blocked, < 0 an error. */
+static int try_reserve(struct res_wait *a, uint64_t *blocked)
+{
+	struct shmk_ring *q = a->q;
+	uint64_t p = atomic_load_explicit(&q->ctl->head, memory_order_acquire);
+
+	for (;;) {
+		struct ring_desc *d;
+		int64_t diff;
+		uint64_t s;
+
+		if (p > POS_MAX)
+			return poison(q);
+		d = &q->desc[p % q->n];
+		/* Acquire: pairs with the release of the node by its last
+		 * reader (or recoverer); what they did is done. */
+		s = atomic_load_explicit(&d->seq, memory_order_acquire);
+		diff = (int64_t)(s - p);
+		if (diff < 0) {
+			*blocked = p % q->n;
+			high_water(q, p);
+			return 0;
+		}
+		if (diff > 0) { /* another writer took p: look again */
+			p = atomic_load_explicit(&q->ctl->head,
+						 memory_order_acquire);
+			continue;
+		}
+		/* The intent before the claim: the claim's release makes it
+		 * visible to whoever sees head past p. */
+		atomic_store_explicit(a->iw, p | ROLE_W, memory_order_relaxed);
+		if (atomic_compare_exchange_weak_explicit(
+			    &q->ctl->head, &p, p + 1, memory_order_acq_rel,
+			    memory_order_acquire)) {
+			a->pos = p;
+			if (!(p & 63))
+				high_water(q, p);
+			return 1;
+		}
+	}
+}
+
+static int res_cond(void *arg, int slow)
+{
+	struct res_wait *a = arg;
+	struct shmk_ring *q = a->q;
+	uint64_t blocked;
+	int rc;
+
+	if (atomic_load_explicit(&q->poisoned, memory_order_relaxed))
+		return -EBADMSG;
+	if (atomic_load_explicit(&q->r.hdr->state, memory_order_acquire) ==
+	    SHMK_STATE_SHUTDOWN)
+		return -EPIPE;
+	rc = try_reserve(a, &blocked);
+	if (rc)
+		return rc;
+	if (slow) {
+		if (!a->waited) {
+			a->waited = 1;
+			count(q, C_FULL_WAITS, 1);
+		}
+		rc = recover(q, blocked);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int ring_args(struct shmk_ring *q, struct shmk_msg *m, int timeout_ms)
+{
+	int rc;
+
+	if (!q || !m)
+		return -EINVAL;
+	rc = shmk__region_check(&q->r);
+	if (!rc)
+		rc = shmk__timeout_ok(timeout_ms);
+	if (!rc && atomic_load_explicit(&q->poisoned, memory_order_relaxed))
+		rc = -EBADMSG;
+	return rc;
+}
+
+SHMK__EXPORT int shmk_ring_reserve(struct shmk_ring *q, struct shmk_msg *m,
+				   int timeout_ms)
+{
+	struct res_wait a = {.q = q};
+	int rc = ring_args(q, m, timeout_ms), k;
+
+	if (rc < 0)
+		return rc;
+	k = intent_get(q);
+	if (k < 0)
+		return k;
+	a.iw = &q->me->intent[k];
+	rc = shmk__wait(&q->ctl->space, res_cond, &a,
+			shmk__deadline(timeout_ms), q->r.spin_ns,
+			SHMK__LIVENESS_SLICE_NS, SHMK__WAIT_ASYNC);
+	if (rc < 0) {
+		intent_put(q, k);
+		return rc;
+	}
+	m->data = q->data + (a.pos % q->n) * q->stride;
+	m->len = (size_t)q->node_size;
+	m->pos_ = a.pos;
+	m->intent_ = k;
+	m->role_ = 1;
+	return 0;
+}
+
+/* The message m as this handle handed it out for role (1 write, 2 read). */
+static int msg_ok(struct shmk_ring *q, const struct shmk_msg *m, int role)
+{
+	if (!q || !m || m->role_ != role || m->intent_ < 0 ||
+	    m->intent_ >= NINTENT ||
+	    !(atomic_load_explicit(&q->busy, memory_order_relaxed) &
+	      (UINT32_C(1) << m->intent_)) ||
+	    atomic_load_explicit(&q->me->intent[m->intent_],
+				 memory_order_relaxed) !=
+		    (m->pos_ | (role == 1 ? ROLE_W : ROLE_R)))
+		return -EINVAL;
+	return shmk__region_check(&q->r);
+}
+
+/* Publishes position pos as committed (or as a skip record). */
+static void publish(struct shmk_ring *q, struct shmk_msg *m, uint64_t bits)
+{
+	struct ring_desc *d = &q->desc[m->pos_ % q->n];
+
+	/* Release: the data and len are visible to whoever acquires seq. */
+	atomic_store_explicit(&d->seq, (m->pos_ + 1) | bits,
+			      memory_order_release);
+	intent_put(q, m->intent_);
+	m->role_ = 0;
+	if (shmk__ec_notify_async(&q->ctl->data))
+		count(q, C_WAKEUPS, 1);
+}
+
+SHMK__EXPORT int shmk_ring_commit(struct shmk_ring *q, struct shmk_msg *m)
+{
+	int rc = msg_ok(q, m, 1);
+
+	if (rc < 0)
+		return rc;
+	if (m->len > q->node_size)
+		return -EMSGSIZE; /* still reserved: shorten it, or abort */
+	atomic_store_explicit(&q->desc[m->pos_ % q->n].len, m->len,
+			      memory_order_relaxed);
+	count(q, C_WRITTEN, 1);
+	count(q, C_BYTES_W, m->len);
+	publish(q, m, 0);
+	return 0;
+}
+
+SHMK__EXPORT int shmk_ring_abort(struct shmk_ring *q, struct shmk_msg *m)
+{
+	int rc = msg_ok(q, m, 1);
+
+	if (rc < 0)
+		return rc;
+	count(q, C_ABORTED, 1);
+	publish(q, m, SKIP_BIT);
+	return 0;
+}
+
+SHMK__EXPORT int shmk_ring_write(struct shmk_ring *q, const void *src,
+				 size_t len, int timeout_ms)
+{
+	struct shmk_msg m;
+	int rc;
+
+	if (!q || (len && !src))
+		return -EINVAL;
+	if (len > q->node_size)
+		return -EMSGSIZE;
+	rc = shmk_ring_reserve(q, &m, timeout_ms);
+	if (rc < 0)
+		return rc;
+	if (len)
+		memcpy(m.data, src, len);
+	m.len = len;
+	return shmk_ring_commit(q, &m);
+}
+
+/* ---------------------------------------------------------------------
+ * Readers
+ * --------------------------------------------------------------------- */
+
+struct acq_wait {
+	struct shmk_ring *q;
+	_Atomic uint64_t *iw;
+	size_t cap; /* the largest message the caller takes */
+	uint64_t pos, len;
+	int waited;
+};
+
+/* Releases position p's node for the writer of p + N. */
+static void release_node(struct shmk_ring *q, uint64_t p)
+{
+	/* Release: our reads of the data are done before a writer of the
+	 * next lap acquires the node. */
+	atomic_store_explicit(&q->desc[p % q->n].seq, p + q->n,
+			      memory_order_release);
+	if (shmk__ec_notify_async(&q->ctl->space))
+		count(q, C_WAKEUPS, 1);
+}
+
+/* One attempt to take the position at tail: 1 taken, 0 blocked at node
+ * *blocked (with *empty if nothing was reserved there), < 0 an error. */
+static int try_acquire(struct acq_wait *a, uint64_t *blocked)
+{
+	struct shmk_ring *q = a->q;
+	uint64_t p = atomic_load_explicit(&q->ctl->tail, memory_order_acquire);
+
+	for (;;) {
+		struct ring_desc *d;
+		uint64_t s, len = 0;
+		int64_t diff;
+
+		if (p > POS_MAX)
+			return poison(q);
+		d = &q->desc[p % q->n];
+		/* Acquire: pairs with the writer's release of seq; its len
+		 * and data are visible. */
+		s = atomic_load_explicit(&d->seq, memory_order_acquire);
+		diff = (int64_t)((s & ~SKIP_BIT) - (p + 1));
+		if (diff < 0) {
+			*blocked = p % q->n;
+			return 0;
+		}
+		if (diff > 0) { /* another reader took p: look again */
+			p = atomic_load_explicit(&q->ctl->tail,
+						 memory_order_acquire);
+			continue;
+		}
+		if (!(s & SKIP_BIT)) {
+			/* Read once, checked, used: never more than a node. */
+			len = atomic_load_explicit(&d->len,
+						   memory_order_relaxed);
+			if (len > q->node_size)
+				return poison(q);
+			if (len > a->cap)
+				return -EMSGSIZE; /* it stays in the ring */
+		}
+		atomic_store_explicit(a->iw, p | ROLE_R, memory_order_relaxed);
+		if (!atomic_compare_exchange_weak_explicit(
+			    &q->ctl->tail, &p, p + 1, memory_order_acq_rel,
+			    memory_order_acquire))
+			continue;
+		if (s & SKIP_BIT) {
+			/* A writer gave the position up (or died): pass. */
+			release_node(q, p);
+			p++;
+			continue;
+		}
+		a->pos = p;
+		a->len = len;
+		return 1;
+	}
+}
+
+static int acq_cond(void *arg, int slow)
+{
+	struct acq_wait *a = arg;
+	struct shmk_ring *q = a->q;
+	uint64_t blocked;
+	int rc;
+
+	if (atomic_load_explicit(&q->poisoned, memory_order_relaxed))
+		return -EBADMSG;
+	rc = try_acquire(a, &blocked);
+	if (rc)
+		return rc;
+	/* Drained after a shutdown: nothing is reserved past the tail. */
+	if (atomic_load_explicit(&q->r.hdr->state, memory_order_acquire) ==
+		    SHMK_STATE_SHUTDOWN &&
+	    atomic_load_explicit(&q->ctl->head, memory_order_acquire) <=
+		    atomic_load_explicit(&q->ctl->tail, memory_order_acquire))
+		return -EPIPE;
+	if (slow) {
+		if (!a->waited) {
+			a->waited = 1;
+			count(q, C_EMPTY_WAITS, 1);
+		}
+		rc = recover(q, blocked);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int acquire(struct shmk_ring *q, struct shmk_msg *m, size_t cap,
+		   int timeout_ms)
+{
+	struct acq_wait a = {.q = q, .cap = cap};
+	int rc = ring_args(q, m, timeout_ms), k;
+
+	if (rc < 0)
+		return rc;
+	k = intent_get(q);
+	if (k < 0)
+		return k;
+	a.iw = &q->me->intent[k];
+	rc = shmk__wait(&q->ctl->data, acq_cond, &a, shmk__deadline(timeout_ms),
+			q->r.spin_ns, SHMK__LIVENESS_SLICE_NS,
+			SHMK__WAIT_ASYNC);
+	if (rc < 0) {
+		intent_put(q, k);
+		return rc;
+	}
+	m->data = q->data + (a.pos % q->n) * q->stride;
+	m->len = (size_t)a.len;
+	m->pos_ = a.pos;
+	m->intent_ = k;
+	m->role_ = 2;
+	return 0;
+}
+
+SHMK__EXPORT int shmk_ring_acquire(struct shmk_ring *q, struct shmk_msg *m,
+				   int timeout_ms)
+{
+	return acquire(q, m, SIZE_MAX, timeout_ms);
+}
+
+SHMK__EXPORT int shmk_ring_release(struct shmk_ring *q, struct shmk_msg *m)
+{
+	int rc = msg_ok(q, m, 2);
+
+	if (rc < 0)
+		return rc;
+	count(q, C_READ, 1);
+	count(q, C_BYTES_R, m->len);
+	release_node(q, m->pos_);
+	intent_put(q, m->intent_);
+	m->role_ = 0;
+	return 0;
+}
+
+SHMK__EXPORT ssize_t shmk_ring_read(struct shmk_ring *q, void *dst, size_t cap,
+				    int timeout_ms)
+{
+	struct shmk_msg m;
+	size_t len;
+	int rc;
+
+	if (!q || (cap && !dst))
+		return -EINVAL;
+	rc = acquire(q, &m, cap, timeout_ms);
+	if (rc < 0)
+		return rc;
+	len = m.len;
+	if (len)
+		memcpy(dst, m.data, len);
+	rc = shmk_ring_release(q, &m);
+	return rc < 0 ? rc : (ssize_t)len;
+}
+
+/* ---------------------------------------------------------------------
+ * Statistics
+ * --------------------------------------------------------------------- */
+
+/* Sums the global counters and every participant's (all read once). */
+static void sum(uint64_t out[12], const _Atomic uint64_t *global,
+		const struct ring_part *parts, uint64_t head, uint64_t tail)
+{
+	int i, k;
+
+	for (i = 0; i < G_HWM + 1; i++)
+		out[i] = atomic_load_explicit(&global[i], memory_order_relaxed);
+	for (k = 0; k < SHMK__MAX_PARTS; k++)
+		for (i = 0; i < NPART_CTR; i++)
+			out[i] += atomic_load_explicit(&parts[k].ctr[i],
+						       memory_order_relaxed);
+	out[G_HWM + 1] = head > tail ? head - tail : 0;
+}
+
+SHMK__EXPORT int shmk_ring_stats(struct shmk_ring *q,
+				 struct shmk_ring_stats *st)
+{
+	uint64_t v[12], head, tail;
+	int rc;
+
+	if (!q || !st)
+		return -EINVAL;
+	rc = shmk__region_check(&q->r);
+	if (rc < 0)
+		return rc;
+	tail = atomic_load_explicit(&q->ctl->tail, memory_order_acquire);
+	head = atomic_load_explicit(&q->ctl->head, memory_order_acquire);
+	sum(v, q->r.hdr->counter, q->parts, head, tail);
+	memset(st, 0, sizeof(*st));
+	st->nodes = q->n;
+	st->node_size = q->node_size;
+	st->written = v[C_WRITTEN];
+	st->bytes_written = v[C_BYTES_W];
+	st->read = v[C_READ];
+	st->bytes_read = v[C_BYTES_R];
+	st->full_waits = v[C_FULL_WAITS];
+	st->empty_waits = v[C_EMPTY_WAITS];
+	st->wakeups = v[C_WAKEUPS];
+	st->aborted = v[C_ABORTED];
+	st->recovered = v[G_RECOVERED];
+	st->lost = v[G_LOST];
+	st->high_water = v[G_HWM];
+	st->lag = v[G_HWM + 1];
+	return 0;
+}
+
+/* For shmk_stat(): the same sums, from the file (nothing mapped). */
+static int ring_stat_counters(int fd, const struct shmk__hdr *h, uint64_t *out)
+{
+	const struct ring_ctl *c = (const struct ring_ctl *)h->ctl;
+	struct ring_part *parts;
+	size_t len = SHMK__MAX_PARTS * sizeof(*parts), got = 0;
+
+	parts = malloc(len);
+	if (!parts)
+		return -ENOMEM;
+	while (got < len) {
+		ssize_t r = pread(fd, (char *)parts + got, len - got,
+				  (off_t)(SHMK__HDR_SIZE + got));
+
+		if (r <= 0) {
+			free(parts);
+			return r < 0 ? -errno : -EBADMSG;
+		}
+		got += (size_t)r;
+	}
+	sum(out, h->counter, parts,
+	    atomic_load_explicit(&c->head, memory_order_relaxed),
+	    atomic_load_explicit(&c->tail, memory_order_relaxed));
+	free(parts);
+	return 0;
+}
