@@ -488,7 +488,7 @@ size_t shmk_ring_node_size(const struct shmk_ring *r);
  * the next free node, waiting up to timeout_ms for one.
  * Returns 0, -EMSGSIZE (len > node size: nothing is written), -ETIMEDOUT /
  * -EAGAIN (the ring stayed full), -EPIPE (shut down), -EINVAL, -ECHILD,
- * -EBUSY (24 messages are already reserved or acquired through this
+ * -EBUSY (16 messages are already reserved or acquired through this
  * handle), -EBADMSG (corrupt ring).  Thread-safe.
  */
 int shmk_ring_write(struct shmk_ring *r, const void *src, size_t len,

@@ -330,11 +330,15 @@ struct shmk__ec {
 int64_t shmk__spin_ns(const struct shmk_opts *o);
 
 /*
- * The condition a waiter waits for.  Returns > 0 when it holds (the wait
- * returns 0), < 0 to end the wait with that error, 0 to go on waiting.
- * slow is 1 once the waiter has stopped spinning: expensive checks (the
- * liveness of an owner) belong there.
+ * The condition a waiter waits for.  Returns SHMK__COND_DONE when it holds
+ * (the wait returns 0), < 0 to end the wait with that error, or one of
+ * the two ways of going on waiting: SHMK__COND_WAIT (sleep in slices: we
+ * wait for an owner that may die without a word) or SHMK__COND_IDLE (for
+ * an asynchronous wait with slices: whatever happens, someone notifies;
+ * sleep without a timer).  slow is 1 once the waiter has stopped
+ * spinning: expensive checks (the liveness of an owner) belong there.
  */
+enum { SHMK__COND_WAIT = 0, SHMK__COND_DONE = 1, SHMK__COND_IDLE = 2 };
 typedef int (*shmk__cond_fn)(void *arg, int slow);
 
 /*

@@ -13,13 +13,18 @@
  *	seq == x + N		released: free for the writer of x + N
  *
  * A writer at head p claims p when node p % N says "free for p"; a reader
- * at tail p takes p when it says "committed for p".  Before either claims
- * a position it writes an intent (position and role) into one of its
- * participant's intent words, so that whoever later finds the position
- * claimed but unfinished can tell a live owner (wait) from a dead one
- * (turn an unfinished write into a skip record, release an unfinished
- * read and count the message lost).  docs/design.md has the argument;
- * docs/format.md every byte.
+ * at tail p takes p when it says "committed for p".  Every operation runs
+ * in one of its participant's operation slots: before it claims a
+ * position it writes an intent (position and role) there, so that whoever
+ * later finds the position claimed but unfinished can tell a live owner
+ * (wait) from a dead one (turn an unfinished write into a skip record,
+ * release an unfinished read and count the message lost).  The slot also
+ * holds the operation's counters: one owner at a time, so they need no
+ * locked instruction.  The only locked instructions of an operation come
+ * first (taking the slot, claiming the position), before any store to a
+ * line another CPU reads: a locked instruction waits for the stores ahead
+ * of it, and those would be waiting for the other CPU's cache.
+ * docs/design.md has the argument; docs/format.md every byte.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -33,7 +38,7 @@
 #define ROLE_W	      (UINT64_C(1) << 62)
 #define ROLE_R	      (UINT64_C(2) << 62)
 #define ROLE_MASK     (UINT64_C(3) << 62)
-#define NINTENT	      24 /* concurrent operations per handle */
+#define NOPS	      16 /* operation slots: operations at once per handle */
 #define MAX_NODE_SIZE (UINT64_C(1) << 40)
 
 /* Node descriptor: one cache line each, so neighbours never share one. */
@@ -43,18 +48,26 @@ struct ring_desc {
 	uint8_t pad[SHMK__CACHELINE - 16];
 };
 
-/* Per-participant block, indexed like the participant table: counters on
- * their own line, then the intent words. */
-struct ring_part {
-	_Atomic uint64_t ctr[8];
-	_Atomic uint64_t intent[NINTENT];
+/*
+ * An operation slot: the intent of the operation that holds it, and what
+ * the operations that held it counted.  Written only by the thread that
+ * holds the slot (taken with a compare-and-swap of the handle's busy
+ * byte, given back with a release store): one cache line each.
+ */
+struct ring_op {
+	_Atomic uint64_t intent; /* position | role, or 0 */
+	_Atomic uint64_t ctr[7];
 };
-_Static_assert(sizeof(struct ring_part) == (size_t)4 * SHMK__CACHELINE,
-	       "ring part");
 
-/* Per-participant counters (ring_part.ctr), then global ones (header
- * counter[]): indices 0..7 hold what closed or dead participants folded
- * in. */
+/* Per-participant block, indexed like the participant table. */
+struct ring_part {
+	struct ring_op op[NOPS];
+};
+_Static_assert(sizeof(struct ring_op) == SHMK__CACHELINE, "ring op");
+
+/* Counters of an operation slot (ring_op.ctr); the same indices in the
+ * header's counter[] hold what closed or dead participants folded in,
+ * followed by the global counters. */
 enum {
 	C_WRITTEN,
 	C_BYTES_W,
@@ -63,11 +76,12 @@ enum {
 	C_FULL_WAITS,
 	C_EMPTY_WAITS,
 	C_WAKEUPS,
-	C_ABORTED,
-	NPART_CTR,
-	G_RECOVERED = NPART_CTR,
+	NOP_CTR,
+	G_ABORTED = NOP_CTR,
+	G_RECOVERED,
 	G_LOST,
 	G_HWM,
+	NCTR
 };
 
 /* Control words, in the header's ctl area, each on its own line. */
@@ -91,8 +105,9 @@ struct shmk_ring {
 	struct ring_part *me;	 /* ours */
 	char *data;
 	uint64_t n, node_size, stride;
-	_Atomic uint32_t busy; /* our intent words in use (bit i) */
-	_Atomic int poisoned;  /* corrupt shared state seen: all calls fail */
+	_Atomic int poisoned; /* corrupt shared state seen: all calls fail */
+	/* Our operation slots in use, a byte each (process-private). */
+	_Atomic uint8_t busy[NOPS];
 };
 
 /* ---------------------------------------------------------------------
@@ -158,15 +173,16 @@ static struct ring_part *part_of(struct shmk__region *r, int k)
 /* Adds a participant's counters to the global ones and zeroes them. */
 static void fold(struct shmk__region *r, struct ring_part *p)
 {
-	int i;
+	int i, k;
 
-	for (i = 0; i < NPART_CTR; i++) {
-		uint64_t v = atomic_exchange_explicit(&p->ctr[i], 0,
-						      memory_order_relaxed);
+	for (k = 0; k < NOPS; k++)
+		for (i = 0; i < NOP_CTR; i++) {
+			uint64_t v = atomic_exchange_explicit(
+				&p->op[k].ctr[i], 0, memory_order_relaxed);
 
-		if (v)
-			shmk__count(r, i, v);
-	}
+			if (v)
+				shmk__count(r, i, v);
+		}
 }
 
 /*
@@ -180,8 +196,9 @@ static void ring_reclaim(struct shmk__region *r, int slot)
 	int i;
 
 	fold(r, p);
-	for (i = 0; i < NINTENT; i++)
-		atomic_store_explicit(&p->intent[i], 0, memory_order_release);
+	for (i = 0; i < NOPS; i++)
+		atomic_store_explicit(&p->op[i].intent, 0,
+				      memory_order_release);
 }
 
 static void ring_shutdown(struct shmk__region *r)
@@ -203,6 +220,7 @@ const struct shmk__kind shmk__ring_kind = {
 	.counter_names = {"written", "bytes_written", "read", "bytes_read",
 			  "full_waits", "empty_waits", "wakeups", "aborted",
 			  "recovered", "lost", "high_water", "lag", NULL},
+	/* The order above is the enum's, then the lag. */
 };
 
 /* Nodes start free for their first position: seq[i] = i. */
@@ -339,34 +357,45 @@ SHMK__EXPORT int shmk_ring_shutdown(struct shmk_ring *q)
 }
 
 /* ---------------------------------------------------------------------
- * Intents
+ * Operation slots and intents
  * --------------------------------------------------------------------- */
 
-static int intent_get(struct shmk_ring *q)
+static __thread unsigned op_hint; /* where this thread looks first */
+
+/* Takes a free operation slot of ours: its index, or -EBUSY. */
+static int op_get(struct shmk_ring *q)
 {
-	uint32_t b = atomic_load_explicit(&q->busy, memory_order_relaxed);
-	const uint32_t all = (UINT32_C(1) << NINTENT) - 1;
+	unsigned i, k;
 
-	for (;;) {
-		int i;
+	for (i = 0; i < NOPS; i++) {
+		uint8_t free_ = 0;
 
-		if ((b & all) == all)
-			return -EBUSY;
-		i = __builtin_ctz(~b);
-		if (atomic_compare_exchange_weak_explicit(
-			    &q->busy, &b, b | (UINT32_C(1) << i),
-			    memory_order_relaxed, memory_order_relaxed))
-			return i;
+		k = (op_hint + i) % NOPS;
+		/* Acquire: pairs with op_put()'s release; the slot's last
+		 * holder is done with its counters. */
+		if (atomic_compare_exchange_strong_explicit(
+			    &q->busy[k], &free_, 1, memory_order_acquire,
+			    memory_order_relaxed)) {
+			op_hint = k;
+			return (int)k;
+		}
 	}
+	return -EBUSY;
 }
 
-static void intent_put(struct shmk_ring *q, int i)
+/* Gives slot k back.  Its intent stays: an intent of a finished
+ * operation names a position whose node has moved on, and recovery only
+ * looks for intents of positions still stuck. */
+static void op_put(struct shmk_ring *q, int k)
 {
-	/* Release: whoever sees the word cleared sees what we published
-	 * before (the node's new sequence); pairs with intent_live(). */
-	atomic_store_explicit(&q->me->intent[i], 0, memory_order_release);
-	atomic_fetch_and_explicit(&q->busy, ~(UINT32_C(1) << i),
-				  memory_order_relaxed);
+	atomic_store_explicit(&q->busy[k], 0, memory_order_release);
+}
+
+/* Gives slot k back after an operation that claimed nothing. */
+static void op_abandon(struct shmk_ring *q, int k)
+{
+	atomic_store_explicit(&q->me->op[k].intent, 0, memory_order_release);
+	op_put(q, k);
 }
 
 /* Does a live participant hold the intent want?  (Our own slot is alive.) */
@@ -380,8 +409,8 @@ static int intent_live(struct shmk_ring *q, uint64_t want)
 	if (n > SHMK__MAX_PARTS)
 		n = SHMK__MAX_PARTS;
 	for (k = 0; k < n; k++)
-		for (i = 0; i < NINTENT; i++)
-			if (atomic_load_explicit(&q->parts[k].intent[i],
+		for (i = 0; i < NOPS; i++)
+			if (atomic_load_explicit(&q->parts[k].op[i].intent,
 						 memory_order_acquire) ==
 				    want &&
 			    shmk__part_alive(&q->r, (int)k) != 0)
@@ -389,9 +418,14 @@ static int intent_live(struct shmk_ring *q, uint64_t want)
 	return 0;
 }
 
-static void count(struct shmk_ring *q, int c, uint64_t v)
+/* Counts in operation slot k: ours alone while we hold it. */
+static void count(struct shmk_ring *q, int k, int c, uint64_t v)
 {
-	atomic_fetch_add_explicit(&q->me->ctr[c], v, memory_order_relaxed);
+	_Atomic uint64_t *w = &q->me->op[k].ctr[c];
+
+	atomic_store_explicit(w,
+			      atomic_load_explicit(w, memory_order_relaxed) + v,
+			      memory_order_relaxed);
 }
 
 static int poison(struct shmk_ring *q)
@@ -402,9 +436,13 @@ static int poison(struct shmk_ring *q)
 
 /*
  * Node i blocks us: if the position it is stuck at was claimed by a
- * participant that is gone, finish that participant's work.  0 when there
- * is nothing to do (or it was done), -EBADMSG for an impossible state.
+ * participant that is gone, finish that participant's work.  Returns
+ * SHMK__COND_IDLE if nobody has claimed it (the ring is just empty or
+ * full: its next change will be notified), SHMK__COND_WAIT if a live owner
+ * (or one we cannot tell) is at work on it, RECOVERED if we finished a dead
+ * owner's work (look again at once), -EBADMSG for an impossible state.
  */
+#define RECOVERED 3
 static int recover(struct shmk_ring *q, uint64_t i)
 {
 	struct ring_desc *d = &q->desc[i];
@@ -417,24 +455,26 @@ static int recover(struct shmk_ring *q, uint64_t i)
 		/* Claimed by a writer that has not committed? */
 		x = c;
 		if (atomic_load_explicit(&q->ctl->head, memory_order_acquire) <=
-			    x ||
-		    intent_live(q, x | ROLE_W))
-			return 0;
+		    x)
+			return SHMK__COND_IDLE;
+		if (intent_live(q, x | ROLE_W))
+			return SHMK__COND_WAIT;
 		if (atomic_compare_exchange_strong_explicit(
 			    &d->seq, &s, (x + 1) | SKIP_BIT,
 			    memory_order_release, memory_order_relaxed)) {
 			shmk__count(&q->r, G_RECOVERED, 1);
 			shmk__ec_notify(&q->ctl->data);
 		}
-		return 0;
+		return RECOVERED;
 	}
 	if (c % q->n == (i + 1) % q->n && c > 0) {
 		/* Taken by a reader that has not released it? */
 		x = c - 1;
 		if (atomic_load_explicit(&q->ctl->tail, memory_order_acquire) <=
-			    x ||
-		    intent_live(q, x | ROLE_R))
-			return 0;
+		    x)
+			return SHMK__COND_IDLE;
+		if (intent_live(q, x | ROLE_R))
+			return SHMK__COND_WAIT;
 		if (atomic_compare_exchange_strong_explicit(
 			    &d->seq, &s, x + q->n, memory_order_release,
 			    memory_order_relaxed)) {
@@ -442,7 +482,7 @@ static int recover(struct shmk_ring *q, uint64_t i)
 				shmk__count(&q->r, G_LOST, 1);
 			shmk__ec_notify(&q->ctl->space);
 		}
-		return 0;
+		return RECOVERED;
 	}
 	return poison(q);
 }
@@ -453,7 +493,7 @@ static int recover(struct shmk_ring *q, uint64_t i)
 
 struct res_wait {
 	struct shmk_ring *q;
-	_Atomic uint64_t *iw;
+	int k; /* our operation slot */
 	uint64_t pos;
 	int waited;
 };
@@ -479,6 +519,7 @@ static void high_water(struct shmk_ring *q, uint64_t p)
 static int try_reserve(struct res_wait *a, uint64_t *blocked)
 {
 	struct shmk_ring *q = a->q;
+	_Atomic uint64_t *iw = &q->me->op[a->k].intent;
 	uint64_t p = atomic_load_explicit(&q->ctl->head, memory_order_acquire);
 
 	for (;;) {
@@ -505,7 +546,7 @@ static int try_reserve(struct res_wait *a, uint64_t *blocked)
 		}
 		/* The intent before the claim: the claim's release makes it
 		 * visible to whoever sees head past p. */
-		atomic_store_explicit(a->iw, p | ROLE_W, memory_order_relaxed);
+		atomic_store_explicit(iw, p | ROLE_W, memory_order_relaxed);
 		if (atomic_compare_exchange_weak_explicit(
 			    &q->ctl->head, &p, p + 1, memory_order_acq_rel,
 			    memory_order_acquire)) {
@@ -529,19 +570,18 @@ static int res_cond(void *arg, int slow)
 	if (atomic_load_explicit(&q->r.hdr->state, memory_order_acquire) ==
 	    SHMK_STATE_SHUTDOWN)
 		return -EPIPE;
-	rc = try_reserve(a, &blocked);
-	if (rc)
-		return rc;
-	if (slow) {
+	for (;;) {
+		rc = try_reserve(a, &blocked);
+		if (rc || !slow)
+			return rc;
 		if (!a->waited) {
 			a->waited = 1;
-			count(q, C_FULL_WAITS, 1);
+			count(q, a->k, C_FULL_WAITS, 1);
 		}
 		rc = recover(q, blocked);
-		if (rc < 0)
+		if (rc != RECOVERED)
 			return rc;
 	}
-	return 0;
 }
 
 static int ring_args(struct shmk_ring *q, struct shmk_msg *m, int timeout_ms)
@@ -558,29 +598,38 @@ static int ring_args(struct shmk_ring *q, struct shmk_msg *m, int timeout_ms)
 	return rc;
 }
 
+/* Runs cond once (the fast path, no deadline to compute), then waits. */
+static int ring_wait(struct shmk_ring *q, struct shmk__ec *ec,
+		     shmk__cond_fn cond, void *a, int timeout_ms)
+{
+	int rc = cond(a, 0);
+
+	if (rc)
+		return rc > 0 ? 0 : rc;
+	return shmk__wait(ec, cond, a, shmk__deadline(timeout_ms), q->r.spin_ns,
+			  SHMK__LIVENESS_SLICE_NS, SHMK__WAIT_ASYNC);
+}
+
 SHMK__EXPORT int shmk_ring_reserve(struct shmk_ring *q, struct shmk_msg *m,
 				   int timeout_ms)
 {
 	struct res_wait a = {.q = q};
-	int rc = ring_args(q, m, timeout_ms), k;
+	int rc = ring_args(q, m, timeout_ms);
 
 	if (rc < 0)
 		return rc;
-	k = intent_get(q);
-	if (k < 0)
-		return k;
-	a.iw = &q->me->intent[k];
-	rc = shmk__wait(&q->ctl->space, res_cond, &a,
-			shmk__deadline(timeout_ms), q->r.spin_ns,
-			SHMK__LIVENESS_SLICE_NS, SHMK__WAIT_ASYNC);
+	a.k = op_get(q);
+	if (a.k < 0)
+		return a.k;
+	rc = ring_wait(q, &q->ctl->space, res_cond, &a, timeout_ms);
 	if (rc < 0) {
-		intent_put(q, k);
+		op_abandon(q, a.k);
 		return rc;
 	}
 	m->data = q->data + (a.pos % q->n) * q->stride;
 	m->len = (size_t)q->node_size;
 	m->pos_ = a.pos;
-	m->intent_ = k;
+	m->intent_ = a.k;
 	m->role_ = 1;
 	return 0;
 }
@@ -589,28 +638,28 @@ SHMK__EXPORT int shmk_ring_reserve(struct shmk_ring *q, struct shmk_msg *m,
 static int msg_ok(struct shmk_ring *q, const struct shmk_msg *m, int role)
 {
 	if (!q || !m || m->role_ != role || m->intent_ < 0 ||
-	    m->intent_ >= NINTENT ||
-	    !(atomic_load_explicit(&q->busy, memory_order_relaxed) &
-	      (UINT32_C(1) << m->intent_)) ||
-	    atomic_load_explicit(&q->me->intent[m->intent_],
+	    m->intent_ >= NOPS ||
+	    !atomic_load_explicit(&q->busy[m->intent_], memory_order_relaxed) ||
+	    atomic_load_explicit(&q->me->op[m->intent_].intent,
 				 memory_order_relaxed) !=
 		    (m->pos_ | (role == 1 ? ROLE_W : ROLE_R)))
 		return -EINVAL;
 	return shmk__region_check(&q->r);
 }
 
-/* Publishes position pos as committed (or as a skip record). */
+/* Publishes m's position as committed (or as a skip record). */
 static void publish(struct shmk_ring *q, struct shmk_msg *m, uint64_t bits)
 {
 	struct ring_desc *d = &q->desc[m->pos_ % q->n];
+	int k = m->intent_;
 
 	/* Release: the data and len are visible to whoever acquires seq. */
 	atomic_store_explicit(&d->seq, (m->pos_ + 1) | bits,
 			      memory_order_release);
-	intent_put(q, m->intent_);
 	m->role_ = 0;
 	if (shmk__ec_notify_async(&q->ctl->data))
-		count(q, C_WAKEUPS, 1);
+		count(q, k, C_WAKEUPS, 1);
+	op_put(q, k);
 }
 
 SHMK__EXPORT int shmk_ring_commit(struct shmk_ring *q, struct shmk_msg *m)
@@ -623,8 +672,8 @@ SHMK__EXPORT int shmk_ring_commit(struct shmk_ring *q, struct shmk_msg *m)
 		return -EMSGSIZE; /* still reserved: shorten it, or abort */
 	atomic_store_explicit(&q->desc[m->pos_ % q->n].len, m->len,
 			      memory_order_relaxed);
-	count(q, C_WRITTEN, 1);
-	count(q, C_BYTES_W, m->len);
+	count(q, m->intent_, C_WRITTEN, 1);
+	count(q, m->intent_, C_BYTES_W, m->len);
 	publish(q, m, 0);
 	return 0;
 }
@@ -635,7 +684,7 @@ SHMK__EXPORT int shmk_ring_abort(struct shmk_ring *q, struct shmk_msg *m)
 
 	if (rc < 0)
 		return rc;
-	count(q, C_ABORTED, 1);
+	shmk__count(&q->r, G_ABORTED, 1); /* rare: a shared counter will do */
 	publish(q, m, SKIP_BIT);
 	return 0;
 }
@@ -665,28 +714,29 @@ SHMK__EXPORT int shmk_ring_write(struct shmk_ring *q, const void *src,
 
 struct acq_wait {
 	struct shmk_ring *q;
-	_Atomic uint64_t *iw;
+	int k;	    /* our operation slot */
 	size_t cap; /* the largest message the caller takes */
 	uint64_t pos, len;
 	int waited;
 };
 
-/* Releases position p's node for the writer of p + N. */
-static void release_node(struct shmk_ring *q, uint64_t p)
+/* Releases position p's node for the writer of p + N; k counts. */
+static void release_node(struct shmk_ring *q, uint64_t p, int k)
 {
 	/* Release: our reads of the data are done before a writer of the
 	 * next lap acquires the node. */
 	atomic_store_explicit(&q->desc[p % q->n].seq, p + q->n,
 			      memory_order_release);
 	if (shmk__ec_notify_async(&q->ctl->space))
-		count(q, C_WAKEUPS, 1);
+		count(q, k, C_WAKEUPS, 1);
 }
 
 /* One attempt to take the position at tail: 1 taken, 0 blocked at node
- * *blocked (with *empty if nothing was reserved there), < 0 an error. */
+ * *blocked, < 0 an error. */
 static int try_acquire(struct acq_wait *a, uint64_t *blocked)
 {
 	struct shmk_ring *q = a->q;
+	_Atomic uint64_t *iw = &q->me->op[a->k].intent;
 	uint64_t p = atomic_load_explicit(&q->ctl->tail, memory_order_acquire);
 
 	for (;;) {
@@ -719,14 +769,14 @@ static int try_acquire(struct acq_wait *a, uint64_t *blocked)
 			if (len > a->cap)
 				return -EMSGSIZE; /* it stays in the ring */
 		}
-		atomic_store_explicit(a->iw, p | ROLE_R, memory_order_relaxed);
+		atomic_store_explicit(iw, p | ROLE_R, memory_order_relaxed);
 		if (!atomic_compare_exchange_weak_explicit(
 			    &q->ctl->tail, &p, p + 1, memory_order_acq_rel,
 			    memory_order_acquire))
 			continue;
 		if (s & SKIP_BIT) {
 			/* A writer gave the position up (or died): pass. */
-			release_node(q, p);
+			release_node(q, p, a->k);
 			p++;
 			continue;
 		}
@@ -754,41 +804,36 @@ static int acq_cond(void *arg, int slow)
 	    atomic_load_explicit(&q->ctl->head, memory_order_acquire) <=
 		    atomic_load_explicit(&q->ctl->tail, memory_order_acquire))
 		return -EPIPE;
-	if (slow) {
-		if (!a->waited) {
-			a->waited = 1;
-			count(q, C_EMPTY_WAITS, 1);
-		}
-		rc = recover(q, blocked);
-		if (rc < 0)
-			return rc;
+	if (!slow)
+		return SHMK__COND_WAIT;
+	if (!a->waited) {
+		a->waited = 1;
+		count(q, a->k, C_EMPTY_WAITS, 1);
 	}
-	return 0;
+	rc = recover(q, blocked);
+	return rc == RECOVERED ? acq_cond(arg, slow) : rc;
 }
 
 static int acquire(struct shmk_ring *q, struct shmk_msg *m, size_t cap,
 		   int timeout_ms)
 {
 	struct acq_wait a = {.q = q, .cap = cap};
-	int rc = ring_args(q, m, timeout_ms), k;
+	int rc = ring_args(q, m, timeout_ms);
 
 	if (rc < 0)
 		return rc;
-	k = intent_get(q);
-	if (k < 0)
-		return k;
-	a.iw = &q->me->intent[k];
-	rc = shmk__wait(&q->ctl->data, acq_cond, &a, shmk__deadline(timeout_ms),
-			q->r.spin_ns, SHMK__LIVENESS_SLICE_NS,
-			SHMK__WAIT_ASYNC);
+	a.k = op_get(q);
+	if (a.k < 0)
+		return a.k;
+	rc = ring_wait(q, &q->ctl->data, acq_cond, &a, timeout_ms);
 	if (rc < 0) {
-		intent_put(q, k);
+		op_abandon(q, a.k);
 		return rc;
 	}
 	m->data = q->data + (a.pos % q->n) * q->stride;
 	m->len = (size_t)a.len;
 	m->pos_ = a.pos;
-	m->intent_ = k;
+	m->intent_ = a.k;
 	m->role_ = 2;
 	return 0;
 }
@@ -801,15 +846,16 @@ SHMK__EXPORT int shmk_ring_acquire(struct shmk_ring *q, struct shmk_msg *m,
 
 SHMK__EXPORT int shmk_ring_release(struct shmk_ring *q, struct shmk_msg *m)
 {
-	int rc = msg_ok(q, m, 2);
+	int rc = msg_ok(q, m, 2), k;
 
 	if (rc < 0)
 		return rc;
-	count(q, C_READ, 1);
-	count(q, C_BYTES_R, m->len);
-	release_node(q, m->pos_);
-	intent_put(q, m->intent_);
+	k = m->intent_;
+	count(q, k, C_READ, 1);
+	count(q, k, C_BYTES_R, m->len);
 	m->role_ = 0;
+	release_node(q, m->pos_, k);
+	op_put(q, k);
 	return 0;
 }
 
@@ -836,25 +882,28 @@ SHMK__EXPORT ssize_t shmk_ring_read(struct shmk_ring *q, void *dst, size_t cap,
  * Statistics
  * --------------------------------------------------------------------- */
 
-/* Sums the global counters and every participant's (all read once). */
-static void sum(uint64_t out[12], const _Atomic uint64_t *global,
+/* Sums the global counters and every operation slot's (each read once);
+ * out[NCTR] is the lag. */
+static void sum(uint64_t out[NCTR + 1], const _Atomic uint64_t *global,
 		const struct ring_part *parts, uint64_t head, uint64_t tail)
 {
-	int i, k;
+	int i, k, o;
 
-	for (i = 0; i < G_HWM + 1; i++)
+	for (i = 0; i < NCTR; i++)
 		out[i] = atomic_load_explicit(&global[i], memory_order_relaxed);
 	for (k = 0; k < SHMK__MAX_PARTS; k++)
-		for (i = 0; i < NPART_CTR; i++)
-			out[i] += atomic_load_explicit(&parts[k].ctr[i],
-						       memory_order_relaxed);
-	out[G_HWM + 1] = head > tail ? head - tail : 0;
+		for (o = 0; o < NOPS; o++)
+			for (i = 0; i < NOP_CTR; i++)
+				out[i] += atomic_load_explicit(
+					&parts[k].op[o].ctr[i],
+					memory_order_relaxed);
+	out[NCTR] = head > tail ? head - tail : 0;
 }
 
 SHMK__EXPORT int shmk_ring_stats(struct shmk_ring *q,
 				 struct shmk_ring_stats *st)
 {
-	uint64_t v[12], head, tail;
+	uint64_t v[NCTR + 1], head, tail;
 	int rc;
 
 	if (!q || !st)
@@ -875,11 +924,11 @@ SHMK__EXPORT int shmk_ring_stats(struct shmk_ring *q,
 	st->full_waits = v[C_FULL_WAITS];
 	st->empty_waits = v[C_EMPTY_WAITS];
 	st->wakeups = v[C_WAKEUPS];
-	st->aborted = v[C_ABORTED];
+	st->aborted = v[G_ABORTED];
 	st->recovered = v[G_RECOVERED];
 	st->lost = v[G_LOST];
 	st->high_water = v[G_HWM];
-	st->lag = v[G_HWM + 1];
+	st->lag = v[NCTR];
 	return 0;
 }
 

@@ -132,8 +132,8 @@ int shmk__wait(struct shmk__ec *ec, shmk__cond_fn cond, void *arg,
 		slice_ns = 1000000;
 	slice = slice_ns < 1000000 ? slice_ns : 1000000;
 	rc = cond(arg, 0);
-	if (rc)
-		return rc > 0 ? 0 : rc;
+	if (rc == SHMK__COND_DONE || rc < 0)
+		return rc < 0 ? rc : 0;
 	if (deadline == 0)
 		goto last_look;
 	if (spin_ns > 0) {
@@ -141,8 +141,8 @@ int shmk__wait(struct shmk__ec *ec, shmk__cond_fn cond, void *arg,
 		for (;;) {
 			shmk__cpu_relax();
 			rc = cond(arg, 0);
-			if (rc)
-				return rc > 0 ? 0 : rc;
+			if (rc == SHMK__COND_DONE || rc < 0)
+				return rc < 0 ? rc : 0;
 			if (++n % 16)
 				continue;
 			now = shmk__mono_ns();
@@ -156,19 +156,25 @@ int shmk__wait(struct shmk__ec *ec, shmk__cond_fn cond, void *arg,
 		uint32_t key = ec_prepare(ec, flags);
 
 		rc = cond(arg, 1);
-		if (rc)
-			return rc > 0 ? 0 : rc;
+		if (rc == SHMK__COND_DONE || rc < 0)
+			return rc < 0 ? rc : 0;
 		now = shmk__mono_ns();
 		if (now >= deadline)
 			return -ETIMEDOUT;
 		/* Slices grow from 1 ms to slice_ns: a peer that died just
 		 * before we looked (its exit still under way) is noticed
-		 * soon, a long wait costs few wake-ups. */
+		 * soon, a long wait costs few wake-ups.  A condition that
+		 * will be notified whatever happens needs none: an armed
+		 * timer costs each sleep microseconds. */
 		until = deadline;
-		if (slice && until - now > slice)
-			until = now + slice;
-		if (slice && slice < slice_ns)
-			slice = slice * 2 < slice_ns ? slice * 2 : slice_ns;
+		if (slice && (rc != SHMK__COND_IDLE ||
+			      ((flags & SHMK__WAIT_ASYNC) && !mb_ok))) {
+			if (until - now > slice)
+				until = now + slice;
+			if (slice < slice_ns)
+				slice = slice * 2 < slice_ns ? slice * 2
+							     : slice_ns;
+		}
 		/* Whatever ends the sleep (a notify, a signal, the slice, a
 		 * spurious wake-up, a key already stale), the loop re-checks
 		 * the condition and the deadline, which never moves. */
@@ -179,8 +185,8 @@ last_look:
 	/* Before giving up, one slow look: a caller that only ever tries
 	 * (timeout 0) must still see a dead owner and recover from it. */
 	rc = cond(arg, 1);
-	if (rc)
-		return rc > 0 ? 0 : rc;
+	if (rc == SHMK__COND_DONE || rc < 0)
+		return rc < 0 ? rc : 0;
 	return shmk__expired(deadline);
 }
 

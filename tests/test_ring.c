@@ -208,25 +208,25 @@ static void test_abort(void)
 	CHECK_OK(shmk_ring_close(r));
 }
 
-/* At most 24 messages held through one handle at once. */
+/* At most 16 messages held through one handle at once. */
 static void test_busy(void)
 {
-	struct shmk_msg m[25];
+	struct shmk_msg m[17];
 	struct shmk_ring *r;
 	int i;
 
 	CHECK_OK(shmk_ring_create(NULL, 64, 8, NULL, &r));
-	for (i = 0; i < 24; i++)
+	for (i = 0; i < 16; i++)
 		CHECK_OK(shmk_ring_reserve(r, &m[i], 0));
-	CHECK_RC(shmk_ring_reserve(r, &m[24], 0), -EBUSY);
-	for (i = 0; i < 24; i++) {
+	CHECK_RC(shmk_ring_reserve(r, &m[16], 0), -EBUSY);
+	for (i = 0; i < 16; i++) {
 		m[i].len = 0;
 		CHECK_OK(shmk_ring_commit(r, &m[i]));
 	}
-	for (i = 0; i < 24; i++)
+	for (i = 0; i < 16; i++)
 		CHECK_OK(shmk_ring_acquire(r, &m[i], 0));
-	CHECK_RC(shmk_ring_acquire(r, &m[24], 0), -EBUSY);
-	for (i = 0; i < 24; i++)
+	CHECK_RC(shmk_ring_acquire(r, &m[16], 0), -EBUSY);
+	for (i = 0; i < 16; i++)
 		CHECK_OK(shmk_ring_release(r, &m[i]));
 	CHECK_OK(shmk_ring_close(r));
 }
@@ -416,7 +416,7 @@ static void test_corrupt(void)
 	snprintf(path, sizeof(path), "/dev/shm/shmk.%s", g_name);
 	fd = open(path, O_RDWR);
 	CHECK(fd >= 0);
-	off = SHMK__HDR_SIZE + 128 * 256 + 8; /* node 0's len */
+	off = SHMK__HDR_SIZE + 128 * 1024 + 8; /* node 0's len */
 	CHECK_EQ(pwrite(fd, &bad, sizeof(bad), (off_t)off), sizeof(bad));
 	close(fd);
 	CHECK_RC(shmk_ring_read(r, &v, sizeof(v), 0), -EBADMSG);

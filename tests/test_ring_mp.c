@@ -487,6 +487,55 @@ static void test_kill_points(void)
 	CHECK_OK(shmk_unlink(g_name));
 }
 
+/* Reads one message (10 s at most) and reports when it came. */
+static int child_read_one(void *arg)
+{
+	struct shmk_ring *r;
+	char buf[NODE];
+	uint64_t at;
+
+	(void)arg;
+	CHECK_OK(shmk_ring_open(g_name, NULL, &r));
+	CHECK_EQ(shmk_ring_read(r, buf, sizeof(buf), 10000), 4);
+	CHECK(!memcmp(buf, "next", 4));
+	at = check_now_ms();
+	CHECK_EQ(write(g_pipe[1], &at, sizeof(at)), (ssize_t)sizeof(at));
+	CHECK_OK(shmk_ring_close(r));
+	return 0;
+}
+
+/*
+ * A reader asleep on an empty ring sleeps without a timer; a writer then
+ * reserves and dies; another writer commits after it.  The commit's
+ * notify wakes the reader, which must pass the dead reservation at once.
+ */
+static void test_dead_reservation_while_asleep(void)
+{
+	struct shmk_ring *r;
+	uint64_t sent, got;
+	pid_t reader, victim;
+	char c;
+
+	CHECK_OK(shmk_ring_create(g_name, 4, NODE, NULL, &r));
+	reader = spawn(child_read_one, NULL);
+	sleep_ms(100); /* asleep */
+	victim = spawn(child_stop_at, (void *)(intptr_t)AFTER_RESERVE);
+	CHECK_EQ(read(g_pipe[0], &c, 1), 1);
+	CHECK_OK(kill(victim, SIGKILL));
+	CHECK_EQ(wait_child(victim, 5000), 128 + SIGKILL);
+	sleep_ms(50);
+	sent = check_now_ms();
+	CHECK_OK(shmk_ring_write(r, "next", 4, 0));
+	CHECK_EQ(read(g_pipe[0], &got, sizeof(got)), (ssize_t)sizeof(got));
+	CHECK_EQ(wait_child(reader, 5000), 0);
+	printf("  reader asleep, a reservation's owner died: the next message "
+	       "came %llu ms after its commit\n",
+	       (unsigned long long)(got - sent));
+	CHECK(got - sent <= T_UNBLOCK_MS + SLACK_MS);
+	CHECK_OK(shmk_ring_close(r));
+	CHECK_OK(shmk_unlink(g_name));
+}
+
 /* A stopped (alive) writer is waited for, never skipped. */
 static void test_stopped_writer(void)
 {
@@ -525,6 +574,7 @@ int main(int argc, char **argv)
 	stress(1, 0, 200000);
 	test_kill_points();
 	test_stopped_writer();
+	test_dead_reservation_while_asleep();
 	test_random_writer_kills();
 	printf("test_ring_mp: ok\n");
 	return 0;
