@@ -2,6 +2,7 @@
 #   make            build (Release with debug info) into build/
 #   make test       build, then run every test with ctest
 #   make demo       build, then run the two-process buffer example
+#   make bench      build, then run the benchmarks (about a minute)
 #   make install    install (PREFIX=/usr/local by default)
 #   make asan       build and test with AddressSanitizer + UBSan (build-asan/)
 #   make tsan       the thread variants under ThreadSanitizer (build-tsan/)
@@ -17,7 +18,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null || \
 	find src include tools tests examples -name '*.[ch]')
 
-.PHONY: all build test demo install asan tsan format check-format tidy deps \
+.PHONY: all build test demo bench install asan tsan format check-format tidy deps \
 	clean
 
 all: build
@@ -37,6 +38,11 @@ test: build
 
 demo: build
 	$(BUILD)/examples/02_buffer
+
+bench: build
+	$(BUILD)/bench/bench_ring
+	@echo
+	$(BUILD)/bench/bench_sync
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)

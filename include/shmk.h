@@ -3,9 +3,13 @@
  * shmk.h - shared-memory IPC for C on Linux.
  *
  * shmk moves data between processes on one machine through shared memory:
- * named regions that describe themselves (a peer opens them by name alone),
+ * named objects that describe themselves (a peer opens them by name alone),
  * robust against peers that crash and against peers that scribble on the
- * shared bytes.  This header is the whole public API and its manual.
+ * shared bytes.  The objects: shmk_buffer (bytes at offsets) and
+ * shmk_array (fixed-size elements), both behind a robust read/write lock;
+ * shmk_event (auto- or manual-reset); shmk_ring (a FIFO of nodes, many
+ * writers, many readers, zero-copy).  This header is the whole public API
+ * and its manual.
  * shmk needs Linux 3.17 or later with /proc mounted (handles reopen their
  * files through /proc/self/fd; without it calls fail with -ENOTSUP).
  *
