@@ -533,15 +533,22 @@ static int try_reserve(struct res_wait *a, uint64_t *blocked)
 		/* Acquire: pairs with the release of the node by its last
 		 * reader (or recoverer); what they did is done. */
 		s = atomic_load_explicit(&d->seq, memory_order_acquire);
-		diff = (int64_t)(s - p);
+		diff = (int64_t)((s & ~SKIP_BIT) - p); /* a skip is a state */
 		if (diff < 0) {
 			*blocked = p % q->n;
 			high_water(q, p);
 			return 0;
 		}
-		if (diff > 0) { /* another writer took p: look again */
-			p = atomic_load_explicit(&q->ctl->head,
-						 memory_order_acquire);
+		if (diff > 0) {
+			/* Another writer took p and has moved head on: we saw
+			 * its commit, which came after its claim.  A head that
+			 * has not moved is a lie. */
+			uint64_t h = atomic_load_explicit(&q->ctl->head,
+							  memory_order_acquire);
+
+			if (h == p)
+				return poison(q);
+			p = h;
 			continue;
 		}
 		/* The intent before the claim: the claim's release makes it
@@ -558,19 +565,23 @@ static int try_reserve(struct res_wait *a, uint64_t *blocked)
 	}
 }
 
+#define RECOVER_ROUNDS 64
+
 static int res_cond(void *arg, int slow)
 {
 	struct res_wait *a = arg;
 	struct shmk_ring *q = a->q;
 	uint64_t blocked;
-	int rc;
+	int rc, round;
 
 	if (atomic_load_explicit(&q->poisoned, memory_order_relaxed))
 		return -EBADMSG;
 	if (atomic_load_explicit(&q->r.hdr->state, memory_order_acquire) ==
 	    SHMK_STATE_SHUTDOWN)
 		return -EPIPE;
-	for (;;) {
+	/* A few rounds: recovering a node may reveal the next one stuck
+	 * behind it; a peer that keeps undoing our work gets no more. */
+	for (round = 0;; round++) {
 		rc = try_reserve(a, &blocked);
 		if (rc || !slow)
 			return rc;
@@ -581,6 +592,8 @@ static int res_cond(void *arg, int slow)
 		rc = recover(q, blocked);
 		if (rc != RECOVERED)
 			return rc;
+		if (round == RECOVER_ROUNDS)
+			return SHMK__COND_WAIT;
 	}
 }
 
@@ -755,9 +768,15 @@ static int try_acquire(struct acq_wait *a, uint64_t *blocked)
 			*blocked = p % q->n;
 			return 0;
 		}
-		if (diff > 0) { /* another reader took p: look again */
-			p = atomic_load_explicit(&q->ctl->tail,
-						 memory_order_acquire);
+		if (diff > 0) {
+			/* Another reader took p; as for writers, a tail that
+			 * has not moved is a lie. */
+			uint64_t t = atomic_load_explicit(&q->ctl->tail,
+							  memory_order_acquire);
+
+			if (t == p)
+				return poison(q);
+			p = t;
 			continue;
 		}
 		if (!(s & SKIP_BIT)) {
@@ -791,10 +810,11 @@ static int acq_cond(void *arg, int slow)
 	struct acq_wait *a = arg;
 	struct shmk_ring *q = a->q;
 	uint64_t blocked;
-	int rc;
+	int rc, round = 0;
 
 	if (atomic_load_explicit(&q->poisoned, memory_order_relaxed))
 		return -EBADMSG;
+again:
 	rc = try_acquire(a, &blocked);
 	if (rc)
 		return rc;
@@ -811,7 +831,9 @@ static int acq_cond(void *arg, int slow)
 		count(q, a->k, C_EMPTY_WAITS, 1);
 	}
 	rc = recover(q, blocked);
-	return rc == RECOVERED ? acq_cond(arg, slow) : rc;
+	if (rc == RECOVERED && round++ < RECOVER_ROUNDS)
+		goto again;
+	return rc == RECOVERED ? SHMK__COND_WAIT : rc;
 }
 
 static int acquire(struct shmk_ring *q, struct shmk_msg *m, size_t cap,
