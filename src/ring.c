@@ -383,32 +383,30 @@ static int op_get(struct shmk_ring *q)
 	return -EBUSY;
 }
 
-/* Gives slot k back.  Its intent stays: an intent of a finished
- * operation names a position whose node has moved on, and recovery only
- * looks for intents of positions still stuck. */
+/*
+ * Gives slot k back, its intent cleared.  Release: whoever sees the
+ * cleared intent (acquire, in intent_live()) sees what we published before
+ * (the node's new sequence), so it cannot take our finished position for
+ * an abandoned one.  Plain stores: no locked instruction at the end of an
+ * operation.
+ */
 static void op_put(struct shmk_ring *q, int k)
 {
+	atomic_store_explicit(&q->me->op[k].intent, 0, memory_order_release);
 	atomic_store_explicit(&q->busy[k], 0, memory_order_release);
 }
 
-/* Gives slot k back after an operation that claimed nothing. */
-static void op_abandon(struct shmk_ring *q, int k)
-{
-	atomic_store_explicit(&q->me->op[k].intent, 0, memory_order_release);
-	op_put(q, k);
-}
-
-/* Does a live participant hold the intent want?  (Our own slot is alive.) */
+/*
+ * Does a live participant hold the intent want?  (Our own slot is alive.)
+ * Every participant is looked at, not only those below nslots: a hostile
+ * nslots must not hide a live owner.  The slow path only.
+ */
 static int intent_live(struct shmk_ring *q, uint64_t want)
 {
-	uint32_t n =
-		atomic_load_explicit(&q->r.hdr->nslots, memory_order_acquire);
 	uint32_t k;
 	int i;
 
-	if (n > SHMK__MAX_PARTS)
-		n = SHMK__MAX_PARTS;
-	for (k = 0; k < n; k++)
+	for (k = 0; k < SHMK__MAX_PARTS; k++)
 		for (i = 0; i < NOPS; i++)
 			if (atomic_load_explicit(&q->parts[k].op[i].intent,
 						 memory_order_acquire) ==
@@ -443,13 +441,15 @@ static int poison(struct shmk_ring *q)
  * owner's work (look again at once), -EBADMSG for an impossible state.
  */
 #define RECOVERED 3
-static int recover(struct shmk_ring *q, uint64_t i)
+static int recover(struct shmk_ring *q, uint64_t p)
 {
+	uint64_t i = p % q->n;
 	struct ring_desc *d = &q->desc[i];
 	uint64_t s = atomic_load_explicit(&d->seq, memory_order_acquire);
 	uint64_t c = s & ~SKIP_BIT, x;
 
-	if (c > POS_MAX + q->n)
+	/* A node blocking position p is at most a lap behind it. */
+	if (c > POS_MAX + q->n || c + q->n < p)
 		return poison(q);
 	if (c % q->n == i && !(s & SKIP_BIT)) {
 		/* Claimed by a writer that has not committed? */
@@ -468,11 +468,13 @@ static int recover(struct shmk_ring *q, uint64_t i)
 		return RECOVERED;
 	}
 	if (c % q->n == (i + 1) % q->n && c > 0) {
-		/* Taken by a reader that has not released it? */
+		/* Taken by a reader that has not released it?  If not yet
+		 * taken, the ring is full; a reader may take the node and die
+		 * before anyone is notified, so the writer keeps polling. */
 		x = c - 1;
 		if (atomic_load_explicit(&q->ctl->tail, memory_order_acquire) <=
 		    x)
-			return SHMK__COND_IDLE;
+			return SHMK__COND_WAIT;
 		if (intent_live(q, x | ROLE_R))
 			return SHMK__COND_WAIT;
 		if (atomic_compare_exchange_strong_explicit(
@@ -535,7 +537,7 @@ static int try_reserve(struct res_wait *a, uint64_t *blocked)
 		s = atomic_load_explicit(&d->seq, memory_order_acquire);
 		diff = (int64_t)((s & ~SKIP_BIT) - p); /* a skip is a state */
 		if (diff < 0) {
-			*blocked = p % q->n;
+			*blocked = p;
 			high_water(q, p);
 			return 0;
 		}
@@ -554,14 +556,20 @@ static int try_reserve(struct res_wait *a, uint64_t *blocked)
 		/* The intent before the claim: the claim's release makes it
 		 * visible to whoever sees head past p. */
 		atomic_store_explicit(iw, p | ROLE_W, memory_order_relaxed);
+		/* seq_cst: ordered before our look at the state below, as a
+		 * draining reader's look at the state is before its look at
+		 * head: one of us sees the other. */
 		if (atomic_compare_exchange_weak_explicit(
-			    &q->ctl->head, &p, p + 1, memory_order_acq_rel,
+			    &q->ctl->head, &p, p + 1, memory_order_seq_cst,
 			    memory_order_acquire)) {
 			a->pos = p;
 			if (!(p & 63))
 				high_water(q, p);
 			return 1;
 		}
+		/* Lost the race: the intent must not stay, or it would pass
+		 * for the winner's if the winner dies. */
+		atomic_store_explicit(iw, 0, memory_order_relaxed);
 	}
 }
 
@@ -636,7 +644,7 @@ SHMK__EXPORT int shmk_ring_reserve(struct shmk_ring *q, struct shmk_msg *m,
 		return a.k;
 	rc = ring_wait(q, &q->ctl->space, res_cond, &a, timeout_ms);
 	if (rc < 0) {
-		op_abandon(q, a.k);
+		op_put(q, a.k);
 		return rc;
 	}
 	m->data = q->data + (a.pos % q->n) * q->stride;
@@ -644,6 +652,14 @@ SHMK__EXPORT int shmk_ring_reserve(struct shmk_ring *q, struct shmk_msg *m,
 	m->pos_ = a.pos;
 	m->intent_ = a.k;
 	m->role_ = 1;
+	/* Shut down while we claimed: readers may already have been told
+	 * the ring is drained, so the node is given up (seq_cst: after our
+	 * claim; see acq_cond()). */
+	if (atomic_load_explicit(&q->r.hdr->state, memory_order_seq_cst) ==
+	    SHMK_STATE_SHUTDOWN) {
+		shmk_ring_abort(q, m);
+		return -EPIPE;
+	}
 	return 0;
 }
 
@@ -765,7 +781,7 @@ static int try_acquire(struct acq_wait *a, uint64_t *blocked)
 		s = atomic_load_explicit(&d->seq, memory_order_acquire);
 		diff = (int64_t)((s & ~SKIP_BIT) - (p + 1));
 		if (diff < 0) {
-			*blocked = p % q->n;
+			*blocked = p;
 			return 0;
 		}
 		if (diff > 0) {
@@ -791,8 +807,10 @@ static int try_acquire(struct acq_wait *a, uint64_t *blocked)
 		atomic_store_explicit(iw, p | ROLE_R, memory_order_relaxed);
 		if (!atomic_compare_exchange_weak_explicit(
 			    &q->ctl->tail, &p, p + 1, memory_order_acq_rel,
-			    memory_order_acquire))
+			    memory_order_acquire)) {
+			atomic_store_explicit(iw, 0, memory_order_relaxed);
 			continue;
+		}
 		if (s & SKIP_BIT) {
 			/* A writer gave the position up (or died): pass. */
 			release_node(q, p, a->k);
@@ -818,10 +836,13 @@ again:
 	rc = try_acquire(a, &blocked);
 	if (rc)
 		return rc;
-	/* Drained after a shutdown: nothing is reserved past the tail. */
-	if (atomic_load_explicit(&q->r.hdr->state, memory_order_acquire) ==
+	/* Drained after a shutdown: nothing is reserved past the tail.
+	 * seq_cst: the state before head, against a writer's claim before
+	 * its look at the state (reserve): either it sees the shutdown and
+	 * gives its node up, or we see its claim and wait for it. */
+	if (atomic_load_explicit(&q->r.hdr->state, memory_order_seq_cst) ==
 		    SHMK_STATE_SHUTDOWN &&
-	    atomic_load_explicit(&q->ctl->head, memory_order_acquire) <=
+	    atomic_load_explicit(&q->ctl->head, memory_order_seq_cst) <=
 		    atomic_load_explicit(&q->ctl->tail, memory_order_acquire))
 		return -EPIPE;
 	if (!slow)
@@ -849,7 +870,7 @@ static int acquire(struct shmk_ring *q, struct shmk_msg *m, size_t cap,
 		return a.k;
 	rc = ring_wait(q, &q->ctl->data, acq_cond, &a, timeout_ms);
 	if (rc < 0) {
-		op_abandon(q, a.k);
+		op_put(q, a.k);
 		return rc;
 	}
 	m->data = q->data + (a.pos % q->n) * q->stride;

@@ -14,8 +14,15 @@
 
 #include "internal.h"
 
-/* This process is registered for, and may issue, global membarriers. */
-static int mb_ok;
+/* This process is registered for, and may issue, global membarriers.
+ * Cleared for good if a barrier ever fails: from then on this process's
+ * notifies pay a fence and its sleepers poll every 1 ms. */
+static _Atomic int mb_ok;
+
+static int mb_usable(void)
+{
+	return atomic_load_explicit(&mb_ok, memory_order_relaxed);
+}
 
 int64_t shmk__spin_ns(const struct shmk_opts *o)
 {
@@ -48,8 +55,9 @@ static uint32_t ec_prepare(struct shmk__ec *ec, unsigned flags)
 	/* For notifiers that publish without a fence: a barrier on every
 	 * CPU running a registered process, so that each either has made
 	 * its publication visible or will see our bit. */
-	if ((flags & SHMK__WAIT_ASYNC) && mb_ok)
-		syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0);
+	if ((flags & SHMK__WAIT_ASYNC) && mb_usable() &&
+	    syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) < 0)
+		atomic_store_explicit(&mb_ok, 0, memory_order_relaxed);
 	return key;
 }
 
@@ -95,13 +103,13 @@ static void mb_init(void)
 	if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0,
 		    0) < 0)
 		return;
-	mb_ok = 1;
+	atomic_store_explicit(&mb_ok, 1, memory_order_relaxed);
 }
 
 int shmk__async_init(void)
 {
 	pthread_once(&mb_once, mb_init);
-	return mb_ok;
+	return mb_usable();
 }
 
 int shmk__ec_notify_async(struct shmk__ec *ec)
@@ -111,7 +119,7 @@ int shmk__ec_notify_async(struct shmk__ec *ec)
 	 * covers that.  Unregistered processes cannot be reached by it
 	 * and pay the fence. */
 	atomic_signal_fence(memory_order_seq_cst);
-	if (unlikely(!mb_ok))
+	if (unlikely(!mb_usable()))
 		atomic_thread_fence(memory_order_seq_cst);
 	return ec_wake(ec,
 		       atomic_load_explicit(&ec->word, memory_order_relaxed));
@@ -127,7 +135,7 @@ int shmk__wait(struct shmk__ec *ec, shmk__cond_fn cond, void *arg,
 
 	/* Without the barrier a fence-free notifier could be missed: such a
 	 * sleeper never sleeps longer than 1 ms at a time. */
-	if ((flags & SHMK__WAIT_ASYNC) && !mb_ok &&
+	if ((flags & SHMK__WAIT_ASYNC) && !mb_usable() &&
 	    (!slice_ns || slice_ns > 1000000))
 		slice_ns = 1000000;
 	slice = slice_ns < 1000000 ? slice_ns : 1000000;
@@ -168,7 +176,7 @@ int shmk__wait(struct shmk__ec *ec, shmk__cond_fn cond, void *arg,
 		 * timer costs each sleep microseconds. */
 		until = deadline;
 		if (slice && (rc != SHMK__COND_IDLE ||
-			      ((flags & SHMK__WAIT_ASYNC) && !mb_ok))) {
+			      ((flags & SHMK__WAIT_ASYNC) && !mb_usable()))) {
 			if (until - now > slice)
 				until = now + slice;
 			if (slice < slice_ns)

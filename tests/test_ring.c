@@ -429,6 +429,24 @@ static void test_corrupt(void)
 	CHECK_OK(shmk_ring_close(other));
 	CHECK_OK(shmk_ring_close(r));
 	CHECK_OK(shmk_unlink(g_name));
+
+	/* Positions far ahead of every node (a lie: a node is never more
+	 * than a lap behind): -EBADMSG at once, no endless "recovery". */
+	CHECK_OK(shmk_ring_create(g_name, 4, 8, NULL, &r));
+	fd = open(path, O_RDWR);
+	CHECK(fd >= 0);
+	bad = 1000000000;
+	CHECK_EQ(pwrite(fd, &bad, sizeof(bad), 0x400), sizeof(bad)); /* head */
+	CHECK_EQ(pwrite(fd, &bad, sizeof(bad), 0x440), sizeof(bad)); /* tail */
+	close(fd);
+	{
+		uint64_t t0 = check_now_ms();
+
+		CHECK_RC(shmk_ring_write(r, &v, sizeof(v), 1000), -EBADMSG);
+		CHECK(check_now_ms() - t0 < 500);
+	}
+	CHECK_OK(shmk_ring_close(r));
+	CHECK_OK(shmk_unlink(g_name));
 }
 
 int main(void)
