@@ -57,11 +57,28 @@ const struct shmk__kind shmk__buffer_kind = {
 	.counter_names = {"writes", "owner_dead", "readers_reclaimed", NULL},
 };
 
-static void buffer_attached(struct shmk_buffer *b)
+static int buffer_new(struct shmk_buffer **out, struct shmk_buffer **b)
 {
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	*b = calloc(1, sizeof(**b));
+	return *b ? 0 : -ENOMEM;
+}
+
+/* Finishes a create or open that returned rc. */
+static int buffer_attached(struct shmk_buffer *b, struct shmk_buffer **out,
+			   int rc)
+{
+	if (rc < 0) {
+		free(b);
+		return rc;
+	}
 	b->data = shmk__region_data(&b->r);
 	b->size = (size_t)b->r.geom[0];
 	b->ctl = ctl_of(&b->r);
+	*out = b;
+	return 0;
 }
 
 SHMK__EXPORT int shmk_buffer_create(const char *name, size_t size,
@@ -70,69 +87,41 @@ SHMK__EXPORT int shmk_buffer_create(const char *name, size_t size,
 {
 	uint64_t geom[SHMK__GEOM_N] = {size};
 	struct shmk_buffer *b;
-	int rc;
+	int rc = buffer_new(out, &b);
 
-	if (!out)
+	if (rc < 0)
+		return rc;
+	if (size == 0) {
+		free(b);
 		return -EINVAL;
-	*out = NULL;
-	if (size == 0)
-		return -EINVAL;
-	b = calloc(1, sizeof(*b));
-	if (!b)
-		return -ENOMEM;
+	}
 	rc = shmk__region_create(&b->r, name, &shmk__buffer_kind, geom, o,
 				 NULL);
-	if (rc < 0) {
-		free(b);
-		return rc;
-	}
-	buffer_attached(b);
-	*out = b;
-	return 0;
+	return buffer_attached(b, out, rc);
 }
 
 SHMK__EXPORT int shmk_buffer_open(const char *name, const struct shmk_opts *o,
 				  struct shmk_buffer **out)
 {
 	struct shmk_buffer *b;
-	int rc;
+	int rc = buffer_new(out, &b);
 
-	if (!out)
-		return -EINVAL;
-	*out = NULL;
-	b = calloc(1, sizeof(*b));
-	if (!b)
-		return -ENOMEM;
-	rc = shmk__region_open(&b->r, name, &shmk__buffer_kind, o);
-	if (rc < 0) {
-		free(b);
+	if (rc < 0)
 		return rc;
-	}
-	buffer_attached(b);
-	*out = b;
-	return 0;
+	rc = shmk__region_open(&b->r, name, &shmk__buffer_kind, o);
+	return buffer_attached(b, out, rc);
 }
 
 SHMK__EXPORT int shmk_buffer_open_fd(int fd, const struct shmk_opts *o,
 				     struct shmk_buffer **out)
 {
 	struct shmk_buffer *b;
-	int rc;
+	int rc = buffer_new(out, &b);
 
-	if (!out)
-		return -EINVAL;
-	*out = NULL;
-	b = calloc(1, sizeof(*b));
-	if (!b)
-		return -ENOMEM;
-	rc = shmk__region_open_fd(&b->r, fd, &shmk__buffer_kind, o);
-	if (rc < 0) {
-		free(b);
+	if (rc < 0)
 		return rc;
-	}
-	buffer_attached(b);
-	*out = b;
-	return 0;
+	rc = shmk__region_open_fd(&b->r, fd, &shmk__buffer_kind, o);
+	return buffer_attached(b, out, rc);
 }
 
 SHMK__EXPORT int shmk_buffer_fd(struct shmk_buffer *b)

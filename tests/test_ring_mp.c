@@ -310,6 +310,33 @@ static void stress(int threads, int zero_copy, uint64_t per_writer)
 /* Crashes                                                              */
 /* ------------------------------------------------------------------ */
 
+/* Every message logged as committed delivered exactly once, none twice
+ * (a message committed by a writer killed before it could log it may be
+ * delivered once too). */
+static void check_committed(uint64_t writers, uint64_t per)
+{
+	uint64_t w, s;
+
+	CHECK_EQ(atomic_load(&g_book->errors), 0);
+	for (w = 0; w < writers; w++) {
+		uint64_t c = atomic_load(&g_book->committed[w]);
+
+		for (s = 0; s < per; s++) {
+			unsigned n = atomic_load(&g_book->seen[w * per + s]);
+
+			if ((s < c && n != 1) || n > 1) {
+				fprintf(stderr,
+					"writer %llu seq %llu (committed %llu) "
+					"seen %u times\n",
+					(unsigned long long)w,
+					(unsigned long long)s,
+					(unsigned long long)c, n);
+				exit(1);
+			}
+		}
+	}
+}
+
 /* Writers that are killed at random: writer ids are instance numbers. */
 static void test_random_writer_kills(void)
 {
@@ -318,7 +345,7 @@ static void test_random_writer_kills(void)
 	struct shmk_ring_stats st;
 	struct shmk_ring *r;
 	pid_t readers[R], cur;
-	uint64_t w, s, committed_total = 0, t0 = check_now_ms();
+	uint64_t w, committed_total = 0, t0 = check_now_ms();
 	int i;
 
 	g_book = book_new(KILLS + 1, PER);
@@ -348,25 +375,9 @@ static void test_random_writer_kills(void)
 	CHECK_OK(shmk_ring_shutdown(r));
 	for (i = 0; i < R; i++)
 		CHECK_EQ(wait_child(readers[i], 60000), 0);
-	CHECK_EQ(atomic_load(&g_book->errors), 0);
-	for (w = 0; w <= KILLS; w++) {
-		uint64_t c = atomic_load(&g_book->committed[w]);
-
-		committed_total += c;
-		for (s = 0; s < PER; s++) {
-			unsigned n = atomic_load(&g_book->seen[w * PER + s]);
-
-			if ((s < c && n != 1) || n > 1) {
-				fprintf(stderr,
-					"writer %llu seq %llu (committed %llu) "
-					"seen %u times\n",
-					(unsigned long long)w,
-					(unsigned long long)s,
-					(unsigned long long)c, n);
-				exit(1);
-			}
-		}
-	}
+	check_committed(KILLS + 1, PER);
+	for (w = 0; w <= KILLS; w++)
+		committed_total += atomic_load(&g_book->committed[w]);
 	CHECK_EQ(atomic_load(&g_book->committed[KILLS]), PER);
 	CHECK_OK(shmk_ring_stats(r, &st));
 	printf("  %d writers killed at random: %llu messages logged as "
@@ -592,7 +603,7 @@ static void test_random_kills_many_writers(void)
 	struct shmk_ring_stats st;
 	struct shmk_ring *r;
 	pid_t readers[R], cur[W];
-	uint64_t w, s, t0 = check_now_ms();
+	uint64_t t0 = check_now_ms();
 	int i, j;
 
 	g_book = book_new(W * ROUNDS, PER);
@@ -622,24 +633,7 @@ static void test_random_kills_many_writers(void)
 	CHECK_OK(shmk_ring_shutdown(r));
 	for (i = 0; i < R; i++)
 		CHECK_EQ(wait_child(readers[i], 60000), 0);
-	CHECK_EQ(atomic_load(&g_book->errors), 0);
-	for (w = 0; w < W * ROUNDS; w++) {
-		uint64_t c = atomic_load(&g_book->committed[w]);
-
-		for (s = 0; s < PER; s++) {
-			unsigned n = atomic_load(&g_book->seen[w * PER + s]);
-
-			if ((s < c && n != 1) || n > 1) {
-				fprintf(stderr,
-					"writer %llu seq %llu (committed %llu) "
-					"seen %u times\n",
-					(unsigned long long)w,
-					(unsigned long long)s,
-					(unsigned long long)c, n);
-				exit(1);
-			}
-		}
-	}
+	check_committed(W * ROUNDS, PER);
 	for (j = 0; j < W; j++) /* the last round ran to its end */
 		CHECK_EQ(atomic_load(&g_book->committed[(ROUNDS - 1) * W + j]),
 			 PER);
