@@ -406,13 +406,13 @@ static void test_timed_waits(void)
 				 -ETIMEDOUT);
 			ms = check_now_ms() - t0;
 			CHECK(ms >= (uint64_t)timeouts[i]);
-			CHECK(ms <= (uint64_t)timeouts[i] + 20);
+			CHECK(ms <= (uint64_t)timeouts[i] + 40);
 			t0 = check_now_ms();
 			CHECK_RC(shmk_buffer_wait(c, &v, timeouts[i]),
 				 -ETIMEDOUT);
 			ms = check_now_ms() - t0;
 			CHECK(ms >= (uint64_t)timeouts[i]);
-			CHECK(ms <= (uint64_t)timeouts[i] + 20);
+			CHECK(ms <= (uint64_t)timeouts[i] + 40);
 		}
 		CHECK_RC(shmk_buffer_lock(b, SHMK_LOCK_READ, 0), -EAGAIN);
 	}
