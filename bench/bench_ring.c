@@ -36,27 +36,10 @@
 
 #include <shmk.h>
 
+#include "bench.h"
+
 static int quick;
 static char g_name[64];
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void pin(int cpu)
-{
-	cpu_set_t set;
-
-	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
-		return;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	sched_setaffinity(0, sizeof(set), &set);
-}
 
 static void die(const char *what, long rc)
 {
@@ -217,7 +200,7 @@ static double run(enum tr t, size_t size, long n)
 		_exit(0);
 	}
 	pin(0);
-	t0 = now_s();
+	t0 = (now_ns() / 1e9);
 	for (i = 0; i < n; i++) {
 		if (t == T_RING || t == T_RING_ZC) {
 			if (shmk_ring_write(r, src, size, -1) < 0)
@@ -238,7 +221,7 @@ static double run(enum tr t, size_t size, long n)
 		}
 	}
 	waitpid(pid, &st, 0);
-	s = now_s() - t0;
+	s = (now_ns() / 1e9) - t0;
 	if (!WIFEXITED(st) || WEXITSTATUS(st))
 		die("reader", -EPROTO);
 	if (r) {
@@ -299,7 +282,7 @@ static double msgs_per_s(int writers, int readers, long per_writer)
 
 	if (shmk_ring_create(g_name, 256, 64, NULL, &r) < 0)
 		die("ring", -EIO);
-	t0 = now_s();
+	t0 = (now_ns() / 1e9);
 	for (i = 0; i < writers + readers; i++) {
 		pid[np] = fork();
 		if (pid[np] == 0) {
@@ -330,7 +313,7 @@ static double msgs_per_s(int writers, int readers, long per_writer)
 		if (!WIFEXITED(st) || WEXITSTATUS(st))
 			die("worker", -EPROTO);
 	}
-	s = now_s() - t0;
+	s = (now_ns() / 1e9) - t0;
 	shmk_ring_close(r);
 	shmk_unlink(g_name);
 	return (double)per_writer * writers / s / 1e6;
@@ -349,18 +332,6 @@ static int cmp_double(const void *a, const void *b)
 
 /* A bare futex ping-pong: the floor for sleeping processes. */
 static _Atomic uint32_t *g_futex;
-
-static void fwait(_Atomic uint32_t *w, uint32_t v)
-{
-	while (atomic_load(w) == v)
-		syscall(SYS_futex, w, FUTEX_WAIT, v, NULL, NULL, 0);
-}
-
-static void fwake(_Atomic uint32_t *w)
-{
-	atomic_fetch_add(w, 1);
-	syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
-}
 
 /* use_pipe: 0 shmk rings, 1 pipes, 2 bare futexes. */
 static void rtt(int spin_us, long n, int use_pipe, double *p50, double *p99)
@@ -408,7 +379,7 @@ static void rtt(int spin_us, long n, int use_pipe, double *p50, double *p99)
 	}
 	pin(0);
 	for (i = 0; i < n; i++) {
-		double t0 = now_s();
+		double t0 = (now_ns() / 1e9);
 
 		if (use_pipe == 2) {
 			fwake(&g_futex[0]);
@@ -421,7 +392,7 @@ static void rtt(int spin_us, long n, int use_pipe, double *p50, double *p99)
 			   shmk_ring_read(rep, buf, 64, -1) != 64) {
 			die("ring", -EIO);
 		}
-		v[i] = (now_s() - t0) * 1e6;
+		v[i] = ((now_ns() / 1e9) - t0) * 1e6;
 	}
 	waitpid(pid, &st, 0);
 	qsort(v, (size_t)n, sizeof(*v), cmp_double);

@@ -35,26 +35,9 @@
 
 #include <shmk.h>
 
+#include "bench.h"
+
 static int quick;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void pin(int cpu)
-{
-	cpu_set_t set;
-
-	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
-		return;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	sched_setaffinity(0, sizeof(set), &set);
-}
 
 static void die(const char *what, int rc)
 {
@@ -172,18 +155,6 @@ struct shared {
 };
 
 static struct shared *sh;
-
-static void fwait(_Atomic uint32_t *w, uint32_t v)
-{
-	while (atomic_load(w) == v)
-		syscall(SYS_futex, w, FUTEX_WAIT, v, NULL, NULL, 0);
-}
-
-static void fwake(_Atomic uint32_t *w)
-{
-	atomic_fetch_add(w, 1);
-	syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
-}
 
 static void busy_us(int us)
 {

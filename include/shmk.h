@@ -617,8 +617,10 @@ struct shmk_stat {
  * shmk_stat - describe an object without attaching to it: its header,
  * its participants and whether each is alive, and its counters.  Nothing
  * is mapped: the header is read with pread() and validated as an open
- * would, except that objects of other users may be described.
- * Returns 0, -EINVAL, or the errors of an open (without waiting).
+ * would, except that objects of other users may be described and an
+ * object still being built is described (state "init") rather than
+ * refused.  Returns 0, -EINVAL, or the errors of an open (without
+ * waiting) other than -EACCES for the owner or mode.
  * Thread-safe.
  */
 int shmk_stat(const char *name, struct shmk_stat *st);

@@ -281,16 +281,16 @@ int shmk__part_alive(const struct shmk__region *r, int k);
 int shmk__name_path(const char *name, char *path, size_t cap);
 
 /*
- * Opens an existing object's backing (never following a symlink, never
- * blocking on a FIFO), checks that it is a regular file, trusted (unless
- * trust_any) and starts with the magic, and reads the header into *h
- * without mapping anything.  The caller validates the header with
- * shmk__hdr_check().  Does not wait.  On success *fdp is the descriptor
- * (O_RDWR, or O_RDONLY with rdonly) and *st what fstat said of it.
+ * Opens an existing object's backing read-only (never following a
+ * symlink, never blocking on a FIFO), checks that it is a regular file
+ * that starts with the magic, and reads the header into *h without mapping
+ * anything; the owner and mode are not checked, as nothing is mapped.  The
+ * caller validates the header with shmk__hdr_check().  Does not wait.  On
+ * success *fdp is the descriptor and *st what fstat said of it.
  */
 struct stat;
-int shmk__region_peek(const char *name, int rdonly, int trust_any, int *fdp,
-		      struct stat *st, struct shmk__hdr *h);
+int shmk__region_peek(const char *name, int *fdp, struct stat *st,
+		      struct shmk__hdr *h);
 /* Validates a private header copy against the file size and the kind:
  * -EPROTO for another format or kind, -EBADMSG for inconsistent sizes. */
 int shmk__hdr_check(const struct shmk__hdr *h, uint64_t file_size,

@@ -362,8 +362,8 @@ static int open_errno(int e)
 	}
 }
 
-int shmk__region_peek(const char *name, int rdonly, int trust_any, int *fdp,
-		      struct stat *st, struct shmk__hdr *h)
+int shmk__region_peek(const char *name, int *fdp, struct stat *st,
+		      struct shmk__hdr *h)
 {
 	char path[SHMK__PATH_MAX];
 	int fd, rc;
@@ -371,10 +371,11 @@ int shmk__region_peek(const char *name, int rdonly, int trust_any, int *fdp,
 	rc = shmk__name_path(name, path, sizeof(path));
 	if (rc < 0)
 		return rc;
-	fd = open(path, (rdonly ? O_RDONLY : O_RDWR) | OPEN_EXISTING);
+	fd = open(path, O_RDONLY | OPEN_EXISTING);
 	if (fd < 0)
 		return open_errno(errno);
-	rc = load_hdr(fd, trust_any, st, h);
+	/* Nothing is mapped: describing another user's object is safe. */
+	rc = load_hdr(fd, 1, st, h);
 	if (rc < 0) {
 		close(fd);
 		return rc;

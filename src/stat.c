@@ -145,9 +145,7 @@ SHMK__EXPORT int shmk_stat(const char *name, struct shmk_stat *st)
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
-	/* Read-only, nothing mapped: describing an object of another user
-	 * is safe, so it is not refused for its owner or mode. */
-	rc = shmk__region_peek(name, 1, 1, &fd, &fs, h);
+	rc = shmk__region_peek(name, &fd, &fs, h);
 	if (rc < 0) {
 		free(h);
 		return rc;

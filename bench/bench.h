@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench.h - what the benchmark programs share: a clock, CPU pinning and a
+ * bare futex ping-pong (the reference for sleeping processes).
+ */
+#ifndef SHMK_BENCH_H
+#define SHMK_BENCH_H
+
+#include <linux/futex.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static inline uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Pins the calling process to cpu, where there are two CPUs or more. */
+static inline void pin(int cpu)
+{
+	cpu_set_t set;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+/* Sleeps while *w == v (shared futex). */
+static inline void fwait(_Atomic uint32_t *w, uint32_t v)
+{
+	while (atomic_load(w) == v)
+		syscall(SYS_futex, w, FUTEX_WAIT, v, NULL, NULL, 0);
+}
+
+/* Bumps *w and wakes one sleeper. */
+static inline void fwake(_Atomic uint32_t *w)
+{
+	atomic_fetch_add(w, 1);
+	syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+#endif /* SHMK_BENCH_H */
