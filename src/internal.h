@@ -45,6 +45,19 @@ int shmk__expired(uint64_t deadline);
 void shmk__nap(uint64_t ns, uint64_t deadline);
 
 /*
+ * Crash points, compiled into the test library only (SHMK_CRASH_POINTS):
+ * with SHMK_CRASH=NAME or NAME:N in the environment, the process kills
+ * itself with SIGKILL at the Nth (default first) pass through the point
+ * NAME.  The crash tests put them where a peer's death hurts most.
+ */
+#ifdef SHMK_CRASH_POINTS
+void shmk__crash_point(const char *name);
+#define SHMK__CRASH(name) shmk__crash_point(name)
+#else
+#define SHMK__CRASH(name) ((void)0)
+#endif
+
+/*
  * Shared (not process-private) futex operations on a 32-bit word.  wait
  * sleeps while *w == expect, at most until the CLOCK_MONOTONIC deadline;
  * returns 0 when woken (or spuriously), -EAGAIN if *w != expect,
@@ -326,6 +339,13 @@ struct shmk__ec {
 #define SHMK__SPIN_DEFAULT_NS	50000
 #define SHMK__LIVENESS_SLICE_NS 10000000
 
+/*
+ * The longest any sleeper sleeps without looking at its condition, even
+ * one that is always notified: the bound on the delay a notifier killed
+ * in the middle of its wake-up can cause (docs/design.md).
+ */
+#define SHMK__LOST_WAKE_NS 10000000
+
 /* The spin budget an opts asks for, in ns. */
 int64_t shmk__spin_ns(const struct shmk_opts *o);
 
@@ -335,7 +355,7 @@ int64_t shmk__spin_ns(const struct shmk_opts *o);
  * the two ways of going on waiting: SHMK__COND_WAIT (sleep in slices: we
  * wait for an owner that may die without a word) or SHMK__COND_IDLE (for
  * an asynchronous wait with slices: whatever happens, someone notifies;
- * sleep without a timer).  slow is 1 once the waiter has stopped
+ * sleep SHMK__LOST_WAKE_NS at a time).  slow is 1 once the waiter has stopped
  * spinning: expensive checks (the liveness of an owner) belong there.
  */
 enum { SHMK__COND_WAIT = 0, SHMK__COND_DONE = 1, SHMK__COND_IDLE = 2 };
@@ -344,7 +364,8 @@ typedef int (*shmk__cond_fn)(void *arg, int slow);
 /*
  * Waits until cond holds, at most until the deadline: spins for spin_ns,
  * then sleeps on ec, waking to re-check after 1 ms, 2 ms, ... at most
- * slice_ns apart (0: no slices).  Returns 0, cond's error, or shmk__expired(deadline).
+ * slice_ns apart (0: no slices; every sleep still ends after
+ * SHMK__LOST_WAKE_NS).  Returns 0, cond's error, or shmk__expired(deadline).
  * Whoever makes cond true must call shmk__ec_notify() afterwards.
  */
 #define SHMK__WAIT_ASYNC 1u /* notifiers use shmk__ec_notify_async() */

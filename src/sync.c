@@ -74,6 +74,8 @@ static int ec_wake(struct shmk__ec *ec, uint32_t v)
 							  memory_order_relaxed))
 			break;
 	}
+	/* Dying here leaves the sleepers to their SHMK__LOST_WAKE_NS. */
+	SHMK__CRASH("ec_wake");
 	shmk__futex_wake(&ec->word, INT_MAX);
 	return 1;
 }
@@ -172,17 +174,20 @@ int shmk__wait(struct shmk__ec *ec, shmk__cond_fn cond, void *arg,
 		/* Slices grow from 1 ms to slice_ns: a peer that died just
 		 * before we looked (its exit still under way) is noticed
 		 * soon, a long wait costs few wake-ups.  A condition that
-		 * will be notified whatever happens needs none: an armed
-		 * timer costs each sleep microseconds. */
-		until = deadline;
+		 * will be notified whatever happens is still looked at every
+		 * SHMK__LOST_WAKE_NS: a notifier killed between clearing the
+		 * waiter bit and its FUTEX_WAKE leaves sleepers whom no later
+		 * notifier wakes, as they all find the bit clear. */
+		until = now + SHMK__LOST_WAKE_NS;
 		if (slice && (rc != SHMK__COND_IDLE ||
 			      ((flags & SHMK__WAIT_ASYNC) && !mb_usable()))) {
-			if (until - now > slice)
-				until = now + slice;
+			until = now + slice;
 			if (slice < slice_ns)
 				slice = slice * 2 < slice_ns ? slice * 2
 							     : slice_ns;
 		}
+		if (until > deadline)
+			until = deadline;
 		/* Whatever ends the sleep (a notify, a signal, the slice, a
 		 * spurious wake-up, a key already stale), the loop re-checks
 		 * the condition and the deadline, which never moves. */

@@ -7,6 +7,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <linux/futex.h>
 #include <string.h>
 #include <sys/random.h>
@@ -131,6 +133,24 @@ int shmk__ofd_held(int fd, uint64_t byte)
 		return rc;
 	return fl.l_type != F_UNLCK;
 }
+
+#ifdef SHMK_CRASH_POINTS
+void shmk__crash_point(const char *name)
+{
+	static _Atomic unsigned long hits;
+	const char *want = getenv("SHMK_CRASH");
+	size_t n = strlen(name);
+	unsigned long nth = 1;
+
+	if (!want || strncmp(want, name, n) != 0 ||
+	    (want[n] != '\0' && want[n] != ':'))
+		return;
+	if (want[n] == ':')
+		nth = strtoul(want + n + 1, NULL, 10);
+	if (atomic_fetch_add(&hits, 1) + 1 == nth)
+		kill(getpid(), SIGKILL);
+}
+#endif
 
 uint64_t shmk__random64(void)
 {

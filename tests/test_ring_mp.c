@@ -681,6 +681,12 @@ int main(int argc, char **argv)
 		printf("test_ring_mp threads: ok\n");
 		return 0;
 	}
+	if (argc > 1 && !strcmp(argv[1], "kills")) { /* for soaking */
+		test_random_kills_many_writers();
+		test_random_writer_kills();
+		printf("test_ring_mp kills: ok\n");
+		return 0;
+	}
 	stress(0, 0, 1000000);
 	stress(0, 1, 1000000);
 	stress(1, 0, 200000);
