@@ -562,6 +562,186 @@ struct shmk_ring_stats {
 int shmk_ring_stats(struct shmk_ring *r, struct shmk_ring_stats *st);
 
 /* ======================================================================
+ * shmk_rpc: request/response between processes
+ *
+ * A server serves NAME; each client that connects gets its own channel
+ * (a pair of rings), so a slow client never blocks another.  Calls carry
+ * any number of bytes up to the server's max_msg, split over ring nodes
+ * and put back together by offset; replies are matched to calls by id and
+ * may come back in any order.  Handlers run on worker threads (never on
+ * the thread that reads a channel), on both sides: a client with a
+ * handler can be called by its server too.
+ *
+ *	static int add(void *arg, struct shmk_rpc_req *rq)
+ *	{
+ *		static unsigned char sum;
+ *		const unsigned char *b = rq->data;
+ *
+ *		if (rq->len != 2) {
+ *			snprintf(rq->error, sizeof(rq->error), "want 2 bytes");
+ *			return -EINVAL;	// the caller gets -EINVAL and this text
+ *		}
+ *		sum = b[0] + b[1];	// (a real handler: per-call memory)
+ *		rq->reply = &sum;
+ *		rq->reply_len = 1;
+ *		return 0;
+ *	}
+ *
+ *	struct shmk_rpc_opts so = {.handler = add};
+ *	shmk_rpc_serve("calc", &so, &srv);		// server process
+ *
+ *	struct shmk_rpc_opts co = {.wait_ms = 5000};
+ *	shmk_rpc_connect("calc", &co, &cli);		// client process
+ *	unsigned char in[2] = {123, 10}, out;
+ *	struct shmk_rpc_result res;
+ *	shmk_rpc_call(cli, in, 2, &out, 1, &res, 1000);	// out == 133
+ *
+ * Failures come back as negative codes: the handler's own, -ENOSYS when
+ * the other side has no handler, -ETIMEDOUT when the call's deadline
+ * passed (the other side is told with a cancel, and a late reply is
+ * dropped), -EPIPE when the other side closed or died (noticed within
+ * 10 ms of its death, docs/design.md), -EMSGSIZE for a request over
+ * max_msg or a reply larger than the buffer given.
+ * ====================================================================== */
+
+#define SHMK_RPC_NAME_MAX 180 /* channel rings add a suffix to the name */
+#define SHMK_RPC_ERRMAX	  128 /* error text, with its terminating NUL */
+
+/* What a handler gets, and fills in. */
+struct shmk_rpc_req {
+	const void *data; /* the request; valid until the handler returns */
+	size_t len;
+	uint64_t id;   /* the call's id at the caller */
+	uint64_t peer; /* who calls: on a server, the client's number
+			  (for shmk_rpc_submit); on a client, 0 */
+	/* The reply: copied out after the handler returns, then passed to
+	 * reply_free if that is set.  NULL / 0: an empty reply. */
+	const void *reply;
+	size_t reply_len;
+	void (*reply_free)(void *reply);
+	/* With a negative return: a message for the caller. */
+	char error[SHMK_RPC_ERRMAX];
+	void *priv_;
+};
+
+/*
+ * A handler: 0 (or more) to send the reply, a negative errno value to
+ * send that error and rq->error instead.  Runs on one of the endpoint's
+ * worker threads, several at once if there are several workers.
+ */
+typedef int (*shmk_rpc_handler)(void *arg, struct shmk_rpc_req *rq);
+
+/* shmk_rpc_cancelled - 1 once the caller gave up on this request (its
+ * reply will be dropped); a long handler may stop early. */
+int shmk_rpc_cancelled(const struct shmk_rpc_req *rq);
+
+struct shmk_rpc_opts {
+	shmk_rpc_handler handler; /* NULL: calls to us get -ENOSYS */
+	void *arg;		  /* passed to the handler */
+	int workers;		  /* handler threads; 0 means 2 */
+	/* Server: every channel's geometry; 0 means the default. */
+	size_t nodes;	  /* ring nodes per direction (64) */
+	size_t node_size; /* bytes per node, 48 of them the frame header
+			     (4096; at least 64) */
+	size_t max_msg;	  /* largest request or reply (64 MiB, at most
+			     4 GiB) */
+	unsigned mode;	  /* server: permissions, as shmk_opts.mode */
+	int wait_ms;	  /* client: wait this long for the server */
+	int spin_us;	  /* as shmk_opts.spin_us */
+};
+
+struct shmk_rpc;
+
+/*
+ * shmk_rpc_serve - serve NAME (plain names only, at most
+ * SHMK_RPC_NAME_MAX characters).  Takes over the name from a server that
+ * died; a live one's gives -EADDRINUSE.  Returns 0, -EINVAL,
+ * -ENAMETOOLONG, -EADDRINUSE, -ENOMEM, or a create's errors.
+ */
+int shmk_rpc_serve(const char *name, const struct shmk_rpc_opts *o,
+		   struct shmk_rpc **out);
+
+/*
+ * shmk_rpc_connect - connect to the server of NAME, waiting up to
+ * o->wait_ms for it to appear and answer (at least a second for the
+ * answer).  Returns 0, -ENOENT (no server, not waiting), -ETIMEDOUT,
+ * -ECONNREFUSED (the server died or closed), -EINVAL, -ENOMEM.
+ */
+int shmk_rpc_connect(const char *name, const struct shmk_rpc_opts *o,
+		     struct shmk_rpc **out);
+
+/*
+ * shmk_rpc_close - close an endpoint: its threads stop, calls still
+ * pending fail with -EPIPE, a server's clients get -EPIPE, a server's
+ * name goes.  Do not call it from a handler.
+ */
+int shmk_rpc_close(struct shmk_rpc *ep);
+
+/* How a call ended. */
+struct shmk_rpc_result {
+	int status; /* 0, or the negative code the call returned */
+	size_t len; /* the reply's length (also when it did not fit) */
+	char error[SHMK_RPC_ERRMAX]; /* the handler's message, or "" */
+};
+
+/*
+ * shmk_rpc_call - call the server of a client endpoint and wait for the
+ * reply, which is copied into reply (cap bytes).  timeout_ms covers the
+ * whole call: sending every fragment (blocking while the ring is full)
+ * and the reply.  Returns res->status: 0, the handler's code, or -ENOSYS,
+ * -ETIMEDOUT, -EPIPE, -EMSGSIZE, -EINVAL (also on a server endpoint: use
+ * shmk_rpc_submit with the client's number).  Thread-safe.
+ */
+int shmk_rpc_call(struct shmk_rpc *ep, const void *req, size_t len, void *reply,
+		  size_t cap, struct shmk_rpc_result *res, int timeout_ms);
+
+/*
+ * shmk_rpc_submit - send a call without waiting for its reply; *id names
+ * it for shmk_rpc_wait or shmk_rpc_cancel, one of which must follow.
+ * peer: 0 on a client; on a server, the client's number (rq->peer).  reply
+ * must stay valid until then.  timeout_ms is the call's deadline, sending
+ * included.  Returns 0, -ETIMEDOUT (sending), -EPIPE, -ENOENT (no such
+ * client), -EMSGSIZE, -EINVAL, -ENOMEM.  Thread-safe.
+ */
+int shmk_rpc_submit(struct shmk_rpc *ep, uint64_t peer, const void *req,
+		    size_t len, void *reply, size_t cap, int timeout_ms,
+		    uint64_t *id);
+
+/*
+ * shmk_rpc_wait - wait up to timeout_ms for call id.  Returns 0 once the
+ * call has ended (how: res), the call then being forgotten; -EAGAIN or
+ * -ETIMEDOUT if it is still under way (wait again or cancel), -ENOENT
+ * for an unknown id.  When the call's own deadline passes, it ends with
+ * res->status -ETIMEDOUT.
+ */
+int shmk_rpc_wait(struct shmk_rpc *ep, uint64_t id, struct shmk_rpc_result *res,
+		  int timeout_ms);
+
+/*
+ * shmk_rpc_cancel - give up on call id: it is forgotten, the other side is
+ * told, and a late reply is dropped.  Returns 0 or -ENOENT.
+ */
+int shmk_rpc_cancel(struct shmk_rpc *ep, uint64_t id);
+
+/* Counters of the rpc object, all its endpoints together (shmk info). */
+struct shmk_rpc_stats {
+	uint64_t calls;		      /* calls made */
+	uint64_t served;	      /* requests handled */
+	uint64_t replies;	      /* replies (and errors) received */
+	uint64_t bytes_out, bytes_in; /* message bytes sent, received */
+	uint64_t timeouts;	      /* calls that reached their deadline */
+	uint64_t cancels_sent, cancels_seen;
+	uint64_t errors;    /* error replies received */
+	uint64_t malformed; /* frames dropped as invalid */
+	uint64_t discarded; /* replies for calls no longer waited for */
+	uint64_t clients;   /* connected now */
+	uint64_t connects;  /* connections accepted in all */
+};
+
+/* shmk_rpc_stats - the counters.  Returns 0 or -EINVAL. */
+int shmk_rpc_stats(struct shmk_rpc *ep, struct shmk_rpc_stats *st);
+
+/* ======================================================================
  * Introspection (what `shmk ls` and `shmk info` print)
  * ====================================================================== */
 

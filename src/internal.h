@@ -457,5 +457,13 @@ extern const struct shmk__kind shmk__buffer_kind;
 extern const struct shmk__kind shmk__array_kind;
 extern const struct shmk__kind shmk__event_kind;
 extern const struct shmk__kind shmk__ring_kind;
+extern const struct shmk__kind shmk__rpc_kind;
+
+/* ring.c: the region under a ring (for rpc.c's liveness checks). */
+struct shmk_ring;
+struct shmk__region *shmk__ring_region(struct shmk_ring *q);
+/* rpc.c: a client's ring to its server (for the tests' hostile peer). */
+struct shmk_rpc;
+struct shmk_ring *shmk__rpc_out_ring(struct shmk_rpc *ep);
 
 #endif /* SHMK_INTERNAL_H */

@@ -333,6 +333,11 @@ SHMK__EXPORT int shmk_ring_close(struct shmk_ring *q)
 	return 0;
 }
 
+struct shmk__region *shmk__ring_region(struct shmk_ring *q)
+{
+	return &q->r;
+}
+
 SHMK__EXPORT size_t shmk_ring_nodes(const struct shmk_ring *q)
 {
 	return q ? (size_t)q->n : 0;

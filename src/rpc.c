@@ -1,0 +1,1598 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rpc.c - shmk_rpc: request/response between processes.
+ *
+ * A server creates the rpc object NAME: a header whose control area holds
+ * the connect slots and whose counters every endpoint adds to.  A client
+ * attaches to it, claims a connect slot with a random token and waits;
+ * the server creates the client's channel, two rings NAME.<token>.q
+ * (client to server) and NAME.<token>.p (server to client), and marks the
+ * slot accepted.  The client opens both and says hello on q; the server
+ * then removes the rings' names, so nothing of the channel stays visible
+ * once either side is gone.  Each side learns the other's owner id in the
+ * rings from its hello and looks at its liveness whenever its channel is
+ * quiet: a dead peer ends the channel, and every call pending on it fails
+ * with -EPIPE.
+ *
+ * Each message is one or more frames, a frame per ring node: a 48-byte
+ * header (below) and a fragment of the message.  One reader thread per
+ * channel takes frames, reassembles messages, completes calls and queues
+ * requests; handlers run on worker threads only.  Everything read from a
+ * frame is validated before use; a bad frame is counted and dropped.
+ * docs/format.md describes the frame, docs/design.md the protocol.
+ */
+#define _GNU_SOURCE
+#include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define RPC_MAGIC   0x50524b53u /* "SKRP" */
+#define RPC_VERSION 1
+#define HDR	    48u
+
+enum ftype { F_REQ = 1, F_REP, F_ERR, F_CANCEL, F_HELLO, F_BYE, F_MAX };
+
+struct frame {
+	uint32_t magic;
+	uint16_t version;
+	uint8_t type;
+	uint8_t flags;	    /* 0 */
+	int32_t status;	    /* F_ERR: the handler's negative code */
+	uint32_t frag_len;  /* bytes of message in this frame */
+	uint64_t msg_id;    /* the sender's id of this message */
+	uint64_t corr_id;   /* F_REP, F_ERR, F_CANCEL: the request's id;
+			      F_HELLO: the sender's owner id in this ring */
+	uint64_t total_len; /* bytes of the whole message */
+	uint64_t frag_off;  /* where this fragment goes */
+};
+_Static_assert(sizeof(struct frame) == HDR, "rpc frame");
+
+/* Geometry of the rpc object: geom[0] nodes, [1] node size, [2] largest
+ * message, of every channel. */
+#define MIN_NODE_SIZE (HDR + 16)
+#define MAX_MSG_LIMIT (UINT64_C(1) << 32)
+#define NSLOTS	      48   /* connects under way at once */
+#define MAX_ACTIVE    1024 /* requests of one peer unanswered at once */
+
+/*
+ * A connect slot is claimed by a compare-and-swap of its client word from
+ * 0 to the client's owner id; the phase then says how far it got.  The
+ * server frees a slot (phase, then client word) once the client said
+ * hello, died, or let CONNECT_GRACE_NS pass.
+ */
+enum { S_FREE, S_ASKED, S_ACCEPTED, S_REFUSED };
+
+struct rpc_slot {
+	_Atomic uint32_t phase;
+	_Atomic int32_t status;	   /* S_REFUSED: why */
+	_Atomic uint64_t token;	   /* names the channel's rings */
+	_Atomic uint64_t client;   /* the claim: the client's owner id here */
+	_Atomic uint64_t chan;	   /* the channel's number */
+	_Atomic uint64_t asked_ns; /* when the server accepted */
+	uint8_t pad[8];
+};
+
+struct rpc_ctl {
+	_Atomic uint64_t server; /* the server's owner id */
+	uint8_t pad0[SHMK__CACHELINE - 8];
+	struct shmk__ec accept; /* the server sleeps here */
+	uint8_t pad1[SHMK__CACHELINE - 4];
+	struct shmk__ec answer; /* connecting clients sleep here */
+	uint8_t pad2[SHMK__CACHELINE - 4];
+	struct rpc_slot slot[NSLOTS];
+};
+_Static_assert(sizeof(struct rpc_ctl) <= SHMK__CTL_SIZE, "rpc ctl");
+
+enum {
+	C_CALLS,
+	C_SERVED,
+	C_REPLIES,
+	C_BYTES_OUT,
+	C_BYTES_IN,
+	C_TIMEOUTS,
+	C_CANCELS_SENT,
+	C_CANCELS_SEEN,
+	C_ERRORS,
+	C_MALFORMED,
+	C_DISCARDED,
+	C_CLIENTS,
+	C_CONNECTS,
+};
+
+static int rpc_layout(const uint64_t geom[SHMK__GEOM_N], uint64_t *total)
+{
+	int i;
+
+	for (i = 3; i < SHMK__GEOM_N; i++)
+		if (geom[i])
+			return -EINVAL;
+	if (geom[0] < 2 || geom[0] > (1u << 20) || geom[1] < MIN_NODE_SIZE ||
+	    geom[1] > (UINT64_C(1) << 30) || geom[2] > MAX_MSG_LIMIT)
+		return -EINVAL;
+	*total = SHMK__HDR_SIZE;
+	return 0;
+}
+
+static struct rpc_ctl *ctl_of(struct shmk__region *r)
+{
+	return (struct rpc_ctl *)r->hdr->ctl;
+}
+
+static void rpc_shutdown(struct shmk__region *r)
+{
+	shmk__ec_notify(&ctl_of(r)->answer);
+	shmk__ec_notify(&ctl_of(r)->accept);
+}
+
+const struct shmk__kind shmk__rpc_kind = {
+	.kind = SHMK_KIND_RPC,
+	.name = "rpc",
+	.layout = rpc_layout,
+	.shutdown = rpc_shutdown,
+	.geom_names = {"nodes", "node_size", "max_msg", NULL},
+	.counter_names = {"calls", "served", "replies", "bytes_out", "bytes_in",
+			  "timeouts", "cancels_sent", "cancels_seen", "errors",
+			  "malformed", "discarded", "clients", "connects",
+			  NULL},
+};
+
+/* ---------------------------------------------------------------------
+ * Process-side state
+ * --------------------------------------------------------------------- */
+
+struct chan;
+
+/* A call this process made, until its caller collects it. */
+struct call {
+	struct call *next;
+	struct chan *ch;
+	uint64_t id;
+	void *buf; /* the caller's reply buffer */
+	size_t cap;
+	uint64_t total, got; /* reply bytes announced, arrived */
+	int started;	     /* a first fragment arrived */
+	_Atomic int filling; /* the reader is copying into buf */
+	_Atomic uint32_t done;
+	struct shmk__ec ec; /* the caller sleeps here */
+	uint64_t deadline;
+	int status;
+	char error[SHMK_RPC_ERRMAX];
+};
+
+/* A request being reassembled or handled. */
+struct inreq {
+	struct inreq *next;
+	uint64_t id;
+	uint64_t total, got;
+	char *buf;
+	_Atomic int cancelled;
+};
+
+/* A request for a worker: a node still held, or a reassembled copy. */
+struct work {
+	struct work *next;
+	struct chan *ch;
+	struct inreq *in; /* on the channel's active list */
+	struct shmk_msg m;
+	int held; /* m is an acquired node */
+	const void *data;
+	size_t len;
+};
+
+struct chan {
+	struct shmk_rpc *ep;
+	struct chan *next; /* the server's list */
+	uint64_t num;	   /* peer number */
+	struct shmk_ring *in, *out;
+	uint64_t peer; /* the peer's owner id in ring in */
+	uint64_t token;
+	int hello; /* the peer said hello */
+	_Atomic int dead;
+	_Atomic int refs;
+	_Atomic int held;	/* nodes of in held by workers */
+	uint64_t partial_bytes; /* buffers of requests reassembling */
+	/* Requests reassembling or in a worker's hands (under ep->mu). */
+	struct inreq *active;
+	int nactive;
+};
+
+struct shmk_rpc {
+	struct shmk__region r;
+	struct rpc_ctl *ctl;
+	int server;
+	unsigned mode; /* of the channels' rings */
+	char name[SHMK_RPC_NAME_MAX + 1];
+	shmk_rpc_handler fn;
+	void *arg;
+	uint64_t nodes, node_size, max_msg;
+	int64_t spin_ns;
+	pthread_mutex_t mu;
+	_Atomic int stop;
+	struct chan *chans; /* server: live channels; client: its one */
+	uint64_t next_chan;
+	struct call *calls;
+	_Atomic uint64_t next_id;
+	/* The work queue. */
+	struct work *qhead, *qtail;
+	_Atomic uint32_t queued;
+	struct shmk__ec qec;
+	int nworkers;
+	pthread_t *workers;
+	pthread_t acceptor;
+	int acceptor_started;
+	_Atomic int readers; /* channel readers still running */
+	struct shmk__ec stop_ec;
+};
+
+static void chan_put(struct chan *ch);
+
+/* ---------------------------------------------------------------------
+ * Sending
+ * --------------------------------------------------------------------- */
+
+static int remaining_ms(uint64_t deadline)
+{
+	uint64_t now;
+
+	if (deadline == SHMK__FOREVER)
+		return -1;
+	now = shmk__mono_ns();
+	if (now >= deadline)
+		return 0;
+	return (int)((deadline - now + 999999) / 1000000 > INT32_MAX
+			     ? INT32_MAX
+			     : (deadline - now + 999999) / 1000000);
+}
+
+/* One frame into the node m (reserved): header and fragment. */
+static void fill(struct shmk_msg *m, int type, int32_t status, uint64_t id,
+		 uint64_t corr, const char *data, uint64_t total, uint64_t off,
+		 uint32_t flen)
+{
+	struct frame f = {.magic = RPC_MAGIC,
+			  .version = RPC_VERSION,
+			  .type = (uint8_t)type,
+			  .status = status,
+			  .frag_len = flen,
+			  .msg_id = id,
+			  .corr_id = corr,
+			  .total_len = total,
+			  .frag_off = off};
+
+	memcpy(m->data, &f, HDR);
+	if (flen)
+		memcpy((char *)m->data + HDR, data + off, flen);
+	m->len = HDR + flen;
+}
+
+/*
+ * Sends a message of len bytes as frames, by deadline.  Each fragment is
+ * copied straight from data into its node.  A full ring blocks within the
+ * deadline; a dead channel fails at once (-EPIPE).  A message cut short by
+ * the deadline is followed by a cancel, so that the peer drops the part.
+ */
+static int send_msg(struct chan *ch, int type, int32_t status, uint64_t id,
+		    uint64_t corr, const void *data, uint64_t len,
+		    uint64_t deadline)
+{
+	uint64_t frag = ch->ep->node_size - HDR, off = 0;
+	int rc = 0;
+
+	do {
+		struct shmk_msg m;
+		uint32_t flen = (uint32_t)(len - off < frag ? len - off : frag);
+
+		for (;;) {
+			if (atomic_load_explicit(&ch->dead,
+						 memory_order_acquire))
+				rc = -EPIPE;
+			else
+				rc = shmk_ring_reserve(
+					ch->out, &m,
+					deadline == SHMK__FOREVER ? 10
+					: remaining_ms(deadline) < 10
+						? remaining_ms(deadline)
+						: 10);
+			if (rc != -ETIMEDOUT && rc != -EAGAIN)
+				break;
+			if (shmk__mono_ns() >= deadline) {
+				rc = -ETIMEDOUT;
+				break;
+			}
+		}
+		if (rc < 0)
+			break;
+		fill(&m, type, status, id, corr, data, len, off, flen);
+		rc = shmk_ring_commit(ch->out, &m);
+		if (rc < 0)
+			break;
+		off += flen;
+	} while (off < len);
+	if (rc == -ETIMEDOUT && off > 0 && type == F_REQ) {
+		struct shmk_msg m;
+
+		if (shmk_ring_reserve(ch->out, &m, 100) == 0) {
+			fill(&m, F_CANCEL, 0, id, id, NULL, 0, 0, 0);
+			shmk_ring_commit(ch->out, &m);
+		}
+	}
+	if (!rc)
+		shmk__count(&ch->ep->r, C_BYTES_OUT, len);
+	return rc;
+}
+
+/* ---------------------------------------------------------------------
+ * Calls
+ * --------------------------------------------------------------------- */
+
+static struct call *call_find(struct shmk_rpc *ep, uint64_t id,
+			      struct call ***link)
+{
+	struct call **p;
+
+	for (p = &ep->calls; *p; p = &(*p)->next)
+		if ((*p)->id == id) {
+			if (link)
+				*link = p;
+			return *p;
+		}
+	return NULL;
+}
+
+/* Completes c with status (under ep->mu); its caller wakes. */
+static void call_done(struct call *c, int status)
+{
+	if (atomic_load_explicit(&c->done, memory_order_relaxed))
+		return;
+	c->status = status;
+	atomic_store_explicit(&c->done, 1, memory_order_seq_cst);
+	shmk__ec_notify(&c->ec);
+}
+
+/* Fails every call pending on ch (every call, if ch is NULL). */
+static void calls_fail(struct shmk_rpc *ep, struct chan *ch, int status)
+{
+	struct call *c;
+
+	pthread_mutex_lock(&ep->mu);
+	for (c = ep->calls; c; c = c->next)
+		if (!ch || c->ch == ch)
+			call_done(c, status);
+	pthread_mutex_unlock(&ep->mu);
+}
+
+static int done_cond(void *arg, int slow)
+{
+	struct call *c = arg;
+
+	(void)slow;
+	return atomic_load_explicit(&c->done, memory_order_acquire)
+		       ? SHMK__COND_DONE
+		       : SHMK__COND_IDLE;
+}
+
+/* Takes the call off the table: after this, no reader touches it. */
+static void call_remove(struct shmk_rpc *ep, struct call *c)
+{
+	struct call **link;
+
+	pthread_mutex_lock(&ep->mu);
+	if (call_find(ep, c->id, &link) == c)
+		*link = c->next;
+	pthread_mutex_unlock(&ep->mu);
+	while (atomic_load_explicit(&c->filling, memory_order_acquire))
+		sched_yield();
+}
+
+static struct chan *chan_get(struct shmk_rpc *ep, uint64_t peer)
+{
+	struct chan *ch;
+
+	pthread_mutex_lock(&ep->mu);
+	for (ch = ep->chans; ch; ch = ch->next)
+		if (!ep->server || ch->num == peer)
+			break;
+	if (ch)
+		atomic_fetch_add(&ch->refs, 1);
+	pthread_mutex_unlock(&ep->mu);
+	return ch;
+}
+
+SHMK__EXPORT int shmk_rpc_submit(struct shmk_rpc *ep, uint64_t peer,
+				 const void *req, size_t len, void *reply,
+				 size_t cap, int timeout_ms, uint64_t *id)
+{
+	struct chan *ch;
+	struct call *c;
+	int rc;
+
+	if (!ep || !id || (len && !req) || (cap && !reply))
+		return -EINVAL;
+	*id = 0;
+	rc = shmk__timeout_ok(timeout_ms);
+	if (rc < 0)
+		return rc;
+	if (len > ep->max_msg)
+		return -EMSGSIZE;
+	ch = chan_get(ep, peer);
+	if (!ch)
+		return ep->server ? -ENOENT : -EPIPE;
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		chan_put(ch);
+		return -ENOMEM;
+	}
+	c->ch = ch;
+	c->buf = reply;
+	c->cap = cap;
+	c->deadline = shmk__deadline(timeout_ms);
+	c->id = atomic_fetch_add(&ep->next_id, 1);
+	pthread_mutex_lock(&ep->mu);
+	c->next = ep->calls;
+	ep->calls = c;
+	pthread_mutex_unlock(&ep->mu);
+	shmk__count(&ep->r, C_CALLS, 1);
+	rc = send_msg(ch, F_REQ, 0, c->id, 0, req, len, c->deadline);
+	if (rc < 0) {
+		call_remove(ep, c);
+		if (rc == -ETIMEDOUT || rc == -EAGAIN)
+			shmk__count(&ep->r, C_TIMEOUTS, 1);
+		chan_put(ch);
+		free(c);
+		return rc;
+	}
+	*id = c->id;
+	return 0;
+}
+
+/* Sends a cancel for call c, best effort (a full ring gets 100 ms). */
+static void send_cancel(struct shmk_rpc *ep, struct call *c)
+{
+	if (send_msg(c->ch, F_CANCEL, 0, c->id, c->id, NULL, 0,
+		     shmk__deadline(100)) == 0)
+		shmk__count(&ep->r, C_CANCELS_SENT, 1);
+}
+
+static void call_free(struct call *c)
+{
+	chan_put(c->ch);
+	free(c);
+}
+
+SHMK__EXPORT int shmk_rpc_wait(struct shmk_rpc *ep, uint64_t id,
+			       struct shmk_rpc_result *res, int timeout_ms)
+{
+	uint64_t deadline;
+	struct call *c;
+	int rc;
+
+	if (!ep || !res)
+		return -EINVAL;
+	rc = shmk__timeout_ok(timeout_ms);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&ep->mu);
+	c = call_find(ep, id, NULL);
+	pthread_mutex_unlock(&ep->mu);
+	if (!c)
+		return -ENOENT;
+	deadline = shmk__deadline(timeout_ms);
+	if (c->deadline < deadline)
+		deadline = c->deadline;
+	rc = shmk__wait(&c->ec, done_cond, c, deadline, ep->spin_ns, 0, 0);
+	if (rc < 0 && deadline != c->deadline)
+		return rc; /* this wait is over, the call is not */
+	call_remove(ep, c);
+	memset(res, 0, sizeof(*res));
+	if (rc < 0) {
+		/* The call's own deadline: it ends here. */
+		shmk__count(&ep->r, C_TIMEOUTS, 1);
+		send_cancel(ep, c);
+		res->status = -ETIMEDOUT;
+	} else {
+		res->status = c->status;
+		res->len = (size_t)c->total;
+		memcpy(res->error, c->error, sizeof(res->error));
+	}
+	call_free(c);
+	return 0;
+}
+
+SHMK__EXPORT int shmk_rpc_cancel(struct shmk_rpc *ep, uint64_t id)
+{
+	struct call *c;
+
+	if (!ep)
+		return -EINVAL;
+	pthread_mutex_lock(&ep->mu);
+	c = call_find(ep, id, NULL);
+	pthread_mutex_unlock(&ep->mu);
+	if (!c)
+		return -ENOENT;
+	call_remove(ep, c);
+	if (!atomic_load_explicit(&c->done, memory_order_acquire))
+		send_cancel(ep, c);
+	call_free(c);
+	return 0;
+}
+
+SHMK__EXPORT int shmk_rpc_call(struct shmk_rpc *ep, const void *req, size_t len,
+			       void *reply, size_t cap,
+			       struct shmk_rpc_result *res, int timeout_ms)
+{
+	uint64_t id;
+	int rc;
+
+	if (!ep || !res || ep->server)
+		return -EINVAL;
+	memset(res, 0, sizeof(*res));
+	rc = shmk_rpc_submit(ep, 0, req, len, reply, cap, timeout_ms, &id);
+	if (rc < 0)
+		return rc;
+	rc = shmk_rpc_wait(ep, id, res, -1);
+	if (rc < 0)
+		return rc;
+	return res->status;
+}
+
+/* ---------------------------------------------------------------------
+ * Workers: run the handler, send the reply
+ * --------------------------------------------------------------------- */
+
+SHMK__EXPORT int shmk_rpc_cancelled(const struct shmk_rpc_req *req)
+{
+	const struct inreq *in = req ? req->priv_ : NULL;
+
+	return in ? atomic_load_explicit(&in->cancelled, memory_order_relaxed)
+		  : 0;
+}
+
+static void inreq_drop(struct chan *ch, struct inreq *in)
+{
+	struct shmk_rpc *ep = ch->ep;
+	struct inreq **p;
+
+	pthread_mutex_lock(&ep->mu);
+	for (p = &ch->active; *p; p = &(*p)->next)
+		if (*p == in) {
+			*p = in->next;
+			ch->nactive--;
+			break;
+		}
+	pthread_mutex_unlock(&ep->mu);
+	free(in->buf);
+	free(in);
+}
+
+static void run_work(struct shmk_rpc *ep, struct work *w)
+{
+	struct chan *ch = w->ch;
+	struct shmk_rpc_req req = {.data = w->data,
+				   .len = w->len,
+				   .id = w->in->id,
+				   .peer = ep->server ? ch->num : 0,
+				   .priv_ = w->in};
+	int rc;
+
+	if (ep->fn)
+		rc = ep->fn(ep->arg, &req);
+	else
+		rc = -ENOSYS;
+	if (rc > 0)
+		rc = 0;
+	if (w->held) {
+		shmk_ring_release(ch->in, &w->m);
+		atomic_fetch_sub(&ch->held, 1);
+	}
+	shmk__count(&ep->r, C_SERVED, 1);
+	if (!atomic_load_explicit(&w->in->cancelled, memory_order_relaxed)) {
+		if (rc == 0)
+			rc = send_msg(ch, F_REP, 0, ch->ep->next_id++,
+				      w->in->id, req.reply, req.reply_len,
+				      SHMK__FOREVER);
+		else
+			send_msg(ch, F_ERR, rc, 0, w->in->id, req.error,
+				 strnlen(req.error, sizeof(req.error)),
+				 SHMK__FOREVER);
+	}
+	if (req.reply_free && req.reply)
+		req.reply_free((void *)(uintptr_t)req.reply);
+	inreq_drop(ch, w->in);
+	chan_put(ch);
+	free(w);
+}
+
+static int queue_cond(void *arg, int slow)
+{
+	struct shmk_rpc *ep = arg;
+
+	(void)slow;
+	if (atomic_load_explicit(&ep->stop, memory_order_acquire))
+		return -ECANCELED;
+	return atomic_load_explicit(&ep->queued, memory_order_acquire)
+		       ? SHMK__COND_DONE
+		       : SHMK__COND_IDLE;
+}
+
+static void *worker_main(void *arg)
+{
+	struct shmk_rpc *ep = arg;
+
+	for (;;) {
+		struct work *w;
+
+		if (shmk__wait(&ep->qec, queue_cond, ep, SHMK__FOREVER,
+			       ep->spin_ns, 0, 0) < 0)
+			break;
+		pthread_mutex_lock(&ep->mu);
+		w = ep->qhead;
+		if (w) {
+			ep->qhead = w->next;
+			if (!ep->qhead)
+				ep->qtail = NULL;
+			atomic_fetch_sub(&ep->queued, 1);
+		}
+		pthread_mutex_unlock(&ep->mu);
+		if (w)
+			run_work(ep, w);
+	}
+	return NULL;
+}
+
+static void enqueue(struct shmk_rpc *ep, struct work *w)
+{
+	pthread_mutex_lock(&ep->mu);
+	w->next = NULL;
+	if (ep->qtail)
+		ep->qtail->next = w;
+	else
+		ep->qhead = w;
+	ep->qtail = w;
+	atomic_fetch_add_explicit(&ep->queued, 1, memory_order_seq_cst);
+	pthread_mutex_unlock(&ep->mu);
+	shmk__ec_notify(&ep->qec);
+}
+
+/* ---------------------------------------------------------------------
+ * The reader of a channel
+ * --------------------------------------------------------------------- */
+
+static int malformed(struct chan *ch)
+{
+	shmk__count(&ch->ep->r, C_MALFORMED, 1);
+	return 0;
+}
+
+static struct inreq *inreq_find(struct chan *ch, uint64_t id)
+{
+	struct inreq *in;
+
+	for (in = ch->active; in; in = in->next)
+		if (in->id == id)
+			return in;
+	return NULL;
+}
+
+/* A request frame f (fragment at p). *keep: the node went to a worker. */
+static void on_request(struct chan *ch, const struct frame *f, const char *p,
+		       struct shmk_msg *m, int *keep)
+{
+	struct shmk_rpc *ep = ch->ep;
+	struct inreq *in;
+	struct work *w;
+
+	pthread_mutex_lock(&ep->mu);
+	in = inreq_find(ch, f->msg_id);
+	if (f->frag_off == 0 && in) {
+		pthread_mutex_unlock(&ep->mu);
+		malformed(ch); /* an id still in use */
+		return;
+	}
+	if (f->frag_off == 0) {
+		in = calloc(1, sizeof(*in));
+		if (!in) {
+			pthread_mutex_unlock(&ep->mu);
+			return;
+		}
+		in->id = f->msg_id;
+		in->total = f->total_len;
+		in->next = ch->active;
+		ch->active = in;
+		ch->nactive++;
+	} else if (!in || in->got != f->frag_off || in->total != f->total_len ||
+		   !in->buf) {
+		pthread_mutex_unlock(&ep->mu);
+		malformed(ch); /* out of order, or no beginning */
+		return;
+	}
+	pthread_mutex_unlock(&ep->mu);
+
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		goto drop;
+	w->ch = ch;
+	w->in = in;
+	if (f->frag_off == 0 && f->frag_len == f->total_len) {
+		/* The whole message in one node: the handler reads it there,
+		 * unless workers already hold half the ring. */
+		if (atomic_load(&ch->held) < (int)(ep->nodes / 2)) {
+			atomic_fetch_add(&ch->held, 1);
+			w->m = *m;
+			w->held = 1;
+			*keep = 1;
+			w->data = p;
+		} else {
+			in->buf = malloc(f->total_len ? f->total_len : 1);
+			if (!in->buf)
+				goto drop;
+			memcpy(in->buf, p, f->frag_len);
+			w->data = in->buf;
+		}
+		w->len = f->total_len;
+	} else {
+		if (!in->buf) {
+			/* A peer gets at most a few messages' worth of our
+			 * memory for its unfinished ones. */
+			if (ch->partial_bytes + f->total_len >
+			    4 * ep->max_msg) {
+				malformed(ch);
+				goto drop;
+			}
+			in->buf = malloc(f->total_len);
+			if (!in->buf)
+				goto drop;
+			ch->partial_bytes += f->total_len;
+		}
+		memcpy(in->buf + f->frag_off, p, f->frag_len);
+		in->got += f->frag_len;
+		if (in->got < in->total) {
+			free(w);
+			return;
+		}
+		ch->partial_bytes -= in->total;
+		w->data = in->buf;
+		w->len = in->total;
+	}
+	shmk__count(&ep->r, C_BYTES_IN, w->len);
+	atomic_fetch_add(&ch->refs, 1);
+	enqueue(ep, w);
+	return;
+drop:
+	free(w);
+	inreq_drop(ch, in);
+}
+
+/* A reply or error frame for one of our calls. */
+static void on_reply(struct chan *ch, const struct frame *f, const char *p)
+{
+	struct shmk_rpc *ep = ch->ep;
+	struct call *c;
+	int last;
+
+	pthread_mutex_lock(&ep->mu);
+	c = call_find(ep, f->corr_id, NULL);
+	if (!c || c->ch != ch ||
+	    atomic_load_explicit(&c->done, memory_order_relaxed)) {
+		pthread_mutex_unlock(&ep->mu);
+		/* Late (its caller gave up) or unknown: dropped by id. */
+		shmk__count(&ep->r, C_DISCARDED, 1);
+		return;
+	}
+	if ((!c->started && f->frag_off != 0) ||
+	    (c->started &&
+	     (f->total_len != c->total || f->frag_off != c->got)) ||
+	    (f->type == F_ERR && f->total_len >= SHMK_RPC_ERRMAX)) {
+		pthread_mutex_unlock(&ep->mu);
+		malformed(ch);
+		return;
+	}
+	c->started = 1;
+	c->total = f->total_len;
+	last = f->frag_off + f->frag_len == f->total_len;
+	atomic_store_explicit(&c->filling, 1, memory_order_relaxed);
+	pthread_mutex_unlock(&ep->mu);
+	/* The caller cannot leave before filling is 0 again: copy unlocked. */
+	if (f->type == F_ERR)
+		memcpy(c->error + f->frag_off, p, f->frag_len);
+	else if (f->total_len <= c->cap && f->frag_len)
+		memcpy((char *)c->buf + f->frag_off, p, f->frag_len);
+	pthread_mutex_lock(&ep->mu);
+	c->got += f->frag_len;
+	atomic_store_explicit(&c->filling, 0, memory_order_release);
+	if (last) {
+		shmk__count(&ep->r, C_REPLIES, 1);
+		shmk__count(&ep->r, C_BYTES_IN, f->total_len);
+		if (f->type == F_ERR) {
+			shmk__count(&ep->r, C_ERRORS, 1);
+			/* 0 is not an error; a peer saying so is wrong. */
+			call_done(c, f->status < 0 && f->status > -4096
+					     ? f->status
+					     : -EPROTO);
+		} else {
+			call_done(c, f->total_len > c->cap ? -EMSGSIZE : 0);
+		}
+	}
+	pthread_mutex_unlock(&ep->mu);
+}
+
+static void on_cancel(struct chan *ch, const struct frame *f)
+{
+	struct shmk_rpc *ep = ch->ep;
+	struct inreq *in;
+
+	shmk__count(&ep->r, C_CANCELS_SEEN, 1);
+	pthread_mutex_lock(&ep->mu);
+	in = inreq_find(ch, f->corr_id);
+	if (in)
+		atomic_store_explicit(&in->cancelled, 1, memory_order_relaxed);
+	if (in && in->got < in->total && in->buf) {
+		/* Still reassembling: no worker has it, it goes now. */
+		ch->partial_bytes -= in->total;
+		pthread_mutex_unlock(&ep->mu);
+		inreq_drop(ch, in);
+		return;
+	}
+	pthread_mutex_unlock(&ep->mu);
+}
+
+static void on_hello(struct chan *ch, const struct frame *f);
+
+/*
+ * Handles one frame (m, len bytes, read from shared memory: each field is
+ * read once from a private copy and checked before use).  Returns 1 if the
+ * peer said goodbye.  *keep: the node was handed on.
+ */
+static int on_frame(struct chan *ch, struct shmk_msg *m, int *keep)
+{
+	struct frame f;
+	const char *p = (const char *)m->data + HDR;
+
+	if (m->len < HDR)
+		return malformed(ch);
+	memcpy(&f, m->data, HDR);
+	if (f.magic != RPC_MAGIC || f.version != RPC_VERSION || f.flags ||
+	    f.type == 0 || f.type >= F_MAX || f.frag_len != m->len - HDR ||
+	    f.total_len > ch->ep->max_msg || f.frag_off > f.total_len ||
+	    f.frag_len > f.total_len - f.frag_off)
+		return malformed(ch);
+	if (!ch->hello && f.type != F_HELLO)
+		return malformed(ch);
+	switch (f.type) {
+	case F_REQ:
+		on_request(ch, &f, p, m, keep);
+		break;
+	case F_REP:
+	case F_ERR:
+		on_reply(ch, &f, p);
+		break;
+	case F_CANCEL:
+		on_cancel(ch, &f);
+		break;
+	case F_HELLO:
+		on_hello(ch, &f);
+		break;
+	case F_BYE:
+		return 1;
+	}
+	return 0;
+}
+
+/* Is the peer gone?  Its owner id came with its hello. */
+static int peer_dead(struct chan *ch)
+{
+	struct shmk__region *r = shmk__ring_region(ch->in);
+
+	if (!ch->hello)
+		return 0; /* the connect logic watches it until then */
+	return shmk__owner_dead(r, ch->peer) != 0;
+}
+
+static void chan_end(struct chan *ch);
+
+static void *reader_main(void *arg)
+{
+	struct chan *ch = arg;
+	struct shmk_rpc *ep = ch->ep;
+
+	while (!atomic_load_explicit(&ep->stop, memory_order_acquire) &&
+	       !atomic_load_explicit(&ch->dead, memory_order_acquire)) {
+		struct shmk_msg m;
+		int keep = 0, rc, busy;
+
+		/* Flow control: a peer with MAX_ACTIVE requests unanswered
+		 * waits (its ring fills) until the workers catch up. */
+		pthread_mutex_lock(&ep->mu);
+		busy = ch->nactive >= MAX_ACTIVE;
+		pthread_mutex_unlock(&ep->mu);
+		if (busy) {
+			shmk__nap(200000, SHMK__FOREVER);
+			continue;
+		}
+		rc = shmk_ring_acquire(ch->in, &m, 10);
+
+		if (rc == -ETIMEDOUT) {
+			/* Quiet: is the peer still there? */
+			if (peer_dead(ch))
+				break;
+			continue;
+		}
+		if (rc < 0)
+			break; /* shut down and drained, or corrupt */
+		rc = on_frame(ch, &m, &keep);
+		if (!keep)
+			shmk_ring_release(ch->in, &m);
+		if (rc)
+			break;
+	}
+	chan_end(ch);
+	chan_put(ch);
+	/* Last: ep_stop() waits for this and may then free ep. */
+	atomic_fetch_sub_explicit(&ep->readers, 1, memory_order_release);
+	return NULL;
+}
+
+/* ---------------------------------------------------------------------
+ * Channels
+ * --------------------------------------------------------------------- */
+
+static void ring_name(char *buf, size_t cap, const char *name, uint64_t token,
+		      char dir)
+{
+	snprintf(buf, cap, "%s.%016" PRIx64 ".%c", name, token, dir);
+}
+
+/* The reader is done with ch: calls on it fail, the server forgets it. */
+static void chan_end(struct chan *ch)
+{
+	struct shmk_rpc *ep = ch->ep;
+	struct chan **p;
+	struct inreq *in;
+
+	atomic_store_explicit(&ch->dead, 1, memory_order_release);
+	calls_fail(ep, ch, -EPIPE);
+	pthread_mutex_lock(&ep->mu);
+	if (ep->server)
+		for (p = &ep->chans; *p; p = &(*p)->next)
+			if (*p == ch) {
+				*p = ch->next;
+				shmk__count(&ep->r, C_CLIENTS, (uint64_t)-1);
+				chan_put(ch); /* the list's reference */
+				break;
+			}
+	/* What no worker has: requests still reassembling. */
+	for (in = ch->active; in; in = in->next)
+		atomic_store_explicit(&in->cancelled, 1, memory_order_relaxed);
+	pthread_mutex_unlock(&ep->mu);
+}
+
+static void chan_put(struct chan *ch)
+{
+	struct inreq *in, *next;
+
+	if (atomic_fetch_sub(&ch->refs, 1) != 1)
+		return;
+	for (in = ch->active; in; in = next) {
+		next = in->next;
+		free(in->buf);
+		free(in);
+	}
+	shmk_ring_close(ch->in);
+	shmk_ring_close(ch->out);
+	free(ch);
+}
+
+static void on_hello(struct chan *ch, const struct frame *f)
+{
+	struct shmk_rpc *ep = ch->ep;
+
+	if (ch->hello || f->total_len || !f->corr_id ||
+	    shmk__owner_dead(shmk__ring_region(ch->in), f->corr_id) < 0) {
+		malformed(ch);
+		return;
+	}
+	ch->peer = f->corr_id;
+	ch->hello = 1;
+	if (ep->server) {
+		char buf[SHMK_RPC_NAME_MAX + 32];
+
+		/* The client has both rings open: their names can go. */
+		ring_name(buf, sizeof(buf), ep->name, ch->token, 'q');
+		shmk_unlink(buf);
+		ring_name(buf, sizeof(buf), ep->name, ch->token, 'p');
+		shmk_unlink(buf);
+	}
+}
+
+static int say_hello(struct chan *ch)
+{
+	struct shmk_msg m;
+	int rc = shmk_ring_reserve(ch->out, &m, 1000);
+
+	if (rc < 0)
+		return rc;
+	fill(&m, F_HELLO, 0, 0, shmk__owner_id(shmk__ring_region(ch->out)),
+	     NULL, 0, 0, 0);
+	return shmk_ring_commit(ch->out, &m);
+}
+
+/* Readers are detached; ep->readers counts those still running. */
+static int start_reader(struct chan *ch)
+{
+	pthread_attr_t at;
+	pthread_t t;
+	int rc;
+
+	atomic_fetch_add(&ch->refs, 1);
+	atomic_fetch_add(&ch->ep->readers, 1);
+	rc = pthread_attr_init(&at);
+	if (!rc) {
+		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+		rc = pthread_create(&t, &at, reader_main, ch);
+		pthread_attr_destroy(&at);
+	}
+	if (rc) {
+		atomic_fetch_sub(&ch->ep->readers, 1);
+		atomic_fetch_sub(&ch->refs, 1);
+		return -rc;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * The server's acceptor
+ * --------------------------------------------------------------------- */
+
+static int accept_cond(void *arg, int slow)
+{
+	struct shmk_rpc *ep = arg;
+	int i;
+
+	(void)slow;
+	if (atomic_load_explicit(&ep->stop, memory_order_acquire))
+		return -ECANCELED;
+	for (i = 0; i < NSLOTS; i++)
+		if (atomic_load_explicit(&ep->ctl->slot[i].phase,
+					 memory_order_acquire) == S_ASKED)
+			return SHMK__COND_DONE;
+	/* Accepted slots are watched until the client's hello. */
+	return SHMK__COND_WAIT;
+}
+
+static void slot_free(struct rpc_slot *s)
+{
+	atomic_store_explicit(&s->phase, S_FREE, memory_order_release);
+	atomic_store_explicit(&s->client, 0, memory_order_release);
+}
+
+static void refuse(struct shmk_rpc *ep, struct rpc_slot *s, int rc)
+{
+	atomic_store_explicit(&s->status, rc, memory_order_relaxed);
+	atomic_store_explicit(&s->phase, S_REFUSED, memory_order_seq_cst);
+	shmk__ec_notify(&ep->ctl->answer);
+}
+
+/* Creates the channel a client asked for in slot s. */
+static void accept_one(struct shmk_rpc *ep, struct rpc_slot *s)
+{
+	uint64_t token = atomic_load_explicit(&s->token, memory_order_relaxed);
+	struct shmk_opts o = {.mode = ep->mode,
+			      .spin_us = (int)(ep->spin_ns / 1000)};
+	char q[SHMK_RPC_NAME_MAX + 32], p[SHMK_RPC_NAME_MAX + 32];
+	struct chan *ch = calloc(1, sizeof(*ch));
+	int rc;
+
+	if (!ch) {
+		refuse(ep, s, -ENOMEM);
+		return;
+	}
+	if (ep->spin_ns <= 0)
+		o.spin_us = -1;
+	ch->ep = ep;
+	ch->token = token;
+	atomic_store(&ch->refs, 1); /* the list's */
+	ring_name(q, sizeof(q), ep->name, token, 'q');
+	ring_name(p, sizeof(p), ep->name, token, 'p');
+	rc = shmk_ring_create(q, ep->nodes, ep->node_size, &o, &ch->in);
+	if (!rc) {
+		rc = shmk_ring_create(p, ep->nodes, ep->node_size, &o,
+				      &ch->out);
+		if (rc < 0)
+			shmk_unlink(q);
+	}
+	if (!rc)
+		rc = say_hello(ch);
+	if (!rc) {
+		uint64_t num;
+
+		pthread_mutex_lock(&ep->mu);
+		num = ch->num = ++ep->next_chan;
+		ch->next = ep->chans;
+		ep->chans = ch;
+		pthread_mutex_unlock(&ep->mu);
+		shmk__count(&ep->r, C_CLIENTS, 1);
+		shmk__count(&ep->r, C_CONNECTS, 1);
+		/* From here the reader may end the channel at any time. */
+		rc = start_reader(ch);
+		if (rc < 0) {
+			chan_end(ch);
+			shmk_unlink(q);
+			shmk_unlink(p);
+			refuse(ep, s, rc);
+			return;
+		}
+		atomic_store_explicit(&s->chan, num, memory_order_relaxed);
+		atomic_store_explicit(&s->asked_ns, shmk__mono_ns(),
+				      memory_order_relaxed);
+		atomic_store_explicit(&s->phase, S_ACCEPTED,
+				      memory_order_seq_cst);
+		shmk__ec_notify(&ep->ctl->answer);
+		return;
+	}
+	if (ch->in) {
+		shmk_ring_close(ch->in);
+		shmk_unlink(q);
+	}
+	if (ch->out) {
+		shmk_ring_close(ch->out);
+		shmk_unlink(p);
+	}
+	free(ch);
+	refuse(ep, s, rc);
+}
+
+/* Frees slot s once its client said hello, died, or took too long. */
+#define CONNECT_GRACE_NS (UINT64_C(10) * 1000000000)
+static void watch_slot(struct shmk_rpc *ep, struct rpc_slot *s, uint32_t ph)
+{
+	uint64_t client =
+		atomic_load_explicit(&s->client, memory_order_relaxed);
+	uint64_t num = atomic_load_explicit(&s->chan, memory_order_relaxed);
+	int dead = shmk__owner_dead(&ep->r, client) != 0;
+	struct chan *ch;
+
+	if (ph == S_FREE || ph == S_REFUSED) {
+		/* The client is filling it in, or has not read the refusal. */
+		if (dead)
+			slot_free(s);
+		return;
+	}
+	ch = chan_get(ep, num);
+	if (ch && ch->hello) {
+		slot_free(s);
+	} else if (dead || shmk__mono_ns() - atomic_load_explicit(
+						     &s->asked_ns,
+						     memory_order_relaxed) >
+				   CONNECT_GRACE_NS) {
+		char buf[SHMK_RPC_NAME_MAX + 32];
+		uint64_t token =
+			atomic_load_explicit(&s->token, memory_order_relaxed);
+
+		ring_name(buf, sizeof(buf), ep->name, token, 'q');
+		shmk_unlink(buf);
+		ring_name(buf, sizeof(buf), ep->name, token, 'p');
+		shmk_unlink(buf);
+		if (ch)
+			atomic_store_explicit(&ch->dead, 1,
+					      memory_order_release);
+		slot_free(s);
+	}
+	if (ch)
+		chan_put(ch);
+}
+
+static void *acceptor_main(void *arg)
+{
+	struct shmk_rpc *ep = arg;
+
+	for (;;) {
+		int i, rc = shmk__wait(&ep->ctl->accept, accept_cond, ep,
+				       shmk__mono_ns() + 10000000, 0,
+				       SHMK__LIVENESS_SLICE_NS, 0);
+
+		if (rc == -ECANCELED)
+			break;
+		for (i = 0; i < NSLOTS; i++) {
+			struct rpc_slot *s = &ep->ctl->slot[i];
+			uint32_t ph = atomic_load_explicit(
+				&s->phase, memory_order_acquire);
+
+			if (ph == S_ASKED)
+				accept_one(ep, s);
+			else if (ph != S_FREE ||
+				 atomic_load_explicit(&s->client,
+						      memory_order_relaxed))
+				watch_slot(ep, s, ph);
+		}
+	}
+	return NULL;
+}
+
+/* ---------------------------------------------------------------------
+ * Endpoints
+ * --------------------------------------------------------------------- */
+
+static int ep_new(const char *name, const struct shmk_rpc_opts *o,
+		  struct shmk_rpc **out, struct shmk_rpc **epp)
+{
+	struct shmk_rpc *ep;
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	if (!name)
+		return -EINVAL;
+	if (strlen(name) > SHMK_RPC_NAME_MAX)
+		return -ENAMETOOLONG;
+	if (o && (o->workers < 0 || o->workers > 1024))
+		return -EINVAL;
+	ep = calloc(1, sizeof(*ep));
+	if (!ep)
+		return -ENOMEM;
+	strcpy(ep->name, name);
+	if (o) {
+		ep->fn = o->handler;
+		ep->arg = o->arg;
+	}
+	pthread_mutex_init(&ep->mu, NULL);
+	atomic_store(&ep->next_id, 1);
+	*epp = ep;
+	return 0;
+}
+
+static int start_workers(struct shmk_rpc *ep, const struct shmk_rpc_opts *o)
+{
+	int i, rc;
+
+	ep->nworkers = o && o->workers ? o->workers : 2;
+	ep->workers = calloc((size_t)ep->nworkers, sizeof(pthread_t));
+	if (!ep->workers)
+		return -ENOMEM;
+	for (i = 0; i < ep->nworkers; i++) {
+		rc = pthread_create(&ep->workers[i], NULL, worker_main, ep);
+		if (rc) {
+			ep->nworkers = i;
+			return -rc;
+		}
+	}
+	return 0;
+}
+
+static void ep_geometry(struct shmk_rpc *ep)
+{
+	ep->nodes = ep->r.geom[0];
+	ep->node_size = ep->r.geom[1];
+	ep->max_msg = ep->r.geom[2];
+	ep->spin_ns = ep->r.spin_ns;
+	ep->ctl = ctl_of(&ep->r);
+}
+
+static void ep_stop(struct shmk_rpc *ep)
+{
+	struct chan *ch;
+	int i;
+
+	atomic_store_explicit(&ep->stop, 1, memory_order_seq_cst);
+	shmk__ec_notify(&ep->qec);
+	if (ep->acceptor_started) {
+		shmk__ec_notify(&ep->ctl->accept);
+		pthread_join(ep->acceptor, NULL);
+	}
+	/* Readers see stop within their 10 ms polls. */
+	pthread_mutex_lock(&ep->mu);
+	for (ch = ep->chans; ch; ch = ch->next)
+		atomic_store_explicit(&ch->dead, 1, memory_order_release);
+	pthread_mutex_unlock(&ep->mu);
+	for (i = 0; i < ep->nworkers; i++)
+		pthread_join(ep->workers[i], NULL);
+	free(ep->workers);
+	while (atomic_load_explicit(&ep->readers, memory_order_acquire))
+		shmk__nap(1000000, SHMK__FOREVER);
+	calls_fail(ep, NULL, -EPIPE);
+	for (;;) {
+		pthread_mutex_lock(&ep->mu);
+		ch = ep->chans;
+		if (ch)
+			ep->chans = ch->next;
+		pthread_mutex_unlock(&ep->mu);
+		if (!ch)
+			break;
+		chan_put(ch);
+	}
+	/* Work never started: the nodes it held go back with the rings. */
+	while (ep->qhead) {
+		struct work *w = ep->qhead;
+
+		ep->qhead = w->next;
+		if (w->held)
+			shmk_ring_release(w->ch->in, &w->m);
+		inreq_drop(w->ch, w->in);
+		chan_put(w->ch);
+		free(w);
+	}
+}
+
+static void ep_free(struct shmk_rpc *ep)
+{
+	shmk__region_close(&ep->r);
+	pthread_mutex_destroy(&ep->mu);
+	free(ep);
+}
+
+SHMK__EXPORT int shmk_rpc_serve(const char *name, const struct shmk_rpc_opts *o,
+				struct shmk_rpc **out)
+{
+	uint64_t geom[SHMK__GEOM_N] = {o && o->nodes ? o->nodes : 64,
+				       o && o->node_size ? o->node_size : 4096,
+				       o && o->max_msg ? o->max_msg
+						       : UINT64_C(64) << 20};
+	struct shmk_opts ro = {.mode = o ? o->mode : 0,
+			       .spin_us = o ? o->spin_us : 0};
+	struct shmk_rpc *ep;
+	struct shmk_stat st;
+	int rc = ep_new(name, o, out, &ep), tries;
+
+	if (rc < 0)
+		return rc;
+	for (tries = 0;; tries++) {
+		rc = shmk__region_create(&ep->r, name, &shmk__rpc_kind, geom,
+					 &ro, NULL);
+		if (rc != -EEXIST || tries)
+			break;
+		/* A server that died leaves its object: take the name over,
+		 * never from a live one. */
+		if (shmk_stat(name, &st) < 0 || st.kind != SHMK_KIND_RPC ||
+		    st.creator_alive)
+			break;
+		shmk_unlink(name);
+	}
+	if (rc < 0) {
+		pthread_mutex_destroy(&ep->mu);
+		free(ep);
+		return rc == -EEXIST ? -EADDRINUSE : rc;
+	}
+	ep_geometry(ep);
+	ep->server = 1;
+	ep->mode = ro.mode;
+	atomic_store_explicit(&ep->ctl->server, shmk__owner_id(&ep->r),
+			      memory_order_release);
+	rc = start_workers(ep, o);
+	if (!rc) {
+		rc = -pthread_create(&ep->acceptor, NULL, acceptor_main, ep);
+		ep->acceptor_started = rc == 0;
+	}
+	if (rc < 0) {
+		ep_stop(ep);
+		shmk_unlink(name);
+		ep_free(ep);
+		return rc;
+	}
+	*out = ep;
+	return 0;
+}
+
+struct answer_wait {
+	struct shmk_rpc *ep;
+	struct rpc_slot *s;
+};
+
+static int answer_cond(void *arg, int slow)
+{
+	struct answer_wait *a = arg;
+	uint32_t ph = atomic_load_explicit(&a->s->phase, memory_order_acquire);
+	uint64_t srv;
+
+	if (ph == S_ACCEPTED || ph == S_REFUSED)
+		return SHMK__COND_DONE;
+	if (atomic_load_explicit(&a->ep->r.hdr->state, memory_order_acquire) ==
+	    SHMK_STATE_SHUTDOWN)
+		return -ECONNREFUSED;
+	if (!slow)
+		return SHMK__COND_WAIT;
+	/* 0: the server has not said who it is yet. */
+	srv = atomic_load_explicit(&a->ep->ctl->server, memory_order_acquire);
+	if (srv && shmk__owner_dead(&a->ep->r, srv) != 0)
+		return -ECONNREFUSED;
+	return SHMK__COND_WAIT;
+}
+
+/* Claims a connect slot and waits for the server's answer. */
+static int ask(struct shmk_rpc *ep, uint64_t token, uint64_t deadline,
+	       struct rpc_slot **out)
+{
+	struct answer_wait a = {.ep = ep};
+	int i, rc;
+
+	for (;;) {
+		for (i = 0; i < NSLOTS; i++) {
+			uint64_t free_ = 0;
+
+			if (atomic_compare_exchange_strong(
+				    &ep->ctl->slot[i].client, &free_,
+				    shmk__owner_id(&ep->r)))
+				break;
+		}
+		if (i < NSLOTS)
+			break;
+		if (shmk__mono_ns() >= deadline)
+			return -ETIMEDOUT;
+		shmk__nap(1000000, deadline);
+	}
+	a.s = &ep->ctl->slot[i];
+	atomic_store_explicit(&a.s->token, token, memory_order_relaxed);
+	atomic_store_explicit(&a.s->phase, S_ASKED, memory_order_seq_cst);
+	shmk__ec_notify(&ep->ctl->accept);
+	rc = shmk__wait(&ep->ctl->answer, answer_cond, &a, deadline, 0,
+			SHMK__LIVENESS_SLICE_NS, 0);
+	if (rc < 0) {
+		/* Gave up: the server frees the slot once it sees us gone;
+		 * a slot it has not taken yet we take back. */
+		uint32_t asked = S_ASKED;
+
+		if (atomic_compare_exchange_strong(&a.s->phase, &asked, S_FREE))
+			atomic_store(&a.s->client, 0);
+		return rc;
+	}
+	*out = a.s;
+	return 0;
+}
+
+SHMK__EXPORT int shmk_rpc_connect(const char *name,
+				  const struct shmk_rpc_opts *o,
+				  struct shmk_rpc **out)
+{
+	struct shmk_opts ro = {.wait_ms = o ? o->wait_ms : 0,
+			       .spin_us = o ? o->spin_us : 0};
+	char q[SHMK_RPC_NAME_MAX + 32], p[SHMK_RPC_NAME_MAX + 32];
+	uint64_t deadline, token = shmk__random64();
+	struct shmk_ring *pring = NULL;
+	struct shmk_msg m;
+	struct rpc_slot *s;
+	struct shmk_rpc *ep;
+	struct chan *ch;
+	int rc = ep_new(name, o, out, &ep);
+
+	if (rc < 0)
+		return rc;
+	deadline = shmk__deadline(ro.wait_ms);
+	for (;;) {
+		rc = shmk__region_open(&ep->r, name, &shmk__rpc_kind, &ro);
+		if (rc < 0) {
+			pthread_mutex_destroy(&ep->mu);
+			free(ep);
+			return rc;
+		}
+		ep_geometry(ep);
+		rc = ask(ep, token,
+			 deadline == 0 ? shmk__deadline(1000) : deadline, &s);
+		/* A dead server's object: a new server will take the name
+		 * over; wait for it as for a server not up yet. */
+		if (rc != -ECONNREFUSED || remaining_ms(deadline) <= 5)
+			break;
+		shmk__region_close(&ep->r);
+		shmk__nap(5000000, deadline);
+		ro.wait_ms = remaining_ms(deadline);
+	}
+	ch = calloc(1, sizeof(*ch));
+	if (!ch) {
+		ep_free(ep);
+		return -ENOMEM;
+	}
+	ch->ep = ep;
+	atomic_store(&ch->refs, 1);
+	if (rc == 0) {
+		rc = atomic_load_explicit(&s->phase, memory_order_acquire) ==
+				     S_ACCEPTED
+			     ? 0
+			     : atomic_load(&s->status);
+		if (rc > 0 || (rc == 0 && atomic_load(&s->phase) != S_ACCEPTED))
+			rc = -EPROTO;
+		ch->num = atomic_load(&s->chan);
+		if (atomic_load(&s->phase) == S_REFUSED)
+			slot_free(s);
+	}
+	if (rc == 0) {
+		struct shmk_opts ro2 = {.spin_us = ro.spin_us};
+
+		ring_name(q, sizeof(q), name, token, 'q');
+		ring_name(p, sizeof(p), name, token, 'p');
+		rc = shmk_ring_open(q, &ro2, &ch->out);
+		if (!rc)
+			rc = shmk_ring_open(p, &ro2, &pring);
+		if (!rc && (shmk_ring_node_size(ch->out) != ep->node_size ||
+			    shmk_ring_node_size(pring) != ep->node_size))
+			rc = -EBADMSG;
+	}
+	if (rc == 0) {
+		ch->in = pring;
+		/* The server's hello comes first on p. */
+		rc = shmk_ring_acquire(ch->in, &m,
+				       remaining_ms(deadline) > 1000
+					       ? remaining_ms(deadline)
+					       : 1000);
+		if (!rc) {
+			int keep = 0;
+
+			on_frame(ch, &m, &keep);
+			shmk_ring_release(ch->in, &m);
+			if (!ch->hello)
+				rc = -EPROTO;
+		}
+	}
+	if (rc == 0)
+		rc = say_hello(ch);
+	if (rc < 0) {
+		if (ch->out)
+			shmk_ring_close(ch->out);
+		if (pring)
+			shmk_ring_close(pring);
+		free(ch);
+		ep_free(ep);
+		return rc == -ETIMEDOUT || rc == -EAGAIN ? -ETIMEDOUT : rc;
+	}
+	ep->chans = ch;
+	rc = start_workers(ep, o);
+	if (!rc)
+		rc = start_reader(ch);
+	if (rc < 0) {
+		ep_stop(ep);
+		ep_free(ep);
+		return rc;
+	}
+	*out = ep;
+	return 0;
+}
+
+SHMK__EXPORT int shmk_rpc_close(struct shmk_rpc *ep)
+{
+	if (!ep)
+		return 0;
+	if (!ep->server && ep->chans && !atomic_load(&ep->chans->dead)) {
+		/* Goodbye, so that the server need not find out. */
+		struct shmk_msg m;
+
+		if (shmk_ring_reserve(ep->chans->out, &m, 0) == 0) {
+			fill(&m, F_BYE, 0, 0, 0, NULL, 0, 0, 0);
+			shmk_ring_commit(ep->chans->out, &m);
+		}
+	}
+	ep_stop(ep);
+	if (ep->server)
+		shmk_unlink(ep->name);
+	ep_free(ep);
+	return 0;
+}
+
+struct shmk_ring *shmk__rpc_out_ring(struct shmk_rpc *ep)
+{
+	return ep && ep->chans ? ep->chans->out : NULL;
+}
+
+SHMK__EXPORT int shmk_rpc_stats(struct shmk_rpc *ep, struct shmk_rpc_stats *st)
+{
+	const _Atomic uint64_t *c;
+
+	if (!ep || !st)
+		return -EINVAL;
+	c = ep->r.hdr->counter;
+#define GET(i) atomic_load_explicit(&c[i], memory_order_relaxed)
+	st->calls = GET(C_CALLS);
+	st->served = GET(C_SERVED);
+	st->replies = GET(C_REPLIES);
+	st->bytes_out = GET(C_BYTES_OUT);
+	st->bytes_in = GET(C_BYTES_IN);
+	st->timeouts = GET(C_TIMEOUTS);
+	st->cancels_sent = GET(C_CANCELS_SENT);
+	st->cancels_seen = GET(C_CANCELS_SEEN);
+	st->errors = GET(C_ERRORS);
+	st->malformed = GET(C_MALFORMED);
+	st->discarded = GET(C_DISCARDED);
+	st->clients = GET(C_CLIENTS);
+	st->connects = GET(C_CONNECTS);
+#undef GET
+	return 0;
+}

@@ -1,0 +1,622 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_rpc - shmk_rpc: the seed's example (123 + 10 = 133); its issue #52
+ * (2-node rings, 2 KiB payloads, a 100 ms handler, 80 calls in flight from
+ * several threads: every call gets its own reply); payloads of 0 bytes,
+ * one node's worth, exact multiples of a fragment and 10 MiB from several
+ * client processes at once; errors and -ENOSYS across the wire; calls from
+ * the server to a client; a caller that times out (the server sees the
+ * cancel, the next call gets its own reply); a server SIGKILLed mid-call
+ * many times (pending calls fail with -EPIPE within the bound, a new
+ * server serves); a client writing malformed frames (the server counts
+ * them and keeps serving honest clients).
+ *
+ * "threads" runs the in-process parts only (for ThreadSanitizer).
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "check.h"
+#include "internal.h"
+
+#define NODE	       1024
+#define FRAG	       (NODE - 48)
+#define T_PEER_DEAD_MS 10 /* docs/design.md */
+#define SLACK_MS       300
+
+static const char *g_name;
+
+/* ------------------------------------------------------------------ */
+/* Handlers                                                             */
+/* ------------------------------------------------------------------ */
+
+/* The seed's: adds two bytes. */
+static int add(void *arg, struct shmk_rpc_req *rq)
+{
+	const unsigned char *b = rq->data;
+	unsigned char *sum;
+
+	(void)arg;
+	if (rq->len != 2) {
+		snprintf(rq->error, sizeof(rq->error), "want 2 bytes, got %zu",
+			 rq->len);
+		return -EINVAL;
+	}
+	sum = malloc(1);
+	CHECK(sum != NULL);
+	*sum = (unsigned char)(b[0] + b[1]);
+	rq->reply = sum;
+	rq->reply_len = 1;
+	rq->reply_free = free;
+	return 0;
+}
+
+/* The reply is the request with every byte plus one, so that a reply
+ * can only be its own call's.  The first byte asks for a nap. */
+static int echo1(void *arg, struct shmk_rpc_req *rq)
+{
+	const unsigned char *b = rq->data;
+	unsigned char *out;
+	size_t i;
+
+	(void)arg;
+	if (rq->len && b[0] == 'S') /* sleep 100 ms, the #52 handler */
+		sleep_ms(100);
+	out = malloc(rq->len ? rq->len : 1);
+	CHECK(out != NULL);
+	for (i = 0; i < rq->len; i++)
+		out[i] = (unsigned char)(b[i] + 1);
+	rq->reply = out;
+	rq->reply_len = rq->len;
+	rq->reply_free = free;
+	return 0;
+}
+
+static void fill_req(unsigned char *p, size_t n, unsigned seed)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		p[i] = (unsigned char)(seed * 31u + i * 7u + (i >> 8));
+}
+
+static void check_echo(const unsigned char *req, const unsigned char *rep,
+		       size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (rep[i] != (unsigned char)(req[i] + 1)) {
+			fprintf(stderr, "reply byte %zu of %zu wrong\n", i, n);
+			exit(1);
+		}
+}
+
+static struct shmk_rpc *serve(shmk_rpc_handler fn, size_t nodes, int workers)
+{
+	struct shmk_rpc_opts o = {.handler = fn,
+				  .nodes = nodes,
+				  .node_size = NODE,
+				  .workers = workers,
+				  .max_msg = 16u << 20};
+	struct shmk_rpc *s;
+
+	CHECK_OK(shmk_rpc_serve(g_name, &o, &s));
+	return s;
+}
+
+static struct shmk_rpc *connect_(shmk_rpc_handler fn)
+{
+	struct shmk_rpc_opts o = {.handler = fn, .wait_ms = 5000};
+	struct shmk_rpc *c;
+
+	CHECK_OK(shmk_rpc_connect(g_name, &o, &c));
+	return c;
+}
+
+/* ------------------------------------------------------------------ */
+/* In-process                                                           */
+/* ------------------------------------------------------------------ */
+
+static void test_seed_example(void)
+{
+	struct shmk_rpc *s = serve(add, 8, 1), *c = connect_(NULL);
+	unsigned char in[2] = {123, 10}, out = 0;
+	struct shmk_rpc_result res;
+
+	CHECK_OK(shmk_rpc_call(c, in, 2, &out, 1, &res, 5000));
+	CHECK_EQ(out, 133);
+	CHECK_EQ(res.len, 1);
+	/* The handler's error and message cross the wire. */
+	CHECK_RC(shmk_rpc_call(c, in, 1, &out, 1, &res, 5000), -EINVAL);
+	CHECK_EQ(res.status, -EINVAL);
+	CHECK(strcmp(res.error, "want 2 bytes, got 1") == 0);
+	/* A reply larger than the buffer: -EMSGSIZE, its length told. */
+	CHECK_RC(shmk_rpc_call(c, in, 2, &out, 0, &res, 5000), -EMSGSIZE);
+	CHECK_EQ(res.len, 1);
+	/* The server has no client's handler to call: -ENOSYS. */
+	CHECK_OK(shmk_rpc_close(c));
+	CHECK_OK(shmk_rpc_close(s));
+	printf("  seed example: 123 + 10 = 133; errors cross the wire\n");
+}
+
+static void test_nosys(void)
+{
+	struct shmk_rpc *s = serve(NULL, 8, 1), *c = connect_(NULL);
+	struct shmk_rpc_result res;
+	uint64_t t0 = check_now_ms();
+
+	CHECK_RC(shmk_rpc_call(c, "x", 1, NULL, 0, &res, 5000), -ENOSYS);
+	CHECK(check_now_ms() - t0 < 1000); /* an answer, not a timeout */
+	CHECK_OK(shmk_rpc_close(c));
+	CHECK_OK(shmk_rpc_close(s));
+}
+
+/* Calls the other way: the server calls the client that called it. */
+static _Atomic uint64_t g_peer;
+
+static int note_peer(void *arg, struct shmk_rpc_req *rq)
+{
+	(void)arg;
+	atomic_store(&g_peer, rq->peer);
+	return 0;
+}
+
+static void test_server_calls_client(void)
+{
+	struct shmk_rpc *s = serve(note_peer, 8, 1), *c = connect_(echo1);
+	unsigned char req[3000], rep[3000];
+	struct shmk_rpc_result res;
+	uint64_t id;
+
+	CHECK_OK(shmk_rpc_call(c, "hi", 2, NULL, 0, &res, 5000));
+	CHECK(atomic_load(&g_peer) != 0);
+	fill_req(req, sizeof(req), 9);
+	CHECK_OK(shmk_rpc_submit(s, atomic_load(&g_peer), req, sizeof(req), rep,
+				 sizeof(rep), 5000, &id));
+	CHECK_OK(shmk_rpc_wait(s, id, &res, -1));
+	CHECK_OK(res.status);
+	CHECK_EQ(res.len, sizeof(req));
+	check_echo(req, rep, sizeof(req));
+	CHECK_RC(shmk_rpc_submit(s, 999, req, 1, rep, 1, 1000, &id), -ENOENT);
+	CHECK_OK(shmk_rpc_close(c));
+	CHECK_OK(shmk_rpc_close(s));
+	printf("  the server calls its client: a 3000-byte echo\n");
+}
+
+/* Seed issue #52: 80 calls in flight on 2-node rings. */
+struct caller {
+	struct shmk_rpc *c;
+	unsigned id;
+	int calls;
+	int failed;
+};
+
+static void *issue52_caller(void *arg)
+{
+	struct caller *k = arg;
+	unsigned char req[20][2048], rep[20][2048];
+	struct shmk_rpc_result res;
+	uint64_t ids[20];
+	int i;
+
+	for (i = 0; i < k->calls; i++) {
+		fill_req(req[i], 2048, k->id * 100 + (unsigned)i);
+		req[i][0] = 'S';
+		CHECK_OK(shmk_rpc_submit(k->c, 0, req[i], 2048, rep[i], 2048,
+					 60000, &ids[i]));
+	}
+	for (i = 0; i < k->calls; i++) {
+		CHECK_OK(shmk_rpc_wait(k->c, ids[i], &res, -1));
+		if (res.status || res.len != 2048) {
+			fprintf(stderr, "call %d: %s, %zu bytes\n", i,
+				shmk_strerror(res.status), res.len);
+			k->failed++;
+		} else
+			check_echo(req[i], rep[i], 2048);
+	}
+	return NULL;
+}
+
+static void test_issue52(void)
+{
+	enum { T = 4, PER = 20 };
+	struct shmk_rpc *s = serve(echo1, 2, 8), *c = connect_(NULL);
+	struct caller k[T];
+	pthread_t th[T];
+	struct shmk_rpc_stats st;
+	uint64_t t0 = check_now_ms();
+	int i;
+
+	for (i = 0; i < T; i++) {
+		k[i] = (struct caller){.c = c, .id = (unsigned)i, .calls = PER};
+		CHECK_EQ(pthread_create(&th[i], NULL, issue52_caller, &k[i]),
+			 0);
+	}
+	for (i = 0; i < T; i++) {
+		CHECK_EQ(pthread_join(th[i], NULL), 0);
+		CHECK_EQ(k[i].failed, 0);
+	}
+	CHECK_OK(shmk_rpc_stats(c, &st));
+	CHECK_EQ(st.timeouts, 0);
+	CHECK_EQ(st.malformed, 0);
+	printf("  seed issue #52: %d calls in flight (2 KiB, 2-node rings of "
+	       "%d B, 100 ms handler, 8 workers) all answered right in %llu "
+	       "ms\n",
+	       T * PER, NODE, (unsigned long long)(check_now_ms() - t0));
+	CHECK_OK(shmk_rpc_close(c));
+	CHECK_OK(shmk_rpc_close(s));
+}
+
+/* One echo call of n bytes, checked byte for byte. */
+static void echo_call(struct shmk_rpc *c, size_t n, unsigned seed)
+{
+	unsigned char *req = malloc(n ? n : 1), *rep = malloc(n ? n : 1);
+	struct shmk_rpc_result res;
+
+	CHECK(req && rep);
+	fill_req(req, n, seed);
+	if (n)
+		req[0] = 'x';
+	CHECK_OK(shmk_rpc_call(c, req, n, rep, n, &res, 30000));
+	CHECK_EQ(res.len, n);
+	check_echo(req, rep, n);
+	free(req);
+	free(rep);
+}
+
+static const size_t g_sizes[] = {0,	   1,	      FRAG - 1, FRAG,
+				 FRAG + 1, 2 * FRAG,  3 * FRAG, 5000,
+				 65536,	   512 << 10, 10u << 20};
+
+static void test_payloads(void)
+{
+	struct shmk_rpc *s = serve(echo1, 8, 2), *c = connect_(NULL);
+	size_t i;
+
+	for (i = 0; i < sizeof(g_sizes) / sizeof(g_sizes[0]); i++)
+		echo_call(c, g_sizes[i], (unsigned)i);
+	/* Over the limit: refused before anything is sent. */
+	{
+		struct shmk_rpc_result res;
+		char *big = malloc((16u << 20) + 1);
+
+		CHECK(big != NULL);
+		CHECK_RC(shmk_rpc_call(c, big, (16u << 20) + 1, NULL, 0, &res,
+				       1000),
+			 -EMSGSIZE);
+		free(big);
+	}
+	CHECK_OK(shmk_rpc_close(c));
+	CHECK_OK(shmk_rpc_close(s));
+	printf("  payloads of 0, 1, a fragment -1/0/+1, 2 and 3 fragments, "
+	       "5000, 64 KiB, 512 KiB, 10 MiB: byte for byte\n");
+}
+
+/* A caller that gives up: the server sees the cancel, the late reply is
+ * not taken for the next call's. */
+static _Atomic int g_saw_cancel;
+
+static int slow_cancellable(void *arg, struct shmk_rpc_req *rq)
+{
+	int i;
+
+	(void)arg;
+	if (rq->len == 1 && ((const char *)rq->data)[0] == 'L') {
+		for (i = 0; i < 100 && !shmk_rpc_cancelled(rq); i++)
+			sleep_ms(5);
+		if (shmk_rpc_cancelled(rq))
+			atomic_store(&g_saw_cancel, 1);
+		rq->reply = "late";
+		rq->reply_len = 4;
+		return 0;
+	}
+	return echo1(arg, rq);
+}
+
+static void test_timeout_cancel(void)
+{
+	struct shmk_rpc *s = serve(slow_cancellable, 8, 2), *c = connect_(NULL);
+	struct shmk_rpc_result res;
+	struct shmk_rpc_stats st;
+	char rep[8];
+	uint64_t t0 = check_now_ms(), took;
+
+	CHECK_RC(shmk_rpc_call(c, "L", 1, rep, sizeof(rep), &res, 100),
+		 -ETIMEDOUT);
+	took = check_now_ms() - t0;
+	CHECK(took >= 100 && took < 100 + SLACK_MS);
+	/* The next call gets its own reply, never the late one. */
+	echo_call(c, 100, 77);
+	t0 = check_now_ms();
+	while (!atomic_load(&g_saw_cancel) && check_now_ms() - t0 < 3000)
+		sleep_ms(5);
+	CHECK(atomic_load(&g_saw_cancel));
+	CHECK_OK(shmk_rpc_stats(c, &st));
+	CHECK(st.cancels_sent >= 1);
+	CHECK(st.cancels_seen >= 1);
+	CHECK(st.timeouts >= 1);
+	/* An explicit cancel of a call in flight. */
+	{
+		uint64_t id;
+
+		CHECK_OK(shmk_rpc_submit(c, 0, "L", 1, rep, sizeof(rep), 5000,
+					 &id));
+		CHECK_OK(shmk_rpc_cancel(c, id));
+		CHECK_RC(shmk_rpc_wait(c, id, &res, 0), -ENOENT);
+		echo_call(c, 10, 78);
+	}
+	CHECK_OK(shmk_rpc_close(c));
+	CHECK_OK(shmk_rpc_close(s));
+	printf("  a call timed out after %llu ms; the server saw the cancel; "
+	       "the next call got its own reply\n",
+	       (unsigned long long)took);
+}
+
+/* Calls racing their deadline: each ends in its own reply or a timeout;
+ * replies that come too late are dropped by id. */
+static void test_deadline_races(void)
+{
+	struct shmk_rpc *s = serve(echo1, 8, 4), *c = connect_(NULL);
+	struct shmk_rpc_stats st;
+	int i, ok = 0, late = 0;
+
+	for (i = 0; i < 40; i++) {
+		unsigned char req[64], rep[64];
+		struct shmk_rpc_result res;
+		int rc;
+
+		fill_req(req, sizeof(req), (unsigned)i);
+		req[0] = 'S'; /* 100 ms */
+		rc = shmk_rpc_call(c, req, sizeof(req), rep, sizeof(rep), &res,
+				   95 + i % 10);
+		if (rc == 0) {
+			check_echo(req, rep, sizeof(req));
+			ok++;
+		} else {
+			CHECK_EQ(rc, -ETIMEDOUT);
+			late++;
+		}
+	}
+	sleep_ms(200);
+	CHECK_OK(shmk_rpc_stats(c, &st));
+	printf("  40 calls racing their deadline: %d answered, %d timed out, "
+	       "%llu late replies dropped\n",
+	       ok, late, (unsigned long long)st.discarded);
+	CHECK_OK(shmk_rpc_close(c));
+	CHECK_OK(shmk_rpc_close(s));
+}
+
+/* ------------------------------------------------------------------ */
+/* Across processes                                                     */
+/* ------------------------------------------------------------------ */
+
+static int run_server(void *arg)
+{
+	struct shmk_rpc *s = serve(echo1, 8, (int)(intptr_t)arg);
+
+	(void)s;
+	for (;;)
+		pause(); /* until killed */
+	return 0;
+}
+
+static int run_client(void *arg)
+{
+	struct shmk_rpc *c = connect_(NULL);
+	unsigned seed = (unsigned)(intptr_t)arg;
+	size_t i;
+	int round;
+
+	for (round = 0; round < 2; round++)
+		for (i = 0; i < sizeof(g_sizes) / sizeof(g_sizes[0]); i++)
+			echo_call(c, g_sizes[i], seed * 1000 + (unsigned)i);
+	CHECK_OK(shmk_rpc_close(c));
+	return 0;
+}
+
+static void test_many_clients(void)
+{
+	enum { N = 3 };
+	pid_t srv = spawn(run_server, (void *)(intptr_t)4), cl[N];
+	struct shmk_stat st;
+	int i;
+
+	for (i = 0; i < N; i++)
+		cl[i] = spawn(run_client, (void *)(intptr_t)(i + 1));
+	for (i = 0; i < N; i++)
+		CHECK_EQ(wait_child(cl[i], 120000), 0);
+	CHECK_OK(shmk_stat(g_name, &st));
+	CHECK_EQ(st.kind, SHMK_KIND_RPC);
+	CHECK_EQ(st.counter[11], 0); /* clients: all gone */
+	CHECK_EQ(st.counter[12], N); /* connects */
+	kill(srv, SIGKILL);
+	CHECK_EQ(wait_child(srv, 5000), 128 + SIGKILL);
+	printf("  %d client processes at once, every size twice, byte for "
+	       "byte\n",
+	       N);
+}
+
+/* The server dies mid-call: the call fails with -EPIPE at once. */
+static void test_server_killed(void)
+{
+	int round, worst = 0;
+
+	for (round = 0; round < 8; round++) {
+		pid_t srv = spawn(run_server, (void *)(intptr_t)2);
+		struct shmk_rpc *c = connect_(NULL);
+		unsigned char req[64], rep[64];
+		struct shmk_rpc_result res;
+		uint64_t id, died, took;
+
+		/* Works, then a slow call is in flight when it dies. */
+		echo_call(c, 100, (unsigned)round);
+		fill_req(req, sizeof(req), 5);
+		req[0] = 'S';
+		CHECK_OK(shmk_rpc_submit(c, 0, req, sizeof(req), rep,
+					 sizeof(rep), 30000, &id));
+		sleep_ms(20 + (unsigned)round * 7 % 60);
+		CHECK_OK(kill(srv, SIGKILL));
+		CHECK_EQ(wait_child(srv, 5000), 128 + SIGKILL);
+		died = check_now_ms();
+		CHECK_OK(shmk_rpc_wait(c, id, &res, -1));
+		took = check_now_ms() - died;
+		if (res.status == 0) {
+			/* It answered just before it died. */
+			check_echo(req, rep, sizeof(req));
+		} else {
+			CHECK_EQ(res.status, -EPIPE);
+		}
+		if ((int)took > worst)
+			worst = (int)took;
+		CHECK(took <= T_PEER_DEAD_MS + SLACK_MS);
+		/* New calls fail at once. */
+		CHECK_RC(shmk_rpc_call(c, "x", 1, rep, 1, &res, 5000), -EPIPE);
+		CHECK_OK(shmk_rpc_close(c));
+	}
+	/* A new server under the name serves new calls. */
+	{
+		pid_t srv = spawn(run_server, (void *)(intptr_t)2);
+		struct shmk_rpc *c = connect_(NULL);
+
+		echo_call(c, 5000, 1);
+		CHECK_OK(shmk_rpc_close(c));
+		kill(srv, SIGKILL);
+		wait_child(srv, 5000);
+	}
+	printf("  server SIGKILLed mid-call 8 times: the pending call failed "
+	       "with -EPIPE at most %d ms after the death; a new server "
+	       "serves\n",
+	       worst);
+}
+
+/* A client dies: the server forgets it. */
+static int client_then_die(void *arg)
+{
+	struct shmk_rpc *c = connect_(NULL);
+
+	(void)arg;
+	echo_call(c, 10, 3);
+	kill(getpid(), SIGKILL);
+	return 1;
+}
+
+static void test_client_killed(void)
+{
+	struct shmk_rpc *s = serve(echo1, 8, 2);
+	struct shmk_rpc_stats st;
+	uint64_t t0;
+	pid_t pid = spawn(client_then_die, NULL);
+
+	CHECK_EQ(wait_child(pid, 10000), 128 + SIGKILL);
+	t0 = check_now_ms();
+	do {
+		CHECK_OK(shmk_rpc_stats(s, &st));
+		if (st.clients == 0)
+			break;
+		sleep_ms(1);
+	} while (check_now_ms() - t0 < 2000);
+	CHECK_EQ(st.clients, 0);
+	printf("  a client SIGKILLed: its server let it go after %llu ms\n",
+	       (unsigned long long)(check_now_ms() - t0));
+	CHECK_OK(shmk_rpc_close(s));
+}
+
+/* A hostile client: frames with every field wrong, in its channel, while
+ * an honest client calls. */
+static int chaos_client(void *arg)
+{
+	struct shmk_rpc *c = connect_(NULL);
+	struct shmk_ring *r = shmk__rpc_out_ring(c);
+	unsigned char f[NODE];
+	uint64_t x = 88172645463325252u;
+	int i;
+
+	(void)arg;
+	{
+		/* A well-made reply to a call nobody made: dropped by id. */
+		struct {
+			uint32_t magic;
+			uint16_t ver;
+			uint8_t type, flags;
+			int32_t status;
+			uint32_t frag_len;
+			uint64_t msg_id, corr_id, total, off;
+		} rep = {0x50524b53u, 1, 2, 0, 0, 0, 1, 123456789, 0, 0};
+
+		CHECK_EQ(sizeof(rep), 48);
+		CHECK_OK(shmk_ring_write(r, &rep, sizeof(rep), 5000));
+	}
+	for (i = 0; i < 20000; i++) {
+		size_t n;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		n = (size_t)(x % NODE);
+		memset(f, (int)(x >> 8), sizeof(f));
+		if (n >= 48 && (i & 1)) {
+			/* A plausible header with one field wrong. */
+			uint32_t magic = 0x50524b53u;
+			uint16_t ver = 1;
+			uint64_t big = x % 3 ? UINT64_MAX : (x >> 3);
+
+			memcpy(f, &magic, 4);
+			memcpy(f + 4, &ver, 2);
+			f[6] = (unsigned char)(1 + x % 6);
+			f[7] = 0;
+			memcpy(f + 16 + 8 * (x % 4), &big, 8);
+		}
+		CHECK_OK(shmk_ring_write(r, f, n, 5000));
+		if (i % 1000 == 0)
+			echo_call(c, 3000, (unsigned)i); /* it still works */
+	}
+	CHECK_OK(shmk_rpc_close(c));
+	return 0;
+}
+
+static void test_chaos_client(void)
+{
+	struct shmk_rpc *s = serve(echo1, 8, 2);
+	struct shmk_rpc *honest = connect_(NULL);
+	struct shmk_rpc_stats st;
+	pid_t pid = spawn(chaos_client, NULL);
+	int i = 0;
+
+	while (waitpid(pid, NULL, WNOHANG) == 0) {
+		echo_call(honest, (size_t)(i * 37 % 5000), (unsigned)i);
+		i++;
+	}
+	CHECK_OK(shmk_rpc_stats(s, &st));
+	CHECK(st.malformed > 1000);
+	CHECK(st.discarded >= 1);
+	echo_call(honest, 100000, 5);
+	printf("  a client wrote 20000 bad frames: %llu dropped as malformed; "
+	       "the honest client made %d good calls meanwhile\n",
+	       (unsigned long long)st.malformed, i);
+	CHECK_OK(shmk_rpc_close(honest));
+	CHECK_OK(shmk_rpc_close(s));
+}
+
+int main(int argc, char **argv)
+{
+	check_init();
+	g_name = tname("rpc");
+	test_seed_example();
+	test_nosys();
+	test_server_calls_client();
+	test_issue52();
+	test_payloads();
+	test_timeout_cancel();
+	if (argc > 1 && !strcmp(argv[1], "threads")) {
+		printf("test_rpc threads: ok\n");
+		return 0;
+	}
+	test_deadline_races();
+	test_many_clients();
+	test_server_killed();
+	test_client_killed();
+	test_chaos_client();
+	printf("test_rpc: ok\n");
+	return 0;
+}
