@@ -614,8 +614,9 @@ struct shmk_rpc_req {
 	uint64_t id;   /* the call's id at the caller */
 	uint64_t peer; /* who calls: on a server, the client's number
 			  (for shmk_rpc_submit); on a client, 0 */
-	/* The reply: copied out after the handler returns, then passed to
-	 * reply_free if that is set.  NULL / 0: an empty reply. */
+	/* The reply: copied out after the handler returns (it may point
+	 * into data), then passed to reply_free if that is set.  NULL / 0:
+	 * an empty reply. */
 	const void *reply;
 	size_t reply_len;
 	void (*reply_free)(void *reply);

@@ -585,10 +585,6 @@ static void run_work(struct shmk_rpc *ep, struct work *w)
 		rc = -ENOSYS;
 	if (rc > 0)
 		rc = 0;
-	if (w->held) {
-		shmk_ring_release(ch->in, &w->m);
-		atomic_fetch_sub(&ch->held, 1);
-	}
 	shmk__count(&ep->r, C_SERVED, 1);
 	if (!atomic_load_explicit(&w->in->cancelled, memory_order_relaxed)) {
 		if (rc == 0)
@@ -599,6 +595,11 @@ static void run_work(struct shmk_rpc *ep, struct work *w)
 			send_msg(ch, F_ERR, rc, 0, w->in->id, req.error,
 				 strnlen(req.error, sizeof(req.error)),
 				 SHMK__FOREVER);
+	}
+	/* Only now: the reply may point into the request. */
+	if (w->held) {
+		shmk_ring_release(ch->in, &w->m);
+		atomic_fetch_sub(&ch->held, 1);
 	}
 	if (req.reply_free && req.reply)
 		req.reply_free((void *)(uintptr_t)req.reply);

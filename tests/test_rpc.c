@@ -72,6 +72,15 @@ static int echo1(void *arg, struct shmk_rpc_req *rq)
 	return 0;
 }
 
+/* Replies with the request itself, from where it lies. */
+static int same(void *arg, struct shmk_rpc_req *rq)
+{
+	(void)arg;
+	rq->reply = rq->data;
+	rq->reply_len = rq->len;
+	return 0;
+}
+
 static void fill_req(unsigned char *p, size_t n, unsigned seed)
 {
 	size_t i;
@@ -138,6 +147,27 @@ static void test_seed_example(void)
 	CHECK_OK(shmk_rpc_close(c));
 	CHECK_OK(shmk_rpc_close(s));
 	printf("  seed example: 123 + 10 = 133; errors cross the wire\n");
+}
+
+/* A reply that points into its request (in its node, or reassembled). */
+static void test_reply_is_request(void)
+{
+	struct shmk_rpc *s = serve(same, 4, 2), *c = connect_(NULL);
+	static unsigned char req[3 * FRAG + 5], rep[3 * FRAG + 5];
+	struct shmk_rpc_result res;
+	size_t n[] = {10, FRAG, 3 * FRAG + 5};
+	int i, k;
+
+	for (k = 0; k < 200; k++)
+		for (i = 0; i < 3; i++) {
+			fill_req(req, n[i], (unsigned)(k * 3 + i));
+			CHECK_OK(shmk_rpc_call(c, req, n[i], rep, sizeof(rep),
+					       &res, 5000));
+			CHECK_EQ(res.len, n[i]);
+			CHECK(memcmp(req, rep, n[i]) == 0);
+		}
+	CHECK_OK(shmk_rpc_close(c));
+	CHECK_OK(shmk_rpc_close(s));
 }
 
 static void test_nosys(void)
@@ -604,6 +634,7 @@ int main(int argc, char **argv)
 	g_name = tname("rpc");
 	test_seed_example();
 	test_nosys();
+	test_reply_is_request();
 	test_server_calls_client();
 	test_issue52();
 	test_payloads();

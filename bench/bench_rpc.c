@@ -1,0 +1,375 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench_rpc - shmk_rpc calls beside a UNIX-socket request/response of the
+ * same sizes, in the same run:
+ *
+ *   for requests of 64 B, 1 KiB, 64 KiB and 512 KiB with equal-size
+ *   replies: calls per second with one call at a time (and the round
+ *   trip's p50 / p99), with 16 calls in flight, and with 2 client
+ *   processes of 16 calls in flight each.  The server runs in its own
+ *   process (CPU 1), clients on CPU 0.  Every reply is checked against
+ *   its request.
+ *
+ * The socket reference is a SOCK_STREAM socketpair: the client writes a
+ * length and the request, the server reads all of it and writes a reply of
+ * the same length; with several calls in flight the client writes them
+ * all, then reads the replies.
+ *
+ * Usage: bench_rpc [--quick]
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include "bench.h"
+#include "shmk.h"
+
+#define DEPTH 16
+
+static int quick;
+static char g_name[64];
+
+static void die(const char *what, int rc)
+{
+	fprintf(stderr, "bench_rpc: %s: %s\n", what, shmk_strerror(rc));
+	exit(1);
+}
+
+/* The reply is the request itself: the server copies it straight from
+ * the request's node (or reassembly buffer) into reply nodes. */
+static int echo(void *arg, struct shmk_rpc_req *rq)
+{
+	(void)arg;
+	rq->reply = rq->data;
+	rq->reply_len = rq->len;
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void fill(unsigned char *p, size_t n, uint64_t seq)
+{
+	size_t i;
+
+	memcpy(p, &seq, n < 8 ? n : 8);
+	for (i = 8; i < n; i += 512)
+		p[i] = (unsigned char)(seq + i);
+}
+
+static void verify(const unsigned char *p, size_t n, uint64_t seq)
+{
+	uint64_t got = 0;
+	size_t i;
+
+	memcpy(&got, p, n < 8 ? n : 8);
+	if (n >= 8 && got != seq)
+		goto bad;
+	for (i = 8; i < n; i += 512)
+		if (p[i] != (unsigned char)(seq + i))
+			goto bad;
+	return;
+bad:
+	fprintf(stderr, "bench_rpc: reply %llu corrupt\n",
+		(unsigned long long)seq);
+	exit(1);
+}
+
+/* How many calls for a size: about 0.5 s (quick 0.15 s) of work. */
+static long calls_for(size_t size)
+{
+	double bytes = quick ? 3e8 : 1e9;
+	long n = (long)(bytes / (double)(size + 2048));
+
+	if (n > (quick ? 60000 : 200000))
+		n = quick ? 60000 : 200000;
+	return n < 200 ? 200 : n;
+}
+
+/* ------------------------------------------------------------------ */
+/* shmk_rpc                                                             */
+/* ------------------------------------------------------------------ */
+
+/* One client: n calls, depth at a time.  Writes the results to pipe fd:
+ * elapsed ns, then (depth 1) the sorted round trips' p50 and p99. */
+static void rpc_client(size_t size, long n, int depth, int fd)
+{
+	struct shmk_rpc_opts o = {.wait_ms = 5000};
+	unsigned char *req = malloc(size * DEPTH), *rep = malloc(size * DEPTH);
+	uint64_t *rtt = malloc(sizeof(*rtt) * (size_t)n), ids[DEPTH], t0;
+	struct shmk_rpc_result res;
+	struct shmk_rpc *c;
+	long sent = 0, done = 0;
+	uint64_t out[3] = {0};
+	int rc;
+
+	pin(0);
+	if (!req || !rep || !rtt)
+		die("malloc", -ENOMEM);
+	rc = shmk_rpc_connect(g_name, &o, &c);
+	if (rc < 0)
+		die("connect", rc);
+	t0 = now_ns();
+	while (done < n) {
+		while (sent < n && sent - done < depth) {
+			int k = (int)(sent % DEPTH);
+
+			fill(req + (size_t)k * size, size, (uint64_t)sent);
+			rtt[sent] = now_ns();
+			rc = shmk_rpc_submit(c, 0, req + (size_t)k * size, size,
+					     rep + (size_t)k * size, size,
+					     10000, &ids[k]);
+			if (rc < 0)
+				die("submit", rc);
+			sent++;
+		}
+		{
+			int k = (int)(done % DEPTH);
+
+			rc = shmk_rpc_wait(c, ids[k], &res, -1);
+			if (rc < 0 || res.status < 0)
+				die("call", rc < 0 ? rc : res.status);
+			rtt[done] = now_ns() - rtt[done];
+			verify(rep + (size_t)k * size, size, (uint64_t)done);
+			done++;
+		}
+	}
+	out[0] = now_ns() - t0;
+	if (depth == 1) {
+		qsort(rtt, (size_t)n, sizeof(*rtt), cmp_u64);
+		out[1] = rtt[n / 2];
+		out[2] = rtt[n * 99 / 100];
+	}
+	if (write(fd, out, sizeof(out)) != (ssize_t)sizeof(out))
+		exit(1);
+	shmk_rpc_close(c);
+	free(req);
+	free(rep);
+	free(rtt);
+}
+
+struct result {
+	double calls_s; /* all clients together */
+	double p50_us, p99_us;
+};
+
+/* Runs nclients client processes against a server process. */
+static struct result run_rpc(size_t size, long n, int depth, int nclients)
+{
+	struct shmk_rpc_opts so = {.handler = echo,
+				   .workers = 1,
+				   .node_size = 64 << 10,
+				   .nodes = 16};
+	struct result r = {0};
+	pid_t srv, cl[2];
+	int p[2], i, st;
+	uint64_t out[3], worst = 0;
+
+	if (pipe(p) < 0)
+		exit(1);
+	srv = fork();
+	if (srv == 0) {
+		struct shmk_rpc *s;
+		int rc;
+
+		pin(1);
+		rc = shmk_rpc_serve(g_name, &so, &s);
+		if (rc < 0)
+			die("serve", rc);
+		if (write(p[1], "r", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	if (read(p[0], out, 1) != 1)
+		exit(1);
+	for (i = 0; i < nclients; i++) {
+		cl[i] = fork();
+		if (cl[i] == 0) {
+			rpc_client(size, n, depth, p[1]);
+			_exit(0);
+		}
+	}
+	for (i = 0; i < nclients; i++) {
+		if (read(p[0], out, sizeof(out)) != (ssize_t)sizeof(out))
+			exit(1);
+		if (out[0] > worst)
+			worst = out[0];
+		r.p50_us = (double)out[1] / 1e3;
+		r.p99_us = (double)out[2] / 1e3;
+	}
+	for (i = 0; i < nclients; i++) {
+		waitpid(cl[i], &st, 0);
+		if (!WIFEXITED(st) || WEXITSTATUS(st))
+			exit(1);
+	}
+	kill(srv, SIGKILL);
+	waitpid(srv, &st, 0);
+	shmk_unlink(g_name);
+	close(p[0]);
+	close(p[1]);
+	r.calls_s = (double)n * nclients / ((double)worst / 1e9);
+	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* The UNIX-socket reference                                            */
+/* ------------------------------------------------------------------ */
+
+static int full(ssize_t (*op)(int, void *, size_t), int fd, void *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = op(fd, (char *)buf + got, n - got);
+
+		if (r <= 0) {
+			if (r < 0 && errno == EINTR)
+				continue;
+			return -1;
+		}
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+static ssize_t rd(int fd, void *b, size_t n)
+{
+	return read(fd, b, n);
+}
+
+static ssize_t wr(int fd, void *b, size_t n)
+{
+	return write(fd, b, n);
+}
+
+static void sock_server(int fd, size_t size)
+{
+	unsigned char *buf = malloc(size + 8);
+	uint64_t len;
+
+	pin(1);
+	for (;;) {
+		if (full(rd, fd, &len, 8) < 0 || len != size ||
+		    full(rd, fd, buf, size) < 0 || full(wr, fd, buf, size) < 0)
+			break;
+	}
+	free(buf);
+}
+
+static struct result run_sock(size_t size, long n, int depth)
+{
+	unsigned char *req = malloc(size * DEPTH), *rep = malloc(size);
+	uint64_t *rtt = malloc(sizeof(*rtt) * (size_t)n), t0, len = size;
+	struct result r = {0};
+	long sent = 0, done = 0;
+	int sv[2], st;
+	pid_t pid;
+
+	if (!req || !rep || !rtt || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+		exit(1);
+	pid = fork();
+	if (pid == 0) {
+		close(sv[0]);
+		sock_server(sv[1], size);
+		_exit(0);
+	}
+	close(sv[1]);
+	pin(0);
+	t0 = now_ns();
+	while (done < n) {
+		while (sent < n && sent - done < depth) {
+			unsigned char *q = req + (size_t)(sent % DEPTH) * size;
+
+			fill(q, size, (uint64_t)sent);
+			rtt[sent] = now_ns();
+			if (full(wr, sv[0], &len, 8) < 0 ||
+			    full(wr, sv[0], q, size) < 0)
+				exit(1);
+			sent++;
+		}
+		if (full(rd, sv[0], rep, size) < 0)
+			exit(1);
+		rtt[done] = now_ns() - rtt[done];
+		verify(rep, size, (uint64_t)done);
+		done++;
+	}
+	r.calls_s = (double)n / ((double)(now_ns() - t0) / 1e9);
+	if (depth == 1) {
+		qsort(rtt, (size_t)n, sizeof(*rtt), cmp_u64);
+		r.p50_us = (double)rtt[n / 2] / 1e3;
+		r.p99_us = (double)rtt[n * 99 / 100] / 1e3;
+	}
+	close(sv[0]);
+	waitpid(pid, &st, 0);
+	free(req);
+	free(rep);
+	free(rtt);
+	return r;
+}
+
+/* With 16 calls in flight a socket's writes could fill both directions'
+ * buffers at 512 KiB (client blocked writing, server blocked writing the
+ * reply): the reference keeps its depth to what the buffers hold. */
+static int sock_depth(size_t size, int want)
+{
+	int d = (int)((200u << 10) / (size + 8));
+
+	if (d < 1)
+		d = 1;
+	return d < want ? d : want;
+}
+
+static void row(const char *label, size_t size, long n, int depth, int clients)
+{
+	struct result a = run_rpc(size, n, depth, clients);
+	struct result b = run_sock(size, n, sock_depth(size, depth));
+	char sz[24];
+
+	if (size >= 1024)
+		snprintf(sz, sizeof(sz), "%zu KiB", size >> 10);
+	else
+		snprintf(sz, sizeof(sz), "%zu B", size);
+	printf("  %-8s %-20s %12.0f %12.0f %7.2f", sz, label, a.calls_s,
+	       b.calls_s, a.calls_s / b.calls_s);
+	if (depth == 1)
+		printf("   %8.1f %8.1f   %8.1f %8.1f", a.p50_us, a.p99_us,
+		       b.p50_us, b.p99_us);
+	printf("\n");
+	fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+	static const size_t sizes[] = {64, 1024, 64 << 10, 512 << 10};
+	size_t i;
+
+	quick = argc > 1 && !strcmp(argv[1], "--quick");
+	snprintf(g_name, sizeof(g_name), "bench_rpc.%d", (int)getpid());
+	printf("bench_rpc: shmk %s, %ld CPUs%s; server on CPU 1, clients "
+	       "on CPU 0\n\n",
+	       SHMK_VERSION_STRING, sysconf(_SC_NPROCESSORS_ONLN),
+	       quick ? ", quick run" : "");
+	printf("  request  mode                  shmk calls/s  unix calls/s"
+	       "   ratio   shmk p50      p99   unix p50      p99 (us)\n");
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		long n = calls_for(sizes[i]);
+
+		row("1 call at a time", sizes[i], n / 4, 1, 1);
+		row("16 in flight", sizes[i], n, DEPTH, 1);
+		row("2 clients x 16", sizes[i], n / 2, DEPTH, 2);
+	}
+	printf("\n(a reply equals its request in size; every reply checked. "
+	       "The socket reference with several in flight keeps at most "
+	       "200 KiB in flight.  2 clients: their calls together; the "
+	       "socket column is one client.)\n");
+	return 0;
+}
