@@ -16,6 +16,7 @@
  * all, then reads the replies.
  *
  * Usage: bench_rpc [--quick]
+ *        bench_rpc --one SIZE DEPTH CLIENTS    (one row, for profiling)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -353,6 +354,19 @@ int main(int argc, char **argv)
 	size_t i;
 
 	quick = argc > 1 && !strcmp(argv[1], "--quick");
+	if (argc == 5 && !strcmp(argv[1], "--one")) {
+		size_t size = (size_t)atol(argv[2]);
+		int depth = atoi(argv[3]), clients = atoi(argv[4]);
+
+		snprintf(g_name, sizeof(g_name), "bench_rpc.%d", (int)getpid());
+		if (size < 1 || depth < 1 || depth > DEPTH || clients < 1 ||
+		    clients > 2) {
+			fprintf(stderr, "bench_rpc: bad --one arguments\n");
+			return 2;
+		}
+		row("", size, calls_for(size), depth, clients);
+		return 0;
+	}
 	snprintf(g_name, sizeof(g_name), "bench_rpc.%d", (int)getpid());
 	printf("bench_rpc: shmk %s, %ld CPUs%s; server on CPU 1, clients "
 	       "on CPU 0\n\n",
