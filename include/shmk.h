@@ -109,6 +109,14 @@ enum {
 	 * the backing file can also shrink it (see "Trust" above).
 	 */
 	SHMK_F_ALLOW_SHARED = 1u << 1,
+	/*
+	 * create: the object outlives its creator's handle.  The creator's
+	 * close does not shut it down; it stays usable until its name is
+	 * removed (shmk_unlink, `shmk rm`), and `shmk gc` leaves it alone.
+	 * For objects a script or a service manager sets up (`shmk create`)
+	 * for other programs to use.
+	 */
+	SHMK_F_KEEP = 1u << 2,
 };
 
 /*
@@ -792,6 +800,7 @@ struct shmk_stat {
 	struct shmk_stat_part part[SHMK_STAT_MAX_PARTS];
 	int ncounters; /* entries used in counter[] */
 	uint64_t counter[SHMK_STAT_MAX_COUNTERS]; /* shmk_stat_counter_name() */
+	unsigned flags; /* SHMK_F_KEEP if created to outlive its creator */
 };
 
 /*

@@ -123,6 +123,7 @@ struct shmk__part {
 	 * their own words never share one. */
 	_Atomic uint64_t obj[4];
 };
+#define SHMK__HF_KEEP	    1u /* header flag: no shutdown at the creator's close */
 #define SHMK__PART_CREATOR  1u /* the slot's holder created the object */
 #define SHMK__PART_ATTACHED 2u /* set at attach, cleared by a clean close */
 
@@ -140,7 +141,8 @@ struct shmk__hdr {
 	uint32_t creator_pid;	     /* creator's pid (informational) */
 	uint64_t created_ns;	     /* CLOCK_REALTIME at creation, ns */
 	uint64_t nonce;		     /* random, unique to this incarnation */
-	uint8_t pad0[0x100 - 0x70];
+	uint32_t flags;		     /* SHMK__HF_* */
+	uint8_t pad0[0x100 - 0x74];
 	/* 0x100: lifecycle.  state: enum shmk_state, written by the creator
 	 * (release).  state_seq: bumped after each change of state once the
 	 * object is published (that is, at shutdown). */
@@ -227,6 +229,7 @@ struct shmk__region {
 	int slot;		     /* our participant slot */
 	uint32_t slot_gen;	     /* its generation while we hold it */
 	int64_t spin_ns;	     /* spin budget of blocking calls */
+	uint32_t hflags;	     /* create: the header's flags */
 	const struct shmk__kind *kind;
 	uint64_t serial; /* unique among this process's handles, never 0 */
 	int creator;	 /* 1 if this handle created the object */

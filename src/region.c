@@ -291,7 +291,8 @@ int shmk__hdr_check(const struct shmk__hdr *h, uint64_t file_size,
 
 int shmk__opts_check(const struct shmk_opts *o, int creating)
 {
-	const unsigned known = SHMK_F_OPEN_OR_CREATE | SHMK_F_ALLOW_SHARED;
+	const unsigned known =
+		SHMK_F_OPEN_OR_CREATE | SHMK_F_ALLOW_SHARED | SHMK_F_KEEP;
 
 	if (!o)
 		return 0;
@@ -448,6 +449,7 @@ static int region_build(struct shmk__region *r, const struct shmk__kind *k,
 	h->creator_pid = (uint32_t)getpid();
 	h->created_ns = shmk__real_ns();
 	h->nonce = shmk__random64();
+	h->flags = r->hflags;
 	if (init)
 		init(r);
 	rc = attach(r, k, SHMK__PART_CREATOR);
@@ -607,6 +609,8 @@ static int region_create(struct shmk__region *r, const char *name,
 	rc = k->layout(geom, &total);
 	if (rc < 0)
 		return rc;
+	if (o && (o->flags & SHMK_F_KEEP))
+		r->hflags = SHMK__HF_KEEP;
 	if (!name)
 		return create_anon(r, k, geom, total, mode, init);
 	isfile = shmk__name_path(name, path, sizeof(path));
@@ -818,7 +822,8 @@ void shmk__region_shutdown(struct shmk__region *r)
 void shmk__region_close(struct shmk__region *r)
 {
 	if (r->hdr && !r->forked) {
-		if (r->creator)
+		/* The header's flags are the creator's own, never changed. */
+		if (r->creator && !(r->hflags & SHMK__HF_KEEP))
 			shmk__region_shutdown(r);
 		if (r->slot >= 0)
 			atomic_fetch_and_explicit(&r->hdr->part[r->slot].flags,

@@ -97,6 +97,7 @@ static int fill(struct shmk_stat *st, const struct shmk__hdr *h, int fd,
 	st->creator_uid = h->creator_uid;
 	st->creator_pid = (pid_t)h->creator_pid;
 	st->created_ns = h->created_ns;
+	st->flags = h->flags & SHMK__HF_KEEP ? SHMK_F_KEEP : 0;
 	for (i = 0; i < SHMK__MAX_PARTS; i++) {
 		const struct shmk__part *p = &h->part[i];
 		struct shmk_stat_part *sp = &st->part[n];

@@ -449,6 +449,39 @@ static void test_corrupt(void)
 	CHECK_OK(shmk_unlink(g_name));
 }
 
+/* SHMK_F_KEEP: the creator's close leaves the ring usable. */
+static void test_keep(void)
+{
+	struct shmk_opts o = {.flags = SHMK_F_KEEP};
+	struct shmk_ring *r;
+	struct shmk_stat st;
+	char c = 0;
+
+	CHECK_OK(shmk_ring_create(g_name, 4, 8, &o, &r));
+	CHECK_OK(shmk_ring_write(r, "k", 1, 0));
+	CHECK_OK(shmk_ring_close(r));
+	CHECK_OK(shmk_stat(g_name, &st));
+	CHECK_EQ(st.state, SHMK_STATE_READY);
+	CHECK_EQ(st.flags, SHMK_F_KEEP);
+	CHECK_EQ(st.creator_alive, 0);
+	CHECK_OK(shmk_ring_open(g_name, NULL, &r));
+	CHECK_EQ(shmk_ring_read(r, &c, 1, 0), 1);
+	CHECK_EQ(c, 'k');
+	CHECK_OK(shmk_ring_write(r, "l", 1, 0));
+	CHECK_OK(shmk_ring_close(r));
+	/* Without the flag the same sequence ends in a shut-down ring. */
+	CHECK_OK(shmk_unlink(g_name));
+	CHECK_OK(shmk_ring_create(g_name, 4, 8, NULL, &r));
+	CHECK_OK(shmk_ring_close(r));
+	CHECK_OK(shmk_stat(g_name, &st));
+	CHECK_EQ(st.state, SHMK_STATE_SHUTDOWN);
+	CHECK_EQ(st.flags, 0);
+	CHECK_OK(shmk_ring_open(g_name, NULL, &r));
+	CHECK_RC(shmk_ring_write(r, "m", 1, 0), -EPIPE);
+	CHECK_OK(shmk_ring_close(r));
+	CHECK_OK(shmk_unlink(g_name));
+}
+
 int main(void)
 {
 	check_init();
@@ -465,6 +498,7 @@ int main(void)
 	test_node_sizes();
 	test_slow_peers();
 	test_corrupt();
+	test_keep();
 	printf("test_ring: ok\n");
 	return 0;
 }
