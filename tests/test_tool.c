@@ -1,16 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_tool - the shmk command: ls, info and rm on live, shut-down,
- * corrupt and missing objects; --help on every verb; exit codes 0/1/2 and
- * errors on stderr that name the object and the reason.
+ * test_tool - the shmk command against real objects: ls, info (--json
+ * too) and rm on live, shut-down, corrupt and missing objects; send and
+ * recv round trips in every mode (10 MiB through a small ring), messages
+ * longer than a node; watch; check on a healthy and a corrupted ring; gc
+ * of a SIGKILLed creator's object beside a live one; --help and a bad
+ * option on every verb; exit codes 0/1/2 and errors on stderr that name
+ * the object and the reason.
  */
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #include "check.h"
 
 static const char *g_tool;
 static char g_out[65536], g_err[65536];
-static char g_outf[64], g_errf[64];
+static char g_outf[64], g_errf[64], g_in[64], g_got[64];
+static int g_python;
 
 static void slurp(const char *path, char *buf, size_t cap)
 {
@@ -24,24 +30,37 @@ static void slurp(const char *path, char *buf, size_t cap)
 	close(fd);
 }
 
+/* Runs a shell command; returns its exit status. */
+static int sh(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	fflush(NULL);
+	st = system(cmd);
+	CHECK(st != -1 && WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
 /* Runs the tool with args; returns its exit status, output in g_out and
- * g_err. */
+ * g_err.  args may redirect standard input ("< file"). */
 static int tool(const char *fmt, ...)
 {
-	char args[1024], cmd[2048];
+	char args[2048];
 	va_list ap;
 	int st;
 
 	va_start(ap, fmt);
 	vsnprintf(args, sizeof(args), fmt, ap);
 	va_end(ap);
-	snprintf(cmd, sizeof(cmd), "'%s' %s >%s 2>%s", g_tool, args, g_outf,
-		 g_errf);
-	st = system(cmd);
-	CHECK(st != -1 && WIFEXITED(st));
+	st = sh("'%s' %s >%s 2>%s", g_tool, args, g_outf, g_errf);
 	slurp(g_outf, g_out, sizeof(g_out));
 	slurp(g_errf, g_err, sizeof(g_err));
-	return WEXITSTATUS(st);
+	return st;
 }
 
 #define HAS(buf, s)                                                            \
@@ -49,6 +68,15 @@ static int tool(const char *fmt, ...)
 		if (!strstr(buf, s)) {                                         \
 			fprintf(stderr, "%s:%d: '%s' not in:\n%s\n", __FILE__, \
 				__LINE__, s, buf);                             \
+			exit(1);                                               \
+		}                                                              \
+	} while (0)
+
+#define HASNT(buf, s)                                                          \
+	do {                                                                   \
+		if (strstr(buf, s)) {                                          \
+			fprintf(stderr, "%s:%d: '%s' unexpected in:\n%s\n",    \
+				__FILE__, __LINE__, s, buf);                   \
 			exit(1);                                               \
 		}                                                              \
 	} while (0)
@@ -72,6 +100,90 @@ static const char *ls_line(const char *name)
 	return NULL;
 }
 
+static int count_lines(const char *s)
+{
+	int n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+static void put_file(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+
+	CHECK(f != NULL);
+	CHECK_EQ(fwrite(data, 1, len, f), len);
+	CHECK_EQ(fclose(f), 0);
+}
+
+/* The whole file at path (malloc'd), its length in *len. */
+static char *get_file(const char *path, size_t *len)
+{
+	struct stat st;
+	char *buf;
+	FILE *f;
+
+	f = fopen(path, "rb");
+	CHECK(f != NULL);
+	CHECK_OK(fstat(fileno(f), &st));
+	buf = malloc((size_t)st.st_size + 1);
+	CHECK(buf != NULL);
+	CHECK_EQ(fread(buf, 1, (size_t)st.st_size, f), (size_t)st.st_size);
+	fclose(f);
+	*len = (size_t)st.st_size;
+	return buf;
+}
+
+/* The file at g_got must hold exactly len bytes equal to want. */
+static void got_equals(const void *want, size_t len)
+{
+	size_t n, i;
+	char *got = get_file(g_got, &n);
+
+	if (n != len || memcmp(got, want, len)) {
+		for (i = 0; i < n && i < len; i++)
+			if (got[i] != ((const char *)want)[i])
+				break;
+		fprintf(stderr,
+			"received %zu bytes, sent %zu; first "
+			"difference at byte %zu\n",
+			n, len, i);
+		exit(1);
+	}
+	free(got);
+}
+
+/* Ring counters as shmk_stat reports them, by name. */
+static uint64_t ring_counter(const char *name, const char *counter)
+{
+	struct shmk_stat st;
+	int i;
+
+	CHECK_OK(shmk_stat(name, &st));
+	for (i = 0; i < st.ncounters; i++)
+		if (!strcmp(shmk_stat_counter_name(st.kind, i), counter))
+			return st.counter[i];
+	fprintf(stderr, "no counter %s\n", counter);
+	exit(1);
+}
+
+/*
+ * recv (in the background) and send on one ring, each with its options;
+ * returns send's status * 16 + recv's.  recv writes to g_got; send reads
+ * g_in.  Both have a deadline, so a bug fails rather than hangs.
+ */
+static int send_recv(const char *name, const char *send_opts,
+		     const char *recv_opts)
+{
+	return sh(": >%s; '%s' recv --timeout 30000 %s %s >%s 2>>%s & "
+		  "'%s' send --timeout 30000 %s %s <%s 2>>%s; s=$?; "
+		  "wait $!; r=$?; exit $((s * 16 + r))",
+		  g_errf, g_tool, recv_opts, name, g_got, g_errf, g_tool,
+		  send_opts, name, g_in, g_errf);
+}
+
 static int g_pipe[2];
 
 static int child_hold(void *arg)
@@ -84,26 +196,134 @@ static int child_hold(void *arg)
 		pause();
 }
 
-int main(int argc, char **argv)
+/* Creates a buffer and holds it until killed. */
+static int child_create_hold(void *arg)
 {
-	const char *live, *junk;
+	struct shmk_buffer *b;
+
+	CHECK_OK(shmk_buffer_create((const char *)arg, 100, NULL, &b));
+	CHECK_EQ(write(g_pipe[1], "c", 1), 1);
+	for (;;)
+		pause();
+}
+
+/* Creates a buffer and dies without closing it. */
+static int child_create_die(void *arg)
+{
+	struct shmk_buffer *b;
+
+	CHECK_OK(shmk_buffer_create((const char *)arg, 100, NULL, &b));
+	raise(SIGKILL);
+	return 1;
+}
+
+/* Moves messages through a ring for a while: watch must see them. */
+static int child_traffic(void *arg)
+{
+	uint64_t end = check_now_ms() + 1500;
+	struct shmk_ring *r;
+	char buf[64];
+
+	CHECK_OK(shmk_ring_open((const char *)arg, NULL, &r));
+	while (check_now_ms() < end) {
+		CHECK_OK(shmk_ring_write(r, "0123456789", 10, 1000));
+		CHECK_EQ(shmk_ring_read(r, buf, sizeof(buf), 1000), 10);
+		sleep_ms(1);
+	}
+	CHECK_OK(shmk_ring_close(r));
+	return 0;
+}
+
+/* Parses g_outf as JSON and runs the Python expression test on it (d),
+ * which must hold; without python3, checks the braces balance. */
+static void json_ok(const char *test)
+{
+	int depth = 0, in_str = 0;
+	const char *p;
+
+	if (g_python) {
+		CHECK_EQ(sh("python3 -c 'import json,sys; "
+			    "d=json.load(sys.stdin.buffer); assert %s, d' <%s",
+			    test, g_outf),
+			 0);
+		return;
+	}
+	for (p = g_out; *p; p++) {
+		if (in_str && *p == '\\' && p[1])
+			p++;
+		else if (*p == '"')
+			in_str = !in_str;
+		else if (!in_str && (*p == '{' || *p == '['))
+			depth++;
+		else if (!in_str && (*p == '}' || *p == ']'))
+			CHECK(--depth >= 0);
+	}
+	CHECK(!in_str && depth == 0 && g_out[0] == '{');
+}
+
+static void test_help_and_usage(void)
+{
+	static const char *const verbs[] = {"ls",      "info",	"watch", "send",
+					    "recv",    "check", "rm",	 "gc",
+					    "version", "help"};
+	size_t i;
+
+	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+		char want[64];
+
+		CHECK_EQ(tool("%s --help", verbs[i]), 0);
+		snprintf(want, sizeof(want), "usage: shmk %s", verbs[i]);
+		HAS(g_out, want);
+		CHECK_EQ(tool("%s --bogus x", verbs[i]), 2);
+		HAS(g_err, "unknown option '--bogus'");
+		snprintf(want, sizeof(want), "Try 'shmk %s --help'", verbs[i]);
+		HAS(g_err, want);
+	}
+	CHECK_EQ(tool("--help"), 0);
+	HAS(g_out, "Commands:");
+	CHECK_EQ(tool("info -h"), 0);
+	HAS(g_out, "usage: shmk info [--json] NAME...");
+	CHECK_EQ(tool("help rm"), 0);
+	HAS(g_out, "usage: shmk rm NAME...");
+	CHECK_EQ(tool("version"), 0);
+	HAS(g_out, SHMK_VERSION_STRING);
+
+	/* Usage errors: exit 2, on stderr. */
+	CHECK_EQ(tool(""), 2);
+	CHECK_EQ(tool("frobnicate"), 2);
+	HAS(g_err, "unknown command 'frobnicate'");
+	CHECK_EQ(tool("info"), 2);
+	CHECK_EQ(tool("rm"), 2);
+	CHECK_EQ(tool("check"), 2);
+	CHECK_EQ(tool("watch"), 2);
+	CHECK_EQ(tool("ls extra"), 2);
+	CHECK_EQ(tool("send"), 2);
+	CHECK_EQ(tool("recv a b"), 2);
+	CHECK_EQ(tool("send --chunk 0 x"), 2);
+	HAS(g_err, "invalid value '0' for --chunk");
+	CHECK_EQ(tool("send --chunk 4Q x"), 2);
+	CHECK_EQ(tool("send --timeout"), 2);
+	HAS(g_err, "option '--timeout' needs a value");
+	CHECK_EQ(tool("send --nodes 8 x"), 2); /* without --create */
+	HAS(g_err, "need --create");
+	CHECK_EQ(tool("send --create --mode 0644x x"), 2);
+	CHECK_EQ(tool("send --create --mode 0400 x"), 2);
+	CHECK_EQ(tool("recv --no-shutdown x"), 2);
+	CHECK_EQ(tool("watch --count 0 x"), 2);
+	CHECK_EQ(tool("watch --interval x x"), 2);
+}
+
+/* ls, info, rm on a live object with a second participant, a shut-down
+ * one and a file at a shmk name that is not an object. */
+static void test_ls_info_rm(void)
+{
+	const char *live = tname("live"), *junk = tname("junk");
 	char path[256], want[256], c;
-	const char *line;
 	struct shmk_buffer *b, *gone;
+	const char *line;
 	pid_t pid;
 	FILE *f;
 
-	check_init();
-	live = tname("live");
-	junk = tname("junk");
-	CHECK(argc == 2);
-	g_tool = argv[1];
-	snprintf(g_outf, sizeof(g_outf), "/tmp/shmk-tool-%d.out", getpid());
-	snprintf(g_errf, sizeof(g_errf), "/tmp/shmk-tool-%d.err", getpid());
-	CHECK_OK(pipe(g_pipe));
-
-	/* A live object with a second participant, a shut-down one, and a
-	 * file at a shmk name that is not an object. */
 	CHECK_OK(shmk_buffer_create(live, 1000, NULL, &b));
 	pid = spawn(child_hold, (void *)live);
 	CHECK_EQ(read(g_pipe[0], &c, 1), 1);
@@ -124,7 +344,8 @@ int main(int argc, char **argv)
 	HAS(line, "ready");
 	snprintf(want, sizeof(want), "%d alive", (int)getpid());
 	HAS(line, want);
-	HAS(line, " 2"); /* attached */
+	HAS(line, " 2 "); /* attached */
+	HAS(line, "size=1000");
 	line = ls_line(tname("gone"));
 	CHECK(line != NULL);
 	HAS(line, "shutdown");
@@ -146,6 +367,30 @@ int main(int argc, char **argv)
 	snprintf(want, sizeof(want), "/dev/shm/shmk.%s", live);
 	HAS(g_out, want);
 
+	/* JSON: one valid document, the same facts. */
+	CHECK_EQ(tool("info --json %s", live), 0);
+	snprintf(want, sizeof(want),
+		 "d[\"objects\"][0][\"name\"] == \"%s\" and "
+		 "d[\"objects\"][0][\"kind\"] == \"buffer\" and "
+		 "d[\"objects\"][0][\"geometry\"][\"size\"] == 1000 and "
+		 "d[\"objects\"][0][\"participants\"][\"alive\"] == 2 and "
+		 "d[\"objects\"][0][\"creator\"][\"pid\"] == %d",
+		 live, (int)getpid());
+	json_ok(want);
+	CHECK_EQ(tool("ls --json"), 0);
+	snprintf(want, sizeof(want),
+		 "[o[\"state\"] for o in d[\"objects\"] if o[\"name\"] == "
+		 "\"%s\"] == [\"ready\"] and [o[\"error\"][:17] for o in "
+		 "d[\"objects\"] if o[\"name\"] == \"%s\"] == [\"not a shmk "
+		 "object\"]",
+		 live, junk);
+	json_ok(want);
+	/* A missing object: still one document, exit 1, stderr says why. */
+	CHECK_EQ(tool("info --json %s %s", live, tname("missing")), 1);
+	HAS(g_err, "no such object");
+	json_ok("len(d[\"objects\"]) == 2 and d[\"objects\"][1][\"error\"] "
+		"== \"no such object\"");
+
 	/* Errors: named object and reason on stderr, exit 1. */
 	CHECK_EQ(tool("info %s", tname("missing")), 1);
 	snprintf(want, sizeof(want), "shmk info: %s: no such object",
@@ -153,34 +398,13 @@ int main(int argc, char **argv)
 	HAS(g_err, want);
 	CHECK_EQ(tool("info %s", junk), 1);
 	HAS(g_err, junk);
+	CHECK_EQ(tool("check %s", junk), 1);
+	HAS(g_out, "FAIL");
+	HAS(g_err, junk);
 	CHECK_EQ(tool("rm %s", junk), 1);
 	HAS(g_err, "not a shmk object");
 	CHECK_EQ(access(path, F_OK), 0); /* left alone */
 	unlink(path);
-
-	/* Usage errors: exit 2. */
-	CHECK_EQ(tool(""), 2);
-	CHECK_EQ(tool("frobnicate"), 2);
-	HAS(g_err, "unknown command 'frobnicate'");
-	CHECK_EQ(tool("info"), 2);
-	CHECK_EQ(tool("rm"), 2);
-	CHECK_EQ(tool("ls --bogus"), 2);
-	HAS(g_err, "unknown option '--bogus'");
-	CHECK_EQ(tool("ls extra"), 2);
-
-	/* Help everywhere. */
-	CHECK_EQ(tool("--help"), 0);
-	HAS(g_out, "Commands:");
-	CHECK_EQ(tool("ls --help"), 0);
-	HAS(g_out, "usage: shmk ls");
-	CHECK_EQ(tool("info -h"), 0);
-	HAS(g_out, "usage: shmk info NAME...");
-	CHECK_EQ(tool("rm --help"), 0);
-	HAS(g_out, "usage: shmk rm NAME...");
-	CHECK_EQ(tool("help rm"), 0);
-	HAS(g_out, "usage: shmk rm NAME...");
-	CHECK_EQ(tool("version"), 0);
-	HAS(g_out, SHMK_VERSION_STRING);
 
 	/* rm: the name goes, the live participant keeps its memory. */
 	CHECK_EQ(tool("rm %s %s", live, tname("gone")), 0);
@@ -189,12 +413,337 @@ int main(int argc, char **argv)
 	HAS(g_err, "no such object");
 	CHECK_EQ(tool("ls"), 0);
 	CHECK(ls_line(live) == NULL);
+	CHECK(ls_line(tname("gone")) == NULL);
 
 	kill(pid, SIGKILL);
 	wait_child(pid, 5000);
 	CHECK_OK(shmk_buffer_close(b));
+}
+
+/* A path with characters JSON must escape, and bytes that are not
+ * UTF-8: still one valid document. */
+static void test_json_escaping(void)
+{
+	char dir[64], name[128];
+	struct shmk_buffer *b;
+
+	if (!g_python)
+		return;
+	snprintf(dir, sizeof(dir), "/tmp/shmk-tool-%d.d", (int)getpid());
+	CHECK_OK(mkdir(dir, 0700));
+	snprintf(name, sizeof(name), "%s/q\"b\\s\tt\001\xff\xc3\xa9", dir);
+	CHECK_OK(shmk_buffer_create(name, 10, NULL, &b));
+	CHECK_EQ(sh("'%s' info --json \"$(printf '%%s/q\"b\\\\s\\tt\\001"
+		    "\\377\\303\\251' %s)\" >%s",
+		    g_tool, dir, g_outf),
+		 0);
+	slurp(g_outf, g_out, sizeof(g_out));
+	HAS(g_out, "q\\\"b\\\\s\\u0009t\\u0001\\ufffd\xc3\xa9");
+	json_ok("d[\"objects\"][0][\"name\"].endswith("
+		"\"/q\\\"b\\\\s\\tt\\x01\\ufffd\\xe9\")");
+	CHECK_OK(shmk_buffer_close(b));
+	CHECK_OK(shmk_unlink(name));
+	CHECK_OK(rmdir(dir));
+}
+
+static void test_send_recv(void)
+{
+	const size_t big = (size_t)10 << 20;
+	char *data, *p, line[8192];
+	const char *ring;
+	size_t i, len;
+	int n;
+
+	/* 10 MiB of noise through 8 nodes of 4 KiB, in chunks; either side
+	 * may create the ring. */
+	data = malloc(big);
+	CHECK(data != NULL);
+	srand(7);
+	for (i = 0; i < big; i++)
+		data[i] = (char)(rand() >> 7);
+	put_file(g_in, data, big);
+	ring = tname("chunks");
+	CHECK_EQ(send_recv(ring, "--create --nodes 8 --node-size 4K --chunk 4K",
+			   "--create --nodes 8 --node-size 4096 --chunk 4K"),
+		 0);
+	got_equals(data, big);
+	CHECK_EQ(ring_counter(ring, "written"), big / 4096);
+	CHECK_EQ(ring_counter(ring, "bytes_read"), big);
+	CHECK_EQ(tool("info %s", ring), 0);
+	HAS(g_out, "state:        shutdown"); /* send's doing */
+	HAS(g_out, "geometry:     nodes=8 node_size=4096");
+	/* A shut-down ring stays so: a second send fails and says why. */
+	CHECK_EQ(tool("send %s </dev/null", ring), 0); /* nothing to send */
+	CHECK_EQ(tool("send %s <%s", ring, g_in), 1);
+	HAS(g_err, ring);
+	HAS(g_err, "shut down");
+	/* ... and recv finds it drained and ends at once, with nothing. */
+	CHECK_EQ(tool("recv %s", ring), 0);
+	CHECK_EQ(strlen(g_out), 0);
+	CHECK_EQ(tool("rm %s", ring), 0);
+
+	/* The last chunk is shorter; recv creates, send opens. */
+	ring = tname("tail");
+	put_file(g_in, data, 10000);
+	CHECK_EQ(send_recv(ring, "--chunk 4096",
+			   "--chunk 4096 --create --nodes 2 --node-size 4096"),
+		 0);
+	got_equals(data, 10000);
+	CHECK_EQ(ring_counter(ring, "written"), 3);
+	/* Another geometry than the ring's is refused, and said so. */
+	CHECK_EQ(tool("send --create --nodes 4 --node-size 4096 %s </dev/null",
+		      ring),
+		 1);
+	HAS(g_err, "exists as a ring of 2 nodes of 4096 bytes");
+	CHECK_EQ(tool("rm %s", ring), 0);
+
+	/* Lines: empty ones, one exactly a node long; the newline is not
+	 * sent (each message is the line alone). */
+	p = data;
+	for (n = 0; n < 3000; n++) {
+		len = (size_t)(n * 37 % 300);
+		if (n == 1234)
+			len = 512; /* exactly a node */
+		if (n % 100 == 0)
+			len = 0;
+		memset(p, 'a' + n % 26, len);
+		p += len;
+		*p++ = '\n';
+	}
+	ring = tname("lines");
+	put_file(g_in, data, (size_t)(p - data));
+	CHECK_EQ(send_recv(ring, "--create --nodes 4 --node-size 512", ""), 0);
+	got_equals(data, (size_t)(p - data));
+	CHECK_EQ(ring_counter(ring, "written"), 3000);
+	CHECK_EQ(ring_counter(ring, "bytes_written"),
+		 (uint64_t)(p - data) - 3000);
+	CHECK_EQ(tool("rm %s", ring), 0);
+
+	/* A line longer than a node: an error naming it; what came before
+	 * is delivered, nothing of it or after it, and recv ends. */
+	ring = tname("long");
+	memset(line, 'x', sizeof(line));
+	n = snprintf(data, big, "one\ntwo\n%.*s\nfour\n", 513, line);
+	put_file(g_in, data, (size_t)n);
+	CHECK_EQ(send_recv(ring, "--create --nodes 4 --node-size 512", ""),
+		 1 * 16 + 0);
+	slurp(g_errf, g_err, sizeof(g_err));
+	HAS(g_err, ring);
+	HAS(g_err, "line 3 is longer than a node (512 bytes)");
+	got_equals("one\ntwo\n", 8);
+	CHECK_EQ(tool("rm %s", ring), 0);
+
+	/* Frames: 4-byte little-endian length, then the bytes. */
+	p = data;
+	for (n = 0; n < 2000; n++) {
+		len = (size_t)(n * 53 % 1025);
+		p[0] = (char)len;
+		p[1] = (char)(len >> 8);
+		p[2] = p[3] = 0;
+		memset(p + 4, n, len);
+		p += 4 + len;
+	}
+	ring = tname("frames");
+	put_file(g_in, data, (size_t)(p - data));
+	CHECK_EQ(send_recv(ring, "--frames --create --nodes 3 --node-size 1K",
+			   "--frames"),
+		 0);
+	got_equals(data, (size_t)(p - data));
+	CHECK_EQ(ring_counter(ring, "written"), 2000);
+	CHECK_EQ(tool("rm %s", ring), 0);
+	/* A frame longer than a node, and one cut short. */
+	ring = tname("badframe");
+	memcpy(data, "\x05\x00\x00\x00hello\x01\x04\x00\x00zz", 15);
+	put_file(g_in, data, 15);
+	CHECK_EQ(send_recv(ring, "--frames --create --nodes 2 --node-size 1K",
+			   "--frames"),
+		 1 * 16 + 0);
+	slurp(g_errf, g_err, sizeof(g_err));
+	HAS(g_err, "frame 2 (1025 bytes) is longer than a node (1024 bytes)");
+	got_equals("\x05\x00\x00\x00hello", 9);
+	CHECK_EQ(tool("rm %s", ring), 0);
+	put_file(g_in, "\x05\x00\x00\x00hel", 7);
+	CHECK_EQ(send_recv(ring, "--frames --create --nodes 2 --node-size 1K",
+			   "--frames"),
+		 1 * 16 + 0);
+	slurp(g_errf, g_err, sizeof(g_err));
+	HAS(g_err, "frame 1 is truncated: input ended after 3 of its 5 bytes");
+	got_equals("", 0);
+	CHECK_EQ(tool("rm %s", ring), 0);
+
+	/* Timeouts: nobody reads a full ring; nobody writes. */
+	ring = tname("stuck");
+	put_file(g_in, data, 100);
+	CHECK_EQ(tool("send --create --nodes 2 --node-size 8 --chunk 8 "
+		      "--timeout 200 %s <%s",
+		      ring, g_in),
+		 1);
+	HAS(g_err, "no free node within 200 ms");
+	CHECK_EQ(tool("rm %s", ring), 0);
+	CHECK_EQ(tool("recv --create --timeout 200 %s", ring), 1);
+	HAS(g_err, "no message within 200 ms");
+	CHECK_EQ(tool("rm %s", ring), 0);
+	CHECK_EQ(tool("recv --timeout 50 %s", tname("nothere")), 1);
+	HAS(g_err, "no such object");
+	free(data);
+}
+
+static void test_watch(void)
+{
+	const char *ring = tname("watched");
+	char *line, *save;
+	struct shmk_ring *r;
+	pid_t pid;
+
+	CHECK_OK(shmk_ring_create(ring, 4, 64, NULL, &r));
+	pid = spawn(child_traffic, (void *)ring);
+	sleep_ms(100);
+	CHECK_EQ(tool("watch --interval 300 --count 2 %s", ring), 0);
+	CHECK_EQ(count_lines(g_out), 2);
+	HASNT(g_out, "\033"); /* no terminal codes into a pipe */
+	for (line = strtok_r(g_out, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		HAS(line, ring);
+		HAS(line, "kind=ring state=ready alive=2");
+		HAS(line, "lag=");
+		HASNT(line, "msg/s=0 "); /* the child moves hundreds a second */
+		HASNT(line, "MB/s=-");
+	}
+	CHECK_EQ(wait_child(pid, 10000), 0);
+	/* Idle now: nothing moves. */
+	CHECK_EQ(tool("watch --interval 50 --count 1 %s", ring), 0);
+	CHECK_EQ(count_lines(g_out), 1);
+	HAS(g_out, "msg/s=0 MB/s=0.00 waits/s=0 lag=0");
+	CHECK_EQ(tool("watch --count 1 %s", tname("nothere")), 1);
+	HAS(g_err, "no such object");
+	CHECK_OK(shmk_ring_close(r));
+}
+
+static void test_check(void)
+{
+	const char *ring = tname("checked");
+	uint64_t v = 99;
+	char path[256];
+	struct shmk_ring *r;
+	int fd;
+
+	CHECK_OK(shmk_ring_create(ring, 8, 128, NULL, &r));
+	CHECK_OK(shmk_ring_write(r, "abc", 3, 0));
+	CHECK_EQ(tool("check %s", ring), 0);
+	HAS(g_out, "geometry: 8 nodes of 128 bytes");
+	HAS(g_out, "ok       read + lost <= written");
+	HAS(g_out, "ok       high_water <= nodes");
+	HASNT(g_out, "FAIL");
+	HAS(g_out, ": ok\n");
+
+	/* Corrupt the high-water mark (counter[10], docs/format.md 5.5.3,
+	 * counters at 0x140): check must name the broken relation. */
+	snprintf(path, sizeof(path), "/dev/shm/shmk.%s", ring);
+	fd = open(path, O_RDWR);
+	CHECK(fd >= 0);
+	CHECK_EQ(pwrite(fd, &v, sizeof(v), 0x140 + 10 * 8), sizeof(v));
+	CHECK_EQ(tool("check %s", ring), 1);
+	HAS(g_out, "FAIL     high_water <= nodes does not hold");
+	HAS(g_out, "1 problem(s)");
+	HAS(g_err, ring);
+	/* Messages read that were never written (counter[2]). */
+	v = 1;
+	CHECK_EQ(pwrite(fd, &v, sizeof(v), 0x140 + 10 * 8), sizeof(v));
+	v = 1000;
+	CHECK_EQ(pwrite(fd, &v, sizeof(v), 0x140 + 2 * 8), sizeof(v));
+	CHECK_EQ(tool("check %s", ring), 1);
+	HAS(g_out, "FAIL     read + lost <= written does not hold");
+	close(fd);
+	CHECK_OK(shmk_ring_close(r));
+	CHECK_EQ(tool("check %s", tname("nothere")), 1);
+	HAS(g_err, "no such object");
+}
+
+static void test_gc(void)
+{
+	const char *dead = tname("gc.dead"), *live = tname("gc.live");
+	const char *held = tname("gc.held");
+	char pattern[64], want[256], c;
+	pid_t pid, maker, holder;
+
+	pid = spawn(child_create_die, (void *)dead);
+	CHECK_EQ(wait_child(pid, 5000), 128 + SIGKILL);
+	pid = spawn(child_create_hold, (void *)live);
+	CHECK_EQ(read(g_pipe[0], &c, 1), 1);
+	/* Its creator killed, but another process still has it open. */
+	maker = spawn(child_create_hold, (void *)held);
+	CHECK_EQ(read(g_pipe[0], &c, 1), 1);
+	holder = spawn(child_hold, (void *)held);
+	CHECK_EQ(read(g_pipe[0], &c, 1), 1);
+	kill(maker, SIGKILL);
+	CHECK_EQ(wait_child(maker, 5000), 128 + SIGKILL);
+	/* Only this test's names: other tests may run beside it. */
+	snprintf(pattern, sizeof(pattern), "'t%d.gc.*'", (int)getpid());
+
+	CHECK_EQ(tool("gc --dry-run %s", pattern), 0);
+	snprintf(want, sizeof(want), "would remove %s (buffer", dead);
+	HAS(g_out, want);
+	HASNT(g_out, live);
+	HASNT(g_out, held);
+	CHECK_EQ(count_lines(g_out), 1);
+	CHECK_EQ(tool("info %s", dead), 0); /* still there */
+
+	CHECK_EQ(tool("gc %s", pattern), 0);
+	snprintf(want, sizeof(want), "removed %s (buffer", dead);
+	HAS(g_out, want);
+	HASNT(g_out, live);
+	HASNT(g_out, held);
+	CHECK_EQ(tool("info %s", dead), 1);
+	HAS(g_err, "no such object");
+	CHECK_EQ(tool("info %s", live), 0);
+	HAS(g_out, "creator:      pid");
+	HAS(g_out, "alive");
+	CHECK_EQ(tool("info %s", held), 0);
+	HAS(g_out, "participants: 1 alive, 2 slots used");
+	HASNT(g_out, "(null)");
+
+	/* Nobody left: both go. */
+	kill(pid, SIGKILL);
+	wait_child(pid, 5000);
+	kill(holder, SIGKILL);
+	wait_child(holder, 5000);
+	CHECK_EQ(tool("gc %s", pattern), 0);
+	snprintf(want, sizeof(want), "removed %s (buffer", live);
+	HAS(g_out, want);
+	snprintf(want, sizeof(want), "removed %s (buffer", held);
+	HAS(g_out, want);
+	CHECK_EQ(count_lines(g_out), 2);
+	CHECK_EQ(tool("gc %s", pattern), 0);
+	CHECK_EQ(strlen(g_out), 0);
+}
+
+int main(int argc, char **argv)
+{
+	check_init();
+	CHECK(argc == 2);
+	g_tool = argv[1];
+	snprintf(g_outf, sizeof(g_outf), "/tmp/shmk-tool-%d.out", getpid());
+	snprintf(g_errf, sizeof(g_errf), "/tmp/shmk-tool-%d.err", getpid());
+	snprintf(g_in, sizeof(g_in), "/tmp/shmk-tool-%d.in", getpid());
+	snprintf(g_got, sizeof(g_got), "/tmp/shmk-tool-%d.got", getpid());
+	CHECK_OK(pipe(g_pipe));
+	g_python = sh("command -v python3 >/dev/null 2>&1") == 0;
+	if (!g_python)
+		printf("test_tool: no python3: JSON checked for balance "
+		       "only\n");
+
+	test_help_and_usage();
+	test_ls_info_rm();
+	test_json_escaping();
+	test_send_recv();
+	test_watch();
+	test_check();
+	test_gc();
+
 	unlink(g_outf);
 	unlink(g_errf);
+	unlink(g_in);
+	unlink(g_got);
 	printf("test_tool: ok\n");
 	return 0;
 }

@@ -1,21 +1,35 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * shmk - inspect and manage shmk objects.
+ * shmk - inspect, manage and feed shmk objects.
  *
- *   shmk ls               list the objects in /dev/shm
- *   shmk info NAME...     describe objects
- *   shmk rm NAME...       remove objects' names
+ *   shmk ls [--json]                  list the objects in /dev/shm
+ *   shmk info [--json] NAME...        describe objects
+ *   shmk watch [--interval MS] [--count N] NAME...
+ *                                     live rates, once a second
+ *   shmk send [OPTIONS] NAME          standard input into a ring
+ *   shmk recv [OPTIONS] NAME          a ring to standard output
+ *   shmk check NAME...                validate objects
+ *   shmk rm NAME...                   remove objects' names
+ *   shmk gc [--dry-run] [PATTERN...]  remove abandoned objects
  *
+ * Only the public API (shmk.h) is used: the tool links the shared library.
  * Exit status: 0 success, 1 an operation failed, 2 usage error.  Errors go
  * to standard error and name the object and the reason.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <fnmatch.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
 #include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,8 +37,13 @@
 
 #define SHM_DIR	   "/dev/shm"
 #define SHM_PREFIX "shmk."
+#define IO_BUF	   (1u << 20) /* send's and recv's stdio buffers */
+#define SLICE_MS   250	      /* longest wait before looking at signals */
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+/* send's input and recv's output buffer: one command runs per process. */
+static char g_iobuf[IO_BUF];
 
 struct command {
 	const char *name;
@@ -41,9 +60,29 @@ static void err(const char *cmd, const char *what, int rc)
 	fprintf(stderr, "shmk %s: %s: %s\n", cmd, what, shmk_strerror(rc));
 }
 
+/* "shmk CMD: WHAT: message" on standard error. */
+static void errf(const char *cmd, const char *what, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "shmk %s: %s: ", cmd, what);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
 static void usage_error(const char *cmd, const char *msg)
 {
 	fprintf(stderr, "shmk %s: %s\nTry 'shmk %s --help'.\n", cmd, msg, cmd);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static const char *user_name(uid_t uid, char *buf, size_t cap)
@@ -94,42 +133,55 @@ static void backing_path(const char *name, char *buf, size_t cap)
 		snprintf(buf, cap, "%s/%s%s", SHM_DIR, SHM_PREFIX, name);
 }
 
-/* Returns 1 if argv holds -h/--help, -1 (after a message) for another
- * option, 0 otherwise.  "--" ends the options. */
-static int scan_options(const char *cmd, int argc, char **argv)
+/* Names of a kind's geometry fields and counters; a kind this tool does
+ * not know (a newer library's) still has names, or gets "geomN". */
+static const char *geom_name(int kind, int i, char *buf, size_t cap)
 {
+	const char *n = shmk_stat_geom_name(kind, i);
+
+	if (n)
+		return n;
+	snprintf(buf, cap, "geom%d", i);
+	return buf;
+}
+
+static const char *counter_name(int kind, int i, char *buf, size_t cap)
+{
+	const char *n = shmk_stat_counter_name(kind, i);
+
+	if (n)
+		return n;
+	snprintf(buf, cap, "counter%d", i);
+	return buf;
+}
+
+/* Index of the counter called name in st, or -1. */
+static int counter_index(const struct shmk_stat *st, const char *name)
+{
+	const char *n;
 	int i;
 
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--"))
-			return 0;
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
-			return 1;
-		if (argv[i][0] == '-' && argv[i][1]) {
-			char msg[256];
-
-			snprintf(msg, sizeof(msg), "unknown option '%s'",
-				 argv[i]);
-			usage_error(cmd, msg);
-			return -1;
-		}
+	for (i = 0; i < st->ncounters; i++) {
+		n = shmk_stat_counter_name(st->kind, i);
+		if (n && !strcmp(n, name))
+			return i;
 	}
-	return 0;
+	return -1;
 }
 
-/* Collects the operands (everything but a leading "--"). */
-static int operands(int argc, char **argv, char ***out)
+static const char *kind_str(int kind, char *buf, size_t cap)
 {
-	int i;
+	const char *n = shmk_kind_name(kind);
 
-	for (i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "--")) {
-			*out = argv + i + 1;
-			return argc - i - 1;
-		}
-	*out = argv + 1;
-	return argc - 1;
+	if (strcmp(n, "?") != 0)
+		return n;
+	snprintf(buf, cap, "kind%d", kind);
+	return buf;
 }
+
+/* ---------------------------------------------------------------------
+ * Options
+ * --------------------------------------------------------------------- */
 
 static void print_help(const struct command *c)
 {
@@ -137,44 +189,390 @@ static void print_help(const struct command *c)
 	       c->args, c->help);
 }
 
-/* Common start of every command: --help, unknown options. */
-static int begin(const char *cmd, int argc, char **argv)
+static int help_of(const char *cmd)
 {
-	int rc = scan_options(cmd, argc, argv);
-
-	if (rc > 0) {
-		print_help(find_command(cmd));
-		return EXIT_OK;
-	}
-	return rc < 0 ? EXIT_USAGE : -1;
+	print_help(find_command(cmd));
+	return EXIT_OK;
 }
 
-/* ------------------------------------------------------------------- */
+/*
+ * getopt_long with shmk's messages.  Returns the option, -1 after the
+ * last one, or '?' once an unknown option or a missing value has been
+ * reported.  Operands and options may come in any order; "--" ends the
+ * options.  The operands are then argv[optind..argc-1].
+ */
+static int next_opt(const char *cmd, int argc, char **argv, const char *shorts,
+		    const struct option *longs)
+{
+	const char *arg;
+	char msg[256];
+	int c;
+
+	opterr = 0;
+	c = getopt_long(argc, argv, shorts, longs, NULL);
+	if (c != '?' && c != ':')
+		return c;
+	arg = argv[optind - 1];
+	if (c == ':')
+		snprintf(msg, sizeof(msg), "option '%s' needs a value", arg);
+	else if (!strncmp(arg, "--", 2) || !optopt)
+		snprintf(msg, sizeof(msg), "unknown option '%s'", arg);
+	else
+		snprintf(msg, sizeof(msg), "unknown option '-%c'", optopt);
+	usage_error(cmd, msg);
+	return '?';
+}
+
+/* Parses the options of a command that has none but --help.  Returns
+ * an exit status to return at once, or -1 to go on. */
+static int no_options(const char *cmd, int argc, char **argv)
+{
+	static const struct option longs[] = {{"help", no_argument, NULL, 'h'},
+					      {NULL, 0, NULL, 0}};
+	int c;
+
+	optind = 0;
+	c = next_opt(cmd, argc, argv, ":h", longs);
+	if (c == -1)
+		return -1;
+	return c == 'h' ? help_of(cmd) : EXIT_USAGE;
+}
+
+static int bad_value(const char *cmd, const char *opt, const char *s,
+		     const char *want)
+{
+	char msg[512];
+
+	snprintf(msg, sizeof(msg), "invalid value '%s' for --%s: %s", s, opt,
+		 want);
+	usage_error(cmd, msg);
+	return -1;
+}
+
+/* A size: digits, then optionally K, M, G or T (powers of 1024; "KiB"
+ * and "KB" mean the same). */
+static int parse_size(const char *cmd, const char *opt, const char *s,
+		      uint64_t min, uint64_t max, uint64_t *out)
+{
+	unsigned long long v;
+	unsigned shift = 0;
+	char *end, want[128];
+
+	snprintf(want, sizeof(want), "a size from %llu to %llu (K, M, G, T)",
+		 (unsigned long long)min, (unsigned long long)max);
+	if (*s < '0' || *s > '9')
+		return bad_value(cmd, opt, s, want);
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return bad_value(cmd, opt, s, want);
+	switch (*end) {
+	case 'k':
+	case 'K':
+		shift = 10;
+		break;
+	case 'M':
+		shift = 20;
+		break;
+	case 'G':
+		shift = 30;
+		break;
+	case 'T':
+		shift = 40;
+		break;
+	}
+	if (shift) {
+		end++;
+		if (!strcmp(end, "iB") || !strcmp(end, "B"))
+			end += strlen(end);
+	}
+	if (*end || (shift && v > (UINT64_MAX >> shift)))
+		return bad_value(cmd, opt, s, want);
+	v <<= shift;
+	if (v < min || v > max)
+		return bad_value(cmd, opt, s, want);
+	*out = v;
+	return 0;
+}
+
+static int parse_int(const char *cmd, const char *opt, const char *s, long min,
+		     long max, int *out)
+{
+	char *end, want[128];
+	long v;
+
+	snprintf(want, sizeof(want), "an integer from %ld to %ld", min, max);
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return bad_value(cmd, opt, s, want);
+	*out = (int)v;
+	return 0;
+}
+
+/* Permission bits for a new object: the library takes 0600 to 0777. */
+static int parse_mode(const char *cmd, const char *s, unsigned *out)
+{
+	const char *want = "octal permission bits from 0600 to 0777 that "
+			   "include 0600";
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(s, &end, 8);
+	if (errno || end == s || *end || *s == '-' || v > 0777 ||
+	    (v & 0600) != 0600)
+		return bad_value(cmd, "mode", s, want);
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Signals: send, recv and watch end cleanly on SIGINT, SIGTERM, SIGHUP
+ * --------------------------------------------------------------------- */
+
+static volatile sig_atomic_t g_signal; /* the stopping signal, or 0 */
+static volatile sig_atomic_t g_tstp;   /* watch: SIGTSTP arrived */
+
+static void on_signal(int sig)
+{
+	if (sig == SIGTSTP)
+		g_tstp = 1;
+	else
+		g_signal = sig;
+}
+
+/* Without SA_RESTART, so that a blocking read(2) returns EINTR. */
+static void catch_signals(int tstp)
+{
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGTSTP};
+	struct sigaction sa;
+	size_t i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (sigs[i] != SIGTSTP || tstp)
+			sigaction(sigs[i], &sa, NULL);
+}
+
+/* ---------------------------------------------------------------------
+ * JSON: one compact document, strings escaped (invalid UTF-8 becomes
+ * U+FFFD, so the output is always valid JSON)
+ * --------------------------------------------------------------------- */
+
+struct json {
+	int depth;
+	unsigned char first[16]; /* per depth: nothing written yet */
+};
+
+/* The length of the valid UTF-8 sequence at p, or 0. */
+static size_t utf8_len(const unsigned char *p)
+{
+	uint32_t cp;
+	size_t n, i;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		n = 2;
+		cp = p[0] & 0x1f;
+	} else if ((p[0] & 0xf0) == 0xe0) {
+		n = 3;
+		cp = p[0] & 0x0f;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		n = 4;
+		cp = p[0] & 0x07;
+	} else {
+		return 0;
+	}
+	for (i = 1; i < n; i++) { /* stops at the terminating 0 */
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+static void json_string(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n;
+
+	putchar('"');
+	while (*p) {
+		if (*p == '"' || *p == '\\') {
+			putchar('\\');
+			putchar(*p++);
+		} else if (*p < 0x20 || *p == 0x7f) {
+			printf("\\u%04x", *p++);
+		} else if (*p < 0x80) {
+			putchar(*p++);
+		} else if ((n = utf8_len(p))) {
+			fwrite(p, 1, n, stdout);
+			p += n;
+		} else {
+			fputs("\\ufffd", stdout);
+			p++;
+		}
+	}
+	putchar('"');
+}
+
+/* Starts a value: the comma before it, and its key inside an object. */
+static void j_item(struct json *j, const char *key)
+{
+	if (!j->first[j->depth])
+		putchar(',');
+	j->first[j->depth] = 0;
+	if (key) {
+		json_string(key);
+		putchar(':');
+	}
+}
+
+static void j_open(struct json *j, const char *key, int c)
+{
+	j_item(j, key);
+	putchar(c);
+	j->first[++j->depth] = 1;
+}
+
+static void j_close(struct json *j, int c)
+{
+	putchar(c);
+	j->depth--;
+}
+
+static void j_str(struct json *j, const char *key, const char *v)
+{
+	j_item(j, key);
+	json_string(v);
+}
+
+static void j_u64(struct json *j, const char *key, uint64_t v)
+{
+	j_item(j, key);
+	printf("%" PRIu64, v);
+}
+
+static void j_int(struct json *j, const char *key, long long v)
+{
+	j_item(j, key);
+	printf("%lld", v);
+}
+
+static void j_bool(struct json *j, const char *key, int v)
+{
+	j_item(j, key);
+	fputs(v ? "true" : "false", stdout);
+}
+
+/* One object as info --json and ls --json print it; rc < 0: an object
+ * that could not be described, with the reason. */
+static void json_object(struct json *j, const char *name,
+			const struct shmk_stat *st, int rc)
+{
+	char path[4096 + 16], buf[64], user[64];
+	int i, lag;
+
+	backing_path(name, path, sizeof(path));
+	j_open(j, NULL, '{');
+	j_str(j, "name", name);
+	j_str(j, "path", path);
+	if (rc < 0) {
+		j_str(j, "error", shmk_strerror(rc));
+		j_int(j, "errno", -rc);
+		j_close(j, '}');
+		return;
+	}
+	j_str(j, "kind", kind_str(st->kind, buf, sizeof(buf)));
+	j_int(j, "kind_id", st->kind);
+	j_str(j, "state", shmk_state_name(st->state));
+	j_int(j, "format_version", st->version);
+	snprintf(buf, sizeof(buf), "%04o", st->mode);
+	j_str(j, "mode", buf);
+	j_u64(j, "owner_uid", st->owner);
+	j_str(j, "owner", user_name(st->owner, user, sizeof(user)));
+	j_u64(j, "total_size", st->total_size);
+	j_u64(j, "header_size", st->header_size);
+	j_open(j, "geometry", '{');
+	for (i = 0; i < st->ngeom; i++)
+		j_u64(j, geom_name(st->kind, i, buf, sizeof(buf)), st->geom[i]);
+	j_close(j, '}');
+	j_open(j, "creator", '{');
+	j_int(j, "pid", st->creator_pid);
+	j_u64(j, "uid", st->creator_uid);
+	j_str(j, "user", user_name(st->creator_uid, user, sizeof(user)));
+	j_bool(j, "alive", st->creator_alive);
+	j_u64(j, "created_ns", st->created_ns);
+	j_close(j, '}');
+	j_open(j, "participants", '{');
+	j_int(j, "alive", st->nalive);
+	j_int(j, "slots_used", st->nparts);
+	j_open(j, "list", '[');
+	for (i = 0; i < st->nparts; i++) {
+		const struct shmk_stat_part *p = &st->part[i];
+
+		j_open(j, NULL, '{');
+		j_int(j, "slot", p->slot);
+		j_int(j, "pid", p->pid);
+		j_u64(j, "uid", p->uid);
+		j_str(j, "user", user_name(p->uid, user, sizeof(user)));
+		j_bool(j, "alive", p->alive);
+		j_bool(j, "creator", p->creator);
+		j_u64(j, "attach_ns", p->attach_ns);
+		j_close(j, '}');
+	}
+	j_close(j, ']');
+	j_close(j, '}');
+	j_open(j, "counters", '{');
+	for (i = 0; i < st->ncounters; i++)
+		j_u64(j, counter_name(st->kind, i, buf, sizeof(buf)),
+		      st->counter[i]);
+	j_close(j, '}');
+	lag = counter_index(st, "lag");
+	if (lag >= 0)
+		j_u64(j, "lag", st->counter[lag]);
+	j_close(j, '}');
+}
+
+/* ---------------------------------------------------------------------
+ * ls, info
+ * --------------------------------------------------------------------- */
 
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int cmd_ls(int argc, char **argv)
+static void free_names(char **names, size_t n)
 {
-	char **names = NULL, **ops;
-	size_t n = 0, cap = 0, i;
-	struct dirent *e;
-	DIR *d;
-	int rc;
+	while (n)
+		free(names[--n]);
+	free(names);
+}
 
-	rc = begin("ls", argc, argv);
-	if (rc >= 0)
-		return rc;
-	if (operands(argc, argv, &ops) > 0) {
-		usage_error("ls", "takes no operands");
-		return EXIT_USAGE;
-	}
+/* The names of the entries shmk.* of /dev/shm, sorted, in *out and
+ * their number in *count.  Returns 0 or a negative errno. */
+static int list_names(char ***out, size_t *count)
+{
+	size_t n = 0, cap = 32;
+	struct dirent *e;
+	char **names;
+	DIR *d;
+
+	*out = NULL;
+	*count = 0;
 	d = opendir(SHM_DIR);
-	if (!d) {
-		err("ls", SHM_DIR, -errno);
-		return EXIT_FAIL;
+	if (!d)
+		return -errno;
+	names = malloc(cap * sizeof(*names));
+	if (!names) {
+		closedir(d);
+		return -ENOMEM;
 	}
 	while ((e = readdir(d))) {
 		if (strncmp(e->d_name, SHM_PREFIX, strlen(SHM_PREFIX)) != 0 ||
@@ -183,7 +581,7 @@ static int cmd_ls(int argc, char **argv)
 		if (n == cap) {
 			char **nn;
 
-			cap = cap ? cap * 2 : 32;
+			cap *= 2;
 			nn = realloc(names, cap * sizeof(*names));
 			if (!nn)
 				break;
@@ -196,38 +594,101 @@ static int cmd_ls(int argc, char **argv)
 	}
 	closedir(d);
 	if (e) { /* stopped early: out of memory */
-		err("ls", SHM_DIR, -ENOMEM);
-		while (n)
-			free(names[--n]);
-		free(names);
-		return EXIT_FAIL;
+		free_names(names, n);
+		return -ENOMEM;
 	}
 	if (n)
 		qsort(names, n, sizeof(*names), cmp_str);
-	printf("%-24s %-7s %10s %4s %-8s %-16s %-8s %s\n", "NAME", "KIND",
-	       "SIZE", "MODE", "OWNER", "CREATOR", "STATE", "ATTACHED");
+	*out = names;
+	*count = n;
+	return 0;
+}
+
+/* "nodes=8 node_size=4096 lag=0": the geometry, and a ring's lag. */
+static const char *geom_str(const struct shmk_stat *st, char *buf, size_t cap)
+{
+	size_t len = 0;
+	char nb[32];
+	int i, lag;
+
+	buf[0] = 0;
+	for (i = 0; i < st->ngeom && len < cap; i++)
+		len += (size_t)snprintf(buf + len, cap - len, "%s%s=%llu",
+					i ? " " : "",
+					geom_name(st->kind, i, nb, sizeof(nb)),
+					(unsigned long long)st->geom[i]);
+	lag = counter_index(st, "lag");
+	if (lag >= 0 && len < cap)
+		snprintf(buf + len, cap - len, " lag=%llu",
+			 (unsigned long long)st->counter[lag]);
+	return buf;
+}
+
+static int cmd_ls(int argc, char **argv)
+{
+	static const struct option longs[] = {{"json", no_argument, NULL, 'j'},
+					      {"help", no_argument, NULL, 'h'},
+					      {NULL, 0, NULL, 0}};
+	static struct shmk_stat st;
+	struct json j = {0, {1}};
+	char **names;
+	int c, json = 0, rc;
+	size_t n, i;
+
+	optind = 0;
+	while ((c = next_opt("ls", argc, argv, ":hj", longs)) != -1) {
+		if (c == 'h')
+			return help_of("ls");
+		if (c != 'j')
+			return EXIT_USAGE;
+		json = 1;
+	}
+	if (optind < argc) {
+		usage_error("ls", "takes no operands");
+		return EXIT_USAGE;
+	}
+	rc = list_names(&names, &n);
+	if (rc < 0) {
+		err("ls", SHM_DIR, rc);
+		return EXIT_FAIL;
+	}
+	if (json) {
+		j_open(&j, NULL, '{');
+		j_open(&j, "objects", '[');
+	} else {
+		printf("%-24s %-7s %10s %4s %-8s %-16s %-8s %-8s %s\n", "NAME",
+		       "KIND", "SIZE", "MODE", "OWNER", "CREATOR", "STATE",
+		       "ATTACHED", "GEOMETRY");
+	}
 	for (i = 0; i < n; i++) {
-		static struct shmk_stat st;
-		char sz[32], user[32], creator[32];
+		char sz[32], user[32], creator[32], kind[32], geom[256];
 
 		rc = shmk_stat(names[i], &st);
-		if (rc < 0) {
-			printf("%-24s %-7s %10s %4s %-8s %-16s %-8s (%s)\n",
-			       names[i], "?", "-", "-", "-", "-", "-",
+		if (json) {
+			json_object(&j, names[i], &st, rc);
+		} else if (rc < 0) {
+			printf("%-24s %-7s %10s %4s %-8s %-16s %-8s %-8s "
+			       "(%s)\n",
+			       names[i], "?", "-", "-", "-", "-", "-", "-",
 			       shmk_strerror(rc));
-			free(names[i]);
-			continue;
+		} else {
+			snprintf(creator, sizeof(creator), "%d %s",
+				 (int)st.creator_pid,
+				 st.creator_alive ? "alive" : "gone");
+			printf("%-24s %-7s %10s %04o %-8s %-16s %-8s %-8d %s\n",
+			       names[i], kind_str(st.kind, kind, sizeof(kind)),
+			       human_size(st.total_size, sz, sizeof(sz)),
+			       st.mode, user_name(st.owner, user, sizeof(user)),
+			       creator, shmk_state_name(st.state), st.nalive,
+			       geom_str(&st, geom, sizeof(geom)));
 		}
-		snprintf(creator, sizeof(creator), "%d %s", (int)st.creator_pid,
-			 st.creator_alive ? "alive" : "gone");
-		printf("%-24s %-7s %10s %04o %-8s %-16s %-8s %d\n", names[i],
-		       shmk_kind_name(st.kind),
-		       human_size(st.total_size, sz, sizeof(sz)), st.mode,
-		       user_name(st.owner, user, sizeof(user)), creator,
-		       shmk_state_name(st.state), st.nalive);
-		free(names[i]);
 	}
-	free(names);
+	if (json) {
+		j_close(&j, ']');
+		j_close(&j, '}');
+		putchar('\n');
+	}
+	free_names(names, n);
 	return EXIT_OK;
 }
 
@@ -239,7 +700,7 @@ static void print_info(const char *name, const struct shmk_stat *st)
 	backing_path(name, path, sizeof(path));
 	printf("name:         %s\n", name);
 	printf("path:         %s\n", path);
-	printf("kind:         %s\n", shmk_kind_name(st->kind));
+	printf("kind:         %s\n", kind_str(st->kind, buf, sizeof(buf)));
 	printf("state:        %s\n", shmk_state_name(st->state));
 	printf("format:       version %d\n", st->version);
 	printf("owner:        %s, mode %04o\n",
@@ -250,7 +711,7 @@ static void print_info(const char *name, const struct shmk_stat *st)
 	       (unsigned long long)st->header_size);
 	printf("geometry:    ");
 	for (i = 0; i < st->ngeom; i++)
-		printf(" %s=%llu", shmk_stat_geom_name(st->kind, i),
+		printf(" %s=%llu", geom_name(st->kind, i, buf, sizeof(buf)),
 		       (unsigned long long)st->geom[i]);
 	printf("\n");
 	printf("creator:      pid %d, %s, %s\n", (int)st->creator_pid,
@@ -258,6 +719,11 @@ static void print_info(const char *name, const struct shmk_stat *st)
 	       st->creator_alive ? "alive" : "gone");
 	printf("created:      %s\n",
 	       time_str(st->created_ns, buf, sizeof(buf)));
+	i = counter_index(st, "lag");
+	if (i >= 0)
+		printf("lag:          %llu message(s) reserved and not yet "
+		       "taken\n",
+		       (unsigned long long)st->counter[i]);
 	printf("participants: %d alive, %d slots used\n", st->nalive,
 	       st->nparts);
 	if (st->nparts) {
@@ -278,92 +744,1392 @@ static void print_info(const char *name, const struct shmk_stat *st)
 		printf("counters:\n");
 		for (i = 0; i < st->ncounters; i++)
 			printf("  %-20s %llu\n",
-			       shmk_stat_counter_name(st->kind, i),
+			       counter_name(st->kind, i, buf, sizeof(buf)),
 			       (unsigned long long)st->counter[i]);
 	}
 }
 
 static int cmd_info(int argc, char **argv)
 {
+	static const struct option longs[] = {{"json", no_argument, NULL, 'j'},
+					      {"help", no_argument, NULL, 'h'},
+					      {NULL, 0, NULL, 0}};
 	static struct shmk_stat st;
-	char **ops;
-	int n, i, rc, status = EXIT_OK;
+	struct json j = {0, {1}};
+	int c, i, rc, json = 0, status = EXIT_OK;
 
-	rc = begin("info", argc, argv);
-	if (rc >= 0)
-		return rc;
-	n = operands(argc, argv, &ops);
-	if (n == 0) {
+	optind = 0;
+	while ((c = next_opt("info", argc, argv, ":hj", longs)) != -1) {
+		if (c == 'h')
+			return help_of("info");
+		if (c != 'j')
+			return EXIT_USAGE;
+		json = 1;
+	}
+	if (optind == argc) {
 		usage_error("info", "which object? (a NAME is needed)");
 		return EXIT_USAGE;
 	}
-	for (i = 0; i < n; i++) {
-		rc = shmk_stat(ops[i], &st);
+	if (json) {
+		j_open(&j, NULL, '{');
+		j_open(&j, "objects", '[');
+	}
+	for (i = optind; i < argc; i++) {
+		rc = shmk_stat(argv[i], &st);
 		if (rc < 0) {
-			err("info", ops[i], rc);
+			err("info", argv[i], rc);
 			status = EXIT_FAIL;
+		}
+		if (json) {
+			json_object(&j, argv[i], &st, rc);
 			continue;
 		}
-		if (i)
+		if (rc < 0)
+			continue;
+		if (i > optind)
 			printf("\n");
-		print_info(ops[i], &st);
+		print_info(argv[i], &st);
+	}
+	if (json) {
+		j_close(&j, ']');
+		j_close(&j, '}');
+		putchar('\n');
 	}
 	return status;
 }
+
+/* ---------------------------------------------------------------------
+ * watch
+ * --------------------------------------------------------------------- */
+
+/* Which counters make a kind's columns (NULL: not applicable). */
+struct watch_map {
+	int kind;
+	const char *msgs, *bytes, *wait1, *wait2;
+};
+
+static const struct watch_map watch_maps[] = {
+	{SHMK_KIND_RING, "read", "bytes_read", "full_waits", "empty_waits"},
+	{SHMK_KIND_BUFFER, "writes", NULL, NULL, NULL},
+	{SHMK_KIND_ARRAY, "writes", NULL, NULL, NULL},
+	{SHMK_KIND_EVENT, "sets", NULL, "wakes", NULL},
+};
+
+struct watched {
+	const char *name;
+	struct shmk_stat st[2]; /* the last two snapshots */
+	int rc[2];
+};
+
+/* Counter `name` per second between a and b; -1: not applicable. */
+static double rate_of(const struct shmk_stat *a, const struct shmk_stat *b,
+		      const char *name, double secs)
+{
+	int ia, ib;
+
+	if (!name)
+		return -1;
+	ia = counter_index(a, name);
+	ib = counter_index(b, name);
+	if (ia < 0 || ib < 0)
+		return -1;
+	/* A counter can step back: the object was made again, or a
+	 * participant's counters were being folded as stat read them. */
+	if (b->counter[ib] <= a->counter[ia])
+		return 0;
+	return (double)(b->counter[ib] - a->counter[ia]) / secs;
+}
+
+static const char *fmt_rate(double v, int decimals, char *buf, size_t cap)
+{
+	if (v < 0)
+		snprintf(buf, cap, "-");
+	else
+		snprintf(buf, cap, "%.*f", decimals, v);
+	return buf;
+}
+
+/*
+ * One object's figures for the tick that ended with snapshot cur
+ * (prev: the one before, or -1 on a terminal's first frame).  tty: a
+ * table row; else a "key=value" line.
+ */
+static void watch_line(const struct watched *w, int cur, int prev, double secs,
+		       int tty)
+{
+	const struct shmk_stat *b = &w->st[cur],
+			       *a = &w->st[prev < 0 ? cur : prev];
+	const struct watch_map *m = NULL;
+	double msgs = -1, mb = -1, waits = -1, x;
+	char r1[32], r2[32], r3[32], lag[32], kind[32], cn[32];
+	size_t i;
+	int k, valid;
+
+	if (w->rc[cur] < 0) {
+		if (tty)
+			printf("%-24s (%s)\033[K\n", w->name,
+			       shmk_strerror(w->rc[cur]));
+		else
+			printf("%s error=\"%s\"\n", w->name,
+			       shmk_strerror(w->rc[cur]));
+		return;
+	}
+	valid = prev >= 0 && w->rc[prev] == 0 && a->kind == b->kind;
+	for (i = 0; i < sizeof(watch_maps) / sizeof(watch_maps[0]); i++)
+		if (watch_maps[i].kind == b->kind)
+			m = &watch_maps[i];
+	if (valid && m) {
+		msgs = rate_of(a, b, m->msgs, secs);
+		mb = rate_of(a, b, m->bytes, secs);
+		if (mb >= 0)
+			mb /= 1e6;
+		waits = rate_of(a, b, m->wait1, secs);
+		x = rate_of(a, b, m->wait2, secs);
+		if (x >= 0)
+			waits = waits < 0 ? x : waits + x;
+	}
+	k = counter_index(b, "lag");
+	if (k >= 0)
+		snprintf(lag, sizeof(lag), "%llu",
+			 (unsigned long long)b->counter[k]);
+	else
+		snprintf(lag, sizeof(lag), "-");
+	if (tty)
+		printf("%-24s %-7s %-8s %5d %10s %8s %8s %8s", w->name,
+		       kind_str(b->kind, kind, sizeof(kind)),
+		       shmk_state_name(b->state), b->nalive,
+		       fmt_rate(msgs, 0, r1, sizeof(r1)),
+		       fmt_rate(mb, 2, r2, sizeof(r2)),
+		       fmt_rate(waits, 0, r3, sizeof(r3)), lag);
+	else
+		printf("%s kind=%s state=%s alive=%d msg/s=%s MB/s=%s "
+		       "waits/s=%s lag=%s",
+		       w->name, kind_str(b->kind, kind, sizeof(kind)),
+		       shmk_state_name(b->state), b->nalive,
+		       fmt_rate(msgs, 0, r1, sizeof(r1)),
+		       fmt_rate(mb, 2, r2, sizeof(r2)),
+		       fmt_rate(waits, 0, r3, sizeof(r3)), lag);
+	/* A kind this tool has no columns for: every counter's rate. */
+	if (!m && valid)
+		for (k = 0; k < b->ncounters; k++) {
+			const char *n =
+				counter_name(b->kind, k, cn, sizeof(cn));
+
+			printf(" %s/s=%s", n,
+			       fmt_rate(rate_of(a, b, n, secs), 0, r1,
+					sizeof(r1)));
+		}
+	printf(tty ? "\033[K\n" : "\n");
+}
+
+static void watch_frame(const struct watched *w, int n, int cur, int prev,
+			double secs, int interval_ms, int tty)
+{
+	char when[32];
+	time_t t = time(NULL);
+	struct tm tm;
+	int i;
+
+	if (!localtime_r(&t, &tm) ||
+	    !strftime(when, sizeof(when), "%H:%M:%S", &tm))
+		snprintf(when, sizeof(when), "-");
+	if (tty) {
+		printf("\033[H"); /* home: redraw in place */
+		printf("shmk watch: every %d ms, %s (Ctrl-C quits)\033[K\n",
+		       interval_ms, when);
+		printf("%-24s %-7s %-8s %5s %10s %8s %8s %8s\033[K\n", "NAME",
+		       "KIND", "STATE", "ALIVE", "MSG/S", "MB/S", "WAITS/S",
+		       "LAG");
+	}
+	for (i = 0; i < n; i++) {
+		if (!tty)
+			printf("%s ", when);
+		watch_line(&w[i], cur, prev, secs, tty);
+	}
+	if (tty)
+		printf("\033[J"); /* clear what an earlier frame left below */
+	fflush(stdout);
+}
+
+/*
+ * Sleeps until deadline (CLOCK_MONOTONIC ms) with the stopping signals
+ * unblocked only inside ppoll, so that one arriving just before the
+ * sleep still ends it.  Returns 0 at the deadline, -EINTR on a signal.
+ */
+static int watch_sleep(uint64_t deadline, const sigset_t *unblocked)
+{
+	for (;;) {
+		uint64_t now = now_ms();
+		struct timespec ts;
+
+		if (g_signal || g_tstp)
+			return -EINTR;
+		if (now >= deadline)
+			return 0;
+		ts.tv_sec = (time_t)((deadline - now) / 1000);
+		ts.tv_nsec = (long)((deadline - now) % 1000) * 1000000;
+		if (ppoll(NULL, 0, &ts, unblocked) < 0 && errno == EINTR &&
+		    (g_signal || g_tstp))
+			return -EINTR;
+	}
+}
+
+static int cmd_watch(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{"interval", required_argument, NULL, 'i'},
+		{"count", required_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}};
+	int c, i, n, cur = 0, tty, interval = 1000, count = 0, ticks = 0;
+	const char *term = getenv("TERM");
+	sigset_t stop, unblocked;
+	uint64_t t0, t1, next;
+	struct watched *w;
+
+	optind = 0;
+	while ((c = next_opt("watch", argc, argv, ":hi:c:", longs)) != -1) {
+		switch (c) {
+		case 'h':
+			return help_of("watch");
+		case 'i':
+			if (parse_int("watch", "interval", optarg, 1, 3600000,
+				      &interval) < 0)
+				return EXIT_USAGE;
+			break;
+		case 'c':
+			if (parse_int("watch", "count", optarg, 1, INT32_MAX,
+				      &count) < 0)
+				return EXIT_USAGE;
+			break;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	n = argc - optind;
+	if (n == 0) {
+		usage_error("watch", "which object? (a NAME is needed)");
+		return EXIT_USAGE;
+	}
+	w = calloc((size_t)n, sizeof(*w));
+	if (!w) {
+		err("watch", "memory", -ENOMEM);
+		return EXIT_FAIL;
+	}
+	for (i = 0; i < n; i++) {
+		w[i].name = argv[optind + i];
+		w[i].rc[0] = shmk_stat(w[i].name, &w[i].st[0]);
+		if (w[i].rc[0] < 0) {
+			err("watch", w[i].name, w[i].rc[0]);
+			free(w);
+			return EXIT_FAIL;
+		}
+	}
+	tty = isatty(STDOUT_FILENO) && term && strcmp(term, "dumb") != 0;
+
+	/* The stopping signals are delivered only while we sleep. */
+	catch_signals(tty);
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGHUP);
+	if (tty)
+		sigaddset(&stop, SIGTSTP);
+	sigprocmask(SIG_BLOCK, &stop, &unblocked);
+	sigdelset(&unblocked, SIGINT);
+	sigdelset(&unblocked, SIGTERM);
+	sigdelset(&unblocked, SIGHUP);
+	sigdelset(&unblocked, SIGTSTP);
+
+	if (tty) { /* hide the cursor, clear, a first frame without rates */
+		printf("\033[?25l\033[2J");
+		watch_frame(w, n, cur, -1, 0, interval, tty);
+	}
+	t0 = now_ms();
+	next = t0 + (uint64_t)interval;
+	while (!count || ticks < count) {
+		if (watch_sleep(next, &unblocked) < 0) {
+			if (g_signal)
+				break;
+			/* Ctrl-Z: give the terminal back as it was, stop,
+			 * and take it again when continued. */
+			g_tstp = 0;
+			printf("\033[?25h");
+			fflush(stdout);
+			raise(SIGSTOP);
+			printf("\033[?25l\033[2J");
+			watch_frame(w, n, cur, -1, 0, interval, tty);
+			continue;
+		}
+		t1 = now_ms();
+		for (i = 0; i < n; i++)
+			w[i].rc[!cur] = shmk_stat(w[i].name, &w[i].st[!cur]);
+		watch_frame(w, n, !cur, cur,
+			    (double)(t1 > t0 ? t1 - t0 : 1) / 1000.0, interval,
+			    tty);
+		cur = !cur;
+		t0 = t1;
+		ticks++;
+		/* A fixed cadence; after a stall, start again from now. */
+		next += (uint64_t)interval;
+		if (next <= t1)
+			next = t1 + (uint64_t)interval;
+	}
+	if (tty) /* the cursor back, below the last frame */
+		printf("\033[?25h");
+	fflush(stdout);
+	free(w);
+	return EXIT_OK;
+}
+
+/* ---------------------------------------------------------------------
+ * send, recv
+ * --------------------------------------------------------------------- */
+
+enum { MODE_LINES, MODE_CHUNKS, MODE_FRAMES };
+
+struct xfer {
+	const char *cmd, *name;
+	int mode;
+	uint64_t chunk; /* MODE_CHUNKS: bytes per message */
+	int create, shutdown;
+	uint64_t nodes, node_size; /* --create's geometry */
+	unsigned mode_bits;
+	int timeout_ms; /* -1: wait forever */
+	struct shmk_ring *r;
+	size_t node;   /* the ring's node size */
+	uint64_t nmsg; /* messages sent or received */
+	/* send: the message being filled, reserved in the ring */
+	struct shmk_msg m;
+	int open;
+	size_t fill;
+	unsigned char hdr[4]; /* MODE_FRAMES: the length prefix */
+	int nhdr;
+	size_t flen;
+};
+
+/* Parses send's or recv's options.  Returns an exit status to return at
+ * once, or -1 to go on. */
+static int xfer_options(struct xfer *x, int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{"chunk", required_argument, NULL, 'c'},
+		{"frames", no_argument, NULL, 'f'},
+		{"create", no_argument, NULL, 'C'},
+		{"nodes", required_argument, NULL, 'n'},
+		{"node-size", required_argument, NULL, 's'},
+		{"mode", required_argument, NULL, 'm'},
+		{"timeout", required_argument, NULL, 't'},
+		{"no-shutdown", no_argument, NULL, 'N'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}};
+	const char *cmd = x->cmd;
+	int c, geom = 0;
+
+	x->mode = MODE_LINES;
+	x->nodes = 64;
+	x->node_size = 65536;
+	x->mode_bits = 0600;
+	x->timeout_ms = -1;
+	x->shutdown = !strcmp(cmd, "send");
+	optind = 0;
+	while ((c = next_opt(cmd, argc, argv, ":h", longs)) != -1) {
+		switch (c) {
+		case 'h':
+			return help_of(cmd);
+		case 'c':
+			if (parse_size(cmd, "chunk", optarg, 1,
+				       UINT64_C(1) << 40, &x->chunk) < 0)
+				return EXIT_USAGE;
+			x->mode = MODE_CHUNKS;
+			break;
+		case 'f':
+			x->mode = MODE_FRAMES;
+			break;
+		case 'C':
+			x->create = 1;
+			break;
+		case 'n':
+			if (parse_size(cmd, "nodes", optarg, 2, UINT32_MAX,
+				       &x->nodes) < 0)
+				return EXIT_USAGE;
+			geom = 1;
+			break;
+		case 's':
+			if (parse_size(cmd, "node-size", optarg, 1,
+				       UINT64_C(1) << 40, &x->node_size) < 0)
+				return EXIT_USAGE;
+			geom = 1;
+			break;
+		case 'm':
+			if (parse_mode(cmd, optarg, &x->mode_bits) < 0)
+				return EXIT_USAGE;
+			geom = 1;
+			break;
+		case 't':
+			if (parse_int(cmd, "timeout", optarg, -1, INT32_MAX,
+				      &x->timeout_ms) < 0)
+				return EXIT_USAGE;
+			break;
+		case 'N':
+			if (strcmp(cmd, "send") != 0) {
+				usage_error(cmd, "unknown option "
+						 "'--no-shutdown'");
+				return EXIT_USAGE;
+			}
+			x->shutdown = 0;
+			break;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1) {
+		usage_error(cmd, argc == optind ? "which ring? (a NAME is "
+						  "needed)"
+						: "takes one NAME");
+		return EXIT_USAGE;
+	}
+	if (geom && !x->create) {
+		usage_error(cmd, "--nodes, --node-size and --mode need "
+				 "--create");
+		return EXIT_USAGE;
+	}
+	x->name = argv[optind];
+	return -1;
+}
+
+/* An -EPROTO at open: say what is there instead. */
+static void xfer_mismatch(const struct xfer *x)
+{
+	static struct shmk_stat st;
+	int rc = shmk_stat(x->name, &st);
+	char kind[32];
+
+	if (!rc && st.kind != SHMK_KIND_RING) {
+		errf(x->cmd, x->name, "is a %s, not a ring",
+		     kind_str(st.kind, kind, sizeof(kind)));
+	} else if (!rc && x->create && st.ngeom >= 2) {
+		errf(x->cmd, x->name,
+		     "exists as a ring of %llu nodes of %llu bytes, not the "
+		     "%llu nodes of %llu bytes asked for",
+		     (unsigned long long)st.geom[0],
+		     (unsigned long long)st.geom[1],
+		     (unsigned long long)x->nodes,
+		     (unsigned long long)x->node_size);
+	} else {
+		err(x->cmd, x->name, -EPROTO); /* another format version */
+	}
+}
+
+static int xfer_open(struct xfer *x)
+{
+	struct shmk_opts o = {0};
+	int rc;
+
+	o.mode = x->mode_bits;
+	o.wait_ms = x->timeout_ms;
+	if (x->create) {
+		o.flags = SHMK_F_OPEN_OR_CREATE;
+		rc = shmk_ring_create(x->name, (size_t)x->nodes,
+				      (size_t)x->node_size, &o, &x->r);
+	} else {
+		rc = shmk_ring_open(x->name, &o, &x->r);
+	}
+	if (rc == -EPROTO)
+		xfer_mismatch(x);
+	else if (rc < 0)
+		err(x->cmd, x->name, rc);
+	if (rc < 0)
+		return -1;
+	x->node = shmk_ring_node_size(x->r);
+	return 0;
+}
+
+/*
+ * Runs a blocking ring operation (reserve or acquire) in slices of at
+ * most SLICE_MS, so that a stopping signal is seen: the library's waits
+ * are not shortened by signals, and nothing but a shutdown wakes them.
+ * Each slice counts as a full or empty wait in the ring's counters.
+ * Returns as the operation, -ETIMEDOUT after timeout_ms (-1: never), or
+ * -EINTR on a signal.
+ */
+static int ring_wait(struct shmk_ring *r, struct shmk_msg *m, int timeout_ms,
+		     int (*op)(struct shmk_ring *, struct shmk_msg *, int))
+{
+	uint64_t end = timeout_ms < 0 ? 0 : now_ms() + (uint64_t)timeout_ms;
+	int rc, t;
+
+	for (;;) {
+		t = SLICE_MS;
+		if (timeout_ms >= 0) {
+			uint64_t now = now_ms();
+
+			t = now >= end		   ? 0
+			    : end - now < SLICE_MS ? (int)(end - now)
+						   : SLICE_MS;
+		}
+		rc = op(r, m, t);
+		if (rc != -ETIMEDOUT && rc != -EAGAIN)
+			return rc;
+		if (g_signal)
+			return -EINTR;
+		if (t == 0)
+			return -ETIMEDOUT;
+	}
+}
+
+/* Reports the error rc of an operation on the ring; returns -1. */
+static int xfer_error(struct xfer *x, int rc)
+{
+	if (rc == -EPIPE)
+		errf(x->cmd, x->name,
+		     "the ring is shut down, nothing more can be sent (it "
+		     "stays shut down: remove it with 'shmk rm %s')",
+		     x->name);
+	else if (rc == -ETIMEDOUT)
+		errf(x->cmd, x->name, "%s within %d ms",
+		     strcmp(x->cmd, "send") != 0 ? "no message"
+						 : "no free node",
+		     x->timeout_ms);
+	else if (rc == -EINTR)
+		errf(x->cmd, x->name, "interrupted (%s)", strsignal(g_signal));
+	else
+		err(x->cmd, x->name, rc);
+	return -1;
+}
+
+static const char *unit_name(const struct xfer *x)
+{
+	return x->mode == MODE_LINES	? "line"
+	       : x->mode == MODE_CHUNKS ? "chunk"
+					: "frame";
+}
+
+/* Reserves the node the next message is filled into. */
+static int send_begin(struct xfer *x)
+{
+	int rc = ring_wait(x->r, &x->m, x->timeout_ms, shmk_ring_reserve);
+
+	if (rc < 0)
+		return xfer_error(x, rc);
+	x->open = 1;
+	x->fill = 0;
+	return 0;
+}
+
+static int send_commit(struct xfer *x)
+{
+	int rc;
+
+	x->m.len = x->fill;
+	rc = shmk_ring_commit(x->r, &x->m);
+	if (rc < 0)
+		return xfer_error(x, rc);
+	x->open = 0;
+	x->nmsg++;
+	return 0;
+}
+
+static int too_long(struct xfer *x, const char *len)
+{
+	errf(x->cmd, x->name,
+	     "%s %llu%s is longer than a node (%zu bytes): not sent, and "
+	     "nothing is ever truncated",
+	     unit_name(x), (unsigned long long)x->nmsg + 1, len, x->node);
+	return -1;
+}
+
+/* Feeds n bytes of standard input to the message(s) being built. */
+static int send_bytes(struct xfer *x, const char *p, size_t n)
+{
+	const char *end = p + n, *nl;
+	size_t take;
+	char len[48];
+
+	while (p < end) {
+		if (x->mode == MODE_FRAMES && x->nhdr < 4) {
+			take = (size_t)(end - p) < (size_t)(4 - x->nhdr)
+				       ? (size_t)(end - p)
+				       : (size_t)(4 - x->nhdr);
+			memcpy(x->hdr + x->nhdr, p, take);
+			x->nhdr += (int)take;
+			p += take;
+			if (x->nhdr < 4)
+				break;
+			x->flen = (size_t)x->hdr[0] | (size_t)x->hdr[1] << 8 |
+				  (size_t)x->hdr[2] << 16 |
+				  (size_t)x->hdr[3] << 24;
+			if (x->flen > x->node) {
+				snprintf(len, sizeof(len), " (%zu bytes)",
+					 x->flen);
+				return too_long(x, len);
+			}
+			if (send_begin(x) < 0)
+				return -1;
+		} else if (!x->open && send_begin(x) < 0) {
+			return -1;
+		}
+		switch (x->mode) {
+		case MODE_LINES:
+			nl = memchr(p, '\n', (size_t)(end - p));
+			take = (size_t)((nl ? nl : end) - p);
+			if (take > x->node - x->fill)
+				return too_long(x, "");
+			memcpy((char *)x->m.data + x->fill, p, take);
+			x->fill += take;
+			p += take;
+			if (nl) {
+				p++;
+				if (send_commit(x) < 0)
+					return -1;
+			}
+			break;
+		case MODE_CHUNKS:
+		case MODE_FRAMES: {
+			size_t want = x->mode == MODE_CHUNKS ? (size_t)x->chunk
+							     : x->flen;
+
+			take = want - x->fill;
+			if (take > (size_t)(end - p))
+				take = (size_t)(end - p);
+			memcpy((char *)x->m.data + x->fill, p, take);
+			x->fill += take;
+			p += take;
+			if (x->fill == want) {
+				if (send_commit(x) < 0)
+					return -1;
+				x->nhdr = 0;
+			}
+			break;
+		}
+		}
+	}
+	return 0;
+}
+
+/* End of input: the last line or chunk goes as it is; a frame must be
+ * whole. */
+static int send_eof(struct xfer *x)
+{
+	if (x->mode == MODE_FRAMES && x->nhdr < 4 && x->nhdr) {
+		errf(x->cmd, x->name,
+		     "frame %llu is truncated: input ended after %d of its 4 "
+		     "length bytes",
+		     (unsigned long long)x->nmsg + 1, x->nhdr);
+		return -1;
+	}
+	if (x->mode == MODE_FRAMES && x->open) {
+		errf(x->cmd, x->name,
+		     "frame %llu is truncated: input ended after %zu of its "
+		     "%zu bytes",
+		     (unsigned long long)x->nmsg + 1, x->fill, x->flen);
+		return -1;
+	}
+	return x->open ? send_commit(x) : 0;
+}
+
+static int cmd_send(int argc, char **argv)
+{
+	struct xfer x = {.cmd = "send"};
+	int rc, status = EXIT_FAIL;
+	ssize_t n;
+
+	rc = xfer_options(&x, argc, argv);
+	if (rc >= 0)
+		return rc;
+	if (xfer_open(&x) < 0)
+		return EXIT_FAIL;
+	if (x.mode == MODE_CHUNKS && x.chunk > x.node) {
+		errf("send", x.name,
+		     "--chunk %llu is larger than a node (%zu bytes)",
+		     (unsigned long long)x.chunk, x.node);
+		goto out;
+	}
+	catch_signals(0);
+	for (;;) {
+		if (g_signal) {
+			xfer_error(&x, -EINTR);
+			goto out;
+		}
+		n = read(STDIN_FILENO, g_iobuf, sizeof(g_iobuf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err("send", "standard input", -errno);
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if (send_bytes(&x, g_iobuf, (size_t)n) < 0)
+			goto out;
+	}
+	if (send_eof(&x) == 0)
+		status = EXIT_OK;
+out:
+	if (x.open)
+		shmk_ring_abort(x.r, &x.m);
+	/* However send ends, readers are told: they drain and stop. */
+	if (x.shutdown)
+		shmk_ring_shutdown(x.r);
+	shmk_ring_close(x.r);
+	return status;
+}
+
+/* Writes message m to standard output in x's mode. */
+static int recv_put(struct xfer *x, const struct shmk_msg *m)
+{
+	unsigned char pre[4];
+
+	if (x->mode == MODE_FRAMES) {
+		if (m->len > UINT32_MAX) {
+			errf(x->cmd, x->name,
+			     "message %llu is %zu bytes, too long for a "
+			     "frame's 4-byte length: not written",
+			     (unsigned long long)x->nmsg + 1, m->len);
+			return -1;
+		}
+		pre[0] = (unsigned char)m->len;
+		pre[1] = (unsigned char)(m->len >> 8);
+		pre[2] = (unsigned char)(m->len >> 16);
+		pre[3] = (unsigned char)(m->len >> 24);
+		if (fwrite(pre, 1, 4, stdout) != 4)
+			goto fail;
+	}
+	if (m->len && fwrite(m->data, 1, m->len, stdout) != m->len)
+		goto fail;
+	if (x->mode == MODE_LINES && putchar('\n') == EOF)
+		goto fail;
+	return 0;
+fail:
+	err(x->cmd, "standard output", -errno);
+	return -1;
+}
+
+static int cmd_recv(int argc, char **argv)
+{
+	struct xfer x = {.cmd = "recv"};
+	struct shmk_msg m;
+	int rc, status = EXIT_FAIL;
+
+	rc = xfer_options(&x, argc, argv);
+	if (rc >= 0)
+		return rc;
+	if (xfer_open(&x) < 0)
+		return EXIT_FAIL;
+	/* A full buffer, flushed whenever the ring runs empty: batches
+	 * under load, prompt when idle. */
+	setvbuf(stdout, g_iobuf, _IOFBF, sizeof(g_iobuf));
+	signal(SIGPIPE, SIG_IGN); /* a closed pipe is an error to report */
+	catch_signals(0);
+	for (;;) {
+		rc = shmk_ring_acquire(x.r, &m, 0);
+		if (rc == -EAGAIN) {
+			if (fflush(stdout) == EOF) {
+				err("recv", "standard output", -errno);
+				goto out;
+			}
+			rc = ring_wait(x.r, &m, x.timeout_ms,
+				       shmk_ring_acquire);
+		}
+		if (rc == -EPIPE) /* shut down and drained: the end */
+			break;
+		if (rc < 0) {
+			xfer_error(&x, rc);
+			goto out;
+		}
+		rc = recv_put(&x, &m);
+		shmk_ring_release(x.r, &m);
+		if (rc < 0)
+			goto out;
+		x.nmsg++;
+		if (g_signal) {
+			xfer_error(&x, -EINTR);
+			goto out;
+		}
+	}
+	if (fflush(stdout) == EOF)
+		err("recv", "standard output", -errno);
+	else
+		status = EXIT_OK;
+out:
+	shmk_ring_close(x.r);
+	return status;
+}
+
+/* ---------------------------------------------------------------------
+ * check
+ * --------------------------------------------------------------------- */
+
+struct checker {
+	const char *name;
+	int problems, warnings;
+};
+
+static void finding(struct checker *k, const char *level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!strcmp(level, "FAIL"))
+		k->problems++;
+	else if (!strcmp(level, "warning"))
+		k->warnings++;
+	printf("  %-8s ", level);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+/* bytes <= count * node_size, without overflow. */
+static int bytes_fit(uint64_t bytes, uint64_t count, uint64_t node_size)
+{
+	return !node_size
+		       ? bytes == 0
+		       : bytes / node_size + (bytes % node_size != 0) <= count;
+}
+
+/* The ring invariants that hold in a consistent snapshot. */
+enum { INV_READ, INV_BYTES, INV_BYTES_W, INV_BYTES_R, INV_LAG, INV_HWM, NINV };
+
+static unsigned ring_violations(const struct shmk_ring_stats *s)
+{
+	unsigned v = 0;
+
+	if (s->read > s->written || s->lost > s->written - s->read)
+		v |= 1u << INV_READ;
+	if (s->bytes_read > s->bytes_written)
+		v |= 1u << INV_BYTES;
+	if (!bytes_fit(s->bytes_written, s->written, s->node_size))
+		v |= 1u << INV_BYTES_W;
+	if (!bytes_fit(s->bytes_read, s->read, s->node_size))
+		v |= 1u << INV_BYTES_R;
+	if (s->lag > s->nodes)
+		v |= 1u << INV_LAG;
+	if (s->high_water > s->nodes)
+		v |= 1u << INV_HWM;
+	return v;
+}
+
+#define CHECK_SNAPSHOTS 5
+
+static void check_ring(struct checker *k, const struct shmk_stat *st,
+		       struct shmk_ring *r)
+{
+	static const char *const what[NINV] = {
+		"read + lost <= written",
+		"bytes_read <= bytes_written",
+		"bytes_written <= written x node_size",
+		"bytes_read <= read x node_size",
+		"lag <= nodes",
+		"high_water <= nodes",
+	};
+	struct shmk_ring_stats s;
+	unsigned always = ~0u, seen = 0, v;
+	int i, rc;
+
+	if (shmk_ring_nodes(r) != st->geom[0] ||
+	    shmk_ring_node_size(r) != st->geom[1])
+		finding(k, "FAIL",
+			"geometry: the open ring has %zu nodes of %zu bytes, "
+			"the header %llu of %llu",
+			shmk_ring_nodes(r), shmk_ring_node_size(r),
+			(unsigned long long)st->geom[0],
+			(unsigned long long)st->geom[1]);
+	else
+		finding(k, "ok", "geometry: %zu nodes of %zu bytes",
+			shmk_ring_nodes(r), shmk_ring_node_size(r));
+	/*
+	 * The counters are summed without a lock while the ring may be in
+	 * use, so one snapshot can break a relation for a moment.  Only a
+	 * relation broken in every snapshot is reported.
+	 */
+	for (i = 0; i < CHECK_SNAPSHOTS; i++) {
+		if (i)
+			usleep(20000);
+		rc = shmk_ring_stats(r, &s);
+		if (rc < 0) {
+			finding(k, "FAIL", "shmk_ring_stats: %s",
+				shmk_strerror(rc));
+			return;
+		}
+		v = ring_violations(&s);
+		always &= v;
+		seen |= v;
+		if (!always)
+			break;
+	}
+	for (i = 0; i < NINV; i++) {
+		if (always & (1u << i))
+			finding(k, "FAIL", "%s does not hold", what[i]);
+		else
+			finding(k, "ok", "%s%s", what[i],
+				seen & (1u << i) ? " (broken in one snapshot "
+						   "only: the ring is busy)"
+						 : "");
+	}
+	if (always)
+		finding(k, "info",
+			"last snapshot: written %llu (%llu bytes), read %llu "
+			"(%llu bytes), lost %llu, lag %llu, high_water %llu",
+			(unsigned long long)s.written,
+			(unsigned long long)s.bytes_written,
+			(unsigned long long)s.read,
+			(unsigned long long)s.bytes_read,
+			(unsigned long long)s.lost, (unsigned long long)s.lag,
+			(unsigned long long)s.high_water);
+	if (st->state == SHMK_STATE_SHUTDOWN)
+		finding(k, "info",
+			"shut down: writers get -EPIPE; %llu message(s) left "
+			"for readers",
+			(unsigned long long)s.lag);
+}
+
+/* Takes the read lock once: a corrupt lock word or a dead writer's
+ * mark shows. */
+static void check_lock(struct checker *k, int rc, const char *kind)
+{
+	if (rc == 0 || rc == -EOWNERDEAD)
+		finding(k, "ok", "lock: taken and released for reading");
+	if (rc == -EOWNERDEAD)
+		finding(k, "warning",
+			"lock: a writer died holding it; the %s may be "
+			"half-written until a writer locks and unlocks it",
+			kind);
+	else if (rc == -ETIMEDOUT || rc == -EAGAIN)
+		finding(k, "info",
+			"lock: held by a live writer for 100 ms; not checked");
+	else if (rc < 0)
+		finding(k, "FAIL", "lock: %s", shmk_strerror(rc));
+}
+
+static void check_open(struct checker *k, const struct shmk_stat *st)
+{
+	struct shmk_opts o = {0};
+	struct shmk_buffer *b;
+	struct shmk_array *a;
+	struct shmk_event *e;
+	struct shmk_ring *r;
+	char kbuf[32];
+	const char *kind;
+	int rc;
+
+	/* check describes other users' objects too, as shmk_stat does;
+	 * the trust rule is reported above. */
+	o.flags = SHMK_F_ALLOW_SHARED;
+	kind = kind_str(st->kind, kbuf, sizeof(kbuf));
+	switch (st->kind) {
+	case SHMK_KIND_BUFFER:
+		rc = shmk_buffer_open(k->name, &o, &b);
+		if (rc < 0)
+			break;
+		finding(k, "ok", "opened as a buffer");
+		if (shmk_buffer_size(b) != st->geom[0])
+			finding(k, "FAIL", "size: %zu open, %llu in the header",
+				shmk_buffer_size(b),
+				(unsigned long long)st->geom[0]);
+		rc = shmk_buffer_lock(b, SHMK_LOCK_READ, 100);
+		check_lock(k, rc, "data");
+		if (rc == 0 || rc == -EOWNERDEAD)
+			shmk_buffer_unlock(b);
+		shmk_buffer_close(b);
+		return;
+	case SHMK_KIND_ARRAY:
+		rc = shmk_array_open(k->name, (size_t)st->geom[0], &o, &a);
+		if (rc < 0)
+			break;
+		finding(k, "ok",
+			"opened as an array of %zu elements of %zu "
+			"bytes",
+			shmk_array_length(a), shmk_array_elem_size(a));
+		if (shmk_array_length(a) != st->geom[1])
+			finding(k, "FAIL",
+				"length: %zu open, %llu in the header",
+				shmk_array_length(a),
+				(unsigned long long)st->geom[1]);
+		rc = shmk_array_lock(a, SHMK_LOCK_READ, 100);
+		check_lock(k, rc, "elements");
+		if (rc == 0 || rc == -EOWNERDEAD)
+			shmk_array_unlock(a);
+		shmk_array_close(a);
+		return;
+	case SHMK_KIND_EVENT:
+		rc = shmk_event_open(k->name, &o, &e);
+		if (rc < 0)
+			break;
+		finding(k, "ok", "opened as an event");
+		shmk_event_close(e);
+		return;
+	case SHMK_KIND_RING:
+		rc = shmk_ring_open(k->name, &o, &r);
+		if (rc < 0)
+			break;
+		finding(k, "ok", "opened as a ring");
+		check_ring(k, st, r);
+		shmk_ring_close(r);
+		return;
+	default:
+		finding(k, "info",
+			"kind %s: this tool has no open for it; only the "
+			"header was checked",
+			kind);
+		return;
+	}
+	finding(k, "FAIL", "open as a %s: %s", kind, shmk_strerror(rc));
+}
+
+static int check_one(const char *name)
+{
+	static struct shmk_stat st, again;
+	struct checker k = {name, 0, 0};
+	char kind[32];
+	int rc, i, creators = 0;
+
+	rc = shmk_stat(name, &st);
+	if (rc < 0) {
+		printf("%s: header\n", name);
+		finding(&k, "FAIL", "shmk_stat: %s%s", shmk_strerror(rc),
+			rc == -EPROTO	 ? " (not a shmk object of a kind "
+					   "and format version this "
+					   "library knows)"
+			: rc == -EBADMSG ? " (its header is inconsistent)"
+					 : "");
+		errf("check", name, "%s", shmk_strerror(rc));
+		return EXIT_FAIL;
+	}
+	printf("%s: %s, %s, %d of %d participant(s) alive\n", name,
+	       kind_str(st.kind, kind, sizeof(kind)), shmk_state_name(st.state),
+	       st.nalive, st.nparts);
+	finding(&k, "ok",
+		"header: format version %d, %llu bytes, read and "
+		"validated",
+		st.version, (unsigned long long)st.total_size);
+	if (st.state == SHMK_STATE_INIT)
+		finding(&k, "FAIL",
+			"state init under a name: the object was never "
+			"finished, or its header was overwritten");
+	for (i = 0; i < st.nparts; i++)
+		creators += st.part[i].creator;
+	if (creators > 1)
+		finding(&k, "FAIL", "%d participants are marked creator",
+			creators);
+	if (st.creator_alive && st.state == SHMK_STATE_SHUTDOWN) {
+		/* For a moment while a creator closes: look again. */
+		usleep(50000);
+		if (!shmk_stat(name, &again) && again.creator_alive &&
+		    again.state == SHMK_STATE_SHUTDOWN)
+			finding(&k, "FAIL",
+				"shut down while its creator (pid %d) is "
+				"alive",
+				(int)st.creator_pid);
+	}
+	if (st.owner != geteuid())
+		finding(&k, "info",
+			"owned by uid %u: opens refuse it without "
+			"SHMK_F_ALLOW_SHARED",
+			(unsigned)st.owner);
+	else if (st.mode & 022)
+		finding(&k, "warning",
+			"mode %04o: writable by group or others; opens refuse "
+			"it without SHMK_F_ALLOW_SHARED",
+			st.mode);
+	check_open(&k, &st);
+	if (k.problems) {
+		printf("%s: %d problem(s)\n", name, k.problems);
+		errf("check", name, "%d problem(s) found", k.problems);
+		return EXIT_FAIL;
+	}
+	printf("%s: ok%s\n", name, k.warnings ? " (with warnings)" : "");
+	return EXIT_OK;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+	int i, rc, status = EXIT_OK;
+
+	rc = no_options("check", argc, argv);
+	if (rc >= 0)
+		return rc;
+	if (optind == argc) {
+		usage_error("check", "which object? (a NAME is needed)");
+		return EXIT_USAGE;
+	}
+	for (i = optind; i < argc; i++)
+		if (check_one(argv[i]) != EXIT_OK)
+			status = EXIT_FAIL;
+	return status;
+}
+
+/* ---------------------------------------------------------------------
+ * rm, gc
+ * --------------------------------------------------------------------- */
 
 static int cmd_rm(int argc, char **argv)
 {
-	char **ops;
-	int n, i, rc, status = EXIT_OK;
+	int i, rc, status = EXIT_OK;
 
-	rc = begin("rm", argc, argv);
+	rc = no_options("rm", argc, argv);
 	if (rc >= 0)
 		return rc;
-	n = operands(argc, argv, &ops);
-	if (n == 0) {
+	if (optind == argc) {
 		usage_error("rm", "which object? (a NAME is needed)");
 		return EXIT_USAGE;
 	}
-	for (i = 0; i < n; i++) {
-		rc = shmk_unlink(ops[i]);
+	for (i = optind; i < argc; i++) {
+		rc = shmk_unlink(argv[i]);
 		if (rc < 0) {
-			err("rm", ops[i], rc);
+			err("rm", argv[i], rc);
 			status = EXIT_FAIL;
 		}
 	}
 	return status;
 }
+
+/* Nobody has it open: its creator and every participant are gone, as
+ * the kernel says (their liveness locks are free). */
+static int abandoned(const struct shmk_stat *st)
+{
+	int i;
+
+	if (st->creator_alive)
+		return 0;
+	for (i = 0; i < st->nparts; i++)
+		if (st->part[i].alive)
+			return 0;
+	return 1;
+}
+
+static int cmd_gc(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{"dry-run", no_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}};
+	static struct shmk_stat st;
+	int c, i, rc, dry = 0, status = EXIT_OK;
+	char **names, path[4096], kind[32];
+	uid_t me = geteuid();
+	struct stat fs;
+	size_t n, k;
+
+	optind = 0;
+	while ((c = next_opt("gc", argc, argv, ":hn", longs)) != -1) {
+		if (c == 'h')
+			return help_of("gc");
+		if (c != 'n')
+			return EXIT_USAGE;
+		dry = 1;
+	}
+	rc = list_names(&names, &n);
+	if (rc < 0) {
+		err("gc", SHM_DIR, rc);
+		return EXIT_FAIL;
+	}
+	for (k = 0; k < n; k++) {
+		const char *name = names[k];
+
+		if (optind < argc) {
+			for (i = optind; i < argc; i++)
+				if (!fnmatch(argv[i], name, 0))
+					break;
+			if (i == argc)
+				continue;
+		}
+		/* Other users' objects are none of our business. */
+		backing_path(name, path, sizeof(path));
+		if (lstat(path, &fs) < 0 || !S_ISREG(fs.st_mode) ||
+		    fs.st_uid != me)
+			continue;
+		rc = shmk_stat(name, &st);
+		if (rc < 0) {
+			errf("gc", name, "left alone: %s", shmk_strerror(rc));
+			continue;
+		}
+		if (st.owner != me || !abandoned(&st))
+			continue;
+		if (dry) {
+			printf("would remove %s (%s, creator pid %d gone, "
+			       "%d participant(s), none alive)\n",
+			       name, kind_str(st.kind, kind, sizeof(kind)),
+			       (int)st.creator_pid, st.nparts);
+			continue;
+		}
+		/* Look again just before: someone may have opened it since.
+		 * (One who opens it between this look and the unlink keeps
+		 * a working object whose name is gone.) */
+		rc = shmk_stat(name, &st);
+		if (rc < 0 || !abandoned(&st))
+			continue;
+		rc = shmk_unlink(name);
+		if (rc < 0) {
+			err("gc", name, rc);
+			status = EXIT_FAIL;
+			continue;
+		}
+		printf("removed %s (%s, creator pid %d gone, %d "
+		       "participant(s), none alive)\n",
+		       name, kind_str(st.kind, kind, sizeof(kind)),
+		       (int)st.creator_pid, st.nparts);
+	}
+	free_names(names, n);
+	return status;
+}
+
+/* ---------------------------------------------------------------------
+ * help, version, the command table
+ * --------------------------------------------------------------------- */
 
 static int cmd_help(int argc, char **argv);
 
 static int cmd_version(int argc, char **argv)
 {
-	int rc = begin("version", argc, argv);
+	int rc = no_options("version", argc, argv);
 
 	if (rc >= 0)
 		return rc;
+	if (optind < argc) {
+		usage_error("version", "takes no operands");
+		return EXIT_USAGE;
+	}
 	printf("shmk %s\n", SHMK_VERSION_STRING);
 	return EXIT_OK;
 }
 
+/* The options send and recv share; what is waited for each message. */
+#define XFER_HELP(what)                                                        \
+	"  --create          create the ring if it does not exist (either "    \
+	"side may;\n"                                                          \
+	"                    both sides must then give the same geometry)\n"   \
+	"  --nodes N         with --create: nodes in the ring (default 64)\n"  \
+	"  --node-size SIZE  with --create: bytes per node (default 64K)\n"    \
+	"  --mode OCTAL      with --create: permission bits (default 0600)\n"  \
+	"  --timeout MS      how long to wait for the ring to appear and, "    \
+	"for each\n"                                                           \
+	"                    message, for " what "; -1 (the default)\n"        \
+	"                    waits forever, 0 does not wait"
+
 static const struct command commands[] = {
-	{"ls", "", "list the objects in " SHM_DIR,
+	{"ls", "[--json]", "list the objects in " SHM_DIR,
 	 "Lists every shmk object in " SHM_DIR ": name, kind, size of the\n"
 	 "region, mode, owner, the creator's pid and whether it still has\n"
-	 "the object open, state, and how many processes have it open.\n"
-	 "Persisted objects (files) live elsewhere: use 'shmk info PATH'.",
+	 "the object open, state, how many processes have it open, and its\n"
+	 "geometry (a ring's reader lag too).  An entry that is not a\n"
+	 "readable shmk object is listed with the reason.  Persisted objects\n"
+	 "(files) live elsewhere: use 'shmk info PATH'.\n"
+	 "\n"
+	 "  --json  one JSON document: {\"objects\": [...]}, each object as\n"
+	 "          'shmk info --json' prints it (with \"error\" instead when\n"
+	 "          it cannot be described)",
 	 cmd_ls},
-	{"info", "NAME...", "describe objects",
+	{"info", "[--json] NAME...", "describe objects",
 	 "Prints the header of each object without attaching to it: kind,\n"
 	 "state, owner and mode, sizes, geometry, creator, participants\n"
-	 "(whether each is alive, as the kernel says) and counters.\n"
-	 "NAME is a plain name (an object in " SHM_DIR ") or a file path.",
+	 "(whether each is alive, as the kernel says), counters and, for a\n"
+	 "ring, the reader lag (messages reserved and not yet taken).\n"
+	 "NAME is a plain name (an object in " SHM_DIR ") or a file path.\n"
+	 "\n"
+	 "  --json  one JSON document: {\"objects\": [...]} with name, path,\n"
+	 "          kind, state, mode, owner, sizes, geometry, creator,\n"
+	 "          participants, counters (and lag); an object that cannot\n"
+	 "          be described has \"error\" and the exit status is 1",
 	 cmd_info},
+	{"watch", "[--interval MS] [--count N] NAME...", "live rates",
+	 "Shows, once a second, what each object did since the last look,\n"
+	 "from the difference of two snapshots (shmk_stat; nothing is\n"
+	 "attached): MSG/S messages read per second for a ring, writes per\n"
+	 "second for a buffer or array, sets per second for an event; MB/S\n"
+	 "bytes read per second (10^6) for a ring; WAITS/S writers that\n"
+	 "found a ring full plus readers that found it empty, or an event's\n"
+	 "waits that returned; LAG a ring's messages waiting; ALIVE the\n"
+	 "participants alive.  A kind without these columns gets every\n"
+	 "counter's rate.  On a terminal the table is redrawn in place;\n"
+	 "otherwise one line per object per tick.  Ctrl-C (or SIGTERM)\n"
+	 "ends it and leaves the terminal as it was.\n"
+	 "\n"
+	 "  --interval MS  time between looks (default 1000)\n"
+	 "  --count N      stop after N ticks (default: run until stopped)",
+	 cmd_watch},
+	{"send", "[OPTIONS] NAME", "standard input into a ring",
+	 "Reads standard input and writes it into the ring NAME as\n"
+	 "messages: one per line by default (the newline is not sent; a\n"
+	 "last line without one is sent too).  A message longer than a node\n"
+	 "is an error that names the line, chunk or frame: nothing is ever\n"
+	 "truncated, and what came before it has been sent.\n"
+	 "\n"
+	 "At the end of input send shuts the ring down (shmk_ring_shutdown)\n"
+	 "so that readers take what is left and stop; it does so however it\n"
+	 "ends (an error, SIGINT, SIGTERM) unless --no-shutdown.  A shut-\n"
+	 "down ring stays shut down: later writers fail, later readers drain\n"
+	 "it and stop.  Remove it with 'shmk rm NAME' (or let the program\n"
+	 "that created it remove it) before using the name again.\n"
+	 "\n"
+	 "  --chunk SIZE      messages of SIZE bytes (K, M, G suffixes), the\n"
+	 "                    last one shorter if the input ends so\n"
+	 "  --frames          length-prefixed frames: a 4-byte little-endian\n"
+	 "                    length, then that many bytes\n"
+	 "  --no-shutdown     leave the ring open at the end (for a ring "
+	 "other\n"
+	 "                    writers still use; the creator's close shuts it\n"
+	 "                    down anyway, so with --create it has no effect\n"
+	 "                    when send made the ring)\n" XFER_HELP(
+		 "a free node"),
+	 cmd_send},
+	{"recv", "[OPTIONS] NAME", "a ring to standard output",
+	 "Takes messages from the ring NAME and writes them to standard\n"
+	 "output, each as send reads it in the same mode: a line (the\n"
+	 "message and a newline), raw bytes (--chunk), or a frame (--frames:\n"
+	 "4-byte little-endian length, then the bytes).  When the ring is\n"
+	 "shut down and drained recv exits 0.  A ring stays shut down once it\n"
+	 "is: remove it ('shmk rm NAME') before using the name again.  Each\n"
+	 "message is taken from the ring as it is written out: with several\n"
+	 "readers, each gets some of the messages.\n"
+	 "\n"
+	 "  --chunk SIZE      write messages as raw bytes (SIZE, as send's,\n"
+	 "                    is checked but not needed to write them)\n"
+	 "  --frames          write length-prefixed frames\n" XFER_HELP(
+		 "a message"),
+	 cmd_recv},
+	{"check", "NAME...", "validate objects",
+	 "Checks each object with what the public API offers and says what\n"
+	 "is wrong, if anything:\n"
+	 "  - its header, read and validated as an open would (shmk_stat):\n"
+	 "    magic, kind, format version, sizes against the file, geometry,\n"
+	 "    state; a name in state init; more than one creator; a shut-down\n"
+	 "    object whose creator is alive; who may open it (owner, mode);\n"
+	 "  - an open of its kind (the header validated again, mapped);\n"
+	 "  - buffer, array: the read lock taken and released once (a\n"
+	 "    corrupt lock word fails; a dead writer's mark is a warning);\n"
+	 "    this also recovers a lock a dead process held, as any locker\n"
+	 "    would;\n"
+	 "  - ring: the geometry as opened, and its counters "
+	 "(shmk_ring_stats):\n"
+	 "    read + lost <= written, bytes_read <= bytes_written, bytes\n"
+	 "    within count x node size, lag <= nodes, high_water <= nodes;\n"
+	 "    counters are summed without a lock, so a relation counts as\n"
+	 "    broken only if it is in 5 snapshots 20 ms apart.\n"
+	 "It does not read the data, the ring's node descriptors or the\n"
+	 "participant blocks (the public API has no access to them), and it\n"
+	 "attaches to the object for a moment, as any peer does.  Exit\n"
+	 "status 0 if every object is ok (warnings allowed), 1 otherwise.",
+	 cmd_check},
 	{"rm", "NAME...", "remove objects' names",
 	 "Removes the name of each object.  Processes that have it open keep\n"
 	 "using it; its memory is freed when the last one closes.  Only shmk\n"
 	 "objects are removed: any other file at a name is left alone.",
 	 cmd_rm},
+	{"gc", "[--dry-run] [PATTERN...]", "remove abandoned objects",
+	 "Removes the objects of " SHM_DIR " that nobody has open any more:\n"
+	 "owned by the caller's effective uid, with the creator and every\n"
+	 "participant gone (as the kernel says: their liveness locks are\n"
+	 "free; a pid is never trusted).  Prints each one removed.  Objects\n"
+	 "that cannot be read are left alone and named on standard error;\n"
+	 "persisted objects (files) are not looked at.  Just before removing\n"
+	 "an object gc looks again; a process that opens it in the moment\n"
+	 "between keeps a working object whose name is gone.\n"
+	 "\n"
+	 "  --dry-run, -n  print what would be removed, remove nothing\n"
+	 "  PATTERN        only names matching one of these shell patterns\n"
+	 "                 (without the shmk. prefix; quote them)",
+	 cmd_gc},
 	{"version", "", "print the version", "Prints shmk's version.",
 	 cmd_version},
 	{"help", "[COMMAND]", "show help",
@@ -387,11 +2153,11 @@ static void main_usage(FILE *f)
 	size_t i;
 
 	fprintf(f, "usage: shmk COMMAND [ARGS]\n\n"
-		   "Inspect and manage shmk shared-memory objects.\n\n"
+		   "Inspect, manage and feed shmk shared-memory objects.\n\n"
 		   "Commands:\n");
 	for (i = 0; i < NCOMMANDS; i++)
-		fprintf(f, "  %-8s %-10s %s\n", commands[i].name,
-			commands[i].args, commands[i].summary);
+		fprintf(f, "  %-8s %s\n", commands[i].name,
+			commands[i].summary);
 	fprintf(f, "\nEvery command takes --help.  Exit status: 0 success, 1 "
 		   "failure, 2 usage error.\n");
 }
@@ -399,16 +2165,15 @@ static void main_usage(FILE *f)
 static int cmd_help(int argc, char **argv)
 {
 	const struct command *c;
-	char **ops;
-	int rc = begin("help", argc, argv);
+	int rc = no_options("help", argc, argv);
 
 	if (rc >= 0)
 		return rc;
-	if (operands(argc, argv, &ops) == 0) {
+	if (optind == argc) {
 		main_usage(stdout);
 		return EXIT_OK;
 	}
-	c = find_command(ops[0]);
+	c = find_command(argv[optind]);
 	if (!c) {
 		usage_error("help", "no such command");
 		return EXIT_USAGE;
