@@ -2,7 +2,7 @@
 #   make            build (Release with debug info) into build/
 #   make test       build, then run every test with ctest
 #   make demo       build, then run the two-process buffer example
-#   make bench      build, then run the benchmarks (about a minute)
+#   make bench      build, then run the benchmarks (about two minutes)
 #   make install    install (PREFIX=/usr/local by default)
 #   make asan       build and test with AddressSanitizer + UBSan (build-asan/)
 #   make tsan       the thread variants under ThreadSanitizer (build-tsan/)
@@ -43,6 +43,8 @@ bench: build
 	$(BUILD)/bench/bench_ring
 	@echo
 	$(BUILD)/bench/bench_sync
+	@echo
+	$(BUILD)/bench/bench_rpc
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)

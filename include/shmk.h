@@ -8,8 +8,9 @@
  * shared bytes.  The objects: shmk_buffer (bytes at offsets) and
  * shmk_array (fixed-size elements), both behind a robust read/write lock;
  * shmk_event (auto- or manual-reset); shmk_ring (a FIFO of nodes, many
- * writers, many readers, zero-copy).  This header is the whole public API
- * and its manual.
+ * writers, many readers, zero-copy); shmk_rpc (request/response, a channel
+ * per client, handlers on worker threads).  This header is the whole
+ * public API and its manual; `man 3 shmk` is an overview of it.
  * shmk needs Linux 3.17 or later with /proc mounted (handles reopen their
  * files through /proc/self/fd; without it calls fail with -ENOTSUP).
  *
@@ -582,16 +583,18 @@ int shmk_ring_stats(struct shmk_ring *r, struct shmk_ring_stats *st);
  *
  *	static int add(void *arg, struct shmk_rpc_req *rq)
  *	{
- *		static unsigned char sum;
  *		const unsigned char *b = rq->data;
+ *		unsigned char *sum;
  *
  *		if (rq->len != 2) {
  *			snprintf(rq->error, sizeof(rq->error), "want 2 bytes");
  *			return -EINVAL;	// the caller gets -EINVAL and this text
  *		}
- *		sum = b[0] + b[1];	// (a real handler: per-call memory)
- *		rq->reply = &sum;
+ *		sum = malloc(1);	// handlers run on several threads
+ *		*sum = b[0] + b[1];
+ *		rq->reply = sum;
  *		rq->reply_len = 1;
+ *		rq->reply_free = free;	// called once the reply is sent
  *		return 0;
  *	}
  *

@@ -17,6 +17,7 @@ libdir=$(dirname "$(find "$prefix" -name libshmk.so.0 | head -n 1)")
 # The installed tool runs as it is (it finds the library beside it).
 "$prefix/bin/shmk" version | grep -q '^shmk [0-9]'
 [ -f "$prefix/share/man/man1/shmk.1" ] || { echo "no man page"; exit 1; }
+[ -f "$prefix/share/man/man3/shmk.3" ] || { echo "no shmk(3) man page"; exit 1; }
 for f in libshmk.so libshmk.so.0 libshmk.a pkgconfig/shmk.pc \
 	cmake/shmk/shmkConfig.cmake; do
 	[ -e "$libdir/$f" ] || { echo "not installed: $libdir/$f"; exit 1; }
