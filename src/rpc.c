@@ -595,15 +595,16 @@ static void run_work(struct shmk_rpc *ep, struct work *w)
 	if (rc > 0)
 		rc = 0;
 	shmk__count(&ep->r, C_SERVED, 1);
+	/* A reply that cannot go (the channel died: send_msg fails at
+	 * once) has nobody left to go to. */
 	if (!atomic_load_explicit(&w->in->cancelled, memory_order_relaxed)) {
 		if (rc == 0)
-			rc = send_msg(ch, F_REP, 0, ch->ep->next_id++,
-				      w->in->id, req.reply, req.reply_len,
-				      SHMK__FOREVER);
+			(void)send_msg(ch, F_REP, 0, 0, w->in->id, req.reply,
+				       req.reply_len, SHMK__FOREVER);
 		else
-			send_msg(ch, F_ERR, rc, 0, w->in->id, req.error,
-				 strnlen(req.error, sizeof(req.error)),
-				 SHMK__FOREVER);
+			(void)send_msg(ch, F_ERR, rc, 0, w->in->id, req.error,
+				       strnlen(req.error, sizeof(req.error)),
+				       SHMK__FOREVER);
 	}
 	/* Only now: the reply may point into the request. */
 	if (w->held) {
@@ -1255,7 +1256,7 @@ static int ep_new(const char *name, const struct shmk_rpc_opts *o,
 	ep = calloc(1, sizeof(*ep));
 	if (!ep)
 		return -ENOMEM;
-	strcpy(ep->name, name);
+	memcpy(ep->name, name, strlen(name) + 1); /* length checked above */
 	if (o) {
 		ep->fn = o->handler;
 		ep->arg = o->arg;
