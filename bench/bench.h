@@ -6,6 +6,7 @@
 #ifndef SHMK_BENCH_H
 #define SHMK_BENCH_H
 
+#include <errno.h>
 #include <linux/futex.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -46,6 +47,41 @@ static inline void fwake(_Atomic uint32_t *w)
 {
 	atomic_fetch_add(w, 1);
 	syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+/* read(2) / write(2) of exactly n bytes: 0, or -1 (EOF or an error). */
+static inline int read_full(int fd, void *p, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, (char *)p + got, n - got);
+
+		if (r <= 0) {
+			if (r < 0 && errno == EINTR)
+				continue;
+			return -1;
+		}
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+static inline int write_full(int fd, const void *p, size_t n)
+{
+	size_t put = 0;
+
+	while (put < n) {
+		ssize_t r = write(fd, (const char *)p + put, n - put);
+
+		if (r <= 0) {
+			if (r < 0 && errno == EINTR)
+				continue;
+			return -1;
+		}
+		put += (size_t)r;
+	}
+	return 0;
 }
 
 #endif /* SHMK_BENCH_H */

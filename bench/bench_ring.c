@@ -84,40 +84,6 @@ struct slots { /* the ideal hand-off: a flag per slot, nothing else */
 static struct slots *g_slots;
 static char *g_slot_data;
 
-static int read_full(int fd, void *p, size_t n)
-{
-	size_t got = 0;
-
-	while (got < n) {
-		ssize_t r = read(fd, (char *)p + got, n - got);
-
-		if (r <= 0) {
-			if (r < 0 && errno == EINTR)
-				continue;
-			return -1;
-		}
-		got += (size_t)r;
-	}
-	return 0;
-}
-
-static int write_full(int fd, const void *p, size_t n)
-{
-	size_t put = 0;
-
-	while (put < n) {
-		ssize_t r = write(fd, (const char *)p + put, n - put);
-
-		if (r <= 0) {
-			if (r < 0 && errno == EINTR)
-				continue;
-			return -1;
-		}
-		put += (size_t)r;
-	}
-	return 0;
-}
-
 /* The reader's side; returns the sum of what it read. */
 static uint64_t reader(enum tr t, size_t size, long n, int fd)
 {

@@ -225,33 +225,6 @@ static struct result run_rpc(size_t size, long n, int depth, int nclients)
 /* The UNIX-socket reference                                            */
 /* ------------------------------------------------------------------ */
 
-static int full(ssize_t (*op)(int, void *, size_t), int fd, void *buf, size_t n)
-{
-	size_t got = 0;
-
-	while (got < n) {
-		ssize_t r = op(fd, (char *)buf + got, n - got);
-
-		if (r <= 0) {
-			if (r < 0 && errno == EINTR)
-				continue;
-			return -1;
-		}
-		got += (size_t)r;
-	}
-	return 0;
-}
-
-static ssize_t rd(int fd, void *b, size_t n)
-{
-	return read(fd, b, n);
-}
-
-static ssize_t wr(int fd, void *b, size_t n)
-{
-	return write(fd, b, n);
-}
-
 static void sock_server(int fd, size_t size)
 {
 	unsigned char *buf = malloc(size + 8);
@@ -259,8 +232,9 @@ static void sock_server(int fd, size_t size)
 
 	pin(1);
 	for (;;) {
-		if (full(rd, fd, &len, 8) < 0 || len != size ||
-		    full(rd, fd, buf, size) < 0 || full(wr, fd, buf, size) < 0)
+		if (read_full(fd, &len, 8) < 0 || len != size ||
+		    read_full(fd, buf, size) < 0 ||
+		    write_full(fd, buf, size) < 0)
 			break;
 	}
 	free(buf);
@@ -292,12 +266,12 @@ static struct result run_sock(size_t size, long n, int depth)
 
 			fill(q, size, (uint64_t)sent);
 			rtt[sent] = now_ns();
-			if (full(wr, sv[0], &len, 8) < 0 ||
-			    full(wr, sv[0], q, size) < 0)
+			if (write_full(sv[0], &len, 8) < 0 ||
+			    write_full(sv[0], q, size) < 0)
 				exit(1);
 			sent++;
 		}
-		if (full(rd, sv[0], rep, size) < 0)
+		if (read_full(sv[0], rep, size) < 0)
 			exit(1);
 		rtt[done] = now_ns() - rtt[done];
 		verify(rep, size, (uint64_t)done);
