@@ -85,8 +85,14 @@ static int consumer(void)
 			shmk_strerror(rc));
 		return 1;
 	}
-	SHMK_ARRAY_GET(a, 0, &first);
-	SHMK_ARRAY_GET(a, shmk_array_length(a) - 1, &last);
+	rc = SHMK_ARRAY_GET(a, 0, &first);
+	if (rc == 0)
+		rc = SHMK_ARRAY_GET(a, shmk_array_length(a) - 1, &last);
+	if (rc < 0) {
+		fprintf(stderr, "consumer: get: %s\n", shmk_strerror(rc));
+		shmk_array_close(a);
+		return 1;
+	}
 	printf("consumer: %zu ints: %d %d\n", shmk_array_length(a), first,
 	       last);
 	shmk_array_close(a);

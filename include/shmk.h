@@ -61,7 +61,8 @@
  *    -ECHILD (shmk_buffer_data() returns NULL), except close, which only
  *    frees the child's copy.  The child opens the object again by name, or,
  *    for an anonymous object, by the descriptor shmk_buffer_fd() gave the
- *    parent before the fork.  (Children made with a raw clone() system
+ *    parent before the fork (open it before closing the inherited
+ *    handle: that close also closes the descriptor the handle gave out).  (Children made with a raw clone() system
  *    call rather than fork() are not seen and must not use the handles.)
  *  - Trust: an object is opened only if it is a regular file owned by the
  *    caller's effective uid and not writable by group or others (unless
@@ -455,6 +456,11 @@ int shmk_event_wait(struct shmk_event *e, int timeout_ms);
  * shmk_ring - a FIFO of fixed-size nodes, many writers, many readers
  * ====================================================================== */
 
+/*
+ * A handle may be used by many threads at once; each has at most 16
+ * messages reserved or acquired through it at a time (more: -EBUSY).
+ * Threads that each hold many should open a handle each.
+ */
 struct shmk_ring;
 
 /*
@@ -544,9 +550,11 @@ int shmk_ring_acquire(struct shmk_ring *r, struct shmk_msg *m, int timeout_ms);
 int shmk_ring_release(struct shmk_ring *r, struct shmk_msg *m);
 
 /*
- * shmk_ring_shutdown - shut the ring down (what its creator's close does):
+ * shmk_ring_shutdown - shut the ring down (what its creator's close does;
+ * any participant may call it, e.g. a producer at the end of its input):
  * blocked callers wake at once; writers then fail with -EPIPE, readers
- * take what is left and then get -EPIPE.  Returns 0, -EINVAL, -ECHILD.
+ * take what is left and then get -EPIPE.  For good: a shut-down ring
+ * stays so.  Returns 0, -EINVAL, -ECHILD.
  */
 int shmk_ring_shutdown(struct shmk_ring *r);
 
@@ -554,8 +562,9 @@ struct shmk_ring_stats {
 	uint64_t nodes, node_size;
 	uint64_t written, bytes_written; /* committed messages */
 	uint64_t read, bytes_read;	 /* released messages */
-	uint64_t full_waits;  /* writers that found the ring full and slept */
-	uint64_t empty_waits; /* readers that found it empty and slept */
+	uint64_t full_waits;  /* write calls that found the ring full (each
+				 call once, whether it then slept or not) */
+	uint64_t empty_waits; /* read calls that found it empty (likewise) */
 	uint64_t wakeups;     /* sleepers woken (system calls made) */
 	uint64_t aborted;     /* reservations given up */
 	uint64_t recovered;   /* nodes of dead writers skipped */
