@@ -61,9 +61,10 @@
  *    -ECHILD (shmk_buffer_data() returns NULL), except close, which only
  *    frees the child's copy.  The child opens the object again by name, or,
  *    for an anonymous object, by the descriptor shmk_buffer_fd() gave the
- *    parent before the fork (open it before closing the inherited
- *    handle: that close also closes the descriptor the handle gave out).  (Children made with a raw clone() system
- *    call rather than fork() are not seen and must not use the handles.)
+ *    parent before the fork (the child's copy of that descriptor is the
+ *    child's: closing the inherited handle leaves it open).  (Children
+ *    made with a raw clone() system call rather than fork() are not seen
+ *    and must not use the handles.)
  *  - Trust: an object is opened only if it is a regular file owned by the
  *    caller's effective uid and not writable by group or others (unless
  *    SHMK_F_ALLOW_SHARED), or sealed against shrinking (an anonymous

@@ -833,7 +833,9 @@ void shmk__region_close(struct shmk__region *r)
 	reg_remove_close(r);
 	if (r->hdr)
 		munmap(r->hdr, r->size);
-	if (r->share_fd >= 0)
+	/* In a forked child the descriptor handed out is the child's own
+	 * copy, which it may be about to open: it stays open. */
+	if (r->share_fd >= 0 && !r->forked)
 		close(r->share_fd); /* holds no token: no hurry */
 	region_reset(r);
 }

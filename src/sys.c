@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * sys.c - the system layer: clocks and deadlines, futexes, OFD locks, fd
- * passing, error names.  Every function returns -errno on failure and retries EINTR
- * where retrying is the right answer.
+ * passing, error names.  Every function returns -errno on failure and
+ * retries EINTR where retrying is the right answer.
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -129,7 +129,7 @@ static void test_table_full(void)
 	CHECK_OK(shmk_unlink(g_name));
 }
 
-static struct shmk_buffer *g_inherited;
+static struct shmk_buffer *g_inherited, *g_inherited_anon;
 static int g_anon_fd;
 
 /* A child of fork(): inherited handles refuse every call but close. */
@@ -149,7 +149,9 @@ static int child_forked(void *arg)
 	CHECK_OK(shmk_buffer_read(mine, 0, &v, sizeof(v), 0));
 	CHECK_EQ(v, 31);
 	CHECK_OK(shmk_buffer_close(mine));
-	/* And an anonymous buffer comes through the shared descriptor. */
+	/* And an anonymous buffer comes through the shared descriptor,
+	 * which closing the inherited handle first leaves open. */
+	CHECK_OK(shmk_buffer_close(g_inherited_anon));
 	CHECK_OK(shmk_buffer_open_fd(g_anon_fd, NULL, &anon));
 	CHECK_OK(shmk_buffer_read(anon, 0, &v, sizeof(v), 0));
 	CHECK_EQ(v, 32);
@@ -197,6 +199,7 @@ static void test_fork(void)
 	CHECK(g_anon_fd >= 0);
 	CHECK_EQ(shmk_buffer_fd(anon), g_anon_fd); /* the same each time */
 	g_inherited = b;
+	g_inherited_anon = anon;
 	CHECK_EQ(wait_child(spawn(child_forked, NULL), 10000), 0);
 	/* The parent's handles are untouched by the child's close. */
 	CHECK_OK(shmk_buffer_read(b, 0, &v, sizeof(v), 0));
