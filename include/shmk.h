@@ -237,7 +237,8 @@ int shmk_buffer_fd(struct shmk_buffer *b);
 
 /*
  * shmk_buffer_close - unmap and free the handle.  If the handle is the
- * creator's, the buffer is marked shut down first.  Never removes the name.
+ * creator's, the buffer is marked shut down first (unless it was created
+ * with SHMK_F_KEEP).  Never removes the name.
  * NULL is a no-op.  Returns 0.  Not to be called while another thread still
  * uses the handle.
  */
@@ -426,7 +427,8 @@ struct shmk_event;
  * began before it even if a reset follows at once, and the event stays set
  * until shmk_event_reset().  initially_set: start set.
  * shmk_event_open, shmk_event_open_fd, shmk_event_fd, shmk_event_close -
- * as the buffer's.  The creator's close wakes waiters, which get -EPIPE.
+ * as the buffer's.  The creator's close (unless created with SHMK_F_KEEP)
+ * wakes waiters, which get -EPIPE.
  */
 int shmk_event_create(const char *name, int manual_reset, int initially_set,
 		      const struct shmk_opts *o, struct shmk_event **out);
@@ -483,7 +485,7 @@ struct shmk_msg {
  * Node data is cache-line aligned, page aligned for nodes of a page or
  * more.  shmk_ring_open, _open_fd, _fd, _close - as the buffer's (the
  * geometry comes from the ring).  The creator's close shuts the ring
- * down, as shmk_ring_shutdown() does.
+ * down, as shmk_ring_shutdown() does (unless created with SHMK_F_KEEP).
  * Any number of threads and processes may write and read at once, through
  * one handle or many.  Each message goes to exactly one reader, and
  * messages become readable in the order their writers reserved nodes

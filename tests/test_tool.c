@@ -3,10 +3,12 @@
  * test_tool - the shmk command against real objects: ls, info (--json
  * too) and rm on live, shut-down, corrupt and missing objects; send and
  * recv round trips in every mode (10 MiB through a small ring), messages
- * longer than a node; watch; check on a healthy and a corrupted ring; gc
- * of a SIGKILLed creator's object beside a live one; --help and a bad
- * option on every verb; exit codes 0/1/2 and errors on stderr that name
- * the object and the reason.
+ * longer than a node; watch; check on a healthy and a corrupted ring;
+ * create of every kind (kept, ready after the tool exits, a line through
+ * a created ring, --open-or-create on the same and on other objects); gc
+ * of a SIGKILLed creator's object beside a live one and a kept one;
+ * --help and a bad option on every verb; exit codes 0/1/2 and errors on
+ * stderr that name the object and the reason.
  */
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -263,9 +265,9 @@ static void json_ok(const char *test)
 
 static void test_help_and_usage(void)
 {
-	static const char *const verbs[] = {"ls",      "info",	"watch", "send",
-					    "recv",    "check", "rm",	 "gc",
-					    "version", "help"};
+	static const char *const verbs[] = {"ls",   "info",    "watch", "send",
+					    "recv", "create",  "check", "rm",
+					    "gc",   "version", "help"};
 	size_t i;
 
 	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
@@ -318,7 +320,7 @@ static void test_help_and_usage(void)
 static void test_ls_info_rm(void)
 {
 	const char *live = tname("live"), *junk = tname("junk");
-	char path[256], want[256], c;
+	char path[256], want[1024], c;
 	struct shmk_buffer *b, *gone;
 	const char *line;
 	pid_t pid;
@@ -345,6 +347,8 @@ static void test_ls_info_rm(void)
 	snprintf(want, sizeof(want), "%d alive", (int)getpid());
 	HAS(line, want);
 	HAS(line, " 2 "); /* attached */
+	HAS(line, " - "); /* flags: not kept */
+	HASNT(line, "keep");
 	HAS(line, "size=1000");
 	line = ls_line(tname("gone"));
 	CHECK(line != NULL);
@@ -358,6 +362,7 @@ static void test_ls_info_rm(void)
 	CHECK_EQ(tool("info %s", live), 0);
 	HAS(g_out, "kind:         buffer");
 	HAS(g_out, "state:        ready");
+	HAS(g_out, "flags:        none");
 	HAS(g_out, "geometry:     size=1000");
 	HAS(g_out, "size:         13288 bytes");
 	snprintf(want, sizeof(want), "creator:      pid %d", (int)getpid());
@@ -374,6 +379,7 @@ static void test_ls_info_rm(void)
 		 "d[\"objects\"][0][\"kind\"] == \"buffer\" and "
 		 "d[\"objects\"][0][\"geometry\"][\"size\"] == 1000 and "
 		 "d[\"objects\"][0][\"participants\"][\"alive\"] == 2 and "
+		 "d[\"objects\"][0][\"keep\"] is False and "
 		 "d[\"objects\"][0][\"creator\"][\"pid\"] == %d",
 		 live, (int)getpid());
 	json_ok(want);
@@ -659,12 +665,264 @@ static void test_check(void)
 	HAS(g_err, "no such object");
 }
 
+/* What `shmk info --json NAME` says must satisfy the Python expression
+ * test on o, the object. */
+static void info_json_ok(const char *name, const char *test)
+{
+	char expr[1024];
+
+	CHECK_EQ(tool("info --json %s", name), 0);
+	snprintf(
+		expr, sizeof(expr),
+		"[o for o in d[\"objects\"] if o[\"name\"] == \"%s\" and (%s)]",
+		name, test);
+	json_ok(expr);
+}
+
+/* The object name as `shmk create` must leave it once the tool has
+ * exited: of kind, ready, kept, nobody attached, the creator gone. */
+static void created_ok(const char *name, int kind, struct shmk_stat *st)
+{
+	CHECK_OK(shmk_stat(name, st));
+	CHECK_EQ(st->kind, kind);
+	CHECK_EQ(st->state, SHMK_STATE_READY);
+	CHECK_EQ(st->flags & SHMK_F_KEEP, SHMK_F_KEEP);
+	CHECK_EQ(st->creator_alive, 0);
+	CHECK_EQ(st->nalive, 0);
+	CHECK_EQ(st->owner, geteuid());
+}
+
+/* shmk create of every kind; the objects stay ready after the tool
+ * exits and are what was asked for. */
+static void test_create(void)
+{
+	const char *ring = tname("c.ring"), *buf = tname("c.buf");
+	const char *arr = tname("c.arr"), *ev = tname("c.ev");
+	const char *ev2 = tname("c.ev2"), *never = tname("c.never");
+	/* (tname() keeps 8 names at a time: these.) */
+	const char *shared = tname("c.shared"), *mine = tname("c.mine");
+	static const char *const bad[] = {
+		"create",
+		"create ring",
+		"create ring %s extra",
+		"create rpc %s",
+		"create bogus %s",
+		"create ring %s --size 1K",
+		"create ring %s --nodes 1",
+		"create ring %s --node-size 0",
+		"create ring %s --manual-reset",
+		"create buffer %s",
+		"create buffer %s --size 0",
+		"create buffer %s --size 1X",
+		"create buffer %s --size 1 --count 2",
+		"create array %s --count 4",
+		"create array %s --elem-size 4",
+		"create event %s --set --size 1",
+		"create event %s --mode 0400",
+		"create event %s --mode 9",
+		"create event %s --verbose=1",
+		"create event %s --open-or-create=yes",
+	};
+	struct shmk_buffer *b, *own;
+	struct shmk_array *a;
+	struct shmk_event *e;
+	struct shmk_ring *r;
+	struct shmk_stat st;
+	char want[512], got[8];
+	int i;
+
+	/* A ring: silent on success, ready and kept after the tool exits. */
+	CHECK_EQ(tool("create ring %s --nodes 8 --node-size 1K", ring), 0);
+	CHECK_EQ(strlen(g_out), 0);
+	CHECK_EQ(strlen(g_err), 0);
+	created_ok(ring, SHMK_KIND_RING, &st);
+	CHECK_EQ(st.geom[0], 8);
+	CHECK_EQ(st.geom[1], 1024);
+	CHECK_EQ(st.mode, 0600);
+	info_json_ok(ring, "o[\"kind\"] == \"ring\" and o[\"state\"] == "
+			   "\"ready\" and o[\"keep\"] == True and "
+			   "o[\"geometry\"] == {\"nodes\": 8, \"node_size\": "
+			   "1024} and o[\"creator\"][\"alive\"] == False");
+	CHECK_EQ(tool("info %s", ring), 0);
+	HAS(g_out, "state:        ready");
+	HAS(g_out, "flags:        keep");
+	CHECK_EQ(tool("ls"), 0);
+	HAS(g_out, "FLAGS");
+	CHECK(ls_line(ring) != NULL);
+	HAS(ls_line(ring), " keep ");
+	HAS(ls_line(ring), "nodes=8 node_size=1024");
+
+	/* A line through it with send and recv; a send that does not shut
+	 * it down leaves it ready for the next. */
+	put_file(g_in, "hello\n", 6);
+	CHECK_EQ(tool("send --no-shutdown --timeout 5000 %s <%s", ring, g_in),
+		 0);
+	CHECK_OK(shmk_stat(ring, &st));
+	CHECK_EQ(st.state, SHMK_STATE_READY);
+	CHECK_EQ(ring_counter(ring, "lag"), 1);
+	put_file(g_in, "world\n", 6);
+	CHECK_EQ(tool("send --timeout 5000 %s <%s", ring, g_in), 0);
+	CHECK_EQ(tool("recv --timeout 5000 %s", ring), 0);
+	CHECK(!strcmp(g_out, "hello\nworld\n"));
+	CHECK_EQ(ring_counter(ring, "read"), 2);
+	/* send shut it down: it is not what create makes any more. */
+	CHECK_EQ(tool("create ring %s --nodes 8 --node-size 1K "
+		      "--open-or-create",
+		      ring),
+		 1);
+	HAS(g_err, ring);
+	HAS(g_err, "shut down; shmk rm it first");
+	CHECK_EQ(tool("rm %s", ring), 0);
+	/* The default geometry, send's; and a ring a program writes. */
+	CHECK_EQ(tool("create ring %s", ring), 0);
+	created_ok(ring, SHMK_KIND_RING, &st);
+	CHECK_EQ(st.geom[0], 64);
+	CHECK_EQ(st.geom[1], 65536);
+	CHECK_OK(shmk_ring_open(ring, NULL, &r));
+	CHECK_OK(shmk_ring_write(r, "x", 1, 0));
+	CHECK_EQ(shmk_ring_read(r, got, sizeof(got), 0), 1);
+	CHECK_OK(shmk_ring_close(r));
+
+	/* A buffer, with a mode and a size suffix; -v says what it did. */
+	CHECK_EQ(tool("create -v buffer %s --size 3K --mode 0640", buf), 0);
+	snprintf(want, sizeof(want), "created buffer %s (size=3072", buf);
+	HAS(g_out, want);
+	created_ok(buf, SHMK_KIND_BUFFER, &st);
+	CHECK_EQ(st.geom[0], 3072);
+	CHECK_EQ(st.mode, 0640);
+	info_json_ok(buf, "o[\"kind\"] == \"buffer\" and o[\"state\"] == "
+			  "\"ready\" and o[\"keep\"] and o[\"mode\"] == "
+			  "\"0640\" and o[\"geometry\"] == {\"size\": 3072}");
+	CHECK_OK(shmk_buffer_open(buf, NULL, &b));
+	CHECK_OK(shmk_buffer_write(b, 3070, "ok", 2, 1000));
+	CHECK_OK(shmk_buffer_close(b));
+
+	/* An array: --count elements of --elem-size bytes, not the other
+	 * way round. */
+	CHECK_EQ(tool("create array %s --count 10 --elem-size 8", arr), 0);
+	created_ok(arr, SHMK_KIND_ARRAY, &st);
+	CHECK_EQ(st.geom[0], 8);
+	CHECK_EQ(st.geom[1], 10);
+	info_json_ok(arr, "o[\"kind\"] == \"array\" and o[\"state\"] == "
+			  "\"ready\" and o[\"keep\"] and o[\"geometry\"] == "
+			  "{\"elem_size\": 8, \"length\": 10}");
+	CHECK_RC(shmk_array_open(arr, 10, NULL, &a), -EPROTO);
+	CHECK_OK(shmk_array_open(arr, 8, NULL, &a));
+	CHECK_EQ(shmk_array_length(a), 10);
+	CHECK_OK(shmk_array_close(a));
+
+	/* Events: manual-reset and set, or auto-reset and not set. */
+	CHECK_EQ(tool("create event %s --manual-reset --set", ev), 0);
+	created_ok(ev, SHMK_KIND_EVENT, &st);
+	CHECK_EQ(st.geom[0], 1);
+	info_json_ok(ev, "o[\"kind\"] == \"event\" and o[\"state\"] == "
+			 "\"ready\" and o[\"keep\"] and o[\"geometry\"] == "
+			 "{\"manual_reset\": 1}");
+	CHECK_OK(shmk_event_open(ev, NULL, &e));
+	CHECK_OK(shmk_event_wait(e, 0));
+	CHECK_OK(shmk_event_wait(e, 0)); /* manual: still set */
+	CHECK_OK(shmk_event_close(e));
+	CHECK_EQ(tool("create event %s", ev2), 0);
+	created_ok(ev2, SHMK_KIND_EVENT, &st);
+	CHECK_EQ(st.geom[0], 0);
+	CHECK_OK(shmk_event_open(ev2, NULL, &e));
+	CHECK_RC(shmk_event_wait(e, 0), -EAGAIN);
+	CHECK_OK(shmk_event_set(e));
+	CHECK_OK(shmk_event_wait(e, 0));
+	CHECK_RC(shmk_event_wait(e, 0), -EAGAIN); /* auto: taken */
+	CHECK_OK(shmk_event_close(e));
+
+	/* The name taken: exit 1 and what to do; --open-or-create succeeds
+	 * on the very same object, silently, and fails on another. */
+	CHECK_EQ(tool("create buffer %s --size 3K --mode 0640", buf), 1);
+	snprintf(want, sizeof(want),
+		 "shmk create: %s: exists; shmk rm it first or use "
+		 "--open-or-create",
+		 buf);
+	HAS(g_err, want);
+	CHECK_EQ(tool("create buffer %s --size 3K --mode 0640 "
+		      "--open-or-create",
+		      buf),
+		 0);
+	CHECK_EQ(strlen(g_out), 0);
+	CHECK_EQ(strlen(g_err), 0);
+	CHECK_EQ(tool("create --verbose buffer %s --size 3072 --mode 0640 "
+		      "--open-or-create",
+		      buf),
+		 0);
+	HAS(g_out, "exists as asked");
+	CHECK_EQ(tool("create buffer %s --size 4K --mode 0640 "
+		      "--open-or-create",
+		      buf),
+		 1);
+	HAS(g_err, "exists as a buffer of size=3072, not the size=4096 asked");
+	CHECK_EQ(tool("create ring %s --mode 0640 --open-or-create", buf), 1);
+	HAS(g_err, "exists as a buffer, not a ring");
+	CHECK_EQ(tool("create buffer %s --size 3K --open-or-create", buf), 1);
+	HAS(g_err, "exists with mode 0640, not 0600");
+	CHECK_EQ(tool("create event %s --open-or-create", ev), 1);
+	HAS(g_err, "exists as an event of manual_reset=1, not the "
+		   "manual_reset=0 asked for");
+	CHECK_EQ(tool("create event %s --manual-reset --open-or-create", ev),
+		 0);
+	created_ok(buf, SHMK_KIND_BUFFER, &st); /* none of that touched it */
+	CHECK_EQ(st.geom[0], 3072);
+	CHECK_EQ(st.mode, 0640);
+	/* Writable by others: opened as such, so create is idempotent. */
+	CHECK_EQ(tool("create buffer %s --size 10 --mode 0666", shared), 0);
+	CHECK_EQ(tool("create buffer %s --size 10 --mode 0666 "
+		      "--open-or-create",
+		      shared),
+		 0);
+	/* A program's own object (not kept: its creator's close shuts it
+	 * down) is not what create makes. */
+	CHECK_OK(shmk_buffer_create(mine, 10, NULL, &own));
+	CHECK_EQ(tool("create buffer %s --size 10 --open-or-create", mine), 1);
+	HAS(g_err, "not as a kept object");
+	CHECK_EQ(tool("ls"), 0);
+	CHECK(ls_line(mine) != NULL);
+	HASNT(ls_line(mine), "keep");
+	info_json_ok(mine, "o[\"keep\"] == False");
+	CHECK_OK(shmk_buffer_close(own));
+
+	/* Usage errors: exit 2, nothing created. */
+	for (i = 0; i < (int)(sizeof(bad) / sizeof(bad[0])); i++) {
+		char args[256];
+
+		snprintf(args, sizeof(args), bad[i], never);
+		if (tool("%s", args) != 2) {
+			fprintf(stderr, "'shmk %s' did not exit 2\n", args);
+			exit(1);
+		}
+		HAS(g_err, "Try 'shmk create --help'");
+		CHECK_EQ(strlen(g_out), 0);
+		CHECK_RC(shmk_stat(never, &st), -ENOENT);
+	}
+	CHECK_EQ(tool("create rpc %s", never), 2);
+	HAS(g_err, "server");
+	CHECK_EQ(tool("create ring %s --size 1K", never), 2);
+	HAS(g_err, "--size is not an option of a ring");
+	CHECK_EQ(tool("create array %s --count 4", never), 2);
+	HAS(g_err, "an array needs --elem-size");
+	/* Refused by the library: exit 1, with the reason. */
+	CHECK_EQ(tool("create buffer 'bad name' --size 1"), 1);
+	HAS(g_err, "invalid argument");
+	CHECK_EQ(tool("create buffer %s --size 64T", never), 1);
+	HAS(g_err, never);
+	CHECK_RC(shmk_stat(never, &st), -ENOENT);
+
+	CHECK_EQ(tool("rm %s %s %s %s %s %s %s", ring, buf, arr, ev, ev2,
+		      shared, mine),
+		 0);
+}
+
 static void test_gc(void)
 {
 	const char *dead = tname("gc.dead"), *live = tname("gc.live");
-	const char *held = tname("gc.held");
+	const char *held = tname("gc.held"), *kept = tname("gc.kept");
 	char pattern[64], want[256], c;
 	pid_t pid, maker, holder;
+	struct shmk_stat st;
 
 	pid = spawn(child_create_die, (void *)dead);
 	CHECK_EQ(wait_child(pid, 5000), 128 + SIGKILL);
@@ -677,6 +935,12 @@ static void test_gc(void)
 	CHECK_EQ(read(g_pipe[0], &c, 1), 1);
 	kill(maker, SIGKILL);
 	CHECK_EQ(wait_child(maker, 5000), 128 + SIGKILL);
+	/* Made by shmk create: its creator exited and nobody has it open,
+	 * but it is kept, meant to be unattended. */
+	CHECK_EQ(tool("create buffer %s --size 100", kept), 0);
+	CHECK_OK(shmk_stat(kept, &st));
+	CHECK_EQ(st.creator_alive, 0);
+	CHECK_EQ(st.nalive, 0);
 	/* Only this test's names: other tests may run beside it. */
 	snprintf(pattern, sizeof(pattern), "'t%d.gc.*'", (int)getpid());
 
@@ -685,6 +949,7 @@ static void test_gc(void)
 	HAS(g_out, want);
 	HASNT(g_out, live);
 	HASNT(g_out, held);
+	HASNT(g_out, kept);
 	CHECK_EQ(count_lines(g_out), 1);
 	CHECK_EQ(tool("info %s", dead), 0); /* still there */
 
@@ -693,6 +958,7 @@ static void test_gc(void)
 	HAS(g_out, want);
 	HASNT(g_out, live);
 	HASNT(g_out, held);
+	HASNT(g_out, kept);
 	CHECK_EQ(tool("info %s", dead), 1);
 	HAS(g_err, "no such object");
 	CHECK_EQ(tool("info %s", live), 0);
@@ -713,8 +979,17 @@ static void test_gc(void)
 	snprintf(want, sizeof(want), "removed %s (buffer", held);
 	HAS(g_out, want);
 	CHECK_EQ(count_lines(g_out), 2);
+	HASNT(g_out, kept);
 	CHECK_EQ(tool("gc %s", pattern), 0);
 	CHECK_EQ(strlen(g_out), 0);
+	/* The kept one is still there, and still usable; rm removes it. */
+	CHECK_EQ(tool("info %s", kept), 0);
+	HAS(g_out, "state:        ready");
+	HAS(g_out, "flags:        keep");
+	CHECK_EQ(tool("rm %s", kept), 0);
+	CHECK_EQ(tool("gc %s", pattern), 0);
+	CHECK_EQ(strlen(g_out), 0);
+	CHECK_RC(shmk_stat(kept, &st), -ENOENT);
 }
 
 int main(int argc, char **argv)
@@ -738,6 +1013,7 @@ int main(int argc, char **argv)
 	test_send_recv();
 	test_watch();
 	test_check();
+	test_create();
 	test_gc();
 
 	unlink(g_outf);

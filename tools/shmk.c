@@ -8,6 +8,8 @@
  *                                     live rates, once a second
  *   shmk send [OPTIONS] NAME          standard input into a ring
  *   shmk recv [OPTIONS] NAME          a ring to standard output
+ *   shmk create KIND NAME [OPTIONS]   create an object that outlives
+ *                                     the tool (SHMK_F_KEEP)
  *   shmk check NAME...                validate objects
  *   shmk rm NAME...                   remove objects' names
  *   shmk gc [--dry-run] [PATTERN...]  remove abandoned objects
@@ -215,6 +217,9 @@ static int next_opt(const char *cmd, int argc, char **argv, const char *shorts,
 	arg = argv[optind - 1];
 	if (c == ':')
 		snprintf(msg, sizeof(msg), "option '%s' needs a value", arg);
+	else if (!strncmp(arg, "--", 2) && strchr(arg, '=') && optopt)
+		snprintf(msg, sizeof(msg), "option '%.*s' takes no value",
+			 (int)(strchr(arg, '=') - arg), arg);
 	else if (!strncmp(arg, "--", 2) || !optopt)
 		snprintf(msg, sizeof(msg), "unknown option '%s'", arg);
 	else
@@ -491,6 +496,7 @@ static void json_object(struct json *j, const char *name,
 	j_str(j, "kind", kind_str(st->kind, buf, sizeof(buf)));
 	j_int(j, "kind_id", st->kind);
 	j_str(j, "state", shmk_state_name(st->state));
+	j_bool(j, "keep", !!(st->flags & SHMK_F_KEEP));
 	j_int(j, "format_version", st->version);
 	snprintf(buf, sizeof(buf), "%04o", st->mode);
 	j_str(j, "mode", buf);
@@ -604,24 +610,41 @@ static int list_names(char ***out, size_t *count)
 	return 0;
 }
 
-/* "nodes=8 node_size=4096 lag=0": the geometry, and a ring's lag. */
-static const char *geom_str(const struct shmk_stat *st, char *buf, size_t cap)
+/* "nodes=8 node_size=4096": the geometry asked for or found. */
+static const char *geom_of(int kind, const uint64_t *geom, int n, char *buf,
+			   size_t cap)
 {
 	size_t len = 0;
 	char nb[32];
-	int i, lag;
+	int i;
 
 	buf[0] = 0;
-	for (i = 0; i < st->ngeom && len < cap; i++)
+	for (i = 0; i < n && len < cap; i++)
 		len += (size_t)snprintf(buf + len, cap - len, "%s%s=%llu",
 					i ? " " : "",
-					geom_name(st->kind, i, nb, sizeof(nb)),
-					(unsigned long long)st->geom[i]);
+					geom_name(kind, i, nb, sizeof(nb)),
+					(unsigned long long)geom[i]);
+	return buf;
+}
+
+/* "nodes=8 node_size=4096 lag=0": the geometry, and a ring's lag. */
+static const char *geom_str(const struct shmk_stat *st, char *buf, size_t cap)
+{
+	size_t len;
+	int lag;
+
+	len = strlen(geom_of(st->kind, st->geom, st->ngeom, buf, cap));
 	lag = counter_index(st, "lag");
 	if (lag >= 0 && len < cap)
 		snprintf(buf + len, cap - len, " lag=%llu",
 			 (unsigned long long)st->counter[lag]);
 	return buf;
+}
+
+/* The FLAGS column: "keep", or "-". */
+static const char *flags_str(const struct shmk_stat *st)
+{
+	return st->flags & SHMK_F_KEEP ? "keep" : "-";
 }
 
 static int cmd_ls(int argc, char **argv)
@@ -656,9 +679,9 @@ static int cmd_ls(int argc, char **argv)
 		j_open(&j, NULL, '{');
 		j_open(&j, "objects", '[');
 	} else {
-		printf("%-24s %-7s %10s %4s %-8s %-16s %-8s %-8s %s\n", "NAME",
-		       "KIND", "SIZE", "MODE", "OWNER", "CREATOR", "STATE",
-		       "ATTACHED", "GEOMETRY");
+		printf("%-24s %-7s %10s %4s %-8s %-16s %-8s %-8s %-5s %s\n",
+		       "NAME", "KIND", "SIZE", "MODE", "OWNER", "CREATOR",
+		       "STATE", "ATTACHED", "FLAGS", "GEOMETRY");
 	}
 	for (i = 0; i < n; i++) {
 		char sz[32], user[32], creator[32], kind[32], geom[256];
@@ -668,18 +691,20 @@ static int cmd_ls(int argc, char **argv)
 			json_object(&j, names[i], &st, rc);
 		} else if (rc < 0) {
 			printf("%-24s %-7s %10s %4s %-8s %-16s %-8s %-8s "
-			       "(%s)\n",
-			       names[i], "?", "-", "-", "-", "-", "-", "-",
+			       "%-5s (%s)\n",
+			       names[i], "?", "-", "-", "-", "-", "-", "-", "-",
 			       shmk_strerror(rc));
 		} else {
 			snprintf(creator, sizeof(creator), "%d %s",
 				 (int)st.creator_pid,
 				 st.creator_alive ? "alive" : "gone");
-			printf("%-24s %-7s %10s %04o %-8s %-16s %-8s %-8d %s\n",
+			printf("%-24s %-7s %10s %04o %-8s %-16s %-8s %-8d "
+			       "%-5s %s\n",
 			       names[i], kind_str(st.kind, kind, sizeof(kind)),
 			       human_size(st.total_size, sz, sizeof(sz)),
 			       st.mode, user_name(st.owner, user, sizeof(user)),
 			       creator, shmk_state_name(st.state), st.nalive,
+			       flags_str(&st),
 			       geom_str(&st, geom, sizeof(geom)));
 		}
 	}
@@ -702,6 +727,11 @@ static void print_info(const char *name, const struct shmk_stat *st)
 	printf("path:         %s\n", path);
 	printf("kind:         %s\n", kind_str(st->kind, buf, sizeof(buf)));
 	printf("state:        %s\n", shmk_state_name(st->state));
+	if (st->flags & SHMK_F_KEEP)
+		printf("flags:        keep (outlives its creator's close; gc "
+		       "leaves it alone)\n");
+	else
+		printf("flags:        none\n");
 	printf("format:       version %d\n", st->version);
 	printf("owner:        %s, mode %04o\n",
 	       user_name(st->owner, user, sizeof(user)), st->mode);
@@ -1860,6 +1890,388 @@ static int cmd_check(int argc, char **argv)
 }
 
 /* ---------------------------------------------------------------------
+ * create
+ * --------------------------------------------------------------------- */
+
+/* create's geometry and event options, a bit each. */
+enum {
+	C_NODES = 1u << 0,
+	C_NODE_SIZE = 1u << 1,
+	C_SIZE = 1u << 2,
+	C_COUNT = 1u << 3,
+	C_ELEM_SIZE = 1u << 4,
+	C_MANUAL = 1u << 5,
+	C_SET = 1u << 6,
+	C_NOPTS = 7,
+};
+
+static const char *const create_opt_name[C_NOPTS] = {
+	"--nodes",     "--node-size",	 "--size", "--count",
+	"--elem-size", "--manual-reset", "--set",
+};
+
+/* The kinds create makes; `need` options have no default. */
+static const struct create_kind {
+	const char *name;
+	int kind;
+	unsigned allowed, need;
+} create_kinds[] = {
+	{"ring", SHMK_KIND_RING, C_NODES | C_NODE_SIZE, 0},
+	{"buffer", SHMK_KIND_BUFFER, C_SIZE, C_SIZE},
+	{"array", SHMK_KIND_ARRAY, C_COUNT | C_ELEM_SIZE,
+	 C_COUNT | C_ELEM_SIZE},
+	{"event", SHMK_KIND_EVENT, C_MANUAL | C_SET, 0},
+};
+
+/* The largest size or count create passes on (the library refuses an
+ * object past 2^46 bytes anyway). */
+#define CREATE_MAX                                                             \
+	((uint64_t)SIZE_MAX < (UINT64_C(1) << 46) ? (uint64_t)SIZE_MAX         \
+						  : (UINT64_C(1) << 46))
+
+struct create_req {
+	const char *name;
+	const struct create_kind *k;
+	/* In the order of the kind's geometry fields (shmk_stat geom[]). */
+	uint64_t geom[2];
+	int ngeom;
+	int set; /* event: start set */
+	unsigned mode, given;
+	int open_or_create, verbose;
+};
+
+/* "a ring", "an array". */
+static const char *a_kind(const char *kind, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%s %s", strchr("aeiou", kind[0]) ? "an" : "a",
+		 kind);
+	return buf;
+}
+
+/* Parses create's options and operands into q.  Returns an exit status
+ * to return at once, or -1 to go on. */
+static int create_options(struct create_req *q, int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{"nodes", required_argument, NULL, 'n'},
+		{"node-size", required_argument, NULL, 's'},
+		{"size", required_argument, NULL, 'S'},
+		{"count", required_argument, NULL, 'c'},
+		{"elem-size", required_argument, NULL, 'e'},
+		{"manual-reset", no_argument, NULL, 'M'},
+		{"set", no_argument, NULL, 'i'},
+		{"mode", required_argument, NULL, 'm'},
+		{"open-or-create", no_argument, NULL, 'o'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}};
+	uint64_t nodes = 64, node_size = 65536, size = 0, count = 0, elem = 0;
+	unsigned extra, i;
+	int c, manual = 0;
+	char msg[256], ak[48];
+
+	q->mode = 0600;
+	optind = 0;
+	while ((c = next_opt("create", argc, argv, ":hv", longs)) != -1) {
+		switch (c) {
+		case 'h':
+			return help_of("create");
+		case 'n':
+			if (parse_size("create", "nodes", optarg, 2, UINT32_MAX,
+				       &nodes) < 0)
+				return EXIT_USAGE;
+			q->given |= C_NODES;
+			break;
+		case 's':
+			if (parse_size("create", "node-size", optarg, 1,
+				       UINT64_C(1) << 40, &node_size) < 0)
+				return EXIT_USAGE;
+			q->given |= C_NODE_SIZE;
+			break;
+		case 'S':
+			if (parse_size("create", "size", optarg, 1, CREATE_MAX,
+				       &size) < 0)
+				return EXIT_USAGE;
+			q->given |= C_SIZE;
+			break;
+		case 'c':
+			if (parse_size("create", "count", optarg, 1, CREATE_MAX,
+				       &count) < 0)
+				return EXIT_USAGE;
+			q->given |= C_COUNT;
+			break;
+		case 'e':
+			if (parse_size("create", "elem-size", optarg, 1,
+				       CREATE_MAX, &elem) < 0)
+				return EXIT_USAGE;
+			q->given |= C_ELEM_SIZE;
+			break;
+		case 'M':
+			manual = 1;
+			q->given |= C_MANUAL;
+			break;
+		case 'i':
+			q->set = 1;
+			q->given |= C_SET;
+			break;
+		case 'm':
+			if (parse_mode("create", optarg, &q->mode) < 0)
+				return EXIT_USAGE;
+			break;
+		case 'o':
+			q->open_or_create = 1;
+			break;
+		case 'v':
+			q->verbose = 1;
+			break;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 2) {
+		usage_error("create", argc - optind < 2
+					      ? "a KIND and a NAME are needed"
+					      : "takes one KIND and one NAME");
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[optind], "rpc")) {
+		usage_error("create",
+			    "an rpc object is not created by hand: its server "
+			    "process makes it (shmk_rpc_serve) and owns it");
+		return EXIT_USAGE;
+	}
+	for (i = 0; i < sizeof(create_kinds) / sizeof(create_kinds[0]); i++)
+		if (!strcmp(argv[optind], create_kinds[i].name))
+			q->k = &create_kinds[i];
+	if (!q->k) {
+		snprintf(msg, sizeof(msg),
+			 "unknown kind '%s' (ring, buffer, array or event)",
+			 argv[optind]);
+		usage_error("create", msg);
+		return EXIT_USAGE;
+	}
+	extra = q->given & ~q->k->allowed;
+	for (i = 0; extra && i < C_NOPTS; i++)
+		if (extra & (1u << i)) {
+			snprintf(msg, sizeof(msg), "%s is not an option of %s",
+				 create_opt_name[i],
+				 a_kind(q->k->name, ak, sizeof(ak)));
+			usage_error("create", msg);
+			return EXIT_USAGE;
+		}
+	for (i = 0; i < C_NOPTS; i++)
+		if ((q->k->need & (1u << i)) && !(q->given & (1u << i))) {
+			snprintf(msg, sizeof(msg), "%s needs %s",
+				 a_kind(q->k->name, ak, sizeof(ak)),
+				 create_opt_name[i]);
+			usage_error("create", msg);
+			return EXIT_USAGE;
+		}
+	switch (q->k->kind) {
+	case SHMK_KIND_RING:
+		q->geom[0] = nodes;
+		q->geom[1] = node_size;
+		q->ngeom = 2;
+		break;
+	case SHMK_KIND_BUFFER:
+		q->geom[0] = size;
+		q->ngeom = 1;
+		break;
+	case SHMK_KIND_ARRAY:
+		q->geom[0] = elem;
+		q->geom[1] = count;
+		q->ngeom = 2;
+		break;
+	case SHMK_KIND_EVENT:
+		q->geom[0] = (uint64_t)manual;
+		q->ngeom = 1;
+		break;
+	}
+	q->name = argv[optind + 1];
+	return -1;
+}
+
+/*
+ * Creates q's object with options o and, if that succeeds, describes it
+ * into *st before closing the handle (so the description is of the object
+ * the handle had, unless the name was replaced in between).  Returns the
+ * create's result; *src that of shmk_stat.
+ */
+static int create_call(const struct create_req *q, const struct shmk_opts *o,
+		       struct shmk_stat *st, int *src)
+{
+	struct shmk_buffer *b;
+	struct shmk_array *a;
+	struct shmk_event *e;
+	struct shmk_ring *r;
+	int rc = -EINVAL;
+
+	switch (q->k->kind) {
+	case SHMK_KIND_RING:
+		rc = shmk_ring_create(q->name, (size_t)q->geom[0],
+				      (size_t)q->geom[1], o, &r);
+		if (!rc) {
+			*src = shmk_stat(q->name, st);
+			shmk_ring_close(r);
+		}
+		break;
+	case SHMK_KIND_BUFFER:
+		rc = shmk_buffer_create(q->name, (size_t)q->geom[0], o, &b);
+		if (!rc) {
+			*src = shmk_stat(q->name, st);
+			shmk_buffer_close(b);
+		}
+		break;
+	case SHMK_KIND_ARRAY:
+		rc = shmk_array_create(q->name, (size_t)q->geom[0],
+				       (size_t)q->geom[1], o, &a);
+		if (!rc) {
+			*src = shmk_stat(q->name, st);
+			shmk_array_close(a);
+		}
+		break;
+	case SHMK_KIND_EVENT:
+		rc = shmk_event_create(q->name, (int)q->geom[0], q->set, o, &e);
+		if (!rc) {
+			*src = shmk_stat(q->name, st);
+			shmk_event_close(e);
+		}
+		break;
+	}
+	return rc;
+}
+
+/*
+ * Whether the existing object st is the one q asks for: the same kind
+ * and geometry, kept, ready, ours and with the mode asked for.  Returns
+ * 0, or -1 once the difference has been reported.
+ */
+static int create_same(const struct create_req *q, const struct shmk_stat *st)
+{
+	char kind[32], ak[48], ak2[48], have[256], want[256], user[64];
+	const char *name = q->name;
+	int i, same;
+
+	if (st->kind != q->k->kind) {
+		errf("create", name, "exists as %s, not %s",
+		     a_kind(kind_str(st->kind, kind, sizeof(kind)), ak,
+			    sizeof(ak)),
+		     a_kind(q->k->name, ak2, sizeof(ak2)));
+		return -1;
+	}
+	same = st->ngeom == q->ngeom;
+	for (i = 0; same && i < q->ngeom; i++)
+		same = st->geom[i] == q->geom[i];
+	if (!same) {
+		errf("create", name, "exists as %s of %s, not the %s asked for",
+		     a_kind(q->k->name, ak, sizeof(ak)),
+		     geom_of(st->kind, st->geom, st->ngeom, have, sizeof(have)),
+		     geom_of(q->k->kind, q->geom, q->ngeom, want,
+			     sizeof(want)));
+		return -1;
+	}
+	if (st->owner != geteuid()) {
+		errf("create", name, "exists, owned by %s, not by you",
+		     user_name(st->owner, user, sizeof(user)));
+		return -1;
+	}
+	if (st->mode != q->mode) {
+		errf("create", name, "exists with mode %04o, not %04o",
+		     st->mode, q->mode);
+		return -1;
+	}
+	if (!(st->flags & SHMK_F_KEEP)) {
+		errf("create", name,
+		     "exists, but not as a kept object: its creator (pid %d, "
+		     "%s) shuts it down when it closes it; shmk rm it first",
+		     (int)st->creator_pid,
+		     st->creator_alive ? "alive" : "gone");
+		return -1;
+	}
+	if (st->state != SHMK_STATE_READY) {
+		errf("create", name, "exists and is %s; shmk rm it first",
+		     st->state == SHMK_STATE_SHUTDOWN ? "shut down"
+						      : "not ready");
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_create(int argc, char **argv)
+{
+	static struct shmk_stat st;
+	struct create_req q = {0};
+	struct shmk_opts o = {0};
+	char geom[256], ak[48];
+	int rc, src = 0;
+
+	rc = create_options(&q, argc, argv);
+	if (rc >= 0)
+		return rc;
+	o.mode = q.mode;
+	o.flags = SHMK_F_KEEP;
+	rc = create_call(&q, &o, &st, &src);
+	geom_of(q.k->kind, q.geom, q.ngeom, geom, sizeof(geom));
+	if (!rc) {
+		if (q.verbose)
+			printf("created %s %s (%s, mode %04o, keep)\n",
+			       q.k->name, q.name, geom, q.mode);
+		return EXIT_OK;
+	}
+	if (rc == -EEXIST && !q.open_or_create) {
+		errf("create", q.name,
+		     "exists; shmk rm it first or use --open-or-create");
+		return EXIT_FAIL;
+	}
+	if (rc != -EEXIST) {
+		if (rc == -EINVAL)
+			errf("create", q.name,
+			     "%s (a bad name, or %s of %s past the library's "
+			     "limits)",
+			     shmk_strerror(rc),
+			     a_kind(q.k->name, ak, sizeof(ak)), geom);
+		else
+			err("create", q.name, rc);
+		return EXIT_FAIL;
+	}
+	/*
+	 * It exists: open it as the library's open-or-create does (same
+	 * kind and geometry, else -EPROTO), then see that it is what this
+	 * command would have made.  An object meant to be writable by
+	 * group or others is opened as such.
+	 */
+	o.flags |= SHMK_F_OPEN_OR_CREATE;
+	if (q.mode & 022)
+		o.flags |= SHMK_F_ALLOW_SHARED;
+	rc = create_call(&q, &o, &st, &src);
+	if (rc == -EPROTO || rc == -EACCES) {
+		/* Another kind, geometry, owner or mode: say which. */
+		src = shmk_stat(q.name, &st);
+		if (src < 0) {
+			err("create", q.name, src);
+			return EXIT_FAIL;
+		}
+		if (create_same(&q, &st) < 0)
+			return EXIT_FAIL;
+	}
+	if (rc < 0) {
+		err("create", q.name, rc);
+		return EXIT_FAIL;
+	}
+	if (src < 0) {
+		err("create", q.name, src);
+		return EXIT_FAIL;
+	}
+	if (create_same(&q, &st) < 0)
+		return EXIT_FAIL;
+	if (q.verbose)
+		printf("%s exists as asked (%s %s, mode %04o, keep): left as "
+		       "it is\n",
+		       q.name, q.k->name, geom, q.mode);
+	return EXIT_OK;
+}
+
+/* ---------------------------------------------------------------------
  * rm, gc
  * --------------------------------------------------------------------- */
 
@@ -1885,12 +2297,13 @@ static int cmd_rm(int argc, char **argv)
 }
 
 /* Nobody has it open: its creator and every participant are gone, as
- * the kernel says (their liveness locks are free). */
+ * the kernel says (their liveness locks are free).  A kept object is
+ * meant to be unattended (shmk create): never abandoned. */
 static int abandoned(const struct shmk_stat *st)
 {
 	int i;
 
-	if (st->creator_alive)
+	if (st->creator_alive || (st->flags & SHMK_F_KEEP))
 		return 0;
 	for (i = 0; i < st->nparts; i++)
 		if (st->part[i].alive)
@@ -2011,10 +2424,12 @@ static const struct command commands[] = {
 	{"ls", "[--json]", "list the objects in " SHM_DIR,
 	 "Lists every shmk object in " SHM_DIR ": name, kind, size of the\n"
 	 "region, mode, owner, the creator's pid and whether it still has\n"
-	 "the object open, state, how many processes have it open, and its\n"
-	 "geometry (a ring's reader lag too).  An entry that is not a\n"
-	 "readable shmk object is listed with the reason.  Persisted objects\n"
-	 "(files) live elsewhere: use 'shmk info PATH'.\n"
+	 "the object open, state, how many processes have it open, its\n"
+	 "flags ('keep': made to outlive its creator, as 'shmk create' makes\n"
+	 "them; '-': none) and its geometry (a ring's reader lag too).  An\n"
+	 "entry that is not a readable shmk object is listed with the\n"
+	 "reason.  Persisted objects (files) live elsewhere: use\n"
+	 "'shmk info PATH'.\n"
 	 "\n"
 	 "  --json  one JSON document: {\"objects\": [...]}, each object as\n"
 	 "          'shmk info --json' prints it (with \"error\" instead when\n"
@@ -2022,15 +2437,17 @@ static const struct command commands[] = {
 	 cmd_ls},
 	{"info", "[--json] NAME...", "describe objects",
 	 "Prints the header of each object without attaching to it: kind,\n"
-	 "state, owner and mode, sizes, geometry, creator, participants\n"
-	 "(whether each is alive, as the kernel says), counters and, for a\n"
-	 "ring, the reader lag (messages reserved and not yet taken).\n"
+	 "state, flags (keep: made to outlive its creator), owner and mode,\n"
+	 "sizes, geometry, creator, participants (whether each is alive, as\n"
+	 "the kernel says), counters and, for a ring, the reader lag\n"
+	 "(messages reserved and not yet taken).\n"
 	 "NAME is a plain name (an object in " SHM_DIR ") or a file path.\n"
 	 "\n"
 	 "  --json  one JSON document: {\"objects\": [...]} with name, path,\n"
-	 "          kind, state, mode, owner, sizes, geometry, creator,\n"
-	 "          participants, counters (and lag); an object that cannot\n"
-	 "          be described has \"error\" and the exit status is 1",
+	 "          kind, state, keep (true or false), mode, owner, sizes,\n"
+	 "          geometry, creator, participants, counters (and lag); an\n"
+	 "          object that cannot be described has \"error\" and the\n"
+	 "          exit status is 1",
 	 cmd_info},
 	{"watch", "[--interval MS] [--count N] NAME...", "live rates",
 	 "Shows, once a second, what each object did since the last look,\n"
@@ -2070,8 +2487,9 @@ static const struct command commands[] = {
 	 "other\n"
 	 "                    writers still use; the creator's close shuts it\n"
 	 "                    down anyway, so with --create it has no effect\n"
-	 "                    when send made the ring)\n" XFER_HELP(
-		 "a free node"),
+	 "                    when send made the ring: make a ring that\n"
+	 "                    outlives its sends with 'shmk create "
+	 "ring')\n" XFER_HELP("a free node"),
 	 cmd_send},
 	{"recv", "[OPTIONS] NAME", "a ring to standard output",
 	 "Takes messages from the ring NAME and writes them to standard\n"
@@ -2088,6 +2506,37 @@ static const struct command commands[] = {
 	 "  --frames          write length-prefixed frames\n" XFER_HELP(
 		 "a message"),
 	 cmd_recv},
+	{"create", "KIND NAME [OPTIONS]", "create an object for others to use",
+	 "Creates the object NAME of KIND (ring, buffer, array or event) for\n"
+	 "other programs to open, and exits.  The object is kept\n"
+	 "(SHMK_F_KEEP): it stays ready after the tool exits, nobody's close\n"
+	 "shuts it down, and 'shmk gc' leaves it alone; 'shmk rm NAME'\n"
+	 "removes it ('shmk send' still shuts a ring down at the end of its\n"
+	 "input, unless --no-shutdown).  Prints nothing on success unless\n"
+	 "--verbose.  An rpc\n"
+	 "object is not created this way: its server process makes and owns\n"
+	 "it (shmk_rpc_serve).\n"
+	 "\n"
+	 "  ring    --nodes N         nodes (at least 2; default 64)\n"
+	 "          --node-size SIZE  bytes per node (default 64K)\n"
+	 "  buffer  --size SIZE       bytes (needed)\n"
+	 "  array   --count N         elements (needed)\n"
+	 "          --elem-size SIZE  bytes per element (needed)\n"
+	 "  event   --manual-reset    a set releases every waiter and stays\n"
+	 "                            set until reset (default: auto-reset)\n"
+	 "          --set             start set\n"
+	 "  --mode OCTAL      permission bits, 0600 to 0777 (default 0600)\n"
+	 "  --open-or-create  if NAME exists as this command would make it\n"
+	 "                    (kind, geometry, mode, owner, kept, not shut\n"
+	 "                    down), succeed and leave it as it is; else fail\n"
+	 "                    and say what differs (--set is not applied to\n"
+	 "                    an existing event)\n"
+	 "  --verbose, -v     say what was done\n"
+	 "\n"
+	 "Sizes and counts take K, M, G, T suffixes.  Exit status 1 if NAME\n"
+	 "exists (without --open-or-create: 'shmk rm' it first) or the\n"
+	 "library refuses, 2 on a usage error.",
+	 cmd_create},
 	{"check", "NAME...", "validate objects",
 	 "Checks each object with what the public API offers and says what\n"
 	 "is wrong, if anything:\n"
@@ -2120,11 +2569,14 @@ static const struct command commands[] = {
 	 "Removes the objects of " SHM_DIR " that nobody has open any more:\n"
 	 "owned by the caller's effective uid, with the creator and every\n"
 	 "participant gone (as the kernel says: their liveness locks are\n"
-	 "free; a pid is never trusted).  Prints each one removed.  Objects\n"
-	 "that cannot be read are left alone and named on standard error;\n"
-	 "persisted objects (files) are not looked at.  Just before removing\n"
-	 "an object gc looks again; a process that opens it in the moment\n"
-	 "between keeps a working object whose name is gone.\n"
+	 "free; a pid is never trusted).  Prints each one removed.  Kept\n"
+	 "objects (made with SHMK_F_KEEP, as 'shmk create' makes them; FLAGS\n"
+	 "keep in 'shmk ls') are meant to be unattended and are left alone:\n"
+	 "remove them with 'shmk rm'.  Objects that cannot be read are left\n"
+	 "alone and named on standard error; persisted objects (files) are\n"
+	 "not looked at.  Just before removing an object gc looks again; a\n"
+	 "process that opens it in the moment between keeps a working object\n"
+	 "whose name is gone.\n"
 	 "\n"
 	 "  --dry-run, -n  print what would be removed, remove nothing\n"
 	 "  PATTERN        only names matching one of these shell patterns\n"
