@@ -65,7 +65,10 @@ check-format:
 		echo "check-format: $(words $(SOURCES)) files formatted"
 
 tidy: build
-	clang-tidy -p $(BUILD) --quiet src/*.c tools/*.c && \
+	@# One file per run: clang-tidy 14's va_list check reports false
+	@# positives when several files share a run.
+	@set -e; for f in src/*.c tools/*.c; do \
+		clang-tidy -p $(BUILD) --quiet $$f; done; \
 		echo "tidy: no findings"
 
 clean:
