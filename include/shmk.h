@@ -672,6 +672,9 @@ struct shmk_rpc_opts {
 	unsigned mode;	  /* server: permissions, as shmk_opts.mode */
 	int wait_ms;	  /* client: wait this long for the server */
 	int spin_us;	  /* as shmk_opts.spin_us */
+	/* client: SHMK_F_ALLOW_SHARED to connect to a server of another
+	 * user, or whose mode lets others write */
+	unsigned flags;
 };
 
 struct shmk_rpc;

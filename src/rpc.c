@@ -65,7 +65,8 @@ _Static_assert(sizeof(struct frame) == HDR, "rpc frame");
  * server frees a slot (phase, then client word) once the client said
  * hello, died, or let CONNECT_GRACE_NS pass.
  */
-enum { S_FREE, S_ASKED, S_ACCEPTED, S_REFUSED };
+enum { S_FREE, S_ASKED, S_ACCEPTED, S_REFUSED, S_ACCEPTING };
+#define CONNECT_GRACE_NS (UINT64_C(10) * 1000000000)
 
 struct rpc_slot {
 	_Atomic uint32_t phase;
@@ -156,6 +157,7 @@ struct call {
 	size_t cap;
 	uint64_t total, got; /* reply bytes announced, arrived */
 	int started;	     /* a first fragment arrived */
+	int waiting;	     /* a thread is in shmk_rpc_wait for it (mu) */
 	_Atomic int filling; /* the reader is copying into buf */
 	_Atomic uint32_t done;
 	struct shmk__ec ec; /* the caller sleeps here */
@@ -164,24 +166,21 @@ struct call {
 	char error[SHMK_RPC_ERRMAX];
 };
 
-/* A request being reassembled or handled. */
+/* A request being reassembled, or queued for or run by a worker. */
 struct inreq {
 	struct inreq *next;
 	uint64_t id;
 	uint64_t total, got;
 	char *buf;
+	int queued; /* whole: a worker's (under ep->mu) */
 	_Atomic int cancelled;
 };
 
-/* A request for a worker: a node still held, or a reassembled copy. */
+/* A request for a worker: its copy, out of the ring. */
 struct work {
 	struct work *next;
 	struct chan *ch;
 	struct inreq *in; /* on the channel's active list */
-	struct shmk_msg m;
-	int held; /* m is an acquired node */
-	const void *data;
-	size_t len;
 };
 
 struct chan {
@@ -191,11 +190,12 @@ struct chan {
 	struct shmk_ring *in, *out;
 	uint64_t peer; /* the peer's owner id in ring in */
 	uint64_t token;
-	int hello; /* the peer said hello */
+	_Atomic int hello; /* the peer said hello (peer is set) */
 	_Atomic int dead;
 	_Atomic int refs;
-	_Atomic int held;	/* nodes of in held by workers */
-	uint64_t partial_bytes; /* buffers of requests reassembling */
+	uint64_t active_bytes; /* buffers of active requests (ep->mu) */
+	_Atomic int stuck;     /* a reply did not fit within REPLY_MS */
+	uint64_t born_ns;      /* when the channel was made */
 	/* Requests reassembling or in a worker's hands (under ep->mu). */
 	struct inreq *active;
 	int nactive;
@@ -227,6 +227,10 @@ struct shmk_rpc {
 	pthread_t acceptor;
 	int acceptor_started;
 	_Atomic int readers; /* channel readers still running */
+	/* Server: what it accepted in each connect slot. */
+	struct {
+		uint64_t chan, accepted_ns;
+	} pend[NSLOTS];
 	struct shmk__ec stop_ec;
 };
 
@@ -277,6 +281,8 @@ static void fill(struct shmk_msg *m, int type, int32_t status, uint64_t id,
  * deadline; a dead channel fails at once (-EPIPE).  A message cut short by
  * the deadline is followed by a cancel, so that the peer drops the part.
  */
+static int peer_dead(struct chan *ch);
+
 static int send_msg(struct chan *ch, int type, int32_t status, uint64_t id,
 		    uint64_t corr, const void *data, uint64_t len,
 		    uint64_t deadline)
@@ -299,10 +305,17 @@ static int send_msg(struct chan *ch, int type, int32_t status, uint64_t id,
 					: remaining_ms(deadline) < 10
 						? remaining_ms(deadline)
 						: 10);
-			if (rc != -ETIMEDOUT && rc != -EAGAIN)
+			if (rc == -EBUSY) /* 16 senders on this ring at once */
+				shmk__nap(50000, deadline);
+			else if (rc != -ETIMEDOUT && rc != -EAGAIN)
 				break;
 			if (shmk__mono_ns() >= deadline) {
 				rc = -ETIMEDOUT;
+				break;
+			}
+			/* A full ring: is its reader still there? */
+			if (rc != -EBUSY && peer_dead(ch)) {
+				rc = -EPIPE;
 				break;
 			}
 		}
@@ -314,7 +327,8 @@ static int send_msg(struct chan *ch, int type, int32_t status, uint64_t id,
 			break;
 		off += flen;
 	} while (off < len);
-	if (rc == -ETIMEDOUT && off > 0 && type == F_REQ) {
+	/* A request cut short: the peer drops what it has of it. */
+	if (rc < 0 && off > 0 && type == F_REQ) {
 		struct shmk_msg m;
 
 		if (shmk_ring_reserve(ch->out, &m, 100) == 0) {
@@ -379,19 +393,23 @@ static int done_cond(void *arg, int slow)
 		       : SHMK__COND_IDLE;
 }
 
-/* Takes the call off the table: after this, no reader touches it. */
-static void call_remove(struct shmk_rpc *ep, struct call *c)
+/* Takes c off the table (under ep->mu): no reader finds it after this. */
+static void call_unlink(struct shmk_rpc *ep, struct call *c)
 {
 	struct call **link;
 
-	pthread_mutex_lock(&ep->mu);
-	if (call_find(ep, c->id, &link) == c) {
-		*link = c->next;
-		if (atomic_load_explicit(&c->done, memory_order_relaxed))
-			atomic_fetch_sub_explicit(&ep->uncollected, 1,
-						  memory_order_relaxed);
-	}
-	pthread_mutex_unlock(&ep->mu);
+	if (call_find(ep, c->id, &link) != c)
+		return;
+	*link = c->next;
+	if (atomic_load_explicit(&c->done, memory_order_relaxed))
+		atomic_fetch_sub_explicit(&ep->uncollected, 1,
+					  memory_order_relaxed);
+}
+
+/* Waits until the reader has stopped copying into c (after the unlink,
+ * it cannot start again). */
+static void call_settle(struct call *c)
+{
 	while (atomic_load_explicit(&c->filling, memory_order_acquire))
 		sched_yield();
 }
@@ -446,7 +464,10 @@ SHMK__EXPORT int shmk_rpc_submit(struct shmk_rpc *ep, uint64_t peer,
 	shmk__count(&ep->r, C_CALLS, 1);
 	rc = send_msg(ch, F_REQ, 0, c->id, 0, req, len, c->deadline);
 	if (rc < 0) {
-		call_remove(ep, c);
+		pthread_mutex_lock(&ep->mu);
+		call_unlink(ep, c);
+		pthread_mutex_unlock(&ep->mu);
+		call_settle(c);
 		if (rc == -ETIMEDOUT || rc == -EAGAIN)
 			shmk__count(&ep->r, C_TIMEOUTS, 1);
 		chan_put(ch);
@@ -457,11 +478,12 @@ SHMK__EXPORT int shmk_rpc_submit(struct shmk_rpc *ep, uint64_t peer,
 	return 0;
 }
 
-/* Sends a cancel for call c, best effort (a full ring gets 100 ms). */
-static void send_cancel(struct shmk_rpc *ep, struct call *c)
+/* Sends a cancel for call id on ch, best effort (a full ring gets
+ * 100 ms). */
+static void send_cancel(struct shmk_rpc *ep, struct chan *ch, uint64_t id)
 {
-	if (send_msg(c->ch, F_CANCEL, 0, c->id, c->id, NULL, 0,
-		     shmk__deadline(100)) == 0)
+	if (send_msg(ch, F_CANCEL, 0, id, id, NULL, 0, shmk__deadline(100)) ==
+	    0)
 		shmk__count(&ep->r, C_CANCELS_SENT, 1);
 }
 
@@ -485,6 +507,12 @@ SHMK__EXPORT int shmk_rpc_wait(struct shmk_rpc *ep, uint64_t id,
 		return rc;
 	pthread_mutex_lock(&ep->mu);
 	c = call_find(ep, id, NULL);
+	if (c && c->waiting) {
+		pthread_mutex_unlock(&ep->mu);
+		return -EBUSY; /* another thread waits for it */
+	}
+	if (c)
+		c->waiting = 1;
 	pthread_mutex_unlock(&ep->mu);
 	if (!c)
 		return -ENOENT;
@@ -494,14 +522,21 @@ SHMK__EXPORT int shmk_rpc_wait(struct shmk_rpc *ep, uint64_t id,
 	/* No spinning: the thread that ends the call is one of ours and may
 	 * need this CPU (measured: spinning here halves the calls/s). */
 	rc = shmk__wait(&c->ec, done_cond, c, deadline, 0, 0, 0);
-	if (rc < 0 && deadline != c->deadline)
-		return rc; /* this wait is over, the call is not */
-	call_remove(ep, c);
+	pthread_mutex_lock(&ep->mu);
+	if (rc < 0 && !atomic_load_explicit(&c->done, memory_order_acquire) &&
+	    shmk__mono_ns() < c->deadline) {
+		c->waiting = 0; /* this wait is over, the call is not */
+		pthread_mutex_unlock(&ep->mu);
+		return rc;
+	}
+	call_unlink(ep, c);
+	pthread_mutex_unlock(&ep->mu);
+	call_settle(c);
 	memset(res, 0, sizeof(*res));
-	if (rc < 0) {
+	if (!atomic_load_explicit(&c->done, memory_order_acquire)) {
 		/* The call's own deadline: it ends here. */
 		shmk__count(&ep->r, C_TIMEOUTS, 1);
-		send_cancel(ep, c);
+		send_cancel(ep, c->ch, c->id);
 		res->status = -ETIMEDOUT;
 	} else {
 		res->status = c->status;
@@ -514,18 +549,36 @@ SHMK__EXPORT int shmk_rpc_wait(struct shmk_rpc *ep, uint64_t id,
 
 SHMK__EXPORT int shmk_rpc_cancel(struct shmk_rpc *ep, uint64_t id)
 {
+	struct chan *ch;
 	struct call *c;
+	int was_done;
 
 	if (!ep)
 		return -EINVAL;
 	pthread_mutex_lock(&ep->mu);
 	c = call_find(ep, id, NULL);
-	pthread_mutex_unlock(&ep->mu);
-	if (!c)
+	if (!c) {
+		pthread_mutex_unlock(&ep->mu);
 		return -ENOENT;
-	call_remove(ep, c);
-	if (!atomic_load_explicit(&c->done, memory_order_acquire))
-		send_cancel(ep, c);
+	}
+	was_done = atomic_load_explicit(&c->done, memory_order_relaxed);
+	ch = c->ch;
+	if (c->waiting) {
+		/* Another thread waits for it: it ends there, -ECANCELED,
+		 * and that thread frees it. */
+		atomic_fetch_add(&ch->refs, 1);
+		call_done(c, -ECANCELED);
+		pthread_mutex_unlock(&ep->mu);
+		if (!was_done)
+			send_cancel(ep, ch, id);
+		chan_put(ch);
+		return 0;
+	}
+	call_unlink(ep, c);
+	pthread_mutex_unlock(&ep->mu);
+	call_settle(c);
+	if (!was_done)
+		send_cancel(ep, ch, id);
 	call_free(c);
 	return 0;
 }
@@ -541,8 +594,10 @@ SHMK__EXPORT int shmk_rpc_call(struct shmk_rpc *ep, const void *req, size_t len,
 		return -EINVAL;
 	memset(res, 0, sizeof(*res));
 	rc = shmk_rpc_submit(ep, 0, req, len, reply, cap, timeout_ms, &id);
-	if (rc < 0)
+	if (rc < 0) {
+		res->status = rc;
 		return rc;
+	}
 	rc = shmk_rpc_wait(ep, id, res, -1);
 	if (rc < 0)
 		return rc;
@@ -571,6 +626,7 @@ static void inreq_drop(struct chan *ch, struct inreq *in)
 		if (*p == in) {
 			*p = in->next;
 			ch->nactive--;
+			ch->active_bytes -= in->total;
 			break;
 		}
 	pthread_mutex_unlock(&ep->mu);
@@ -578,11 +634,32 @@ static void inreq_drop(struct chan *ch, struct inreq *in)
 	free(in);
 }
 
+/*
+ * Sends a reply.  A peer that does not take its replies (stopped, or just
+ * slow) must not hold up the workers every client shares: a reply gets
+ * REPLY_MS to fit, and while a channel is stuck its replies get one try;
+ * a reply that does not go is dropped (counted as discarded) and its
+ * caller times out.
+ */
+#define REPLY_MS 1000
+static void send_reply(struct chan *ch, int type, int32_t status, uint64_t corr,
+		       const void *data, uint64_t len)
+{
+	int stuck = atomic_load_explicit(&ch->stuck, memory_order_relaxed);
+	int rc = send_msg(ch, type, status, 0, corr, data, len,
+			  shmk__deadline(stuck ? 0 : REPLY_MS));
+
+	atomic_store_explicit(&ch->stuck, rc == -ETIMEDOUT || rc == -EAGAIN,
+			      memory_order_relaxed);
+	if (rc < 0 && rc != -EPIPE)
+		shmk__count(&ch->ep->r, C_DISCARDED, 1);
+}
+
 static void run_work(struct shmk_rpc *ep, struct work *w)
 {
 	struct chan *ch = w->ch;
-	struct shmk_rpc_req req = {.data = w->data,
-				   .len = w->len,
+	struct shmk_rpc_req req = {.data = w->in->buf,
+				   .len = (size_t)w->in->total,
 				   .id = w->in->id,
 				   .peer = ep->server ? ch->num : 0,
 				   .priv_ = w->in};
@@ -594,22 +671,27 @@ static void run_work(struct shmk_rpc *ep, struct work *w)
 		rc = -ENOSYS;
 	if (rc > 0)
 		rc = 0;
+	if (rc == 0 && req.reply_len && !req.reply) {
+		snprintf(req.error, sizeof(req.error),
+			 "the handler gave a length and no reply");
+		rc = -EINVAL;
+	} else if (rc == 0 && req.reply_len > ep->max_msg) {
+		snprintf(req.error, sizeof(req.error),
+			 "a reply of %zu bytes is over the limit",
+			 req.reply_len);
+		rc = -EMSGSIZE;
+	} else if (rc < -4095) {
+		rc = -EPROTO; /* not an errno value */
+	}
 	shmk__count(&ep->r, C_SERVED, 1);
-	/* A reply that cannot go (the channel died: send_msg fails at
-	 * once) has nobody left to go to. */
+	/* After the handler: the reply may point into the request. */
 	if (!atomic_load_explicit(&w->in->cancelled, memory_order_relaxed)) {
 		if (rc == 0)
-			(void)send_msg(ch, F_REP, 0, 0, w->in->id, req.reply,
-				       req.reply_len, SHMK__FOREVER);
-		else
-			(void)send_msg(ch, F_ERR, rc, 0, w->in->id, req.error,
-				       strnlen(req.error, sizeof(req.error)),
-				       SHMK__FOREVER);
-	}
-	/* Only now: the reply may point into the request. */
-	if (w->held) {
-		shmk_ring_release(ch->in, &w->m);
-		atomic_fetch_sub(&ch->held, 1);
+			send_reply(ch, F_REP, 0, w->in->id, req.reply,
+				   req.reply_len);
+		else /* the text, at most SHMK_RPC_ERRMAX - 1 bytes */
+			send_reply(ch, F_ERR, rc, w->in->id, req.error,
+				   strnlen(req.error, sizeof(req.error) - 1));
 	}
 	if (req.reply_free && req.reply)
 		req.reply_free((void *)(uintptr_t)req.reply);
@@ -690,9 +772,13 @@ static struct inreq *inreq_find(struct chan *ch, uint64_t id)
 	return NULL;
 }
 
-/* A request frame f (fragment at p). *keep: the node went to a worker. */
-static void on_request(struct chan *ch, const struct frame *f, const char *p,
-		       struct shmk_msg *m, int *keep)
+/*
+ * A request frame f (fragment at p).  Every request is copied out of the
+ * ring: a node held while a handler runs would stop the ring's writers
+ * once they come round to it (N frames later), and a handler that calls
+ * its caller back would wait on its own ring.
+ */
+static void on_request(struct chan *ch, const struct frame *f, const char *p)
 {
 	struct shmk_rpc *ep = ch->ep;
 	struct inreq *in;
@@ -700,15 +786,19 @@ static void on_request(struct chan *ch, const struct frame *f, const char *p,
 
 	pthread_mutex_lock(&ep->mu);
 	in = inreq_find(ch, f->msg_id);
-	if (f->frag_off == 0 && in) {
-		pthread_mutex_unlock(&ep->mu);
-		malformed(ch); /* an id still in use */
-		return;
-	}
 	if (f->frag_off == 0) {
-		in = calloc(1, sizeof(*in));
-		if (!in) {
+		if (in) {
 			pthread_mutex_unlock(&ep->mu);
+			malformed(ch); /* an id still in use */
+			return;
+		}
+		in = calloc(1, sizeof(*in));
+		if (in)
+			in->buf = malloc(f->total_len ? f->total_len : 1);
+		if (!in || !in->buf) {
+			pthread_mutex_unlock(&ep->mu);
+			if (in)
+				free(in);
 			return;
 		}
 		in->id = f->msg_id;
@@ -716,67 +806,33 @@ static void on_request(struct chan *ch, const struct frame *f, const char *p,
 		in->next = ch->active;
 		ch->active = in;
 		ch->nactive++;
-	} else if (!in || in->got != f->frag_off || in->total != f->total_len ||
-		   !in->buf) {
+		ch->active_bytes += in->total;
+	} else if (!in || in->queued || in->got != f->frag_off ||
+		   in->total != f->total_len) {
 		pthread_mutex_unlock(&ep->mu);
 		malformed(ch); /* out of order, or no beginning */
 		return;
 	}
 	pthread_mutex_unlock(&ep->mu);
-
+	/* The reader alone fills an unfinished request. */
+	if (f->frag_len)
+		memcpy(in->buf + f->frag_off, p, f->frag_len);
+	in->got += f->frag_len;
+	if (in->got < in->total)
+		return;
 	w = calloc(1, sizeof(*w));
-	if (!w)
-		goto drop;
+	if (!w) {
+		inreq_drop(ch, in);
+		return;
+	}
 	w->ch = ch;
 	w->in = in;
-	if (f->frag_off == 0 && f->frag_len == f->total_len) {
-		/* The whole message in one node: the handler reads it there,
-		 * unless workers already hold half the ring. */
-		if (atomic_load(&ch->held) < (int)(ep->nodes / 2)) {
-			atomic_fetch_add(&ch->held, 1);
-			w->m = *m;
-			w->held = 1;
-			*keep = 1;
-			w->data = p;
-		} else {
-			in->buf = malloc(f->total_len ? f->total_len : 1);
-			if (!in->buf)
-				goto drop;
-			memcpy(in->buf, p, f->frag_len);
-			w->data = in->buf;
-		}
-		w->len = f->total_len;
-	} else {
-		if (!in->buf) {
-			/* A peer gets at most a few messages' worth of our
-			 * memory for its unfinished ones. */
-			if (ch->partial_bytes + f->total_len >
-			    4 * ep->max_msg) {
-				malformed(ch);
-				goto drop;
-			}
-			in->buf = malloc(f->total_len);
-			if (!in->buf)
-				goto drop;
-			ch->partial_bytes += f->total_len;
-		}
-		memcpy(in->buf + f->frag_off, p, f->frag_len);
-		in->got += f->frag_len;
-		if (in->got < in->total) {
-			free(w);
-			return;
-		}
-		ch->partial_bytes -= in->total;
-		w->data = in->buf;
-		w->len = in->total;
-	}
-	shmk__count(&ep->r, C_BYTES_IN, w->len);
+	pthread_mutex_lock(&ep->mu);
+	in->queued = 1;
+	pthread_mutex_unlock(&ep->mu);
+	shmk__count(&ep->r, C_BYTES_IN, in->total);
 	atomic_fetch_add(&ch->refs, 1);
 	enqueue(ep, w);
-	return;
-drop:
-	free(w);
-	inreq_drop(ch, in);
 }
 
 /* A reply or error frame for one of our calls. */
@@ -815,7 +871,6 @@ static void on_reply(struct chan *ch, const struct frame *f, const char *p)
 		memcpy((char *)c->buf + f->frag_off, p, f->frag_len);
 	pthread_mutex_lock(&ep->mu);
 	c->got += f->frag_len;
-	atomic_store_explicit(&c->filling, 0, memory_order_release);
 	if (last) {
 		shmk__count(&ep->r, C_REPLIES, 1);
 		shmk__count(&ep->r, C_BYTES_IN, f->total_len);
@@ -829,6 +884,8 @@ static void on_reply(struct chan *ch, const struct frame *f, const char *p)
 			call_done(c, f->total_len > c->cap ? -EMSGSIZE : 0);
 		}
 	}
+	/* Last: from here the caller may free c. */
+	atomic_store_explicit(&c->filling, 0, memory_order_release);
 	pthread_mutex_unlock(&ep->mu);
 }
 
@@ -842,9 +899,8 @@ static void on_cancel(struct chan *ch, const struct frame *f)
 	in = inreq_find(ch, f->corr_id);
 	if (in)
 		atomic_store_explicit(&in->cancelled, 1, memory_order_relaxed);
-	if (in && in->got < in->total && in->buf) {
+	if (in && !in->queued) {
 		/* Still reassembling: no worker has it, it goes now. */
-		ch->partial_bytes -= in->total;
 		pthread_mutex_unlock(&ep->mu);
 		inreq_drop(ch, in);
 		return;
@@ -857,9 +913,9 @@ static void on_hello(struct chan *ch, const struct frame *f);
 /*
  * Handles one frame (m, len bytes, read from shared memory: each field is
  * read once from a private copy and checked before use).  Returns 1 if the
- * peer said goodbye.  *keep: the node was handed on.
+ * peer said goodbye.
  */
-static int on_frame(struct chan *ch, struct shmk_msg *m, int *keep)
+static int on_frame(struct chan *ch, struct shmk_msg *m)
 {
 	struct frame f;
 	const char *p = (const char *)m->data + HDR;
@@ -876,7 +932,7 @@ static int on_frame(struct chan *ch, struct shmk_msg *m, int *keep)
 		return malformed(ch);
 	switch (f.type) {
 	case F_REQ:
-		on_request(ch, &f, p, m, keep);
+		on_request(ch, &f, p);
 		break;
 	case F_REP:
 	case F_ERR:
@@ -899,8 +955,8 @@ static int peer_dead(struct chan *ch)
 {
 	struct shmk__region *r = shmk__ring_region(ch->in);
 
-	if (!ch->hello)
-		return 0; /* the connect logic watches it until then */
+	if (!atomic_load_explicit(&ch->hello, memory_order_acquire))
+		return 0; /* the reader ends it if no hello comes */
 	return shmk__owner_dead(r, ch->peer) != 0;
 }
 
@@ -914,14 +970,18 @@ static void *reader_main(void *arg)
 	while (!atomic_load_explicit(&ep->stop, memory_order_acquire) &&
 	       !atomic_load_explicit(&ch->dead, memory_order_acquire)) {
 		struct shmk_msg m;
-		int keep = 0, rc, busy;
+		int rc, busy;
 
-		/* Flow control: a peer with MAX_ACTIVE requests unanswered
-		 * waits (its ring fills) until the workers catch up. */
+		/* Flow control: a peer with MAX_ACTIVE requests, or
+		 * 4 x max_msg bytes of them, unanswered waits (its ring fills)
+		 * until the workers catch up. */
 		pthread_mutex_lock(&ep->mu);
-		busy = ch->nactive >= MAX_ACTIVE;
+		busy = ch->nactive >= MAX_ACTIVE ||
+		       ch->active_bytes >= 4 * ep->max_msg;
 		pthread_mutex_unlock(&ep->mu);
 		if (busy) {
+			if (peer_dead(ch))
+				break;
 			shmk__nap(200000, SHMK__FOREVER);
 			continue;
 		}
@@ -939,16 +999,22 @@ static void *reader_main(void *arg)
 		rc = shmk_ring_acquire(ch->in, &m, 10);
 
 		if (rc == -ETIMEDOUT) {
-			/* Quiet: is the peer still there? */
+			/* Quiet: is the peer still there?  A server's channel
+			 * whose client never said hello goes after the grace
+			 * period (its names with it). */
 			if (peer_dead(ch))
+				break;
+			if (ep->server &&
+			    !atomic_load_explicit(&ch->hello,
+						  memory_order_acquire) &&
+			    shmk__mono_ns() - ch->born_ns > CONNECT_GRACE_NS)
 				break;
 			continue;
 		}
 		if (rc < 0)
 			break; /* shut down and drained, or corrupt */
-		rc = on_frame(ch, &m, &keep);
-		if (!keep)
-			shmk_ring_release(ch->in, &m);
+		rc = on_frame(ch, &m);
+		shmk_ring_release(ch->in, &m);
 		if (rc)
 			break;
 	}
@@ -978,6 +1044,16 @@ static void chan_end(struct chan *ch)
 
 	atomic_store_explicit(&ch->dead, 1, memory_order_release);
 	calls_fail(ep, ch, -EPIPE);
+	if (ep->server &&
+	    !atomic_load_explicit(&ch->hello, memory_order_acquire)) {
+		/* The client never came: its rings' names go. */
+		char buf[SHMK_RPC_NAME_MAX + 32];
+
+		ring_name(buf, sizeof(buf), ep->name, ch->token, 'q');
+		shmk_unlink(buf);
+		ring_name(buf, sizeof(buf), ep->name, ch->token, 'p');
+		shmk_unlink(buf);
+	}
 	pthread_mutex_lock(&ep->mu);
 	if (ep->server)
 		for (p = &ep->chans; *p; p = &(*p)->next)
@@ -1019,7 +1095,7 @@ static void on_hello(struct chan *ch, const struct frame *f)
 		return;
 	}
 	ch->peer = f->corr_id;
-	ch->hello = 1;
+	atomic_store_explicit(&ch->hello, 1, memory_order_release);
 	if (ep->server) {
 		char buf[SHMK_RPC_NAME_MAX + 32];
 
@@ -1099,20 +1175,33 @@ static void refuse(struct shmk_rpc *ep, struct rpc_slot *s, int rc)
 	shmk__ec_notify(&ep->ctl->answer);
 }
 
-/* Creates the channel a client asked for in slot s. */
-static void accept_one(struct shmk_rpc *ep, struct rpc_slot *s)
+/* Creates the channel a client asked for in slot i. */
+static void accept_one(struct shmk_rpc *ep, int i)
 {
-	uint64_t token = atomic_load_explicit(&s->token, memory_order_relaxed);
+	struct rpc_slot *s = &ep->ctl->slot[i];
+	uint32_t asked = S_ASKED;
+	uint64_t token;
 	struct shmk_opts o = {.mode = ep->mode,
 			      .spin_us = (int)(ep->spin_ns / 1000)};
 	char q[SHMK_RPC_NAME_MAX + 32], p[SHMK_RPC_NAME_MAX + 32];
-	struct chan *ch = calloc(1, sizeof(*ch));
+	struct chan *ch;
 	int rc;
 
+	/* Ours from here: a client that gives up now finds the slot no
+	 * longer asked and leaves it to us. */
+	if (!atomic_compare_exchange_strong_explicit(
+		    &s->phase, &asked, S_ACCEPTING, memory_order_acq_rel,
+		    memory_order_relaxed))
+		return;
+	token = atomic_load_explicit(&s->token, memory_order_relaxed);
+	ep->pend[i].accepted_ns = shmk__mono_ns();
+	ep->pend[i].chan = 0;
+	ch = calloc(1, sizeof(*ch));
 	if (!ch) {
 		refuse(ep, s, -ENOMEM);
 		return;
 	}
+	ch->born_ns = ep->pend[i].accepted_ns;
 	if (ep->spin_ns <= 0)
 		o.spin_us = -1;
 	ch->ep = ep;
@@ -1148,8 +1237,9 @@ static void accept_one(struct shmk_rpc *ep, struct rpc_slot *s)
 			refuse(ep, s, rc);
 			return;
 		}
+		ep->pend[i].chan = num;
 		atomic_store_explicit(&s->chan, num, memory_order_relaxed);
-		atomic_store_explicit(&s->asked_ns, shmk__mono_ns(),
+		atomic_store_explicit(&s->asked_ns, ep->pend[i].accepted_ns,
 				      memory_order_relaxed);
 		atomic_store_explicit(&s->phase, S_ACCEPTED,
 				      memory_order_seq_cst);
@@ -1168,42 +1258,31 @@ static void accept_one(struct shmk_rpc *ep, struct rpc_slot *s)
 	refuse(ep, s, rc);
 }
 
-/* Frees slot s once its client said hello, died, or took too long. */
-#define CONNECT_GRACE_NS (UINT64_C(10) * 1000000000)
-static void watch_slot(struct shmk_rpc *ep, struct rpc_slot *s, uint32_t ph)
+/*
+ * Frees slot i once its client said hello, died, or let the grace period
+ * pass.  What the slot says is only read, never trusted: the channel's
+ * number and time are the server's own (ep->pend), and a channel whose
+ * client never says hello is ended by its own reader.
+ */
+static void watch_slot(struct shmk_rpc *ep, int i, uint32_t ph)
 {
+	struct rpc_slot *s = &ep->ctl->slot[i];
 	uint64_t client =
 		atomic_load_explicit(&s->client, memory_order_relaxed);
-	uint64_t num = atomic_load_explicit(&s->chan, memory_order_relaxed);
 	int dead = shmk__owner_dead(&ep->r, client) != 0;
 	struct chan *ch;
 
-	if (ph == S_FREE || ph == S_REFUSED) {
-		/* The client is filling it in, or has not read the refusal. */
+	if (ph != S_ACCEPTED && ph != S_ACCEPTING) {
+		/* Being filled in, or a refusal not read yet. */
 		if (dead)
 			slot_free(s);
 		return;
 	}
-	ch = chan_get(ep, num);
-	if (ch && ch->hello) {
+	ch = ep->pend[i].chan ? chan_get(ep, ep->pend[i].chan) : NULL;
+	if (dead ||
+	    (ch && atomic_load_explicit(&ch->hello, memory_order_acquire)) ||
+	    shmk__mono_ns() - ep->pend[i].accepted_ns > CONNECT_GRACE_NS)
 		slot_free(s);
-	} else if (dead || shmk__mono_ns() - atomic_load_explicit(
-						     &s->asked_ns,
-						     memory_order_relaxed) >
-				   CONNECT_GRACE_NS) {
-		char buf[SHMK_RPC_NAME_MAX + 32];
-		uint64_t token =
-			atomic_load_explicit(&s->token, memory_order_relaxed);
-
-		ring_name(buf, sizeof(buf), ep->name, token, 'q');
-		shmk_unlink(buf);
-		ring_name(buf, sizeof(buf), ep->name, token, 'p');
-		shmk_unlink(buf);
-		if (ch)
-			atomic_store_explicit(&ch->dead, 1,
-					      memory_order_release);
-		slot_free(s);
-	}
 	if (ch)
 		chan_put(ch);
 }
@@ -1225,11 +1304,11 @@ static void *acceptor_main(void *arg)
 				&s->phase, memory_order_acquire);
 
 			if (ph == S_ASKED)
-				accept_one(ep, s);
+				accept_one(ep, i);
 			else if (ph != S_FREE ||
 				 atomic_load_explicit(&s->client,
 						      memory_order_relaxed))
-				watch_slot(ep, s, ph);
+				watch_slot(ep, i, ph);
 		}
 	}
 	return NULL;
@@ -1247,8 +1326,8 @@ static int ep_new(const char *name, const struct shmk_rpc_opts *o,
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
-	if (!name)
-		return -EINVAL;
+	if (!name || strchr(name, '/'))
+		return -EINVAL; /* plain names: the rings live beside it */
 	if (strlen(name) > SHMK_RPC_NAME_MAX)
 		return -ENAMETOOLONG;
 	if (o && (o->workers < 0 || o->workers > 1024))
@@ -1315,7 +1394,14 @@ static void ep_stop(struct shmk_rpc *ep)
 	free(ep->workers);
 	while (atomic_load_explicit(&ep->readers, memory_order_acquire))
 		shmk__nap(1000000, SHMK__FOREVER);
-	calls_fail(ep, NULL, -EPIPE);
+	/* Calls nobody collected go with the endpoint (no thread may be
+	 * using it any more: see shmk_rpc_close). */
+	while (ep->calls) {
+		struct call *c = ep->calls;
+
+		ep->calls = c->next;
+		call_free(c);
+	}
 	for (;;) {
 		pthread_mutex_lock(&ep->mu);
 		ch = ep->chans;
@@ -1326,13 +1412,11 @@ static void ep_stop(struct shmk_rpc *ep)
 			break;
 		chan_put(ch);
 	}
-	/* Work never started: the nodes it held go back with the rings. */
+	/* Work never started. */
 	while (ep->qhead) {
 		struct work *w = ep->qhead;
 
 		ep->qhead = w->next;
-		if (w->held)
-			shmk_ring_release(w->ch->in, &w->m);
 		inreq_drop(w->ch, w->in);
 		chan_put(w->ch);
 		free(w);
@@ -1469,7 +1553,8 @@ SHMK__EXPORT int shmk_rpc_connect(const char *name,
 				  struct shmk_rpc **out)
 {
 	struct shmk_opts ro = {.wait_ms = o ? o->wait_ms : 0,
-			       .spin_us = o ? o->spin_us : 0};
+			       .spin_us = o ? o->spin_us : 0,
+			       .flags = o ? o->flags & SHMK_F_ALLOW_SHARED : 0};
 	char q[SHMK_RPC_NAME_MAX + 32], p[SHMK_RPC_NAME_MAX + 32];
 	uint64_t deadline, token = shmk__random64();
 	struct shmk_ring *pring = NULL;
@@ -1494,7 +1579,8 @@ SHMK__EXPORT int shmk_rpc_connect(const char *name,
 			 deadline == 0 ? shmk__deadline(1000) : deadline, &s);
 		/* A dead server's object: a new server will take the name
 		 * over; wait for it as for a server not up yet. */
-		if (rc != -ECONNREFUSED || remaining_ms(deadline) <= 5)
+		if (rc != -ECONNREFUSED ||
+		    (deadline != SHMK__FOREVER && remaining_ms(deadline) <= 5))
 			break;
 		shmk__region_close(&ep->r);
 		shmk__nap(5000000, deadline);
@@ -1508,24 +1594,32 @@ SHMK__EXPORT int shmk_rpc_connect(const char *name,
 	ch->ep = ep;
 	atomic_store(&ch->refs, 1);
 	if (rc == 0) {
-		rc = atomic_load_explicit(&s->phase, memory_order_acquire) ==
-				     S_ACCEPTED
-			     ? 0
-			     : atomic_load(&s->status);
-		if (rc > 0 || (rc == 0 && atomic_load(&s->phase) != S_ACCEPTED))
-			rc = -EPROTO;
-		ch->num = atomic_load(&s->chan);
-		if (atomic_load(&s->phase) == S_REFUSED)
-			slot_free(s);
+		uint32_t ph =
+			atomic_load_explicit(&s->phase, memory_order_acquire);
+
+		if (ph == S_ACCEPTED) {
+			ch->num = atomic_load(&s->chan);
+		} else {
+			int32_t why = atomic_load(&s->status);
+
+			rc = why < 0 && why > -4096 ? why : -EPROTO;
+			if (ph == S_REFUSED)
+				slot_free(s);
+		}
 	}
 	if (rc == 0) {
-		struct shmk_opts ro2 = {.spin_us = ro.spin_us};
+		struct shmk_opts ro2 = {.spin_us = ro.spin_us,
+					.flags = ro.flags};
 
 		ring_name(q, sizeof(q), name, token, 'q');
 		ring_name(p, sizeof(p), name, token, 'p');
 		rc = shmk_ring_open(q, &ro2, &ch->out);
 		if (!rc)
 			rc = shmk_ring_open(p, &ro2, &pring);
+		/* Both open: the names can go, whatever happens to the
+		 * server now (it removes them too, on our hello). */
+		shmk_unlink(q);
+		shmk_unlink(p);
 		if (!rc && (shmk_ring_node_size(ch->out) != ep->node_size ||
 			    shmk_ring_node_size(pring) != ep->node_size))
 			rc = -EBADMSG;
@@ -1538,9 +1632,7 @@ SHMK__EXPORT int shmk_rpc_connect(const char *name,
 					       ? remaining_ms(deadline)
 					       : 1000);
 		if (!rc) {
-			int keep = 0;
-
-			on_frame(ch, &m, &keep);
+			on_frame(ch, &m);
 			shmk_ring_release(ch->in, &m);
 			if (!ch->hello)
 				rc = -EPROTO;

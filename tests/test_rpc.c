@@ -418,6 +418,157 @@ static void test_deadline_races(void)
 }
 
 /* ------------------------------------------------------------------ */
+/* Found in review                                                      */
+/* ------------------------------------------------------------------ */
+
+/* Sleeps 300 ms on 'W', else echoes. */
+static int slow_w(void *arg, struct shmk_rpc_req *rq)
+{
+	if (rq->len && ((const char *)rq->data)[0] == 'W')
+		sleep_ms(300);
+	return echo1(arg, rq);
+}
+
+/* The default geometry, one worker, more calls queued than a ring
+ * handle has operation slots: all answered. */
+static void test_many_queued(void)
+{
+	struct shmk_rpc_opts so = {.handler = slow_w, .workers = 1};
+	struct shmk_rpc *s, *c;
+	uint64_t ids[20];
+	unsigned char req[20][16], rep[20][16];
+	struct shmk_rpc_result res;
+	int i;
+
+	CHECK_OK(shmk_rpc_serve(g_name, &so, &s));
+	c = connect_(NULL);
+	for (i = 0; i < 20; i++) {
+		fill_req(req[i], 16, (unsigned)i);
+		req[i][0] = i < 2 ? 'W' : 'x';
+		CHECK_OK(shmk_rpc_submit(c, 0, req[i], 16, rep[i], 16, 30000,
+					 &ids[i]));
+	}
+	for (i = 0; i < 20; i++) {
+		CHECK_OK(shmk_rpc_wait(c, ids[i], &res, -1));
+		CHECK_OK(res.status);
+		check_echo(req[i], rep[i], 16);
+	}
+	/* A queued call cancelled: the worker that later takes it must not
+	 * find it freed (ASan), and the others still come back. */
+	for (i = 0; i < 6; i++)
+		CHECK_OK(shmk_rpc_submit(c, 0, "W", 1, rep[i], 16, 30000,
+					 &ids[i]));
+	CHECK_OK(shmk_rpc_cancel(c, ids[5]));
+	for (i = 0; i < 5; i++) {
+		CHECK_OK(shmk_rpc_wait(c, ids[i], &res, -1));
+		CHECK_OK(res.status);
+	}
+	CHECK_OK(shmk_rpc_close(c));
+	CHECK_OK(shmk_rpc_close(s));
+	printf("  20 calls queued on the default geometry, one cancelled "
+	       "among 6 slow ones: all others answered\n");
+}
+
+/* Many threads on one client at once (more than a ring handle has
+ * operation slots): none gets -EBUSY. */
+static void *many_caller(void *arg)
+{
+	struct shmk_rpc *c = arg;
+	int i;
+
+	for (i = 0; i < 50; i++)
+		echo_call(c, 100 + (size_t)i, (unsigned)i);
+	return NULL;
+}
+
+static void test_many_threads(void)
+{
+	enum { T = 24 };
+	struct shmk_rpc *s = serve(echo1, 8, 2), *c = connect_(NULL);
+	pthread_t th[T];
+	int i;
+
+	for (i = 0; i < T; i++)
+		CHECK_EQ(pthread_create(&th[i], NULL, many_caller, c), 0);
+	for (i = 0; i < T; i++)
+		CHECK_EQ(pthread_join(th[i], NULL), 0);
+	CHECK_OK(shmk_rpc_close(c));
+	CHECK_OK(shmk_rpc_close(s));
+	printf("  %d threads calling through one client at once\n", T);
+}
+
+/* A cancel from another thread ends the wait with -ECANCELED. */
+struct canceller {
+	struct shmk_rpc *c;
+	uint64_t id;
+};
+
+static void *cancel_later(void *arg)
+{
+	struct canceller *k = arg;
+
+	sleep_ms(50);
+	CHECK_OK(shmk_rpc_cancel(k->c, k->id));
+	return NULL;
+}
+
+/* A full-length error text, a reply over the limit, a reply length with
+ * no reply: each reaches the caller as an error. */
+static int bad_replies(void *arg, struct shmk_rpc_req *rq)
+{
+	char what = rq->len ? ((const char *)rq->data)[0] : 0;
+
+	(void)arg;
+	if (what == 'E') {
+		memset(rq->error, 'e', sizeof(rq->error)); /* no NUL */
+		return -EIO;
+	}
+	if (what == 'B') {
+		rq->reply = rq->data;
+		rq->reply_len = (16u << 20) + 1;
+		return 0;
+	}
+	if (what == 'N') {
+		rq->reply_len = 10;
+		return 0;
+	}
+	return slow_w(arg, rq);
+}
+
+static void test_edges(void)
+{
+	struct shmk_rpc *s = serve(bad_replies, 8, 2), *c = connect_(NULL);
+	struct shmk_rpc_result res;
+	struct canceller k = {.c = c};
+	pthread_t th;
+	char rep[16];
+	uint64_t t0;
+
+	CHECK_RC(shmk_rpc_call(c, "E", 1, rep, sizeof(rep), &res, 5000), -EIO);
+	CHECK_EQ(strlen(res.error), SHMK_RPC_ERRMAX - 1);
+	CHECK_RC(shmk_rpc_call(c, "B", 1, rep, sizeof(rep), &res, 5000),
+		 -EMSGSIZE);
+	CHECK_RC(shmk_rpc_call(c, "N", 1, rep, sizeof(rep), &res, 5000),
+		 -EINVAL);
+	/* Cancelled by another thread while this one waits. */
+	CHECK_OK(shmk_rpc_submit(c, 0, "W", 1, rep, sizeof(rep), 5000, &k.id));
+	CHECK_EQ(pthread_create(&th, NULL, cancel_later, &k), 0);
+	CHECK_OK(shmk_rpc_wait(c, k.id, &res, -1));
+	CHECK_EQ(res.status, -ECANCELED);
+	CHECK_EQ(pthread_join(th, NULL), 0);
+	/* Polled past its deadline: the poll says so. */
+	CHECK_OK(shmk_rpc_submit(c, 0, "W", 1, rep, sizeof(rep), 50, &k.id));
+	t0 = check_now_ms();
+	while (shmk_rpc_wait(c, k.id, &res, 0) == -EAGAIN)
+		CHECK(check_now_ms() - t0 < 2000);
+	CHECK_EQ(res.status, -ETIMEDOUT);
+	CHECK_OK(shmk_rpc_close(c));
+	CHECK_OK(shmk_rpc_close(s));
+	printf("  error texts of full length, replies over the limit, a "
+	       "cancel from another thread, a polled deadline\n");
+}
+
+/* ------------------------------------------------------------------ */
 /* Across processes                                                     */
 /* ------------------------------------------------------------------ */
 
@@ -552,6 +703,59 @@ static void test_client_killed(void)
 	CHECK_OK(shmk_rpc_close(s));
 }
 
+/* A client that stops reading (SIGSTOP) with replies owed to it must
+ * not hold up the workers other clients share. */
+static void *stop_soon(void *arg)
+{
+	(void)arg;
+	sleep_ms(20);
+	raise(SIGSTOP);
+	return NULL;
+}
+
+static int submit_then_stop(void *arg)
+{
+	struct shmk_rpc *c = connect_(NULL);
+	static unsigned char req[900], rep[900];
+	pthread_t th;
+	uint64_t id;
+	int i;
+
+	(void)arg;
+	CHECK_EQ(pthread_create(&th, NULL, stop_soon, NULL), 0);
+	for (i = 0; i < 100000; i++) /* stopped in the middle */
+		CHECK_OK(shmk_rpc_submit(c, 0, req, sizeof(req), rep,
+					 sizeof(rep), 60000, &id));
+	return 0;
+}
+
+static void test_stopped_client(void)
+{
+	struct shmk_rpc *s = serve(echo1, 8, 2), *c = connect_(NULL);
+	pid_t pid = spawn(submit_then_stop, NULL);
+	struct shmk_rpc_stats st;
+	uint64_t t0;
+	int status;
+
+	CHECK_EQ(waitpid(pid, &status, WUNTRACED), pid);
+	CHECK(WIFSTOPPED(status));
+	t0 = check_now_ms();
+	echo_call(c, 500, 1);
+	echo_call(c, 500, 2);
+	CHECK_OK(shmk_rpc_stats(s, &st));
+	printf("  a client stopped while calling: another client's calls "
+	       "answered after %llu ms; %llu replies to the stopped one "
+	       "dropped\n",
+	       (unsigned long long)(check_now_ms() - t0),
+	       (unsigned long long)st.discarded);
+	CHECK(check_now_ms() - t0 < 1000 + 1500);
+	CHECK(st.discarded > 0);
+	kill(pid, SIGKILL);
+	CHECK_EQ(wait_child(pid, 5000), 128 + SIGKILL);
+	CHECK_OK(shmk_rpc_close(c));
+	CHECK_OK(shmk_rpc_close(s));
+}
+
 /* A hostile client: frames with every field wrong, in its channel, while
  * an honest client calls. */
 static int chaos_client(void *arg)
@@ -639,6 +843,9 @@ int main(int argc, char **argv)
 	test_issue52();
 	test_payloads();
 	test_timeout_cancel();
+	test_many_queued();
+	test_many_threads();
+	test_edges();
 	if (argc > 1 && !strcmp(argv[1], "threads")) {
 		printf("test_rpc threads: ok\n");
 		return 0;
@@ -647,6 +854,7 @@ int main(int argc, char **argv)
 	test_many_clients();
 	test_server_killed();
 	test_client_killed();
+	test_stopped_client();
 	test_chaos_client();
 	printf("test_rpc: ok\n");
 	return 0;
