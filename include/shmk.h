@@ -691,16 +691,21 @@ int shmk_rpc_serve(const char *name, const struct shmk_rpc_opts *o,
 /*
  * shmk_rpc_connect - connect to the server of NAME, waiting up to
  * o->wait_ms for it to appear and answer (at least a second for the
- * answer).  Returns 0, -ENOENT (no server, not waiting), -ETIMEDOUT,
- * -ECONNREFUSED (the server died or closed), -EINVAL, -ENOMEM.
+ * answer; -1: forever, also for a server restarting over a dead one's
+ * name).  A server has room for 127 clients at once.  Returns 0,
+ * -ENOENT (no server; with wait_ms, none came), -ETIMEDOUT, -ECONNREFUSED
+ * (the server died or closed), -EUSERS (127 clients already), -EACCES
+ * (another user's server: see o->flags), -EINVAL, -ENOMEM, or an open's
+ * errors (-EPROTO, -EBADMSG).
  */
 int shmk_rpc_connect(const char *name, const struct shmk_rpc_opts *o,
 		     struct shmk_rpc **out);
 
 /*
- * shmk_rpc_close - close an endpoint: its threads stop, calls still
- * pending fail with -EPIPE, a server's clients get -EPIPE, a server's
- * name goes.  Do not call it from a handler.
+ * shmk_rpc_close - close an endpoint: its threads stop, calls not
+ * collected are forgotten, a server's clients get -EPIPE, a server's name
+ * goes.  No other thread may be using the endpoint (waiting for a call
+ * included), and it is not to be called from a handler.
  */
 int shmk_rpc_close(struct shmk_rpc *ep);
 
@@ -716,8 +721,10 @@ struct shmk_rpc_result {
  * reply, which is copied into reply (cap bytes).  timeout_ms covers the
  * whole call: sending every fragment (blocking while the ring is full)
  * and the reply.  Returns res->status: 0, the handler's code, or -ENOSYS,
- * -ETIMEDOUT, -EPIPE, -EMSGSIZE, -EINVAL (also on a server endpoint: use
- * shmk_rpc_submit with the client's number).  Thread-safe.
+ * -ETIMEDOUT, -EPIPE, -EMSGSIZE, -ECANCELED (shmk_rpc_cancel from another
+ * thread), -EPROTO (a peer's malformed answer), -ENOMEM, -EINVAL (also on
+ * a server endpoint: use shmk_rpc_submit with the client's number).
+ * Thread-safe.
  */
 int shmk_rpc_call(struct shmk_rpc *ep, const void *req, size_t len, void *reply,
 		  size_t cap, struct shmk_rpc_result *res, int timeout_ms);
@@ -738,15 +745,18 @@ int shmk_rpc_submit(struct shmk_rpc *ep, uint64_t peer, const void *req,
  * shmk_rpc_wait - wait up to timeout_ms for call id.  Returns 0 once the
  * call has ended (how: res), the call then being forgotten; -EAGAIN or
  * -ETIMEDOUT if it is still under way (wait again or cancel), -ENOENT
- * for an unknown id.  When the call's own deadline passes, it ends with
- * res->status -ETIMEDOUT.
+ * for an unknown id, -EBUSY if another thread waits for it.  When the
+ * call's own deadline passes, it ends with res->status -ETIMEDOUT; a
+ * shmk_rpc_cancel from another thread ends it with -ECANCELED.
  */
 int shmk_rpc_wait(struct shmk_rpc *ep, uint64_t id, struct shmk_rpc_result *res,
 		  int timeout_ms);
 
 /*
- * shmk_rpc_cancel - give up on call id: it is forgotten, the other side is
- * told, and a late reply is dropped.  Returns 0 or -ENOENT.
+ * shmk_rpc_cancel - give up on call id: the other side is told, a late
+ * reply is dropped, and the call is forgotten (if a thread waits for it,
+ * that wait returns it with -ECANCELED and forgets it).  Returns 0 or
+ * -ENOENT.
  */
 int shmk_rpc_cancel(struct shmk_rpc *ep, uint64_t id);
 
@@ -760,7 +770,8 @@ struct shmk_rpc_stats {
 	uint64_t cancels_sent, cancels_seen;
 	uint64_t errors;    /* error replies received */
 	uint64_t malformed; /* frames dropped as invalid */
-	uint64_t discarded; /* replies for calls no longer waited for */
+	uint64_t discarded; /* replies dropped: late (their call was gone),
+			       or not taken by a stuck client within 1 s */
 	uint64_t clients;   /* connected now */
 	uint64_t connects;  /* connections accepted in all */
 };
