@@ -465,6 +465,10 @@ extern const struct shmk__kind shmk__rpc_kind;
 /* ring.c: the region under a ring (for rpc.c's liveness checks). */
 struct shmk_ring;
 struct shmk__region *shmk__ring_region(struct shmk_ring *q);
+/* shmk_ring_acquire with a spin budget of its own (ns, 0: none). */
+struct shmk_msg;
+int shmk__ring_acquire_spin(struct shmk_ring *q, struct shmk_msg *m,
+			    int timeout_ms, int64_t spin_ns);
 /* rpc.c: a client's ring to its server (for the tests' hostile peer). */
 struct shmk_rpc;
 struct shmk_ring *shmk__rpc_out_ring(struct shmk_rpc *ep);

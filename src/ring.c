@@ -625,14 +625,14 @@ static int ring_args(struct shmk_ring *q, struct shmk_msg *m, int timeout_ms)
 }
 
 /* Runs cond once (the fast path, no deadline to compute), then waits. */
-static int ring_wait(struct shmk_ring *q, struct shmk__ec *ec,
-		     shmk__cond_fn cond, void *a, int timeout_ms)
+static int ring_wait(struct shmk__ec *ec, shmk__cond_fn cond, void *a,
+		     int timeout_ms, int64_t spin_ns)
 {
 	int rc = cond(a, 0);
 
 	if (rc)
 		return rc > 0 ? 0 : rc;
-	return shmk__wait(ec, cond, a, shmk__deadline(timeout_ms), q->r.spin_ns,
+	return shmk__wait(ec, cond, a, shmk__deadline(timeout_ms), spin_ns,
 			  SHMK__LIVENESS_SLICE_NS, SHMK__WAIT_ASYNC);
 }
 
@@ -647,7 +647,7 @@ SHMK__EXPORT int shmk_ring_reserve(struct shmk_ring *q, struct shmk_msg *m,
 	a.k = op_get(q);
 	if (a.k < 0)
 		return a.k;
-	rc = ring_wait(q, &q->ctl->space, res_cond, &a, timeout_ms);
+	rc = ring_wait(&q->ctl->space, res_cond, &a, timeout_ms, q->r.spin_ns);
 	if (rc < 0) {
 		op_put(q, a.k);
 		return rc;
@@ -863,7 +863,7 @@ again:
 }
 
 static int acquire(struct shmk_ring *q, struct shmk_msg *m, size_t cap,
-		   int timeout_ms)
+		   int timeout_ms, int64_t spin_ns)
 {
 	struct acq_wait a = {.q = q, .cap = cap};
 	int rc = ring_args(q, m, timeout_ms);
@@ -873,7 +873,7 @@ static int acquire(struct shmk_ring *q, struct shmk_msg *m, size_t cap,
 	a.k = op_get(q);
 	if (a.k < 0)
 		return a.k;
-	rc = ring_wait(q, &q->ctl->data, acq_cond, &a, timeout_ms);
+	rc = ring_wait(&q->ctl->data, acq_cond, &a, timeout_ms, spin_ns);
 	if (rc < 0) {
 		op_put(q, a.k);
 		return rc;
@@ -889,7 +889,13 @@ static int acquire(struct shmk_ring *q, struct shmk_msg *m, size_t cap,
 SHMK__EXPORT int shmk_ring_acquire(struct shmk_ring *q, struct shmk_msg *m,
 				   int timeout_ms)
 {
-	return acquire(q, m, SIZE_MAX, timeout_ms);
+	return acquire(q, m, SIZE_MAX, timeout_ms, q ? q->r.spin_ns : 0);
+}
+
+int shmk__ring_acquire_spin(struct shmk_ring *q, struct shmk_msg *m,
+			    int timeout_ms, int64_t spin_ns)
+{
+	return acquire(q, m, SIZE_MAX, timeout_ms, spin_ns);
 }
 
 SHMK__EXPORT int shmk_ring_release(struct shmk_ring *q, struct shmk_msg *m)
@@ -916,7 +922,7 @@ SHMK__EXPORT ssize_t shmk_ring_read(struct shmk_ring *q, void *dst, size_t cap,
 
 	if (!q || (cap && !dst))
 		return -EINVAL;
-	rc = acquire(q, &m, cap, timeout_ms);
+	rc = acquire(q, &m, cap, timeout_ms, q->r.spin_ns);
 	if (rc < 0)
 		return rc;
 	len = m.len;

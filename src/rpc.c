@@ -196,6 +196,11 @@ struct chan {
 	uint64_t active_bytes; /* buffers of active requests (ep->mu) */
 	_Atomic int stuck;     /* a reply did not fit within REPLY_MS */
 	uint64_t born_ns;      /* when the channel was made */
+	/* Client: who reads ring in.  Callers waiting for a reply read it
+	 * themselves when they can (one hand-off fewer); the reader thread
+	 * stands aside while any wants to. */
+	pthread_mutex_t rd;
+	_Atomic int want;
 	/* Requests reassembling or in a worker's hands (under ep->mu). */
 	struct inreq *active;
 	int nactive;
@@ -282,6 +287,7 @@ static void fill(struct shmk_msg *m, int type, int32_t status, uint64_t id,
  * the deadline is followed by a cancel, so that the peer drops the part.
  */
 static int peer_dead(struct chan *ch);
+static int help_read(struct chan *ch);
 
 static int send_msg(struct chan *ch, int type, int32_t status, uint64_t id,
 		    uint64_t corr, const void *data, uint64_t len,
@@ -294,17 +300,28 @@ static int send_msg(struct chan *ch, int type, int32_t status, uint64_t id,
 		struct shmk_msg m;
 		uint32_t flen = (uint32_t)(len - off < frag ? len - off : frag);
 
-		for (;;) {
+		for (int tries = 0;; tries++) {
+			/* A client whose ring to the server is full first
+			 * takes what waits for it on the other ring, if
+			 * nobody else is reading it: the server may be stuck
+			 * sending us replies that no one else will take while
+			 * our callers are busy sending. */
+			int ms = !ch->ep->server && tries == 0 ? 0
+				 : !ch->ep->server	       ? 1
+							       : 10;
+
+			if (deadline != SHMK__FOREVER &&
+			    remaining_ms(deadline) < ms)
+				ms = remaining_ms(deadline);
 			if (atomic_load_explicit(&ch->dead,
 						 memory_order_acquire))
 				rc = -EPIPE;
 			else
-				rc = shmk_ring_reserve(
-					ch->out, &m,
-					deadline == SHMK__FOREVER ? 10
-					: remaining_ms(deadline) < 10
-						? remaining_ms(deadline)
-						: 10);
+				rc = shmk_ring_reserve(ch->out, &m, ms);
+			if (!ch->ep->server &&
+			    (rc == -EAGAIN || rc == -ETIMEDOUT) &&
+			    help_read(ch) > 0)
+				continue;
 			if (rc == -EBUSY) /* 16 senders on this ring at once */
 				shmk__nap(50000, deadline);
 			else if (rc != -ETIMEDOUT && rc != -EAGAIN)
@@ -493,6 +510,82 @@ static void call_free(struct call *c)
 	free(c);
 }
 
+static int on_frame(struct chan *ch, struct shmk_msg *m);
+
+/*
+ * Takes the frames waiting on a client's ring from its server, without
+ * waiting, if nobody else is reading it.  Returns how many it took.
+ */
+static int help_read(struct chan *ch)
+{
+	struct shmk_msg m;
+	int n = 0, rc;
+
+	if (pthread_mutex_trylock(&ch->rd) != 0)
+		return 0;
+	while (!atomic_load_explicit(&ch->dead, memory_order_acquire) &&
+	       shmk__ring_acquire_spin(ch->in, &m, 0, 0) == 0) {
+		rc = on_frame(ch, &m);
+		shmk_ring_release(ch->in, &m);
+		n++;
+		if (rc) {
+			atomic_store_explicit(&ch->dead, 1,
+					      memory_order_release);
+			calls_fail(ch->ep, ch, -EPIPE);
+		}
+	}
+	pthread_mutex_unlock(&ch->rd);
+	return n;
+}
+
+/*
+ * A client's caller waits for call c by reading the channel itself when
+ * nobody else does: the reply then needs no hand-off from the reader
+ * thread (which stands aside while callers want to read, and watches the
+ * server's liveness meanwhile).  When another thread has the reading,
+ * the caller sleeps on its call, 1 ms at a time.  Returns 0 once c is
+ * done, else the wait's error at the deadline.
+ */
+static int read_for(struct shmk_rpc *ep, struct call *c, uint64_t deadline)
+{
+	struct chan *ch = c->ch;
+	int rc = 0;
+
+	atomic_fetch_add_explicit(&ch->want, 1, memory_order_acq_rel);
+	while (!atomic_load_explicit(&c->done, memory_order_acquire)) {
+		uint64_t now = shmk__mono_ns(), until = now + 1000000;
+		struct shmk_msg m;
+
+		if (now >= deadline) {
+			rc = shmk__expired(deadline);
+			break;
+		}
+		if (until > deadline)
+			until = deadline;
+		if (atomic_load_explicit(&ch->dead, memory_order_acquire) ||
+		    pthread_mutex_trylock(&ch->rd) != 0) {
+			shmk__wait(&c->ec, done_cond, c, until, 0, 0, 0);
+			continue;
+		}
+		rc = shmk__ring_acquire_spin(ch->in, &m, 1, ep->spin_ns);
+		if (rc == 0) {
+			rc = on_frame(ch, &m);
+			shmk_ring_release(ch->in, &m);
+		}
+		pthread_mutex_unlock(&ch->rd);
+		if (rc != 0 && rc != -ETIMEDOUT && rc != -EAGAIN) {
+			/* Shut down and drained, corrupt, or a goodbye: the
+			 * channel is over (its reader thread sees it too). */
+			atomic_store_explicit(&ch->dead, 1,
+					      memory_order_release);
+			calls_fail(ep, ch, -EPIPE);
+		}
+		rc = 0;
+	}
+	atomic_fetch_sub_explicit(&ch->want, 1, memory_order_acq_rel);
+	return atomic_load_explicit(&c->done, memory_order_acquire) ? 0 : rc;
+}
+
 SHMK__EXPORT int shmk_rpc_wait(struct shmk_rpc *ep, uint64_t id,
 			       struct shmk_rpc_result *res, int timeout_ms)
 {
@@ -519,9 +612,13 @@ SHMK__EXPORT int shmk_rpc_wait(struct shmk_rpc *ep, uint64_t id,
 	deadline = shmk__deadline(timeout_ms);
 	if (c->deadline < deadline)
 		deadline = c->deadline;
-	/* No spinning: the thread that ends the call is one of ours and may
-	 * need this CPU (measured: spinning here halves the calls/s). */
-	rc = shmk__wait(&c->ec, done_cond, c, deadline, 0, 0, 0);
+	/* A server's calls are ended by its reader threads.  No spinning:
+	 * that thread is one of ours and may need this CPU (measured:
+	 * spinning here halves the calls/s). */
+	if (ep->server)
+		rc = shmk__wait(&c->ec, done_cond, c, deadline, 0, 0, 0);
+	else
+		rc = read_for(ep, c, deadline);
 	pthread_mutex_lock(&ep->mu);
 	if (rc < 0 && !atomic_load_explicit(&c->done, memory_order_acquire) &&
 	    shmk__mono_ns() < c->deadline) {
@@ -970,6 +1067,7 @@ static void *reader_main(void *arg)
 	while (!atomic_load_explicit(&ep->stop, memory_order_acquire) &&
 	       !atomic_load_explicit(&ch->dead, memory_order_acquire)) {
 		struct shmk_msg m;
+		int64_t spin;
 		int rc, busy;
 
 		/* Flow control: a peer with MAX_ACTIVE requests, or
@@ -985,19 +1083,29 @@ static void *reader_main(void *arg)
 			shmk__nap(200000, SHMK__FOREVER);
 			continue;
 		}
+		if (!ep->server &&
+		    atomic_load_explicit(&ch->want, memory_order_acquire)) {
+			/* Callers read: we only watch the server. */
+			if (peer_dead(ch))
+				break;
+			shmk__nap(1000000, SHMK__FOREVER);
+			continue;
+		}
 		/* Spin for the next frame only while this process has no
 		 * other work: a queued request or a finished call waiting for
 		 * its caller needs the CPU more than we do. */
-		shmk__ring_region(ch->in)->spin_ns =
-			atomic_load_explicit(&ep->queued,
-					     memory_order_relaxed) ||
-					atomic_load_explicit(
-						&ep->uncollected,
-						memory_order_relaxed)
-				? 0
-				: ep->spin_ns;
-		rc = shmk_ring_acquire(ch->in, &m, 10);
+		spin = atomic_load_explicit(&ep->queued,
+					    memory_order_relaxed) ||
+				       atomic_load_explicit(
+					       &ep->uncollected,
+					       memory_order_relaxed)
+			       ? 0
+			       : ep->spin_ns;
+		pthread_mutex_lock(&ch->rd);
+		rc = shmk__ring_acquire_spin(ch->in, &m, 10, spin);
 
+		if (rc < 0)
+			pthread_mutex_unlock(&ch->rd);
 		if (rc == -ETIMEDOUT) {
 			/* Quiet: is the peer still there?  A server's channel
 			 * whose client never said hello goes after the grace
@@ -1015,6 +1123,7 @@ static void *reader_main(void *arg)
 			break; /* shut down and drained, or corrupt */
 		rc = on_frame(ch, &m);
 		shmk_ring_release(ch->in, &m);
+		pthread_mutex_unlock(&ch->rd);
 		if (rc)
 			break;
 	}
@@ -1082,6 +1191,7 @@ static void chan_put(struct chan *ch)
 	}
 	shmk_ring_close(ch->in);
 	shmk_ring_close(ch->out);
+	pthread_mutex_destroy(&ch->rd);
 	free(ch);
 }
 
@@ -1197,6 +1307,8 @@ static void accept_one(struct shmk_rpc *ep, int i)
 	ep->pend[i].accepted_ns = shmk__mono_ns();
 	ep->pend[i].chan = 0;
 	ch = calloc(1, sizeof(*ch));
+	if (ch)
+		pthread_mutex_init(&ch->rd, NULL);
 	if (!ch) {
 		refuse(ep, s, -ENOMEM);
 		return;
@@ -1587,6 +1699,8 @@ SHMK__EXPORT int shmk_rpc_connect(const char *name,
 		ro.wait_ms = remaining_ms(deadline);
 	}
 	ch = calloc(1, sizeof(*ch));
+	if (ch)
+		pthread_mutex_init(&ch->rd, NULL);
 	if (!ch) {
 		ep_free(ep);
 		return -ENOMEM;
