@@ -320,7 +320,7 @@ static int send_msg(struct chan *ch, int type, int32_t status, uint64_t id,
 				rc = shmk_ring_reserve(ch->out, &m, ms);
 			if (!ch->ep->server &&
 			    (rc == -EAGAIN || rc == -ETIMEDOUT) &&
-			    help_read(ch) > 0)
+			    shmk__mono_ns() < deadline && help_read(ch) > 0)
 				continue;
 			if (rc == -EBUSY) /* 16 senders on this ring at once */
 				shmk__nap(50000, deadline);
@@ -344,8 +344,9 @@ static int send_msg(struct chan *ch, int type, int32_t status, uint64_t id,
 			break;
 		off += flen;
 	} while (off < len);
-	/* A request cut short: the peer drops what it has of it. */
-	if (rc < 0 && off > 0 && type == F_REQ) {
+	/* A request cut short: the peer drops what it has of it (a dead
+	 * peer has nothing to drop). */
+	if (rc < 0 && rc != -EPIPE && off > 0 && type == F_REQ) {
 		struct shmk_msg m;
 
 		if (shmk_ring_reserve(ch->out, &m, 100) == 0) {
@@ -512,9 +513,24 @@ static void call_free(struct call *c)
 
 static int on_frame(struct chan *ch, struct shmk_msg *m);
 
+/* Flow control: a peer with MAX_ACTIVE requests, or 4 x max_msg bytes of
+ * them, unanswered is not read from until the workers catch up.  Every
+ * thread that reads a channel obeys it. */
+static int chan_busy(struct chan *ch)
+{
+	struct shmk_rpc *ep = ch->ep;
+	int busy;
+
+	pthread_mutex_lock(&ep->mu);
+	busy = ch->nactive >= MAX_ACTIVE || ch->active_bytes >= 4 * ep->max_msg;
+	pthread_mutex_unlock(&ep->mu);
+	return busy;
+}
+
 /*
  * Takes the frames waiting on a client's ring from its server, without
- * waiting, if nobody else is reading it.  Returns how many it took.
+ * waiting, if nobody else is reading it: at most a ring's worth.
+ * Returns how many it took.
  */
 static int help_read(struct chan *ch)
 {
@@ -523,7 +539,9 @@ static int help_read(struct chan *ch)
 
 	if (pthread_mutex_trylock(&ch->rd) != 0)
 		return 0;
-	while (!atomic_load_explicit(&ch->dead, memory_order_acquire) &&
+	while ((uint64_t)n < ch->ep->nodes &&
+	       !atomic_load_explicit(&ch->dead, memory_order_acquire) &&
+	       !chan_busy(ch) &&
 	       shmk__ring_acquire_spin(ch->in, &m, 0, 0) == 0) {
 		rc = on_frame(ch, &m);
 		shmk_ring_release(ch->in, &m);
@@ -549,8 +567,16 @@ static int help_read(struct chan *ch)
 static int read_for(struct shmk_rpc *ep, struct call *c, uint64_t deadline)
 {
 	struct chan *ch = c->ch;
-	int rc = 0;
+	int rc = 0, idle = 0;
 
+	if (shmk__mono_ns() >= deadline) {
+		/* A poll: take what is there, without making the reader
+		 * thread stand aside. */
+		help_read(ch);
+		return atomic_load_explicit(&c->done, memory_order_acquire)
+			       ? 0
+			       : shmk__expired(deadline);
+	}
 	atomic_fetch_add_explicit(&ch->want, 1, memory_order_acq_rel);
 	while (!atomic_load_explicit(&c->done, memory_order_acquire)) {
 		uint64_t now = shmk__mono_ns(), until = now + 1000000;
@@ -563,11 +589,14 @@ static int read_for(struct shmk_rpc *ep, struct call *c, uint64_t deadline)
 		if (until > deadline)
 			until = deadline;
 		if (atomic_load_explicit(&ch->dead, memory_order_acquire) ||
-		    pthread_mutex_trylock(&ch->rd) != 0) {
+		    chan_busy(ch) || pthread_mutex_trylock(&ch->rd) != 0) {
 			shmk__wait(&c->ec, done_cond, c, until, 0, 0, 0);
 			continue;
 		}
-		rc = shmk__ring_acquire_spin(ch->in, &m, 1, ep->spin_ns);
+		/* Spin while frames come; a quiet ring gets slept on. */
+		rc = shmk__ring_acquire_spin(ch->in, &m, 1,
+					     idle ? 0 : ep->spin_ns);
+		idle = rc == -ETIMEDOUT;
 		if (rc == 0) {
 			rc = on_frame(ch, &m);
 			shmk_ring_release(ch->in, &m);
@@ -1073,10 +1102,7 @@ static void *reader_main(void *arg)
 		/* Flow control: a peer with MAX_ACTIVE requests, or
 		 * 4 x max_msg bytes of them, unanswered waits (its ring fills)
 		 * until the workers catch up. */
-		pthread_mutex_lock(&ep->mu);
-		busy = ch->nactive >= MAX_ACTIVE ||
-		       ch->active_bytes >= 4 * ep->max_msg;
-		pthread_mutex_unlock(&ep->mu);
+		busy = chan_busy(ch);
 		if (busy) {
 			if (peer_dead(ch))
 				break;
@@ -1084,11 +1110,12 @@ static void *reader_main(void *arg)
 			continue;
 		}
 		if (!ep->server &&
-		    atomic_load_explicit(&ch->want, memory_order_acquire)) {
+		    (atomic_load_explicit(&ch->want, memory_order_acquire) ||
+		     pthread_mutex_trylock(&ch->rd) != 0)) {
 			/* Callers read: we only watch the server. */
 			if (peer_dead(ch))
 				break;
-			shmk__nap(1000000, SHMK__FOREVER);
+			shmk__nap(2000000, SHMK__FOREVER);
 			continue;
 		}
 		/* Spin for the next frame only while this process has no
@@ -1101,7 +1128,8 @@ static void *reader_main(void *arg)
 					       memory_order_relaxed)
 			       ? 0
 			       : ep->spin_ns;
-		pthread_mutex_lock(&ch->rd);
+		if (ep->server)
+			pthread_mutex_lock(&ch->rd); /* ours alone */
 		rc = shmk__ring_acquire_spin(ch->in, &m, 10, spin);
 
 		if (rc < 0)

@@ -570,6 +570,85 @@ static void test_edges(void)
 	       "cancel from another thread, a polled deadline\n");
 }
 
+/* Flow control holds for every thread that reads: the server calls a
+ * client whose handler is stuck while a client caller waits (and so
+ * reads the channel); the client takes at most 4 x max_msg bytes of
+ * requests, the rest wait in the ring and time out. */
+static _Atomic int g_hold = 1;
+
+static int stuck(void *arg, struct shmk_rpc_req *rq)
+{
+	(void)arg;
+	(void)rq;
+	while (atomic_load(&g_hold))
+		sleep_ms(1);
+	return 0;
+}
+
+static int hold_h(void *arg, struct shmk_rpc_req *rq)
+{
+	(void)arg;
+	if (rq->len && ((const char *)rq->data)[0] == 'H')
+		sleep_ms(1500);
+	return 0;
+}
+
+/* Its reply may come, or be dropped: a client that takes nothing for
+ * over a second is a stuck client to its server. */
+static void *waiting_caller(void *arg)
+{
+	struct shmk_rpc_result res;
+	int rc = shmk_rpc_call(arg, "H", 1, NULL, 0, &res, 5000);
+
+	CHECK(rc == 0 || rc == -ETIMEDOUT);
+	return NULL;
+}
+
+static void test_client_flow_control(void)
+{
+	enum { N = 60, LEN = 60000 };
+	struct shmk_rpc_opts so = {.handler = hold_h,
+				   .nodes = 8,
+				   .node_size = NODE,
+				   .max_msg = 64 << 10};
+	struct shmk_rpc_opts co = {.handler = stuck, .wait_ms = 5000};
+	static char req[LEN];
+	struct shmk_rpc_result res;
+	struct shmk_rpc *s, *c;
+	uint64_t ids[N];
+	pthread_t th;
+	int i, taken = 0;
+
+	atomic_store(&g_hold, 1);
+	atomic_store(&g_peer, 0);
+	CHECK_OK(shmk_rpc_serve(g_name, &so, &s));
+	CHECK_OK(shmk_rpc_connect(g_name, &co, &c));
+	CHECK_OK(shmk_rpc_call(c, "x", 1, NULL, 0, &res, 5000));
+	CHECK_EQ(pthread_create(&th, NULL, waiting_caller, c), 0);
+	sleep_ms(20);
+	for (i = 0; i < N; i++) {
+		int rc = shmk_rpc_submit(s, 1, req, LEN, NULL, 0, 50, &ids[i]);
+
+		if (rc == 0)
+			taken++;
+		else
+			CHECK_EQ(rc, -ETIMEDOUT);
+		if (rc < 0)
+			ids[i] = 0;
+	}
+	printf("  a client with a stuck handler, a caller waiting: it took "
+	       "%d of %d requests of 60000 B (4 x max_msg is 256 KiB)\n",
+	       taken, N);
+	CHECK(taken <= 6);
+	atomic_store(&g_hold, 0);
+	for (i = 0; i < N; i++)
+		if (ids[i])
+			shmk_rpc_cancel(s, ids[i]);
+	CHECK_EQ(pthread_join(th, NULL), 0);
+	CHECK_OK(shmk_rpc_close(c));
+	CHECK_OK(shmk_rpc_close(s));
+}
+
 /* ------------------------------------------------------------------ */
 /* Across processes                                                     */
 /* ------------------------------------------------------------------ */
@@ -842,6 +921,7 @@ int main(int argc, char **argv)
 	test_many_queued();
 	test_many_threads();
 	test_edges();
+	test_client_flow_control();
 	if (argc > 1 && !strcmp(argv[1], "threads")) {
 		printf("test_rpc threads: ok\n");
 		return 0;
