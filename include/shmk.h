@@ -619,8 +619,9 @@ int shmk_ring_stats(struct shmk_ring *r, struct shmk_ring_stats *st);
  *	struct shmk_rpc_result res;
  *	shmk_rpc_call(cli, in, 2, &out, 1, &res, 1000);	// out == 133
  *
- * Failures come back as negative codes: the handler's own, -ENOSYS when
- * the other side has no handler, -ETIMEDOUT when the call's deadline
+ * Failures come back as negative codes: the handler's own (a reply over
+ * max_msg becomes -EMSGSIZE, a reply_len without a reply -EINVAL),
+ * -ENOSYS when the other side has no handler, -ETIMEDOUT when the call's deadline
  * passed (the other side is told with a cancel, and a late reply is
  * dropped), -EPIPE when the other side closed or died (noticed within
  * 10 ms of its death, docs/design.md), -EMSGSIZE for a request over
@@ -655,8 +656,9 @@ struct shmk_rpc_req {
  */
 typedef int (*shmk_rpc_handler)(void *arg, struct shmk_rpc_req *rq);
 
-/* shmk_rpc_cancelled - 1 once the caller gave up on this request (its
- * reply will be dropped); a long handler may stop early. */
+/* shmk_rpc_cancelled - 1 once the caller gave up on this request, or its
+ * channel ended (its reply will be dropped); a long handler may stop
+ * early. */
 int shmk_rpc_cancelled(const struct shmk_rpc_req *rq);
 
 struct shmk_rpc_opts {
@@ -690,13 +692,15 @@ int shmk_rpc_serve(const char *name, const struct shmk_rpc_opts *o,
 
 /*
  * shmk_rpc_connect - connect to the server of NAME, waiting up to
- * o->wait_ms for it to appear and answer (at least a second for the
- * answer; -1: forever, also for a server restarting over a dead one's
- * name).  A server has room for 127 clients at once.  Returns 0,
+ * o->wait_ms for it to appear and answer (with wait_ms 0, a second for
+ * the answer; the server's hello always gets at least a second; -1:
+ * forever, also for a server restarting over a dead one's name).  A server has room for 127 clients at once.  Returns 0,
  * -ENOENT (no server; with wait_ms, none came), -ETIMEDOUT, -ECONNREFUSED
  * (the server died or closed), -EUSERS (127 clients already), -EACCES
- * (another user's server: see o->flags), -EINVAL, -ENOMEM, or an open's
- * errors (-EPROTO, -EBADMSG).
+ * (another user's server: see o->flags), -EPIPE (the server closed while
+ * we connected), the server's own refusal (-ENOMEM, or what creating the
+ * rings gave it), -EINVAL, -ENOMEM, or an open's errors (-EPROTO,
+ * -EBADMSG).
  */
 int shmk_rpc_connect(const char *name, const struct shmk_rpc_opts *o,
 		     struct shmk_rpc **out);
@@ -712,7 +716,8 @@ int shmk_rpc_close(struct shmk_rpc *ep);
 /* How a call ended. */
 struct shmk_rpc_result {
 	int status; /* 0, or the negative code the call returned */
-	size_t len; /* the reply's length (also when it did not fit) */
+	size_t len; /* the reply's length (also when it did not fit); for
+		       an error, its text's */
 	char error[SHMK_RPC_ERRMAX]; /* the handler's message, or "" */
 };
 
@@ -722,9 +727,10 @@ struct shmk_rpc_result {
  * whole call: sending every fragment (blocking while the ring is full)
  * and the reply.  Returns res->status: 0, the handler's code, or -ENOSYS,
  * -ETIMEDOUT, -EPIPE, -EMSGSIZE, -ECANCELED (shmk_rpc_cancel from another
- * thread), -EPROTO (a peer's malformed answer), -ENOMEM, -EINVAL (also on
- * a server endpoint: use shmk_rpc_submit with the client's number).
- * Thread-safe.
+ * thread), -EPROTO (a peer's malformed answer), -ENOMEM, a ring error
+ * (-EBADMSG: corrupt shared memory), or -EINVAL (also on a server
+ * endpoint: use shmk_rpc_submit with the client's number; res is then not
+ * written).  Thread-safe.
  */
 int shmk_rpc_call(struct shmk_rpc *ep, const void *req, size_t len, void *reply,
 		  size_t cap, struct shmk_rpc_result *res, int timeout_ms);
@@ -735,7 +741,8 @@ int shmk_rpc_call(struct shmk_rpc *ep, const void *req, size_t len, void *reply,
  * peer: 0 on a client; on a server, the client's number (rq->peer).  reply
  * must stay valid until then.  timeout_ms is the call's deadline, sending
  * included.  Returns 0, -ETIMEDOUT (sending), -EPIPE, -ENOENT (no such
- * client), -EMSGSIZE, -EINVAL, -ENOMEM.  Thread-safe.
+ * client), -EMSGSIZE, -EINVAL, -ENOMEM, or a ring error (-EBADMSG).
+ * Thread-safe.
  */
 int shmk_rpc_submit(struct shmk_rpc *ep, uint64_t peer, const void *req,
 		    size_t len, void *reply, size_t cap, int timeout_ms,
@@ -745,7 +752,7 @@ int shmk_rpc_submit(struct shmk_rpc *ep, uint64_t peer, const void *req,
  * shmk_rpc_wait - wait up to timeout_ms for call id.  Returns 0 once the
  * call has ended (how: res), the call then being forgotten; -EAGAIN or
  * -ETIMEDOUT if it is still under way (wait again or cancel), -ENOENT
- * for an unknown id, -EBUSY if another thread waits for it.  When the
+ * for an unknown id, -EBUSY if another thread waits for it, -EINVAL.  When the
  * call's own deadline passes, it ends with res->status -ETIMEDOUT; a
  * shmk_rpc_cancel from another thread ends it with -ECANCELED.
  */
@@ -755,8 +762,8 @@ int shmk_rpc_wait(struct shmk_rpc *ep, uint64_t id, struct shmk_rpc_result *res,
 /*
  * shmk_rpc_cancel - give up on call id: the other side is told, a late
  * reply is dropped, and the call is forgotten (if a thread waits for it,
- * that wait returns it with -ECANCELED and forgets it).  Returns 0 or
- * -ENOENT.
+ * that wait returns it with -ECANCELED and forgets it).  Returns 0,
+ * -ENOENT or -EINVAL.
  */
 int shmk_rpc_cancel(struct shmk_rpc *ep, uint64_t id);
 
