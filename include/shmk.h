@@ -621,9 +621,9 @@ int shmk_ring_stats(struct shmk_ring *r, struct shmk_ring_stats *st);
  *
  * Failures come back as negative codes: the handler's own (a reply over
  * max_msg becomes -EMSGSIZE, a reply_len without a reply -EINVAL),
- * -ENOSYS when the other side has no handler, -ETIMEDOUT when the call's deadline
- * passed (the other side is told with a cancel, and a late reply is
- * dropped), -EPIPE when the other side closed or died (noticed within
+ * -ENOSYS when the other side has no handler, -ETIMEDOUT when the call's
+ * deadline passed (the other side is told with a cancel, and a late reply
+ * is dropped), -EPIPE when the other side closed or died (noticed within
  * 10 ms of its death, docs/design.md), -EMSGSIZE for a request over
  * max_msg or a reply larger than the buffer given.
  * ====================================================================== */
@@ -694,7 +694,8 @@ int shmk_rpc_serve(const char *name, const struct shmk_rpc_opts *o,
  * shmk_rpc_connect - connect to the server of NAME, waiting up to
  * o->wait_ms for it to appear and answer (with wait_ms 0, a second for
  * the answer; the server's hello always gets at least a second; -1:
- * forever, also for a server restarting over a dead one's name).  A server has room for 127 clients at once.  Returns 0,
+ * forever, also for a server restarting over a dead one's name).  A
+ * server has room for 127 clients at once.  Returns 0,
  * -ENOENT (no server; with wait_ms, none came), -ETIMEDOUT, -ECONNREFUSED
  * (the server died or closed), -EUSERS (127 clients already), -EACCES
  * (another user's server: see o->flags), -EPIPE (the server closed while
