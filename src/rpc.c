@@ -166,21 +166,17 @@ struct call {
 	char error[SHMK_RPC_ERRMAX];
 };
 
-/* A request being reassembled, or queued for or run by a worker. */
+/* A request (its copy, out of the ring) being reassembled, or queued for
+ * or run by a worker. */
 struct inreq {
-	struct inreq *next;
+	struct inreq *next;  /* the channel's active list */
+	struct inreq *qnext; /* the work queue */
+	struct chan *ch;     /* a reference, while queued or run */
 	uint64_t id;
 	uint64_t total, got;
 	char *buf;
 	int queued; /* whole: a worker's (under ep->mu) */
 	_Atomic int cancelled;
-};
-
-/* A request for a worker: its copy, out of the ring. */
-struct work {
-	struct work *next;
-	struct chan *ch;
-	struct inreq *in; /* on the channel's active list */
 };
 
 struct chan {
@@ -223,7 +219,7 @@ struct shmk_rpc {
 	struct call *calls;
 	_Atomic uint64_t next_id;
 	/* The work queue. */
-	struct work *qhead, *qtail;
+	struct inreq *qhead, *qtail;
 	_Atomic uint32_t queued;
 	_Atomic uint32_t uncollected; /* calls ended, callers not back yet */
 	struct shmk__ec qec;
@@ -781,14 +777,14 @@ static void send_reply(struct chan *ch, int type, int32_t status, uint64_t corr,
 		shmk__count(&ch->ep->r, C_DISCARDED, 1);
 }
 
-static void run_work(struct shmk_rpc *ep, struct work *w)
+static void run_work(struct shmk_rpc *ep, struct inreq *in)
 {
-	struct chan *ch = w->ch;
-	struct shmk_rpc_req req = {.data = w->in->buf,
-				   .len = (size_t)w->in->total,
-				   .id = w->in->id,
+	struct chan *ch = in->ch;
+	struct shmk_rpc_req req = {.data = in->buf,
+				   .len = (size_t)in->total,
+				   .id = in->id,
 				   .peer = ep->server ? ch->num : 0,
-				   .priv_ = w->in};
+				   .priv_ = in};
 	int rc;
 
 	if (ep->fn)
@@ -811,19 +807,18 @@ static void run_work(struct shmk_rpc *ep, struct work *w)
 	}
 	shmk__count(&ep->r, C_SERVED, 1);
 	/* After the handler: the reply may point into the request. */
-	if (!atomic_load_explicit(&w->in->cancelled, memory_order_relaxed)) {
+	if (!atomic_load_explicit(&in->cancelled, memory_order_relaxed)) {
 		if (rc == 0)
-			send_reply(ch, F_REP, 0, w->in->id, req.reply,
+			send_reply(ch, F_REP, 0, in->id, req.reply,
 				   req.reply_len);
 		else /* the text, at most SHMK_RPC_ERRMAX - 1 bytes */
-			send_reply(ch, F_ERR, rc, w->in->id, req.error,
+			send_reply(ch, F_ERR, rc, in->id, req.error,
 				   strnlen(req.error, sizeof(req.error) - 1));
 	}
 	if (req.reply_free && req.reply)
 		req.reply_free((void *)(uintptr_t)req.reply);
-	inreq_drop(ch, w->in);
+	inreq_drop(ch, in);
 	chan_put(ch);
-	free(w);
 }
 
 static int queue_cond(void *arg, int slow)
@@ -843,36 +838,40 @@ static void *worker_main(void *arg)
 	struct shmk_rpc *ep = arg;
 
 	for (;;) {
-		struct work *w;
+		struct inreq *in;
 
 		/* No spinning, as in shmk_rpc_wait(). */
 		if (shmk__wait(&ep->qec, queue_cond, ep, SHMK__FOREVER, 0, 0,
 			       0) < 0)
 			break;
 		pthread_mutex_lock(&ep->mu);
-		w = ep->qhead;
-		if (w) {
-			ep->qhead = w->next;
+		in = ep->qhead;
+		if (in) {
+			ep->qhead = in->qnext;
 			if (!ep->qhead)
 				ep->qtail = NULL;
 			atomic_fetch_sub(&ep->queued, 1);
 		}
 		pthread_mutex_unlock(&ep->mu);
-		if (w)
-			run_work(ep, w);
+		if (in)
+			run_work(ep, in);
 	}
 	return NULL;
 }
 
-static void enqueue(struct shmk_rpc *ep, struct work *w)
+/* Hands the whole request in to the workers, with a reference to ch. */
+static void enqueue(struct shmk_rpc *ep, struct chan *ch, struct inreq *in)
 {
+	atomic_fetch_add(&ch->refs, 1);
 	pthread_mutex_lock(&ep->mu);
-	w->next = NULL;
+	in->ch = ch;
+	in->queued = 1;
+	in->qnext = NULL;
 	if (ep->qtail)
-		ep->qtail->next = w;
+		ep->qtail->qnext = in;
 	else
-		ep->qhead = w;
-	ep->qtail = w;
+		ep->qhead = in;
+	ep->qtail = in;
 	atomic_fetch_add_explicit(&ep->queued, 1, memory_order_seq_cst);
 	pthread_mutex_unlock(&ep->mu);
 	shmk__ec_notify(&ep->qec);
@@ -908,7 +907,6 @@ static void on_request(struct chan *ch, const struct frame *f, const char *p)
 {
 	struct shmk_rpc *ep = ch->ep;
 	struct inreq *in;
-	struct work *w;
 
 	pthread_mutex_lock(&ep->mu);
 	in = inreq_find(ch, f->msg_id);
@@ -946,19 +944,8 @@ static void on_request(struct chan *ch, const struct frame *f, const char *p)
 	in->got += f->frag_len;
 	if (in->got < in->total)
 		return;
-	w = calloc(1, sizeof(*w));
-	if (!w) {
-		inreq_drop(ch, in);
-		return;
-	}
-	w->ch = ch;
-	w->in = in;
-	pthread_mutex_lock(&ep->mu);
-	in->queued = 1;
-	pthread_mutex_unlock(&ep->mu);
 	shmk__count(&ep->r, C_BYTES_IN, in->total);
-	atomic_fetch_add(&ch->refs, 1);
-	enqueue(ep, w);
+	enqueue(ep, ch, in);
 }
 
 /* A reply or error frame for one of our calls. */
@@ -1172,6 +1159,17 @@ static void ring_name(char *buf, size_t cap, const char *name, uint64_t token,
 	snprintf(buf, cap, "%s.%016" PRIx64 ".%c", name, token, dir);
 }
 
+/* Removes the names of the channel rings of token (gone already: fine). */
+static void unlink_rings(const char *name, uint64_t token)
+{
+	char buf[SHMK_RPC_NAME_MAX + 32];
+
+	ring_name(buf, sizeof(buf), name, token, 'q');
+	shmk_unlink(buf);
+	ring_name(buf, sizeof(buf), name, token, 'p');
+	shmk_unlink(buf);
+}
+
 /* The reader is done with ch: calls on it fail, the server forgets it. */
 static void chan_end(struct chan *ch)
 {
@@ -1181,16 +1179,10 @@ static void chan_end(struct chan *ch)
 
 	atomic_store_explicit(&ch->dead, 1, memory_order_release);
 	calls_fail(ep, ch, -EPIPE);
+	/* A client that never came leaves its rings' names to us. */
 	if (ep->server &&
-	    !atomic_load_explicit(&ch->hello, memory_order_acquire)) {
-		/* The client never came: its rings' names go. */
-		char buf[SHMK_RPC_NAME_MAX + 32];
-
-		ring_name(buf, sizeof(buf), ep->name, ch->token, 'q');
-		shmk_unlink(buf);
-		ring_name(buf, sizeof(buf), ep->name, ch->token, 'p');
-		shmk_unlink(buf);
-	}
+	    !atomic_load_explicit(&ch->hello, memory_order_acquire))
+		unlink_rings(ep->name, ch->token);
 	pthread_mutex_lock(&ep->mu);
 	if (ep->server)
 		for (p = &ep->chans; *p; p = &(*p)->next)
@@ -1234,15 +1226,10 @@ static void on_hello(struct chan *ch, const struct frame *f)
 	}
 	ch->peer = f->corr_id;
 	atomic_store_explicit(&ch->hello, 1, memory_order_release);
-	if (ep->server) {
-		char buf[SHMK_RPC_NAME_MAX + 32];
-
-		/* The client has both rings open: their names can go. */
-		ring_name(buf, sizeof(buf), ep->name, ch->token, 'q');
-		shmk_unlink(buf);
-		ring_name(buf, sizeof(buf), ep->name, ch->token, 'p');
-		shmk_unlink(buf);
-	}
+	/* The client has both rings open and has removed their names;
+	 * should it not have, they go now. */
+	if (ep->server)
+		unlink_rings(ep->name, ch->token);
 }
 
 static int say_hello(struct chan *ch)
@@ -1371,9 +1358,7 @@ static void accept_one(struct shmk_rpc *ep, int i)
 		/* From here the reader may end the channel at any time. */
 		rc = start_reader(ch);
 		if (rc < 0) {
-			chan_end(ch);
-			shmk_unlink(q);
-			shmk_unlink(p);
+			chan_end(ch); /* removes the names, no hello came */
 			refuse(ep, s, rc);
 			return;
 		}
@@ -1554,12 +1539,12 @@ static void ep_stop(struct shmk_rpc *ep)
 	}
 	/* Work never started. */
 	while (ep->qhead) {
-		struct work *w = ep->qhead;
+		struct inreq *in = ep->qhead;
 
-		ep->qhead = w->next;
-		inreq_drop(w->ch, w->in);
-		chan_put(w->ch);
-		free(w);
+		ch = in->ch;
+		ep->qhead = in->qnext;
+		inreq_drop(ch, in);
+		chan_put(ch);
 	}
 }
 
@@ -1760,8 +1745,7 @@ SHMK__EXPORT int shmk_rpc_connect(const char *name,
 			rc = shmk_ring_open(p, &ro2, &pring);
 		/* Both open: the names can go, whatever happens to the
 		 * server now (it removes them too, on our hello). */
-		shmk_unlink(q);
-		shmk_unlink(p);
+		unlink_rings(name, token);
 		if (!rc && (shmk_ring_node_size(ch->out) != ep->node_size ||
 			    shmk_ring_node_size(pring) != ep->node_size))
 			rc = -EBADMSG;
