@@ -14,7 +14,8 @@
  *   most T_unblock; a reader killed holding a node gives the node back
  *   (the message counted lost) and the ring's capacity is whole again.
  *
- * "threads" runs the stress as threads of one process (for TSan).
+ * "threads" runs the stress as threads of one process (for TSan);
+ * "kills" only the two random-kill tests (to run them in a loop).
  */
 #include <pthread.h>
 #include <stdatomic.h>
