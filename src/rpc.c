@@ -189,9 +189,11 @@ struct chan {
 	_Atomic int hello; /* the peer said hello (peer is set) */
 	_Atomic int dead;
 	_Atomic int refs;
-	uint64_t active_bytes; /* buffers of active requests (ep->mu) */
-	_Atomic int stuck;     /* a reply did not fit within REPLY_MS */
-	uint64_t born_ns;      /* when the channel was made */
+	/* Active requests' count and buffers: changed under ep->mu, read
+	 * without it by chan_busy() (a frame more or less does not matter). */
+	_Atomic uint64_t active_bytes;
+	_Atomic int stuck; /* a reply did not fit within REPLY_MS */
+	uint64_t born_ns;  /* when the channel was made */
 	/* Client: who reads ring in.  Callers waiting for a reply read it
 	 * themselves when they can (one hand-off fewer); the reader thread
 	 * stands aside while any wants to. */
@@ -199,7 +201,7 @@ struct chan {
 	_Atomic int want;
 	/* Requests reassembling or in a worker's hands (under ep->mu). */
 	struct inreq *active;
-	int nactive;
+	_Atomic int nactive;
 };
 
 struct shmk_rpc {
@@ -514,13 +516,10 @@ static int on_frame(struct chan *ch, struct shmk_msg *m);
  * thread that reads a channel obeys it. */
 static int chan_busy(struct chan *ch)
 {
-	struct shmk_rpc *ep = ch->ep;
-	int busy;
-
-	pthread_mutex_lock(&ep->mu);
-	busy = ch->nactive >= MAX_ACTIVE || ch->active_bytes >= 4 * ep->max_msg;
-	pthread_mutex_unlock(&ep->mu);
-	return busy;
+	return atomic_load_explicit(&ch->nactive, memory_order_relaxed) >=
+		       MAX_ACTIVE ||
+	       atomic_load_explicit(&ch->active_bytes, memory_order_relaxed) >=
+		       4 * ch->ep->max_msg;
 }
 
 /*
@@ -747,8 +746,10 @@ static void inreq_drop(struct chan *ch, struct inreq *in)
 	for (p = &ch->active; *p; p = &(*p)->next)
 		if (*p == in) {
 			*p = in->next;
-			ch->nactive--;
-			ch->active_bytes -= in->total;
+			atomic_fetch_sub_explicit(&ch->nactive, 1,
+						  memory_order_relaxed);
+			atomic_fetch_sub_explicit(&ch->active_bytes, in->total,
+						  memory_order_relaxed);
 			break;
 		}
 	pthread_mutex_unlock(&ep->mu);
@@ -929,8 +930,10 @@ static void on_request(struct chan *ch, const struct frame *f, const char *p)
 		in->total = f->total_len;
 		in->next = ch->active;
 		ch->active = in;
-		ch->nactive++;
-		ch->active_bytes += in->total;
+		atomic_fetch_add_explicit(&ch->nactive, 1,
+					  memory_order_relaxed);
+		atomic_fetch_add_explicit(&ch->active_bytes, in->total,
+					  memory_order_relaxed);
 	} else if (!in || in->queued || in->got != f->frag_off ||
 		   in->total != f->total_len) {
 		pthread_mutex_unlock(&ep->mu);
