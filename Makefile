@@ -2,7 +2,11 @@
 #   make            build (Release with debug info) into build/
 #   make test       build, then run every test with ctest
 #   make demo       build, then run the two-process buffer example
-#   make bench      build, then run the benchmarks (about two minutes)
+#   make bench      build, then run `shmk bench`: shmk beside pipes,
+#                   sockets and peer libraries (about a minute)
+#   make bench-peers  install the peer libraries and gnuplot, build the
+#                   benchmark's peer plugins
+#   make bench-more the detailed benchmarks (ring, sync, RPC; minutes)
 #   make install    install (PREFIX=/usr/local by default)
 #   make asan       build and test with AddressSanitizer + UBSan (build-asan/)
 #   make tsan       the thread variants under ThreadSanitizer (build-tsan/)
@@ -18,8 +22,8 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null || \
 	find src include tools tests examples -name '*.[ch]')
 
-.PHONY: all build test demo bench install asan tsan format check-format tidy deps \
-	clean
+.PHONY: all build test demo bench bench-peers bench-more install asan tsan \
+	format check-format tidy deps clean
 
 all: build
 
@@ -39,7 +43,17 @@ test: build
 demo: build
 	$(BUILD)/examples/02_buffer
 
+BENCH_ARGS ?=
 bench: build
+	$(BUILD)/shmk bench $(BENCH_ARGS)
+
+bench-peers:
+	./scripts/install-deps --bench-peers
+	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS)
+	cmake --build $(BUILD) -j $(JOBS)
+	$(BUILD)/shmk bench --list
+
+bench-more: build
 	$(BUILD)/bench/bench_ring
 	@echo
 	$(BUILD)/bench/bench_sync

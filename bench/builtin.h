@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: MIT */
+/* builtin.h - the transports built into `shmk bench` (builtin.c). */
+#ifndef SHMK_BENCH_BUILTIN_H
+#define SHMK_BENCH_BUILTIN_H
+
+#include "transport.h"
+
+extern const struct bt_transport bt_shmk, bt_shmk_zc, bt_bound, bt_pipe,
+	bt_unix, bt_dgram, bt_mq, bt_tcp;
+
+#endif /* SHMK_BENCH_BUILTIN_H */

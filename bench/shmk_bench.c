@@ -1,0 +1,1937 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shmk-bench - what `shmk bench` runs: shmk measured beside the
+ * transports its users would otherwise use, on this machine, in one run.
+ *
+ *   chart    the ring's bandwidth for 2..50 nodes of 1 KiB and 1 MiB with
+ *            1 or 2 reader and writer processes (the chart of the C#
+ *            SharedMemory library this project grew from);
+ *   peers    throughput by message size (64 B .. 1 MiB) of shmk and every
+ *            other transport, one sending and one receiving process;
+ *   latency  64-byte round trips (p50, p99, p99.9) through each transport;
+ *
+ * then the ratios: shmk against the best peer, a pipe, and the cross-core
+ * copy bound measured in the same run.  Every message of every transport
+ * carries a header and a checksum (verify.h) that the receiver checks; a
+ * lost, repeated or corrupt message fails the run.  Peer libraries come
+ * as plugins (transport.h, bench/peers/).
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <shmk.h>
+
+#include "bench.h"
+#include "builtin.h"
+#include "transport.h"
+#include "verify.h"
+
+#define MAX_T	    32	   /* transports */
+#define MAX_KIDS    4	   /* processes of one measurement */
+#define MAX_REP	    9	   /* repeats */
+#define MAX_SAMPLES 400000 /* round trips kept */
+#define KILL_AFTER  20	   /* seconds a measurement may overrun */
+
+/* ------------------------------------------------------------------ */
+/* Options and the transports of this run                               */
+/* ------------------------------------------------------------------ */
+
+enum fmt { F_TEXT, F_CSV, F_JSON };
+
+static struct {
+	int full;
+	int chart, peers, latency;
+	enum fmt fmt;
+	const char *plot;
+	double secs; /* per measurement */
+	int reps;
+	const char *only_t; /* --transports */
+	size_t sizes[16];
+	int nsizes;
+	int progress;
+	long corrupt; /* SHMK_BENCH_CORRUPT: corrupt message N */
+} opt;
+
+static const struct bt_transport *tr[MAX_T];
+static int ntr;
+
+/* Peers that come as plugins, for "skipped" lines. */
+static const struct {
+	const char *name, *label, *package;
+} known_peers[] = {
+	{"zmq", "ZeroMQ ipc://", "libzmq3-dev"},
+	{"nng", "NNG ipc://", "libnng-dev"},
+	{"boost_mq", "Boost.Interprocess message_queue", "libboost-dev"},
+	{"iceoryx", "Eclipse iceoryx (C binding)", "libiceoryx-binding-c-dev"},
+};
+
+static const struct bt_transport *find_t(const char *name)
+{
+	for (int i = 0; i < ntr; i++)
+		if (!strcmp(tr[i]->name, name))
+			return tr[i];
+	return NULL;
+}
+
+static int is_shmk(const struct bt_transport *t)
+{
+	return t == &bt_shmk || t == &bt_shmk_zc;
+}
+
+static int wanted(const struct bt_transport *t)
+{
+	const char *s = opt.only_t;
+	size_t n = strlen(t->name);
+
+	if (!s)
+		return 1;
+	while (*s) {
+		size_t k = strcspn(s, ",");
+
+		if (k == n && !strncmp(s, t->name, n))
+			return 1;
+		s += k + (s[k] == ',');
+	}
+	return 0;
+}
+
+static void add_t(const struct bt_transport *t)
+{
+	if (ntr < MAX_T && !find_t(t->name))
+		tr[ntr++] = t;
+}
+
+/* Loads every plugin in dir; returns how many. */
+static int load_dir(const char *dir)
+{
+	struct dirent *e;
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		char path[PATH_MAX];
+		size_t l = strlen(e->d_name);
+		bt_entry_fn fn;
+		void *h;
+
+		if (l < 4 || strcmp(e->d_name + l - 3, ".so"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+		if (!h) {
+			fprintf(stderr, "shmk bench: %s\n", dlerror());
+			continue;
+		}
+		*(void **)&fn = dlsym(h, "shmk_bench_transport");
+		if (!fn || !fn() || fn()->abi != BT_ABI) {
+			fprintf(stderr,
+				"shmk bench: %s: not a transport plugin of "
+				"this version\n",
+				path);
+			dlclose(h);
+			continue;
+		}
+		add_t(fn());
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static void load_transports(void)
+{
+	const char *env = getenv("SHMK_BENCH_PEERS");
+	char exe[PATH_MAX], dir[PATH_MAX + 8];
+	ssize_t n;
+
+	add_t(&bt_shmk);
+	add_t(&bt_shmk_zc);
+	add_t(&bt_bound);
+	add_t(&bt_pipe);
+	add_t(&bt_unix);
+	add_t(&bt_dgram);
+	add_t(&bt_mq);
+	add_t(&bt_tcp);
+	if (env) {
+		load_dir(env);
+		return;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = 0;
+		*strrchr(exe, '/') = 0;
+		snprintf(dir, sizeof(dir), "%s/peers", exe);
+		if (load_dir(dir))
+			return;
+	}
+#ifdef SHMK_BENCH_PEERDIR
+	load_dir(SHMK_BENCH_PEERDIR);
+#endif
+}
+
+/* ------------------------------------------------------------------ */
+/* Output helpers                                                       */
+/* ------------------------------------------------------------------ */
+
+static int g_ncpu;
+static int step_no, step_total;
+
+static const char *size_str(size_t s)
+{
+	static char b[4][32];
+	static int k;
+	char *p = b[k++ & 3];
+
+	if (s >= (1u << 20) && !(s % (1u << 20)))
+		snprintf(p, 32, "%zu MiB", s >> 20);
+	else if (s >= 1024 && !(s % 1024))
+		snprintf(p, 32, "%zu KiB", s >> 10);
+	else
+		snprintf(p, 32, "%zu B", s);
+	return p;
+}
+
+static void progress(const char *fmt, ...)
+{
+	char line[160];
+	va_list ap;
+
+	step_no++;
+	if (!opt.progress)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\r\033[K[%3d/%d] %s", step_no, step_total, line);
+	fflush(stderr);
+}
+
+static void progress_done(void)
+{
+	if (opt.progress)
+		fprintf(stderr, "\r\033[K");
+}
+
+/* ------------------------------------------------------------------ */
+/* Results                                                              */
+/* ------------------------------------------------------------------ */
+
+enum st { ST_OK, ST_NA, ST_FAIL };
+
+struct rec {
+	const char *section; /* "chart", "peers", "latency" */
+	const struct bt_transport *t;
+	char label[64];
+	size_t size;
+	unsigned nodes, readers, writers;
+	int nrep;
+	double gbps[MAX_REP], mps[MAX_REP]; /* per repeat */
+	double p50[MAX_REP], p99[MAX_REP], p999[MAX_REP];
+	enum st st;
+	char why[200];
+};
+
+static struct rec *recs;
+static int nrecs, caprecs;
+static int g_failed;
+
+static struct rec *new_rec(const char *section, const struct bt_transport *t,
+			   size_t size)
+{
+	struct rec *r;
+
+	if (nrecs == caprecs) {
+		caprecs = caprecs ? 2 * caprecs : 128;
+		recs = realloc(recs, (size_t)caprecs * sizeof(*recs));
+		if (!recs) {
+			perror("shmk bench");
+			exit(1);
+		}
+	}
+	r = &recs[nrecs++];
+	memset(r, 0, sizeof(*r));
+	r->section = section;
+	r->t = t;
+	r->size = size;
+	if (t)
+		snprintf(r->label, sizeof(r->label), "%s", t->label);
+	return r;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The median (which = 1), minimum (0) or maximum (2) of n values. */
+static double stat_of(const double *v, int n, int which)
+{
+	double s[MAX_REP];
+
+	if (n <= 0)
+		return 0;
+	memcpy(s, v, (size_t)n * sizeof(*s));
+	qsort(s, (size_t)n, sizeof(*s), cmp_d);
+	if (which == 0)
+		return s[0];
+	if (which == 2)
+		return s[n - 1];
+	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+#define MED(r, f) stat_of((r)->f, (r)->nrep, 1)
+
+/* ------------------------------------------------------------------ */
+/* Processes: a control block shared with the children of a run         */
+/* ------------------------------------------------------------------ */
+
+struct kid {
+	uint64_t msgs;	 /* messages received (readers) or sent */
+	uint64_t n_mark; /* messages when the measured window opened */
+	uint64_t t_mark, t_end;
+	uint64_t cnt[MAX_KIDS], seqsum[MAX_KIDS]; /* per writer (chart) */
+	int err;
+	char why[200];
+};
+
+struct ctl {
+	_Atomic uint32_t ready, go, stop;
+	uint64_t t_go, warm_ns;
+	struct kid kid[MAX_KIDS];
+	uint32_t nsamples;
+	uint32_t samples[MAX_SAMPLES]; /* round trips, ns */
+};
+
+static struct ctl *ctl;
+
+static void kid_fail(int k, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	ctl->kid[k].err = err ? err : -EPROTO;
+	va_start(ap, fmt);
+	vsnprintf(ctl->kid[k].why, sizeof(ctl->kid[k].why), fmt, ap);
+	va_end(ap);
+	_exit(2);
+}
+
+static void kid_ready_wait(void)
+{
+	atomic_fetch_add(&ctl->ready, 1);
+	while (!atomic_load_explicit(&ctl->go, memory_order_acquire))
+		bench_relax();
+}
+
+/* Opens the measured window once warm_ns have passed since go. */
+static inline void kid_mark(struct kid *k, uint64_t n)
+{
+	if (!k->t_mark) {
+		uint64_t t = now_ns();
+
+		if (t >= ctl->t_go + ctl->warm_ns) {
+			k->t_mark = t;
+			k->n_mark = n;
+		}
+	}
+}
+
+typedef void (*kid_fn)(int k, void *arg);
+
+/*
+ * Runs nw "writer" children then nr "reader" children (kid_fn each),
+ * releases them together, stops them after secs, calls after_writers
+ * once every writer ended, then waits for the readers.  0, or -1 with
+ * why filled.
+ */
+static int run_kids(int nw, int nr, kid_fn wfn, kid_fn rfn, void *arg,
+		    double secs, void (*after_writers)(void *), char *why,
+		    size_t whylen)
+{
+	pid_t pid[MAX_KIDS];
+	int n = nw + nr, i, bad = 0, ended = 0;
+	uint64_t deadline;
+
+	memset(ctl, 0, offsetof(struct ctl, samples));
+	ctl->warm_ns = (uint64_t)(secs * 0.2e9);
+	fflush(NULL);
+	for (i = 0; i < n; i++) {
+		pid[i] = fork();
+		if (pid[i] < 0) {
+			snprintf(why, whylen, "fork: %s", strerror(errno));
+			n = i;
+			bad = 1;
+			break;
+		}
+		if (pid[i] == 0) {
+			if (i < nw)
+				wfn(i, arg);
+			else
+				rfn(i, arg);
+			_exit(0);
+		}
+	}
+	/* Everyone opened, or give up after 15 s. */
+	deadline = now_ns() + 15000000000ull;
+	while (!bad && (int)atomic_load(&ctl->ready) < n) {
+		int st;
+
+		for (i = 0; i < n; i++)
+			if (pid[i] > 0 && waitpid(pid[i], &st, WNOHANG) > 0) {
+				pid[i] = -pid[i];
+				bad = 1;
+			}
+		if (now_ns() > deadline) {
+			snprintf(why, whylen, "a process did not start");
+			bad = 1;
+		}
+		usleep(1000);
+	}
+	if (!bad) {
+		ctl->t_go = now_ns();
+		atomic_store_explicit(&ctl->go, 1, memory_order_release);
+		usleep((useconds_t)(secs * 1e6));
+		atomic_store(&ctl->stop, 1);
+	}
+	/* Writers first, then the hook, then readers.  A process that
+	 * failed takes the others down with it. */
+	deadline = now_ns() + (uint64_t)KILL_AFTER * 1000000000ull;
+	while (ended < n) {
+		int st, reaped = 0, w;
+
+		for (i = 0; i < n; i++) {
+			if (pid[i] <= 0 || waitpid(pid[i], &st, WNOHANG) <= 0)
+				continue;
+			pid[i] = -pid[i];
+			ended++;
+			reaped = 1;
+			if (WIFEXITED(st) && !WEXITSTATUS(st))
+				continue;
+			if (!bad && !ctl->kid[i].why[0])
+				snprintf(ctl->kid[i].why,
+					 sizeof(ctl->kid[i].why),
+					 "process %d ended with status 0x%x", i,
+					 st);
+			bad = 1;
+		}
+		for (w = 0; w < nw && pid[w] <= 0; w++)
+			;
+		if (w == nw && after_writers) {
+			after_writers(arg);
+			after_writers = NULL;
+		}
+		if (ended == n)
+			break;
+		if (bad || now_ns() > deadline) {
+			for (i = 0; i < n; i++)
+				if (pid[i] > 0) {
+					kill(pid[i], SIGKILL);
+					waitpid(pid[i], NULL, 0);
+					pid[i] = -pid[i];
+				}
+			if (!bad) {
+				snprintf(why, whylen,
+					 "timed out (%d s past the end: a "
+					 "message lost, or a peer wedged)",
+					 KILL_AFTER);
+				return -1;
+			}
+			break;
+		}
+		if (!reaped)
+			usleep(500);
+	}
+	if (bad) {
+		for (i = 0; i < MAX_KIDS; i++)
+			if (ctl->kid[i].why[0]) {
+				snprintf(why, whylen, "%s", ctl->kid[i].why);
+				break;
+			}
+		if (!why[0])
+			snprintf(why, whylen, "a process failed");
+		return -1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Sending and receiving one verified message through a transport       */
+/* ------------------------------------------------------------------ */
+
+struct ep {
+	const struct bt_transport *t;
+	struct bt_chan *c;
+	int zc;
+	/* The sender's messages (it takes turns), the receiver's copy. */
+	unsigned char *buf, *bufs[BM_VARIANTS];
+	uint64_t psum[BM_VARIANTS];
+	uint32_t writer;
+};
+
+static int ep_init(struct ep *e, const struct bt_transport *t,
+		   struct bt_chan *c, uint32_t writer)
+{
+	e->t = t;
+	e->c = c;
+	e->zc = t->loan != NULL;
+	e->writer = writer;
+	for (int v = 0; v < BM_VARIANTS; v++) {
+		e->bufs[v] =
+			aligned_alloc(64, (c->msg_size + 63) & ~(size_t)63);
+		if (!e->bufs[v])
+			return -ENOMEM;
+		e->psum[v] = bm_fill(e->bufs[v], c->msg_size,
+				     writer * BM_VARIANTS + (uint32_t)v);
+	}
+	e->buf = e->bufs[0];
+	return 0;
+}
+
+static int ep_send(struct ep *e, uint64_t seq, uint32_t flags)
+{
+	size_t len = e->c->msg_size;
+	int corrupt = opt.corrupt >= 0 && (uint64_t)opt.corrupt == seq &&
+		      !(flags & BM_END);
+	unsigned v = (unsigned)(seq % BM_VARIANTS);
+	unsigned char *src = e->bufs[v];
+	int rc;
+
+	if (e->zc) {
+		unsigned char *p = e->t->loan(e->c, len);
+
+		if (!p)
+			return -errno;
+		memcpy(p + BM_HDR, src + BM_HDR, len - BM_HDR);
+		bm_stamp(p, len, e->writer, seq, e->psum[v], flags);
+		if (corrupt)
+			p[len - 1] ^= 0x10;
+		return e->t->publish(e->c, len);
+	}
+	bm_stamp(src, len, e->writer, seq, e->psum[v], flags);
+	if (corrupt)
+		src[len - 1] ^= 0x10;
+	rc = e->t->send(e->c, src, len);
+	if (corrupt)
+		src[len - 1] ^= 0x10;
+	return rc;
+}
+
+/*
+ * Receives and verifies one message: its header in *h, 0; or a negative
+ * code with why filled.  want is the sequence number expected from
+ * writer (UINT64_MAX: any).
+ */
+static int ep_recv(struct ep *e, struct bm_hdr *h, char *why, size_t wl)
+{
+	const void *p;
+	size_t len;
+	long n;
+	int rc;
+
+	if (e->zc) {
+		p = e->t->take(e->c, &len);
+		if (!p) {
+			snprintf(why, wl, "take: %s", strerror(errno));
+			return -1;
+		}
+	} else {
+		n = e->t->recv(e->c, e->buf, e->c->msg_size);
+		if (n < 0) {
+			snprintf(why, wl, "recv: %s", strerror((int)-n));
+			return -1;
+		}
+		p = e->buf;
+		len = (size_t)n;
+	}
+	rc = bm_check(p, len, h);
+	if (e->zc)
+		e->t->release(e->c);
+	if (rc == -1) {
+		snprintf(why, wl,
+			 "a message of %zu bytes arrived with a bad header "
+			 "(%zu expected)",
+			 len, e->c->msg_size);
+		return -1;
+	}
+	if (rc == -2) {
+		snprintf(why, wl,
+			 "message %llu arrived corrupt (checksum mismatch)",
+			 (unsigned long long)h->seq);
+		return -1;
+	}
+	if (len != e->c->msg_size) {
+		snprintf(why, wl, "message %llu: %zu bytes, %zu expected",
+			 (unsigned long long)h->seq, len, e->c->msg_size);
+		return -1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* peers: throughput of one channel, TX on CPU 0, RX on CPU 1           */
+/* ------------------------------------------------------------------ */
+
+struct pair {
+	const struct bt_transport *t;
+	struct bt_chan c;
+};
+
+static void pair_tx(int k, void *arg)
+{
+	struct pair *p = arg;
+	struct ep e;
+	uint64_t seq;
+	int rc;
+
+	pin(0);
+	rc = p->t->open(&p->c, BT_TX);
+	if (rc < 0)
+		kid_fail(k, rc, "open: %s",
+			 p->c.why[0] ? p->c.why : strerror(-rc));
+	if (ep_init(&e, p->t, &p->c, 0) < 0)
+		kid_fail(k, -ENOMEM, "out of memory");
+	kid_ready_wait();
+	for (seq = 0; !atomic_load_explicit(&ctl->stop, memory_order_relaxed);
+	     seq++) {
+		rc = ep_send(&e, seq, 0);
+		if (rc < 0)
+			kid_fail(k, rc, "send: %s", strerror(-rc));
+	}
+	rc = ep_send(&e, seq, BM_END);
+	if (rc < 0)
+		kid_fail(k, rc, "send: %s", strerror(-rc));
+	ctl->kid[k].msgs = seq;
+	if (p->t->close)
+		p->t->close(&p->c, BT_TX);
+}
+
+static void pair_rx(int k, void *arg)
+{
+	char why[200];
+	struct pair *p = arg;
+	struct kid *me = &ctl->kid[k];
+	struct bm_hdr h;
+	struct ep e;
+	uint64_t want = 0;
+	int rc;
+
+	pin(1);
+	rc = p->t->open(&p->c, BT_RX);
+	if (rc < 0)
+		kid_fail(k, rc, "open: %s",
+			 p->c.why[0] ? p->c.why : strerror(-rc));
+	if (ep_init(&e, p->t, &p->c, 0) < 0)
+		kid_fail(k, -ENOMEM, "out of memory");
+	kid_ready_wait();
+	for (;;) {
+		if (ep_recv(&e, &h, why, sizeof(why)) < 0)
+			kid_fail(k, -EBADMSG, "%s", why);
+		if (h.seq != want)
+			kid_fail(k, -EBADMSG,
+				 "message %llu arrived where %llu was due "
+				 "(lost, repeated or out of order)",
+				 (unsigned long long)h.seq,
+				 (unsigned long long)want);
+		if (h.flags & BM_END)
+			break;
+		want++;
+		kid_mark(me, want);
+	}
+	me->t_end = now_ns();
+	me->msgs = want;
+	if (p->t->close)
+		p->t->close(&p->c, BT_RX);
+}
+
+static unsigned g_chan_no;
+
+static void chan_init(struct bt_chan *c, size_t size, unsigned depth)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->name, sizeof(c->name), "shmkb.%d.%u", (int)getpid(),
+		 g_chan_no++);
+	c->msg_size = size;
+	c->depth = depth;
+}
+
+/* One throughput measurement into repeat i of r. */
+static void measure_pair(struct rec *r, int i)
+{
+	struct pair p = {.t = r->t};
+	int rc;
+
+	chan_init(&p.c, r->size, 32);
+	if (p.t->setup && (rc = p.t->setup(&p.c)) < 0) {
+		r->st = rc == -EMSGSIZE ? ST_NA : ST_FAIL;
+		snprintf(r->why, sizeof(r->why), "%s",
+			 p.c.why[0] ? p.c.why : strerror(-rc));
+		if (p.t->teardown)
+			p.t->teardown(&p.c);
+		return;
+	}
+	if (p.c.label)
+		snprintf(r->label, sizeof(r->label), "%s", p.c.label);
+	rc = run_kids(1, 1, pair_tx, pair_rx, &p, opt.secs, NULL, r->why,
+		      sizeof(r->why));
+	if (p.t->teardown)
+		p.t->teardown(&p.c);
+	if (rc < 0) {
+		r->st = ST_FAIL;
+		return;
+	}
+	{
+		struct kid *k = &ctl->kid[1];
+		double s = (double)(k->t_end - k->t_mark) / 1e9;
+		double n = (double)(k->msgs - k->n_mark);
+
+		if (!k->t_mark || s <= 0) { /* ended inside the warm-up */
+			s = (double)(k->t_end - ctl->t_go) / 1e9;
+			n = (double)k->msgs;
+		}
+		r->mps[i] = n / s;
+		r->gbps[i] = n * (double)r->size / s / 1e9;
+		r->nrep = i + 1;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* latency: 64-byte round trips through two channels                    */
+/* ------------------------------------------------------------------ */
+
+struct rtt {
+	const struct bt_transport *t;
+	struct bt_chan ab, ba;
+};
+
+static void rtt_open(int k, struct rtt *p, int a, struct ep *tx, struct ep *rx)
+{
+	struct bt_chan *out = a ? &p->ab : &p->ba, *in = a ? &p->ba : &p->ab;
+	int rc;
+
+	/* A sends first on ab, B first receives on ab. */
+	if (a) {
+		rc = p->t->open(out, BT_TX);
+		if (rc >= 0)
+			rc = p->t->open(in, BT_RX);
+	} else {
+		rc = p->t->open(in, BT_RX);
+		if (rc >= 0)
+			rc = p->t->open(out, BT_TX);
+	}
+	if (rc < 0)
+		kid_fail(k, rc, "open: %s",
+			 out->why[0]  ? out->why
+			 : in->why[0] ? in->why
+				      : strerror(-rc));
+	if (ep_init(tx, p->t, out, (uint32_t)!a) < 0 ||
+	    ep_init(rx, p->t, in, (uint32_t)a) < 0)
+		kid_fail(k, -ENOMEM, "out of memory");
+}
+
+static void rtt_a(int k, void *arg)
+{
+	char why[200];
+	struct rtt *p = arg;
+	struct kid *me = &ctl->kid[k];
+	struct ep tx, rx;
+	struct bm_hdr h;
+	uint64_t seq;
+	uint32_t n = 0;
+	int rc;
+
+	pin(0);
+	rtt_open(k, p, 1, &tx, &rx);
+	kid_ready_wait();
+	/* Past the stop, go on until 200 round trips are in (a loaded
+	 * machine), for at most 5 s more. */
+	for (seq = 0; !atomic_load_explicit(&ctl->stop, memory_order_relaxed) ||
+		      (n < 200 &&
+		       now_ns() < ctl->t_go + ctl->warm_ns * 5 + 5000000000ull);
+	     seq++) {
+		uint64_t t0 = now_ns(), t1;
+
+		rc = ep_send(&tx, seq, 0);
+		if (rc < 0)
+			kid_fail(k, rc, "send: %s", strerror(-rc));
+		if (ep_recv(&rx, &h, why, sizeof(why)) < 0)
+			kid_fail(k, -EBADMSG, "%s", why);
+		t1 = now_ns();
+		if (h.seq != seq || h.writer != 1)
+			kid_fail(k, -EBADMSG,
+				 "reply %llu arrived where %llu was due",
+				 (unsigned long long)h.seq,
+				 (unsigned long long)seq);
+		if (t1 >= ctl->t_go + ctl->warm_ns && n < MAX_SAMPLES)
+			ctl->samples[n++] =
+				(uint32_t)(t1 - t0 > UINT32_MAX ? UINT32_MAX
+								: t1 - t0);
+	}
+	rc = ep_send(&tx, seq, BM_END);
+	if (rc < 0)
+		kid_fail(k, rc, "send: %s", strerror(-rc));
+	ctl->nsamples = n;
+	me->msgs = seq;
+	if (p->t->close) {
+		p->t->close(&p->ab, BT_TX);
+		p->t->close(&p->ba, BT_RX);
+	}
+}
+
+static void rtt_b(int k, void *arg)
+{
+	char why[200];
+	struct rtt *p = arg;
+	struct ep tx, rx;
+	struct bm_hdr h;
+	uint64_t want = 0;
+	int rc;
+
+	pin(1);
+	rtt_open(k, p, 0, &tx, &rx);
+	kid_ready_wait();
+	for (;;) {
+		if (ep_recv(&rx, &h, why, sizeof(why)) < 0)
+			kid_fail(k, -EBADMSG, "%s", why);
+		if (h.seq != want || h.writer != 0)
+			kid_fail(k, -EBADMSG,
+				 "request %llu arrived where %llu was due",
+				 (unsigned long long)h.seq,
+				 (unsigned long long)want);
+		if (h.flags & BM_END)
+			break;
+		rc = ep_send(&tx, want, 0);
+		if (rc < 0)
+			kid_fail(k, rc, "send: %s", strerror(-rc));
+		want++;
+	}
+	if (p->t->close) {
+		p->t->close(&p->ab, BT_RX);
+		p->t->close(&p->ba, BT_TX);
+	}
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double quantile_us(const uint32_t *s, uint32_t n, double q)
+{
+	size_t i = (size_t)(q * (double)(n - 1) + 0.5);
+
+	return n ? (double)s[i] / 1000.0 : 0;
+}
+
+/* Sorted samples of the last latency run of each transport (for the
+ * CDF). */
+static struct {
+	const struct bt_transport *t;
+	uint32_t *s;
+	uint32_t n;
+} cdf[MAX_T];
+static int ncdf;
+
+static void measure_rtt(struct rec *r, int i)
+{
+	struct rtt p = {.t = r->t};
+	double secs = opt.secs * 1.5;
+	uint32_t n;
+	int rc, k;
+
+	chan_init(&p.ab, r->size, 32);
+	chan_init(&p.ba, r->size, 32);
+	if (p.t->setup &&
+	    ((rc = p.t->setup(&p.ab)) < 0 || (rc = p.t->setup(&p.ba)) < 0)) {
+		r->st = rc == -EMSGSIZE ? ST_NA : ST_FAIL;
+		snprintf(r->why, sizeof(r->why), "%s",
+			 p.ab.why[0]   ? p.ab.why
+			 : p.ba.why[0] ? p.ba.why
+				       : strerror(-rc));
+		goto out;
+	}
+	rc = run_kids(1, 1, rtt_a, rtt_b, &p, secs, NULL, r->why,
+		      sizeof(r->why));
+	if (rc < 0) {
+		r->st = ST_FAIL;
+		goto out;
+	}
+	n = ctl->nsamples;
+	if (n < 10) {
+		r->st = ST_FAIL;
+		snprintf(r->why, sizeof(r->why), "only %u round trips", n);
+		goto out;
+	}
+	qsort(ctl->samples, n, sizeof(uint32_t), cmp_u32);
+	r->p50[i] = quantile_us(ctl->samples, n, 0.50);
+	r->p99[i] = quantile_us(ctl->samples, n, 0.99);
+	r->p999[i] = quantile_us(ctl->samples, n, 0.999);
+	r->mps[i] = (double)ctl->kid[0].msgs / secs;
+	r->nrep = i + 1;
+	/* Keep the last repeat's samples for the distribution chart. */
+	for (k = 0; k < ncdf && cdf[k].t != r->t; k++)
+		;
+	if (k == ncdf && ncdf < MAX_T)
+		cdf[ncdf++].t = r->t;
+	if (k < ncdf) {
+		free(cdf[k].s);
+		cdf[k].n = 0;
+		cdf[k].s = malloc((size_t)n * sizeof(uint32_t));
+		if (cdf[k].s) {
+			memcpy(cdf[k].s, ctl->samples,
+			       (size_t)n * sizeof(uint32_t));
+			cdf[k].n = n;
+		}
+	}
+out:
+	if (p.t->teardown) {
+		p.t->teardown(&p.ab);
+		p.t->teardown(&p.ba);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* chart: the ring with 1-2 writer and 1-2 reader processes             */
+/* ------------------------------------------------------------------ */
+
+struct chart {
+	char name[64];
+	size_t size;
+	int nw, nr;
+	struct shmk_ring *r; /* the parent's: it shuts the ring down */
+};
+
+static void chart_w(int k, void *arg)
+{
+	struct chart *c = arg;
+	struct shmk_ring *r;
+	struct bt_chan ch = {.msg_size = c->size};
+	struct ep e = {0};
+	uint64_t seq;
+	int rc;
+
+	if (c->nw == 1 && c->nr == 1)
+		pin(0);
+	rc = shmk_ring_open(c->name, NULL, &r);
+	if (rc < 0)
+		kid_fail(k, rc, "shmk_ring_open: %s", shmk_strerror(rc));
+	if (ep_init(&e, &bt_shmk, &ch, (uint32_t)k) < 0)
+		kid_fail(k, -ENOMEM, "out of memory");
+	kid_ready_wait();
+	for (seq = 0; !atomic_load_explicit(&ctl->stop, memory_order_relaxed);
+	     seq++) {
+		unsigned v = (unsigned)(seq % BM_VARIANTS);
+
+		bm_stamp(e.bufs[v], c->size, (uint32_t)k, seq, e.psum[v], 0);
+		if (opt.corrupt >= 0 && (uint64_t)opt.corrupt == seq)
+			e.bufs[v][c->size - 1] ^= 0x10;
+		rc = shmk_ring_write(r, e.bufs[v], c->size, -1);
+		if (opt.corrupt >= 0 && (uint64_t)opt.corrupt == seq)
+			e.bufs[v][c->size - 1] ^= 0x10;
+		if (rc < 0)
+			kid_fail(k, rc, "shmk_ring_write: %s",
+				 shmk_strerror(rc));
+	}
+	ctl->kid[k].msgs = seq;
+	shmk_ring_close(r);
+}
+
+static void chart_r(int k, void *arg)
+{
+	struct chart *c = arg;
+	struct kid *me = &ctl->kid[k];
+	unsigned char *buf = aligned_alloc(64, (c->size + 63) & ~(size_t)63);
+	uint64_t last[MAX_KIDS], n = 0;
+	struct shmk_ring *r;
+	struct bm_hdr h;
+	ssize_t len;
+	int rc;
+
+	if (c->nw == 1 && c->nr == 1)
+		pin(1);
+	for (int w = 0; w < MAX_KIDS; w++)
+		last[w] = UINT64_MAX;
+	rc = shmk_ring_open(c->name, NULL, &r);
+	if (rc < 0 || !buf)
+		kid_fail(k, rc, "shmk_ring_open: %s", shmk_strerror(rc));
+	kid_ready_wait();
+	while ((len = shmk_ring_read(r, buf, c->size, -1)) >= 0) {
+		rc = bm_check(buf, (size_t)len, &h);
+		if (rc < 0)
+			kid_fail(k, -EBADMSG, "a message arrived %s",
+				 rc == -1 ? "with a bad header"
+					  : "corrupt (checksum mismatch)");
+		if (h.writer >= (uint32_t)c->nw ||
+		    (last[h.writer] != UINT64_MAX && h.seq <= last[h.writer]))
+			kid_fail(k, -EBADMSG,
+				 "message %llu of writer %u arrived after "
+				 "%llu (repeated or out of order)",
+				 (unsigned long long)h.seq, h.writer,
+				 (unsigned long long)last[h.writer]);
+		last[h.writer] = h.seq;
+		me->cnt[h.writer]++;
+		me->seqsum[h.writer] += h.seq;
+		kid_mark(me, ++n);
+	}
+	if (len != -EPIPE)
+		kid_fail(k, (int)len, "shmk_ring_read: %s",
+			 shmk_strerror((int)len));
+	me->t_end = now_ns();
+	me->msgs = n;
+	shmk_ring_close(r);
+}
+
+static void chart_shutdown(void *arg)
+{
+	struct chart *c = arg;
+
+	shmk_ring_shutdown(c->r);
+}
+
+static void measure_chart(struct rec *r, int i)
+{
+	struct chart c = {
+		.size = r->size, .nw = (int)r->writers, .nr = (int)r->readers};
+	double n = 0, s, t_end = 0, t_mark = 0;
+	int rc, w, k;
+
+	snprintf(c.name, sizeof(c.name), "shmkb.%d.%u", (int)getpid(),
+		 g_chan_no++);
+	rc = shmk_ring_create(c.name, r->nodes, r->size, NULL, &c.r);
+	if (rc < 0) {
+		r->st = ST_FAIL;
+		snprintf(r->why, sizeof(r->why), "shmk_ring_create: %s",
+			 shmk_strerror(rc));
+		return;
+	}
+	rc = run_kids(c.nw, c.nr, chart_w, chart_r, &c, opt.secs,
+		      chart_shutdown, r->why, sizeof(r->why));
+	shmk_ring_close(c.r);
+	shmk_unlink(c.name);
+	if (rc < 0) {
+		r->st = ST_FAIL;
+		return;
+	}
+	/* Exactly once: every message each writer sent arrived at one
+	 * reader, none twice (counts and sums of sequence numbers). */
+	for (w = 0; w < c.nw; w++) {
+		uint64_t sent = ctl->kid[w].msgs, cnt = 0, sum = 0;
+
+		for (k = c.nw; k < c.nw + c.nr; k++) {
+			cnt += ctl->kid[k].cnt[w];
+			sum += ctl->kid[k].seqsum[w];
+		}
+		if (cnt != sent || sum != (sent ? sent * (sent - 1) / 2 : 0)) {
+			r->st = ST_FAIL;
+			snprintf(r->why, sizeof(r->why),
+				 "writer %d sent %llu messages, readers got "
+				 "%llu (sums %llu / %llu)",
+				 w, (unsigned long long)sent,
+				 (unsigned long long)cnt,
+				 (unsigned long long)sum,
+				 (unsigned long long)(sent ? sent * (sent - 1) /
+								      2
+							   : 0));
+			return;
+		}
+	}
+	/* The window: from the last reader to open it to the last end. */
+	for (k = c.nw; k < c.nw + c.nr; k++) {
+		struct kid *kd = &ctl->kid[k];
+
+		if ((double)kd->t_end > t_end)
+			t_end = (double)kd->t_end;
+		if (!kd->t_mark) { /* this reader never got past warm-up */
+			t_mark = (double)ctl->t_go;
+			n = 0;
+			break;
+		}
+		if ((double)kd->t_mark > t_mark)
+			t_mark = (double)kd->t_mark;
+	}
+	if (t_mark == (double)ctl->t_go) {
+		for (k = c.nw; k < c.nw + c.nr; k++)
+			n += (double)ctl->kid[k].msgs;
+	} else {
+		/* Messages after each reader's mark, over the span from the
+		 * earliest mark; close enough, both readers run together. */
+		double first = t_mark;
+
+		for (k = c.nw; k < c.nw + c.nr; k++) {
+			n += (double)(ctl->kid[k].msgs - ctl->kid[k].n_mark);
+			if ((double)ctl->kid[k].t_mark < first)
+				first = (double)ctl->kid[k].t_mark;
+		}
+		t_mark = first;
+	}
+	s = (t_end - t_mark) / 1e9;
+	r->mps[i] = n / s;
+	r->gbps[i] = n * (double)r->size / s / 1e9;
+	r->nrep = i + 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Text output                                                          */
+/* ------------------------------------------------------------------ */
+
+static void fmt_rate(char *b, size_t n, double v, const char *unit)
+{
+	if (v >= 1e9)
+		snprintf(b, n, "%.2f G%s", v / 1e9, unit);
+	else if (v >= 1e6)
+		snprintf(b, n, "%.2f M%s", v / 1e6, unit);
+	else if (v >= 1e3)
+		snprintf(b, n, "%.1f k%s", v / 1e3, unit);
+	else
+		snprintf(b, n, "%.0f %s", v, unit);
+}
+
+static const char *cell_status(const struct rec *r)
+{
+	return r->st == ST_NA ? "n/a" : "FAILED";
+}
+
+static struct rec *find_rec(const char *section, const struct bt_transport *t,
+			    size_t size, unsigned nodes, unsigned nr,
+			    unsigned nw)
+{
+	for (int i = 0; i < nrecs; i++) {
+		struct rec *r = &recs[i];
+
+		if (!strcmp(r->section, section) && r->t == t &&
+		    r->size == size && r->nodes == nodes && r->readers == nr &&
+		    r->writers == nw)
+			return r;
+	}
+	return NULL;
+}
+
+static const unsigned chart_nodes[] = {2, 5, 10, 20, 50};
+static const size_t chart_sizes[] = {1024, 1 << 20};
+static const unsigned chart_rw[][2] = {{1, 1}, {1, 2}, {2, 1}, {2, 2}};
+
+static void print_notes(void)
+{
+	int n = 0;
+
+	for (int i = 0; i < nrecs; i++)
+		if (recs[i].st != ST_OK && recs[i].why[0])
+			printf("%s  %s, %s, %s: %s\n",
+			       n++ ? "" : "Not measured:\n", recs[i].section,
+			       recs[i].label, size_str(recs[i].size),
+			       recs[i].why);
+}
+
+static void text_chart(void)
+{
+	char b[32], m[32];
+
+	printf("\n1. Ring bandwidth by node count, the original library's "
+	       "chart (GB/s, messages/s)\n");
+	printf("   shmk_ring in copy mode, readers and writers are "
+	       "processes, every message verified.\n");
+	if (g_ncpu < 4)
+		printf("   With %d CPUs, 1:2, 2:1 and 2:2 run more processes "
+		       "than CPUs: they take turns.\n",
+		       g_ncpu);
+	for (size_t s = 0; s < 2; s++) {
+		printf("\n   %s nodes   ", size_str(chart_sizes[s]));
+		for (size_t k = 0; k < 4; k++)
+			printf("  %ur:%uw %-18s", chart_rw[k][0],
+			       chart_rw[k][1], "");
+		printf("\n");
+		for (size_t n = 0; n < 5; n++) {
+			printf("   %3u nodes    ", chart_nodes[n]);
+			for (size_t k = 0; k < 4; k++) {
+				struct rec *r = find_rec(
+					"chart", &bt_shmk, chart_sizes[s],
+					chart_nodes[n], chart_rw[k][0],
+					chart_rw[k][1]);
+
+				if (!r || r->st != ST_OK) {
+					printf("  %-24s",
+					       r ? cell_status(r) : "-");
+					continue;
+				}
+				snprintf(b, sizeof(b), "%.2f GB/s",
+					 MED(r, gbps));
+				fmt_rate(m, sizeof(m), MED(r, mps), "/s");
+				printf("  %10s %-13s", b, m);
+			}
+			printf("\n");
+		}
+	}
+}
+
+static const struct bt_transport *peer_order(int i)
+{
+	return i < ntr ? tr[i] : NULL;
+}
+
+static void text_peers(void)
+{
+	char b[32];
+
+	printf("\n2. Throughput by message size: one sending and one "
+	       "receiving process%s\n",
+	       g_ncpu >= 2 ? " on separate CPUs" : "");
+	printf("   (64 B and 1 KiB in messages/s, larger sizes in GB/s; "
+	       "every message verified)\n\n");
+	printf("   %-34s", "transport");
+	for (int s = 0; s < opt.nsizes; s++)
+		printf(" %11s", size_str(opt.sizes[s]));
+	printf("\n");
+	for (int i = 0; peer_order(i); i++) {
+		const struct bt_transport *t = peer_order(i);
+		int any = 0;
+
+		for (int s = 0; s < opt.nsizes; s++)
+			any |= find_rec("peers", t, opt.sizes[s], 0, 0, 0) !=
+			       NULL;
+		if (!any)
+			continue;
+		printf("   %-34s", t->label);
+		for (int s = 0; s < opt.nsizes; s++) {
+			struct rec *r =
+				find_rec("peers", t, opt.sizes[s], 0, 0, 0);
+
+			if (!r)
+				snprintf(b, sizeof(b), "-");
+			else if (r->st != ST_OK)
+				snprintf(b, sizeof(b), "%s", cell_status(r));
+			else if (opt.sizes[s] <= 1024)
+				fmt_rate(b, sizeof(b), MED(r, mps), "/s");
+			else
+				snprintf(b, sizeof(b), "%.2f GB/s",
+					 MED(r, gbps));
+			printf(" %11s", b);
+		}
+		printf("\n");
+	}
+}
+
+static void text_latency(void)
+{
+	char b[32];
+
+	printf("\n3. Round trip of a 64-byte message (microseconds; two "
+	       "processes%s)\n\n",
+	       g_ncpu >= 2 ? " on separate CPUs" : "");
+	printf("   %-34s %9s %9s %9s %13s\n", "transport", "p50", "p99",
+	       "p99.9", "round trips/s");
+	for (int i = 0; i < nrecs; i++) {
+		struct rec *r = &recs[i];
+
+		if (strcmp(r->section, "latency"))
+			continue;
+		if (r->st != ST_OK) {
+			printf("   %-34s %9s\n", r->label, cell_status(r));
+			continue;
+		}
+		fmt_rate(b, sizeof(b), MED(r, mps), "");
+		printf("   %-34s %9.2f %9.2f %9.2f %13s\n", r->label,
+		       MED(r, p50), MED(r, p99), MED(r, p999), b);
+	}
+}
+
+/* The best shmk and best peer record of a section and size. */
+static void best_of(const char *section, size_t size, struct rec **shmk,
+		    struct rec **peer, struct rec **pipe, struct rec **bound)
+{
+	int lat = !strcmp(section, "latency");
+
+	*shmk = *peer = *pipe = *bound = NULL;
+	for (int i = 0; i < nrecs; i++) {
+		struct rec *r = &recs[i];
+		struct rec **slot;
+
+		if (strcmp(r->section, section) || r->size != size ||
+		    r->st != ST_OK)
+			continue;
+		if (r->t == &bt_bound) {
+			*bound = r;
+			continue;
+		}
+		if (r->t == &bt_pipe)
+			*pipe = r;
+		slot = is_shmk(r->t) ? shmk : peer;
+		if (!*slot || (lat ? MED(r, p50) < MED(*slot, p50)
+				   : MED(r, gbps) > MED(*slot, gbps)))
+			*slot = r;
+	}
+}
+
+static void text_ratios(void)
+{
+	struct rec *s, *p, *pi, *b;
+
+	printf("\n4. The ratios (above 1 = shmk ahead)\n");
+	if (opt.peers) {
+		printf("   shmk's better mode against the best peer and a "
+		       "pipe; shmk's copy mode\n   against the cross-core "
+		       "copy bound (what the memory system allows a copy\n"
+		       "   in, copy out transport).\n\n");
+		printf("   %-9s %10s %10s  %-34s %8s %8s %10s\n", "size",
+		       "shmk copy", "zero copy", "best peer (GB/s)", "/ peer",
+		       "/ pipe", "copy/bound");
+	}
+	for (int k = 0; opt.peers && k < opt.nsizes; k++) {
+		struct rec *c =
+			find_rec("peers", &bt_shmk, opt.sizes[k], 0, 0, 0);
+		struct rec *z =
+			find_rec("peers", &bt_shmk_zc, opt.sizes[k], 0, 0, 0);
+		char bp[128] = "-", r1[16] = "-", r2[16] = "-", r3[16] = "-",
+		     cs[16] = "-", zs[16] = "-";
+
+		best_of("peers", opt.sizes[k], &s, &p, &pi, &b);
+		if (!s)
+			continue;
+		if (c && c->st == ST_OK)
+			snprintf(cs, sizeof(cs), "%.2f", MED(c, gbps));
+		if (z && z->st == ST_OK)
+			snprintf(zs, sizeof(zs), "%.2f", MED(z, gbps));
+		if (p) {
+			snprintf(bp, sizeof(bp), "%.26s %.2f", p->label,
+				 MED(p, gbps));
+			snprintf(r1, sizeof(r1), "%.2fx",
+				 MED(s, gbps) / MED(p, gbps));
+		}
+		if (pi)
+			snprintf(r2, sizeof(r2), "%.2fx",
+				 MED(s, gbps) / MED(pi, gbps));
+		if (b && c && c->st == ST_OK)
+			snprintf(r3, sizeof(r3), "%.2fx",
+				 MED(c, gbps) / MED(b, gbps));
+		printf("   %-9s %10s %10s  %-34s %8s %8s %10s\n",
+		       size_str(opt.sizes[k]), cs, zs, bp, r1, r2, r3);
+	}
+	best_of("latency", 64, &s, &p, &pi, &b);
+	if (s) {
+		printf("\n   64 B round trip p50: shmk %.2f us", MED(s, p50));
+		if (p)
+			printf(", best peer (%s) %.2f us: %.1fx faster",
+			       p->label, MED(p, p50),
+			       MED(p, p50) / MED(s, p50));
+		if (pi && pi != p)
+			printf(", pipe %.2f us: %.1fx", MED(pi, p50),
+			       MED(pi, p50) / MED(s, p50));
+		printf("\n");
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* CSV and JSON                                                         */
+/* ------------------------------------------------------------------ */
+
+static const char *st_name(enum st s)
+{
+	return s == ST_OK ? "ok" : s == ST_NA ? "n/a" : "failed";
+}
+
+static void csv_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"')
+			putchar('"');
+		putchar(*s);
+	}
+	putchar('"');
+}
+
+static void out_csv(void)
+{
+	printf("section,transport,label,size,nodes,readers,writers,repeats,"
+	       "gbps_min,gbps_median,gbps_max,msgs_min,msgs_median,msgs_max,"
+	       "p50_us,p99_us,p999_us,status,note\n");
+	for (int i = 0; i < nrecs; i++) {
+		struct rec *r = &recs[i];
+
+		printf("%s,%s,", r->section, r->t->name);
+		csv_str(r->label);
+		printf(",%zu,%u,%u,%u,%d", r->size, r->nodes, r->readers,
+		       r->writers, r->nrep);
+		if (strcmp(r->section, "latency"))
+			printf(",%.4f,%.4f,%.4f,%.0f,%.0f,%.0f,,,",
+			       stat_of(r->gbps, r->nrep, 0), MED(r, gbps),
+			       stat_of(r->gbps, r->nrep, 2),
+			       stat_of(r->mps, r->nrep, 0), MED(r, mps),
+			       stat_of(r->mps, r->nrep, 2));
+		else
+			printf(",,,,%.0f,%.0f,%.0f,%.3f,%.3f,%.3f",
+			       stat_of(r->mps, r->nrep, 0), MED(r, mps),
+			       stat_of(r->mps, r->nrep, 2), MED(r, p50),
+			       MED(r, p99), MED(r, p999));
+		printf(",%s,", st_name(r->st));
+		csv_str(r->why);
+		putchar('\n');
+	}
+}
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", *s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}
+
+static char g_cpu[128], g_date[64];
+
+static void out_json(void)
+{
+	struct utsname u;
+
+	uname(&u);
+	printf("{\n  \"date\": ");
+	json_str(g_date);
+	printf(",\n  \"machine\": {\"kernel\": ");
+	json_str(u.release);
+	printf(", \"arch\": ");
+	json_str(u.machine);
+	printf(", \"cpu\": ");
+	json_str(g_cpu);
+	printf(", \"cpus\": %d},\n  \"seconds_per_measurement\": %.2f,\n"
+	       "  \"results\": [\n",
+	       g_ncpu, opt.secs);
+	for (int i = 0; i < nrecs; i++) {
+		struct rec *r = &recs[i];
+
+		printf("    {\"section\": \"%s\", \"transport\": ", r->section);
+		json_str(r->t->name);
+		printf(", \"label\": ");
+		json_str(r->label);
+		printf(", \"size\": %zu", r->size);
+		if (!strcmp(r->section, "chart"))
+			printf(", \"nodes\": %u, \"readers\": %u, "
+			       "\"writers\": %u",
+			       r->nodes, r->readers, r->writers);
+		printf(", \"status\": \"%s\"", st_name(r->st));
+		if (r->st == ST_OK && strcmp(r->section, "latency"))
+			printf(", \"gbps\": {\"min\": %.4f, \"median\": "
+			       "%.4f, \"max\": %.4f}, \"msgs_per_s\": "
+			       "{\"min\": %.0f, \"median\": %.0f, \"max\": "
+			       "%.0f}",
+			       stat_of(r->gbps, r->nrep, 0), MED(r, gbps),
+			       stat_of(r->gbps, r->nrep, 2),
+			       stat_of(r->mps, r->nrep, 0), MED(r, mps),
+			       stat_of(r->mps, r->nrep, 2));
+		else if (r->st == ST_OK)
+			printf(", \"p50_us\": %.3f, \"p99_us\": %.3f, "
+			       "\"p999_us\": %.3f, \"round_trips_per_s\": "
+			       "%.0f",
+			       MED(r, p50), MED(r, p99), MED(r, p999),
+			       MED(r, mps));
+		printf(", \"repeats\": %d", r->nrep);
+		if (r->why[0]) {
+			printf(", \"note\": ");
+			json_str(r->why);
+		}
+		printf("}%s\n", i + 1 < nrecs ? "," : "");
+	}
+	printf("  ]\n}\n");
+}
+
+/* ------------------------------------------------------------------ */
+/* Charts with gnuplot                                                  */
+/* ------------------------------------------------------------------ */
+
+static FILE *open_in(const char *dir, const char *file)
+{
+	char p[PATH_MAX];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, file);
+	f = fopen(p, "w");
+	if (!f)
+		fprintf(stderr, "shmk bench: %s: %s\n", p, strerror(errno));
+	return f;
+}
+
+static void plot(const char *dir)
+{
+	char cmd[PATH_MAX + 64];
+	FILE *f;
+	int ok;
+
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		fprintf(stderr, "shmk bench: %s: %s\n", dir, strerror(errno));
+		return;
+	}
+	/* chart.dat: nodes, then GB/s per size and readers:writers. */
+	if (opt.chart && (f = open_in(dir, "chart.dat"))) {
+		fprintf(f, "nodes");
+		for (int s = 0; s < 2; s++)
+			for (int k = 0; k < 4; k++)
+				fprintf(f, " \"%s %ur:%uw\"",
+					size_str(chart_sizes[s]),
+					chart_rw[k][0], chart_rw[k][1]);
+		fprintf(f, "\n");
+		for (int n = 0; n < 5; n++) {
+			fprintf(f, "%u", chart_nodes[n]);
+			for (int s = 0; s < 2; s++)
+				for (int k = 0; k < 4; k++) {
+					struct rec *r = find_rec(
+						"chart", &bt_shmk,
+						chart_sizes[s], chart_nodes[n],
+						chart_rw[k][0], chart_rw[k][1]);
+
+					if (r && r->st == ST_OK)
+						fprintf(f, " %.4f",
+							MED(r, gbps));
+					else
+						fprintf(f, " NaN");
+				}
+			fprintf(f, "\n");
+		}
+		fclose(f);
+	}
+	if (opt.peers && (f = open_in(dir, "peers.dat"))) {
+		fprintf(f, "size");
+		for (int i = 0; i < ntr; i++)
+			fprintf(f, " \"%s\"", tr[i]->label);
+		fprintf(f, "\n");
+		for (int s = 0; s < opt.nsizes; s++) {
+			fprintf(f, "%zu", opt.sizes[s]);
+			for (int i = 0; i < ntr; i++) {
+				struct rec *r = find_rec("peers", tr[i],
+							 opt.sizes[s], 0, 0, 0);
+
+				if (r && r->st == ST_OK)
+					fprintf(f, " %.4f", MED(r, gbps));
+				else
+					fprintf(f, " NaN");
+			}
+			fprintf(f, "\n");
+		}
+		fclose(f);
+	}
+	if (opt.latency && ncdf && (f = open_in(dir, "latency.dat"))) {
+		fprintf(f, "fraction");
+		for (int i = 0; i < ncdf; i++)
+			fprintf(f, " \"%s\"", cdf[i].t->label);
+		fprintf(f, "\n");
+		for (int q = 0; q <= 1000; q++) {
+			fprintf(f, "%.4f", q / 1000.0);
+			for (int i = 0; i < ncdf; i++)
+				if (cdf[i].s && cdf[i].n)
+					fprintf(f, " %.3f",
+						quantile_us(cdf[i].s, cdf[i].n,
+							    q / 1000.0));
+				else
+					fprintf(f, " NaN");
+			fprintf(f, "\n");
+		}
+		fclose(f);
+	}
+	f = open_in(dir, "charts.gp");
+	if (!f)
+		return;
+	fprintf(f,
+		"# gnuplot charts.gp (written by shmk bench, %s)\n"
+		"set terminal pngcairo size 1000,640 font ',11'\n"
+		"set key outside right top autotitle columnhead\n"
+		"set grid\n"
+		"set datafile missing 'NaN'\n",
+		g_date);
+	if (opt.chart)
+		fprintf(f,
+			"set output 'chart.png'\n"
+			"set title 'shmk ring bandwidth by node count "
+			"(processes; %s; %d CPUs)'\n"
+			"set xlabel 'nodes'\nset ylabel 'GB/s'\n"
+			"set logscale x\nset xtics (2,5,10,20,50)\n"
+			"plot for [i=2:9] 'chart.dat' using 1:i with "
+			"linespoints lw 2\n"
+			"unset logscale\nunset xtics\nset xtics\n",
+			g_date, g_ncpu);
+	if (opt.peers)
+		fprintf(f,
+			"set output 'peers.png'\n"
+			"set title 'Throughput by message size, one sender "
+			"and one receiver process (%s)'\n"
+			"set xlabel 'message size (bytes)'\n"
+			"set ylabel 'GB/s'\nset logscale xy 2\n"
+			"set format x '%%.0s%%cB'\n"
+			"plot for [i=2:%d] 'peers.dat' using 1:i with "
+			"linespoints lw 2\n"
+			"unset logscale\nset format x '%%g'\n",
+			g_date, ntr + 1);
+	if (opt.latency && ncdf)
+		fprintf(f,
+			"set output 'latency.png'\n"
+			"set title '64-byte round trip: distribution (%s)'\n"
+			"set xlabel 'round trip (microseconds)'\n"
+			"set ylabel 'fraction of round trips at most x'\n"
+			"set logscale x\nset key right bottom inside\n"
+			"plot for [i=2:%d] 'latency.dat' using i:1 with "
+			"lines lw 2\n",
+			g_date, ncdf + 1);
+	fclose(f);
+	if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
+		fprintf(stderr,
+			"shmk bench: gnuplot is not installed: the data and "
+			"%s/charts.gp are written; `make bench-peers` "
+			"installs gnuplot\n",
+			dir);
+		return;
+	}
+	snprintf(cmd, sizeof(cmd), "cd '%s' && gnuplot charts.gp", dir);
+	ok = system(cmd) == 0;
+	fprintf(stderr, "shmk bench: %s in %s/\n",
+		ok ? "charts written (chart.png, peers.png, latency.png)"
+		   : "gnuplot failed; data and charts.gp",
+		dir);
+}
+
+/* ------------------------------------------------------------------ */
+/* Main                                                                 */
+/* ------------------------------------------------------------------ */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: shmk bench [options]\n"
+		"\n"
+		"Measures shmk beside the transports it replaces, on this "
+		"machine (about a\nminute; --full about five).\n"
+		"\n"
+		"  --only LIST        sections: chart, peers, latency "
+		"(comma-separated)\n"
+		"  --full             longer runs, 5 repeats: min, median, "
+		"max\n"
+		"  --transports LIST  peers and latency for these only "
+		"(names: --list)\n"
+		"  --sizes LIST       message sizes for peers, e.g. "
+		"64,1K,1M\n"
+		"  --seconds S        time per measurement (default 0.25, "
+		"--full 1)\n"
+		"  --repeats N        repeats of each measurement (1..%d)\n"
+		"  --csv | --json     results for machines on stdout\n"
+		"  --plot DIR         write PNG charts (gnuplot) and their "
+		"data into DIR\n"
+		"  --list             the transports found, and the peers "
+		"missing\n"
+		"\n"
+		"Peers come as plugins from bench/peers/ (`make "
+		"bench-peers`), or from\n$SHMK_BENCH_PEERS.  "
+		"SHMK_BENCH_CORRUPT=N corrupts message N of every run\n"
+		"(to see the verifier catch it).  Exit status: 0, or 1 if "
+		"any measurement\nfailed.\n",
+		MAX_REP);
+}
+
+static int parse_sizes(const char *s)
+{
+	opt.nsizes = 0;
+	while (*s && opt.nsizes < 16) {
+		char *end;
+		unsigned long long v = strtoull(s, &end, 10);
+
+		if (*end == 'K' || *end == 'k')
+			v <<= 10, end++;
+		else if (*end == 'M' || *end == 'm')
+			v <<= 20, end++;
+		if (end == s || (*end && *end != ',') || v < BM_HDR ||
+		    v > (64ull << 20))
+			return -1;
+		opt.sizes[opt.nsizes++] = (size_t)v;
+		s = end + (*end == ',');
+	}
+	return opt.nsizes ? 0 : -1;
+}
+
+static void list(void)
+{
+	printf("transports:\n");
+	for (int i = 0; i < ntr; i++)
+		printf("  %-10s %s%s\n", tr[i]->name, tr[i]->label,
+		       tr[i]->loan ? " (zero copy)" : "");
+	for (size_t k = 0; k < sizeof(known_peers) / sizeof(known_peers[0]);
+	     k++)
+		if (!find_t(known_peers[k].name))
+			printf("  %-10s %s: not built (needs %s; run `make "
+			       "bench-peers`)\n",
+			       known_peers[k].name, known_peers[k].label,
+			       known_peers[k].package);
+}
+
+static void machine_info(void)
+{
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[256];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	g_ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	snprintf(g_cpu, sizeof(g_cpu), "unknown");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+			char *p = strchr(line, ':') + 2;
+
+			p[strcspn(p, "\n")] = 0;
+			snprintf(g_cpu, sizeof(g_cpu), "%s", p);
+			break;
+		}
+	if (f)
+		fclose(f);
+	gmtime_r(&now, &tm);
+	strftime(g_date, sizeof(g_date), "%Y-%m-%d %H:%M UTC", &tm);
+}
+
+int main(int argc, char **argv)
+{
+	const char *only = NULL, *corrupt = getenv("SHMK_BENCH_CORRUPT");
+	int i, s, k, rep;
+
+	opt.secs = -1;
+	opt.reps = 0;
+	opt.corrupt = corrupt ? atol(corrupt) : -1;
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!strcmp(a, "--full")) {
+			opt.full = 1;
+		} else if (!strcmp(a, "--csv")) {
+			opt.fmt = F_CSV;
+		} else if (!strcmp(a, "--json")) {
+			opt.fmt = F_JSON;
+		} else if (!strcmp(a, "--only") && v) {
+			only = v, i++;
+		} else if (!strcmp(a, "--transports") && v) {
+			opt.only_t = v, i++;
+		} else if (!strcmp(a, "--sizes") && v) {
+			if (parse_sizes(v) < 0) {
+				fprintf(stderr,
+					"shmk bench: --sizes: a list of sizes "
+					"from 32 B to 64M, e.g. 64,1K,1M\n");
+				return 2;
+			}
+			i++;
+		} else if (!strcmp(a, "--seconds") && v) {
+			opt.secs = atof(v), i++;
+			if (!(opt.secs >= 0.02 && opt.secs <= 60)) {
+				fprintf(stderr, "shmk bench: --seconds: 0.02 "
+						"to 60\n");
+				return 2;
+			}
+		} else if (!strcmp(a, "--repeats") && v) {
+			opt.reps = atoi(v), i++;
+			if (opt.reps < 1 || opt.reps > MAX_REP) {
+				fprintf(stderr,
+					"shmk bench: --repeats: 1 to %d\n",
+					MAX_REP);
+				return 2;
+			}
+		} else if (!strcmp(a, "--plot") && v) {
+			opt.plot = v, i++;
+		} else if (!strcmp(a, "--list")) {
+			load_transports();
+			list();
+			return 0;
+		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			usage(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "shmk bench: unknown option '%s'\n", a);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (only) {
+		opt.chart = strstr(only, "chart") != NULL;
+		opt.peers = strstr(only, "peers") != NULL;
+		opt.latency = strstr(only, "latency") != NULL;
+		if (!opt.chart && !opt.peers && !opt.latency) {
+			fprintf(stderr, "shmk bench: --only: chart, peers "
+					"or latency\n");
+			return 2;
+		}
+	} else {
+		opt.chart = opt.peers = opt.latency = 1;
+	}
+	if (opt.secs < 0)
+		opt.secs = opt.full ? 1.0 : 0.25;
+	if (!opt.reps)
+		opt.reps = opt.full ? 5 : 1;
+	if (!opt.nsizes) {
+		static const size_t def[] = {64, 1024, 65536, 262144, 1 << 20};
+
+		memcpy(opt.sizes, def, sizeof(def));
+		opt.nsizes = 5;
+	}
+	opt.progress = isatty(2);
+	machine_info();
+	load_transports();
+	if (opt.only_t)
+		for (const char *p = opt.only_t; *p;) {
+			size_t n = strcspn(p, ",");
+			char name[32];
+
+			snprintf(name, sizeof(name), "%.*s", (int)n, p);
+			if (!find_t(name)) {
+				fprintf(stderr,
+					"shmk bench: no transport '%s' "
+					"(shmk bench --list)\n",
+					name);
+				return 2;
+			}
+			p += n + (p[n] == ',');
+		}
+	ctl = mmap(NULL, sizeof(*ctl), PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (ctl == MAP_FAILED) {
+		perror("shmk bench: mmap");
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	/* What this run will do. */
+	{
+		int nt = 0;
+
+		for (i = 0; i < ntr; i++)
+			nt += wanted(tr[i]);
+		step_total = opt.reps * ((opt.chart ? 40 : 0) +
+					 (opt.peers ? nt * opt.nsizes : 0) +
+					 (opt.latency ? nt : 0));
+		if (opt.fmt == F_TEXT) {
+			struct utsname u;
+
+			uname(&u);
+			printf("shmk bench, %s: %s, %d CPUs, Linux %s %s\n",
+			       g_date, g_cpu, g_ncpu, u.release, u.machine);
+			printf("%d measurements of %.2f s%s: about %.0f s\n\n",
+			       step_total, opt.secs,
+			       opt.reps > 1 ? " (medians of repeats)" : "",
+			       step_total * (opt.secs + 0.08) * 1.1);
+		}
+	}
+
+	if (opt.chart)
+		for (s = 0; s < 2; s++)
+			for (k = 0; k < 4; k++)
+				for (i = 0; i < 5; i++) {
+					struct rec *r =
+						new_rec("chart", &bt_shmk,
+							chart_sizes[s]);
+
+					r->nodes = chart_nodes[i];
+					r->readers = chart_rw[k][0];
+					r->writers = chart_rw[k][1];
+					for (rep = 0;
+					     rep < opt.reps && r->st == ST_OK;
+					     rep++) {
+						progress("chart: %u nodes of "
+							 "%s, "
+							 "%ur:%uw",
+							 r->nodes,
+							 size_str(r->size),
+							 r->readers,
+							 r->writers);
+						measure_chart(r, rep);
+					}
+				}
+	if (opt.peers)
+		for (i = 0; i < ntr; i++) {
+			if (!wanted(tr[i]))
+				continue;
+			for (s = 0; s < opt.nsizes; s++) {
+				struct rec *r =
+					new_rec("peers", tr[i], opt.sizes[s]);
+
+				for (rep = 0; rep < opt.reps && r->st == ST_OK;
+				     rep++) {
+					progress("throughput: %s, %s",
+						 tr[i]->label,
+						 size_str(opt.sizes[s]));
+					measure_pair(r, rep);
+				}
+			}
+		}
+	if (opt.latency)
+		for (i = 0; i < ntr; i++) {
+			struct rec *r;
+
+			if (!wanted(tr[i]))
+				continue;
+			r = new_rec("latency", tr[i], 64);
+			for (rep = 0; rep < opt.reps && r->st == ST_OK; rep++) {
+				progress("round trip: %s", tr[i]->label);
+				measure_rtt(r, rep);
+			}
+		}
+	progress_done();
+
+	for (i = 0; i < nrecs; i++)
+		if (recs[i].st == ST_FAIL)
+			g_failed++;
+	if (opt.fmt == F_CSV) {
+		out_csv();
+	} else if (opt.fmt == F_JSON) {
+		out_json();
+	} else {
+		if (opt.chart)
+			text_chart();
+		if (opt.peers)
+			text_peers();
+		if (opt.latency)
+			text_latency();
+		if (opt.peers || opt.latency)
+			text_ratios();
+		printf("\n");
+		if (opt.peers || opt.latency) {
+			int missing = 0;
+
+			for (size_t p = 0;
+			     p < sizeof(known_peers) / sizeof(known_peers[0]);
+			     p++)
+				if (!find_t(known_peers[p].name)) {
+					if (!missing++)
+						printf("Peers skipped (not "
+						       "built; `make "
+						       "bench-peers` adds "
+						       "them):");
+					printf("%s %s", missing > 1 ? "," : "",
+					       known_peers[p].label);
+				}
+			if (missing)
+				printf("\n");
+		}
+		print_notes();
+	}
+	if (opt.plot)
+		plot(opt.plot);
+	for (i = 0; i < nrecs; i++)
+		if (recs[i].st == ST_FAIL)
+			fprintf(stderr, "shmk bench: FAILED: %s, %s, %s: %s\n",
+				recs[i].section, recs[i].label,
+				size_str(recs[i].size), recs[i].why);
+	return g_failed ? 1 : 0;
+}
