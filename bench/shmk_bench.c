@@ -1577,11 +1577,15 @@ static void plot(const char *dir)
 			"set title 'Throughput by message size, one sender "
 			"and one receiver process (%s)'\n"
 			"set xlabel 'message size (bytes)'\n"
-			"set ylabel 'GB/s'\nset logscale xy 2\n"
-			"set format x '%%.0s%%cB'\n"
+			"set ylabel 'GB/s'\nset logscale xy\n"
+			"set format y '%%g'\n"
+			"set xtics (\"64 B\" 64, \"1 KiB\" 1024, "
+			"\"16 KiB\" 16384, \"64 KiB\" 65536, \"256 KiB\" "
+			"262144, \"1 MiB\" 1048576)\n"
 			"plot for [i=2:%d] 'peers.dat' using 1:i with "
 			"linespoints lw 2\n"
-			"unset logscale\nset format x '%%g'\n",
+			"unset logscale\nset xtics autofreq\n"
+			"set format x '%%g'\n",
 			g_date, ntr + 1);
 	if (opt.latency && ncdf)
 		fprintf(f,
@@ -1591,7 +1595,7 @@ static void plot(const char *dir)
 			"set ylabel 'fraction of round trips at most x'\n"
 			"set logscale x\nset key right bottom inside\n"
 			"plot for [i=2:%d] 'latency.dat' using i:1 with "
-			"lines lw 2\n",
+			"lines lw 2 title columnhead(i)\n",
 			g_date, ncdf + 1);
 	fclose(f);
 	if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
