@@ -703,7 +703,9 @@ static void measure_pair(struct rec *r, int i)
 		double s = (double)(k->t_end - k->t_mark) / 1e9;
 		double n = (double)(k->msgs - k->n_mark);
 
-		if (!k->t_mark || s <= 0) { /* ended inside the warm-up */
+		/* Ended inside the warm-up, or too few messages after it
+		 * (a loaded machine): the whole run. */
+		if (!k->t_mark || s <= 0 || n < 100) {
 			s = (double)(k->t_end - ctl->t_go) / 1e9;
 			n = (double)k->msgs;
 		}
@@ -1635,7 +1637,7 @@ static void usage(FILE *f)
 		"  --sizes LIST       message sizes for peers, e.g. "
 		"64,1K,1M\n"
 		"  --seconds S        time per measurement (default 0.25, "
-		"--full 1)\n"
+		"--full 0.5)\n"
 		"  --repeats N        repeats of each measurement (1..%d)\n"
 		"  --csv | --json     results for machines on stdout\n"
 		"  --plot DIR         write PNG charts (gnuplot) and their "
@@ -1781,7 +1783,7 @@ int main(int argc, char **argv)
 		opt.chart = opt.peers = opt.latency = 1;
 	}
 	if (opt.secs < 0)
-		opt.secs = opt.full ? 1.0 : 0.25;
+		opt.secs = opt.full ? 0.5 : 0.25;
 	if (!opt.reps)
 		opt.reps = opt.full ? 5 : 1;
 	if (!opt.nsizes) {
