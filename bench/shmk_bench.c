@@ -355,6 +355,14 @@ static inline void kid_mark(struct kid *k, uint64_t n)
 	}
 }
 
+/* A sender stops when told, but not before the message to corrupt
+ * (SHMK_BENCH_CORRUPT) went out, however slow the machine. */
+static inline int stopped(uint64_t seq)
+{
+	return atomic_load_explicit(&ctl->stop, memory_order_relaxed) &&
+	       (opt.corrupt < 0 || seq > (uint64_t)opt.corrupt);
+}
+
 typedef void (*kid_fn)(int k, void *arg);
 
 /*
@@ -610,8 +618,7 @@ static void pair_tx(int k, void *arg)
 	if (ep_init(&e, p->t, &p->c, 0) < 0)
 		kid_fail(k, -ENOMEM, "out of memory");
 	kid_ready_wait();
-	for (seq = 0; !atomic_load_explicit(&ctl->stop, memory_order_relaxed);
-	     seq++) {
+	for (seq = 0; !stopped(seq); seq++) {
 		rc = ep_send(&e, seq, 0);
 		if (rc < 0)
 			kid_fail(k, rc, "send: %s", strerror(-rc));
@@ -940,8 +947,7 @@ static void chart_w(int k, void *arg)
 	if (ep_init(&e, &bt_shmk, &ch, (uint32_t)k) < 0)
 		kid_fail(k, -ENOMEM, "out of memory");
 	kid_ready_wait();
-	for (seq = 0; !atomic_load_explicit(&ctl->stop, memory_order_relaxed);
-	     seq++) {
+	for (seq = 0; !stopped(seq); seq++) {
 		unsigned v = (unsigned)(seq % BM_VARIANTS);
 
 		bm_stamp(e.bufs[v], c->size, (uint32_t)k, seq, e.psum[v], 0);

@@ -136,7 +136,7 @@ int main(int argc, char **argv)
 		CHECK(rc == 0);
 		if (rc)
 			fprintf(stderr, "clean run:\n%s\n", err);
-		rc = run_bench(argv[1], "50", err, sizeof(err));
+		rc = run_bench(argv[1], "5", err, sizeof(err));
 		CHECK(rc == 1);
 		/* Four transports, each in two sections. */
 		CHECK(count(err, "FAILED") == 8);
