@@ -129,7 +129,10 @@ enum {
  */
 struct shmk_opts {
 	/* create: permission bits (0600 at least, 0777 at most), exactly as
-	 * given whatever the umask; 0 means 0600 */
+	 * given whatever the umask; 0 means 0600 (0666 for an anonymous
+	 * object, which only a descriptor leads to, so that a process of
+	 * another user that receives it can open it; 0600 keeps it to
+	 * processes of the creator's user) */
 	unsigned mode;
 	/* open: how long to wait for the object to appear, in ms (0: do not
 	 * wait, -1: forever) */
@@ -700,8 +703,9 @@ int shmk_rpc_serve(const char *name, const struct shmk_rpc_opts *o,
  * (the server died or closed), -EUSERS (127 clients already), -EACCES
  * (another user's server: see o->flags), -EPIPE (the server closed while
  * we connected), the server's own refusal (-ENOMEM, or what creating the
- * rings gave it), -EINVAL, -ENOMEM, or an open's errors (-EPROTO,
- * -EBADMSG).
+ * rings gave it: a resource error such as -ENOSPC or -EMFILE; a refusal
+ * carrying any other code is taken for a corrupt one, -EPROTO), -EINVAL,
+ * -ENOMEM, or an open's errors (-EPROTO, -EBADMSG).
  */
 int shmk_rpc_connect(const char *name, const struct shmk_rpc_opts *o,
 		     struct shmk_rpc **out);
@@ -710,7 +714,10 @@ int shmk_rpc_connect(const char *name, const struct shmk_rpc_opts *o,
  * shmk_rpc_close - close an endpoint: its threads stop, calls not
  * collected are forgotten, a server's clients get -EPIPE, a server's name
  * goes.  No other thread may be using the endpoint (waiting for a call
- * included), and it is not to be called from a handler.
+ * included), and it is not to be called from a handler.  Returns 0, or
+ * the error of removing a server's name (the endpoint is closed all the
+ * same; the name stays behind as a dead server's, which the next
+ * shmk_rpc_serve of it takes over and `shmk gc` removes).
  */
 int shmk_rpc_close(struct shmk_rpc *ep);
 

@@ -181,6 +181,11 @@ static int copy(struct shmk_array *a, size_t first, void *p, size_t count,
 	if (locked < 0 && locked != -EOWNERDEAD)
 		return locked;
 	if (how == SHMK_LOCK_WRITE) {
+#ifdef SHMK_CRASH_POINTS
+		/* Half written when the writer dies: the data is torn. */
+		memcpy(a->data + first * a->elem_size, p, bytes / 2);
+		SHMK__CRASH("array_mid_write");
+#endif
 		memcpy(a->data + first * a->elem_size, p, bytes);
 		/* Relaxed: a statistic (arrays have no wait-for-change). */
 		atomic_fetch_add_explicit(&a->r.hdr->counter[SHMK__CTR_WRITES],

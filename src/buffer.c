@@ -191,6 +191,11 @@ SHMK__EXPORT int shmk_buffer_write(struct shmk_buffer *b, size_t off,
 	if (locked < 0 && locked != -EOWNERDEAD)
 		return locked;
 	if (len) {
+#ifdef SHMK_CRASH_POINTS
+		/* Half written when the writer dies: the data is torn. */
+		memcpy(b->data + off, src, len / 2);
+		SHMK__CRASH("buffer_mid_write");
+#endif
 		memcpy(b->data + off, src, len);
 		bump_version(b);
 	}

@@ -261,6 +261,13 @@ int shmk__region_open_fd(struct shmk__region *r, int fd,
 void shmk__region_close(struct shmk__region *r);
 /* A descriptor to hand to another process (see shmk_buffer_fd). */
 int shmk__region_share_fd(struct shmk__region *r);
+/*
+ * Removes name if it still names r's own file, whatever the file's bytes
+ * say (shmk_unlink() refuses a file whose magic was overwritten).
+ * Returns 0, -ENOENT if the name is gone or now names another file, or
+ * another negative errno.
+ */
+int shmk__region_unlink(const struct shmk__region *r, const char *name);
 /* Sets state = SHUTDOWN (release) and bumps state_seq. */
 void shmk__region_shutdown(struct shmk__region *r);
 
@@ -472,5 +479,21 @@ int shmk__ring_acquire_spin(struct shmk_ring *q, struct shmk_msg *m,
 /* rpc.c: a client's ring to its server (for the tests' hostile peer). */
 struct shmk_rpc;
 struct shmk_ring *shmk__rpc_out_ring(struct shmk_rpc *ep);
+/*
+ * rpc.c, for the fuzz target (fuzz/fuzz_rpc.c): an endpoint (a server if
+ * server) whose one channel, peer number 1, runs over the rings in (frames
+ * from the peer) and out (same node size), made without a connect and
+ * without threads: frames are taken from in only by shmk__rpc_poll(),
+ * which does what the reader does with each frame waiting there (at most
+ * a ring's worth; returns how many) and then runs the requests that
+ * completed (o->handler) as a worker would, and by calls that read for
+ * themselves.  name is used as a server's would be (its channels' ring
+ * names are removed on a hello).  The endpoint owns in and out from the
+ * call on, also when it fails; shmk_rpc_close() ends it.
+ */
+int shmk__rpc_lab(const char *name, int server, struct shmk_ring *in,
+		  struct shmk_ring *out, const struct shmk_rpc_opts *o,
+		  struct shmk_rpc **epp);
+int shmk__rpc_poll(struct shmk_rpc *ep);
 
 #endif /* SHMK_INTERNAL_H */

@@ -226,6 +226,7 @@ static int attach(struct shmk__region *r, const struct shmk__kind *kd,
 			continue;
 		if (rc < 0)
 			return rc;
+		SHMK__CRASH("region_attach"); /* token held, slot not filled */
 		gen = atomic_load_explicit(&p->gen, memory_order_relaxed) + 1;
 		if (gen == 0)
 			gen = 1;
@@ -431,6 +432,7 @@ static int region_build(struct shmk__region *r, const struct shmk__kind *k,
 	while (rc == EINTR);
 	if (rc)
 		return -rc;
+	SHMK__CRASH("region_sized"); /* sized and reserved, no header */
 	rc = map_region(r, total);
 	if (rc < 0)
 		return rc;
@@ -572,13 +574,16 @@ static int create_named(struct shmk__region *r, const char *path, int isfile,
 	reg_leave();
 	if (fd < 0)
 		return -errno;
+	SHMK__CRASH("region_opened"); /* an empty unnamed file */
 	rc = region_build(r, k, geom, total, mode, init);
+	SHMK__CRASH("region_built"); /* complete, not yet named */
 	if (!rc && tmp[0])
 		rc = link(tmp, path) < 0 ? -errno : 0;
 	else if (!rc)
 		rc = link_tmpfile(fd, path);
 	if (tmp[0])
 		unlink(tmp);
+	SHMK__CRASH("region_linked"); /* named, create has not returned */
 	/* The persisted kind: the new object and its name are durable
 	 * before the caller is told it exists. */
 	if (!rc && isfile && (rc = sync_file(fd, dir)) < 0)
@@ -611,8 +616,12 @@ static int region_create(struct shmk__region *r, const char *name,
 		return rc;
 	if (o && (o->flags & SHMK_F_KEEP))
 		r->hflags = SHMK__HF_KEEP;
+	/* No name leads to an anonymous object: its descriptor is the
+	 * capability, and a receiver of another user must be able to
+	 * reopen it through /proc/self/fd.  0666 unless asked otherwise. */
 	if (!name)
-		return create_anon(r, k, geom, total, mode, init);
+		return create_anon(r, k, geom, total,
+				   o && o->mode ? mode : 0666, init);
 	isfile = shmk__name_path(name, path, sizeof(path));
 	if (isfile < 0)
 		return isfile;
@@ -733,8 +742,10 @@ static int region_open_fd(struct shmk__region *r, int fd,
 	rc = shmk__opts_check(o, 0);
 	if (rc < 0)
 		return rc;
-	if (fd < 0 || fstat(fd, &st) < 0)
+	if (fd < 0)
 		return -EBADF;
+	if (fstat(fd, &st) < 0)
+		return -errno; /* EBADF for a bad descriptor */
 	/* Never open anything but a regular file: reopening a device a
 	 * hostile sender passed could have side effects. */
 	if (!S_ISREG(st.st_mode))
@@ -863,6 +874,28 @@ int shmk__region_share_fd(struct shmk__region *r)
 /* ---------------------------------------------------------------------
  * Unlink
  * --------------------------------------------------------------------- */
+
+int shmk__region_unlink(const struct shmk__region *r, const char *name)
+{
+	char path[SHMK__PATH_MAX];
+	struct stat own, now;
+	int rc;
+
+	if (r->forked || r->fd < 0)
+		return 0; /* a child's copy: the name is not its to remove */
+	rc = shmk__name_path(name, path, sizeof(path));
+	if (rc < 0)
+		return rc;
+	if (fstat(r->fd, &own) < 0 ||
+	    fstatat(AT_FDCWD, path, &now, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	/* The file is ours whatever its bytes say (a peer may have
+	 * scribbled on the magic); a name that now holds another file is
+	 * not ours to remove. */
+	if (now.st_ino != own.st_ino || now.st_dev != own.st_dev)
+		return -ENOENT;
+	return unlink(path) < 0 ? -errno : 0;
+}
 
 SHMK__EXPORT int shmk_unlink(const char *name)
 {

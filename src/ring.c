@@ -108,6 +108,11 @@ struct shmk_ring {
 	_Atomic int poisoned; /* corrupt shared state seen: all calls fail */
 	/* Our operation slots in use, a byte each (process-private). */
 	_Atomic uint8_t busy[NOPS];
+	/* What each slot in use holds (position | role): our own record of
+	 * the intent we published, which is what a message handed back to
+	 * us is checked against (the shared copy may have been overwritten).
+	 * Written and read by the slot's holder only. */
+	_Atomic uint64_t mine[NOPS];
 };
 
 /* ---------------------------------------------------------------------
@@ -398,6 +403,7 @@ static int op_get(struct shmk_ring *q)
 static void op_put(struct shmk_ring *q, int k)
 {
 	atomic_store_explicit(&q->me->op[k].intent, 0, memory_order_release);
+	atomic_store_explicit(&q->mine[k], 0, memory_order_relaxed);
 	atomic_store_explicit(&q->busy[k], 0, memory_order_release);
 }
 
@@ -652,11 +658,14 @@ SHMK__EXPORT int shmk_ring_reserve(struct shmk_ring *q, struct shmk_msg *m,
 		op_put(q, a.k);
 		return rc;
 	}
+	atomic_store_explicit(&q->mine[a.k], a.pos | ROLE_W,
+			      memory_order_relaxed);
 	m->data = q->data + (a.pos % q->n) * q->stride;
 	m->len = (size_t)q->node_size;
 	m->pos_ = a.pos;
 	m->intent_ = a.k;
 	m->role_ = 1;
+	SHMK__CRASH("ring_reserved"); /* the intent names us as the owner */
 	/* Shut down while we claimed: readers may already have been told
 	 * the ring is drained, so the node is given up (seq_cst: after our
 	 * claim; see acq_cond()). */
@@ -668,14 +677,18 @@ SHMK__EXPORT int shmk_ring_reserve(struct shmk_ring *q, struct shmk_msg *m,
 	return 0;
 }
 
-/* The message m as this handle handed it out for role (1 write, 2 read). */
+/*
+ * The message m as this handle handed it out for role (1 write, 2 read).
+ * Checked against our own record, never the shared intent: a peer that
+ * overwrote that must not make our commit or release fail (the node would
+ * stay ours, and the operation slot lost to this handle for good).
+ */
 static int msg_ok(struct shmk_ring *q, const struct shmk_msg *m, int role)
 {
 	if (!q || !m || m->role_ != role || m->intent_ < 0 ||
 	    m->intent_ >= NOPS ||
 	    !atomic_load_explicit(&q->busy[m->intent_], memory_order_relaxed) ||
-	    atomic_load_explicit(&q->me->op[m->intent_].intent,
-				 memory_order_relaxed) !=
+	    atomic_load_explicit(&q->mine[m->intent_], memory_order_relaxed) !=
 		    (m->pos_ | (role == 1 ? ROLE_W : ROLE_R)))
 		return -EINVAL;
 	return shmk__region_check(&q->r);
@@ -690,6 +703,7 @@ static void publish(struct shmk_ring *q, struct shmk_msg *m, uint64_t bits)
 	/* Release: the data and len are visible to whoever acquires seq. */
 	atomic_store_explicit(&d->seq, (m->pos_ + 1) | bits,
 			      memory_order_release);
+	SHMK__CRASH("ring_committed"); /* published; intent still set */
 	m->role_ = 0;
 	if (shmk__ec_notify_async(&q->ctl->data))
 		count(q, k, C_WAKEUPS, 1);
@@ -708,6 +722,7 @@ SHMK__EXPORT int shmk_ring_commit(struct shmk_ring *q, struct shmk_msg *m)
 			      memory_order_relaxed);
 	count(q, m->intent_, C_WRITTEN, 1);
 	count(q, m->intent_, C_BYTES_W, m->len);
+	SHMK__CRASH("ring_pre_commit");
 	publish(q, m, 0);
 	return 0;
 }
@@ -736,8 +751,14 @@ SHMK__EXPORT int shmk_ring_write(struct shmk_ring *q, const void *src,
 	rc = shmk_ring_reserve(q, &m, timeout_ms);
 	if (rc < 0)
 		return rc;
-	if (len)
+	if (len) {
+#ifdef SHMK_CRASH_POINTS
+		/* Half the message in the node when the writer dies. */
+		memcpy(m.data, src, len / 2);
+		SHMK__CRASH("ring_mid_copy");
+#endif
 		memcpy(m.data, src, len);
+	}
 	m.len = len;
 	return shmk_ring_commit(q, &m);
 }
@@ -878,11 +899,14 @@ static int acquire(struct shmk_ring *q, struct shmk_msg *m, size_t cap,
 		op_put(q, a.k);
 		return rc;
 	}
+	atomic_store_explicit(&q->mine[a.k], a.pos | ROLE_R,
+			      memory_order_relaxed);
 	m->data = q->data + (a.pos % q->n) * q->stride;
 	m->len = (size_t)a.len;
 	m->pos_ = a.pos;
 	m->intent_ = a.k;
 	m->role_ = 2;
+	SHMK__CRASH("ring_acquired");
 	return 0;
 }
 
@@ -908,7 +932,9 @@ SHMK__EXPORT int shmk_ring_release(struct shmk_ring *q, struct shmk_msg *m)
 	count(q, k, C_READ, 1);
 	count(q, k, C_BYTES_R, m->len);
 	m->role_ = 0;
+	SHMK__CRASH("ring_mid_release"); /* counted, node not given back */
 	release_node(q, m->pos_, k);
+	SHMK__CRASH("ring_released"); /* given back; intent still set */
 	op_put(q, k);
 	return 0;
 }

@@ -341,6 +341,8 @@ static int send_msg(struct chan *ch, int type, int32_t status, uint64_t id,
 		if (rc < 0)
 			break;
 		off += flen;
+		if (off < len)
+			SHMK__CRASH("rpc_mid_message");
 	} while (off < len);
 	/* A request cut short: the peer drops what it has of it (a dead
 	 * peer has nothing to drop). */
@@ -807,6 +809,7 @@ static void run_work(struct shmk_rpc *ep, struct inreq *in)
 		rc = -EPROTO; /* not an errno value */
 	}
 	shmk__count(&ep->r, C_SERVED, 1);
+	SHMK__CRASH("rpc_pre_reply"); /* handled, reply not sent */
 	/* After the handler: the reply may point into the request. */
 	if (!atomic_load_explicit(&in->cancelled, memory_order_relaxed)) {
 		if (rc == 0)
@@ -834,6 +837,23 @@ static int queue_cond(void *arg, int slow)
 		       : SHMK__COND_IDLE;
 }
 
+/* Takes the first request off the work queue, or NULL. */
+static struct inreq *dequeue(struct shmk_rpc *ep)
+{
+	struct inreq *in;
+
+	pthread_mutex_lock(&ep->mu);
+	in = ep->qhead;
+	if (in) {
+		ep->qhead = in->qnext;
+		if (!ep->qhead)
+			ep->qtail = NULL;
+		atomic_fetch_sub(&ep->queued, 1);
+	}
+	pthread_mutex_unlock(&ep->mu);
+	return in;
+}
+
 static void *worker_main(void *arg)
 {
 	struct shmk_rpc *ep = arg;
@@ -845,15 +865,7 @@ static void *worker_main(void *arg)
 		if (shmk__wait(&ep->qec, queue_cond, ep, SHMK__FOREVER, 0, 0,
 			       0) < 0)
 			break;
-		pthread_mutex_lock(&ep->mu);
-		in = ep->qhead;
-		if (in) {
-			ep->qhead = in->qnext;
-			if (!ep->qhead)
-				ep->qtail = NULL;
-			atomic_fetch_sub(&ep->queued, 1);
-		}
-		pthread_mutex_unlock(&ep->mu);
+		in = dequeue(ep);
 		if (in)
 			run_work(ep, in);
 	}
@@ -921,9 +933,16 @@ static void on_request(struct chan *ch, const struct frame *f, const char *p)
 		if (in)
 			in->buf = malloc(f->total_len ? f->total_len : 1);
 		if (!in || !in->buf) {
+			static const char oom[] = "no memory for the request";
+
 			pthread_mutex_unlock(&ep->mu);
 			if (in)
 				free(in);
+			/* The caller hears of it now, not at its deadline
+			 * (one try: a reader never waits for room; its
+			 * further fragments are dropped as malformed). */
+			send_msg(ch, F_ERR, -ENOMEM, 0, f->msg_id, oom,
+				 sizeof(oom) - 1, 0);
 			return;
 		}
 		in->id = f->msg_id;
@@ -948,6 +967,7 @@ static void on_request(struct chan *ch, const struct frame *f, const char *p)
 	if (in->got < in->total)
 		return;
 	shmk__count(&ep->r, C_BYTES_IN, in->total);
+	SHMK__CRASH("rpc_request_read"); /* whole, not yet queued */
 	enqueue(ep, ch, in);
 }
 
@@ -1162,15 +1182,25 @@ static void ring_name(char *buf, size_t cap, const char *name, uint64_t token,
 	snprintf(buf, cap, "%s.%016" PRIx64 ".%c", name, token, dir);
 }
 
-/* Removes the names of the channel rings of token (gone already: fine). */
-static void unlink_rings(const char *name, uint64_t token)
+/* Removes the names of the channel rings of token (gone already: fine),
+ * those of q and p if they are open: theirs, whatever their bytes say. */
+static void unlink_ring(const char *name, uint64_t token, char dir,
+			struct shmk_ring *r)
 {
 	char buf[SHMK_RPC_NAME_MAX + 32];
 
-	ring_name(buf, sizeof(buf), name, token, 'q');
-	shmk_unlink(buf);
-	ring_name(buf, sizeof(buf), name, token, 'p');
-	shmk_unlink(buf);
+	ring_name(buf, sizeof(buf), name, token, dir);
+	if (r)
+		shmk__region_unlink(shmk__ring_region(r), buf);
+	else
+		shmk_unlink(buf);
+}
+
+static void unlink_rings(const char *name, uint64_t token, struct shmk_ring *q,
+			 struct shmk_ring *p)
+{
+	unlink_ring(name, token, 'q', q);
+	unlink_ring(name, token, 'p', p);
 }
 
 /* The reader is done with ch: calls on it fail, the server forgets it. */
@@ -1185,8 +1215,13 @@ static void chan_end(struct chan *ch)
 	/* A client that never came leaves its rings' names to us. */
 	if (ep->server &&
 	    !atomic_load_explicit(&ch->hello, memory_order_acquire))
-		unlink_rings(ep->name, ch->token);
+		unlink_rings(ep->name, ch->token, ch->in, ch->out);
 	pthread_mutex_lock(&ep->mu);
+	/* What no worker has: requests still reassembling. */
+	for (in = ch->active; in; in = in->next)
+		atomic_store_explicit(&in->cancelled, 1, memory_order_relaxed);
+	/* Last: the list's reference may be the last one (a channel whose
+	 * reader never started), and ch is then freed. */
 	if (ep->server)
 		for (p = &ep->chans; *p; p = &(*p)->next)
 			if (*p == ch) {
@@ -1195,9 +1230,6 @@ static void chan_end(struct chan *ch)
 				chan_put(ch); /* the list's reference */
 				break;
 			}
-	/* What no worker has: requests still reassembling. */
-	for (in = ch->active; in; in = in->next)
-		atomic_store_explicit(&in->cancelled, 1, memory_order_relaxed);
 	pthread_mutex_unlock(&ep->mu);
 }
 
@@ -1232,7 +1264,7 @@ static void on_hello(struct chan *ch, const struct frame *f)
 	/* The client has both rings open and has removed their names;
 	 * should it not have, they go now. */
 	if (ep->server)
-		unlink_rings(ep->name, ch->token);
+		unlink_rings(ep->name, ch->token, ch->in, ch->out);
 }
 
 static int say_hello(struct chan *ch)
@@ -1303,6 +1335,38 @@ static void refuse(struct shmk_rpc *ep, struct rpc_slot *s, int rc)
 	shmk__ec_notify(&ep->ctl->answer);
 }
 
+/*
+ * A refused slot's status as its client takes it: the errors accept_one()
+ * can meet (making the rings and the reader, saying hello), anything else
+ * being a status the slot should not hold, -EPROTO.  So a scribbled-on
+ * slot cannot make a connect fail with, say, -EINVAL, which would blame
+ * the caller's arguments.
+ */
+static int refusal(int32_t why)
+{
+	switch (why) { /* not -why: a forged INT32_MIN has no negation */
+	case -ENOMEM:
+	case -ENOSPC:
+	case -EDQUOT:
+	case -EMFILE:
+	case -ENFILE:
+	case -EEXIST:
+	case -EACCES:
+	case -EROFS:
+	case -EIO:
+	case -EFBIG:
+	case -ENOTSUP:
+	case -ENOLCK:
+	case -EAGAIN:
+	case -ETIMEDOUT:
+	case -EPIPE:
+	case -EBADMSG:
+		return why;
+	default:
+		return -EPROTO;
+	}
+}
+
 /* Creates the channel a client asked for in slot i. */
 static void accept_one(struct shmk_rpc *ep, int i)
 {
@@ -1321,6 +1385,7 @@ static void accept_one(struct shmk_rpc *ep, int i)
 		    &s->phase, &asked, S_ACCEPTING, memory_order_acq_rel,
 		    memory_order_relaxed))
 		return;
+	SHMK__CRASH("rpc_accept_taken"); /* slot ours, no rings yet */
 	token = atomic_load_explicit(&s->token, memory_order_relaxed);
 	ep->pend[i].accepted_ns = shmk__mono_ns();
 	ep->pend[i].chan = 0;
@@ -1348,6 +1413,8 @@ static void accept_one(struct shmk_rpc *ep, int i)
 	}
 	if (!rc)
 		rc = say_hello(ch);
+	if (!rc)
+		SHMK__CRASH("rpc_accept_created"); /* rings named, no answer */
 	if (!rc) {
 		uint64_t num;
 
@@ -1407,6 +1474,19 @@ static void watch_slot(struct shmk_rpc *ep, int i, uint32_t ph)
 		return;
 	}
 	ch = ep->pend[i].chan ? chan_get(ep, ep->pend[i].chan) : NULL;
+	/* A client that died before its hello will never say it: its
+	 * channel (and its rings' names) go now, not after the grace
+	 * period; the reader sees dead within its 10 ms poll.  Unless
+	 * frames wait in its ring (it said hello, and maybe more, before
+	 * it died, and the reader is behind): those are read first. */
+	if (dead && ch &&
+	    !atomic_load_explicit(&ch->hello, memory_order_acquire)) {
+		struct shmk_ring_stats st;
+
+		if (shmk_ring_stats(ch->in, &st) < 0 || st.lag == 0)
+			atomic_store_explicit(&ch->dead, 1,
+					      memory_order_release);
+	}
 	if (dead ||
 	    (ch && atomic_load_explicit(&ch->hello, memory_order_acquire)) ||
 	    shmk__mono_ns() - ep->pend[i].accepted_ns > CONNECT_GRACE_NS)
@@ -1476,18 +1556,17 @@ static int ep_new(const char *name, const struct shmk_rpc_opts *o,
 
 static int start_workers(struct shmk_rpc *ep, const struct shmk_rpc_opts *o)
 {
-	int i, rc;
+	int i, n = o && o->workers ? o->workers : 2, rc;
 
-	ep->nworkers = o && o->workers ? o->workers : 2;
-	ep->workers = calloc((size_t)ep->nworkers, sizeof(pthread_t));
+	/* nworkers counts the threads started: ep_stop joins that many. */
+	ep->workers = calloc((size_t)n, sizeof(pthread_t));
 	if (!ep->workers)
 		return -ENOMEM;
-	for (i = 0; i < ep->nworkers; i++) {
+	for (i = 0; i < n; i++) {
 		rc = pthread_create(&ep->workers[i], NULL, worker_main, ep);
-		if (rc) {
-			ep->nworkers = i;
+		if (rc)
 			return -rc;
-		}
+		ep->nworkers = i + 1;
 	}
 	return 0;
 }
@@ -1658,6 +1737,7 @@ static int ask(struct shmk_rpc *ep, uint64_t token, uint64_t deadline,
 		shmk__nap(1000000, deadline);
 	}
 	a.s = &ep->ctl->slot[i];
+	SHMK__CRASH("rpc_connect_claimed"); /* slot claimed, not asked */
 	atomic_store_explicit(&a.s->token, token, memory_order_relaxed);
 	atomic_store_explicit(&a.s->phase, S_ASKED, memory_order_seq_cst);
 	shmk__ec_notify(&ep->ctl->accept);
@@ -1705,6 +1785,10 @@ SHMK__EXPORT int shmk_rpc_connect(const char *name,
 		ep_geometry(ep);
 		rc = ask(ep, token,
 			 deadline == 0 ? shmk__deadline(1000) : deadline, &s);
+		/* The server died or closed, perhaps after making our
+		 * channel's rings: nobody else would remove their names. */
+		if (rc == -ECONNREFUSED)
+			unlink_rings(name, token, NULL, NULL);
 		/* A dead server's object: a new server will take the name
 		 * over; wait for it as for a server not up yet. */
 		if (rc != -ECONNREFUSED ||
@@ -1713,6 +1797,8 @@ SHMK__EXPORT int shmk_rpc_connect(const char *name,
 		shmk__region_close(&ep->r);
 		shmk__nap(5000000, deadline);
 		ro.wait_ms = remaining_ms(deadline);
+		/* New names: the old ones may still be taken. */
+		token = shmk__random64();
 	}
 	ch = calloc(1, sizeof(*ch));
 	if (ch)
@@ -1730,9 +1816,7 @@ SHMK__EXPORT int shmk_rpc_connect(const char *name,
 		if (ph == S_ACCEPTED) {
 			ch->num = atomic_load(&s->chan);
 		} else {
-			int32_t why = atomic_load(&s->status);
-
-			rc = why < 0 && why > -4096 ? why : -EPROTO;
+			rc = refusal(atomic_load(&s->status));
 			if (ph == S_REFUSED)
 				slot_free(s);
 		}
@@ -1741,6 +1825,8 @@ SHMK__EXPORT int shmk_rpc_connect(const char *name,
 		struct shmk_opts ro2 = {.spin_us = ro.spin_us,
 					.flags = ro.flags};
 
+		SHMK__CRASH("rpc_connect_answered"); /* rings not opened */
+
 		ring_name(q, sizeof(q), name, token, 'q');
 		ring_name(p, sizeof(p), name, token, 'p');
 		rc = shmk_ring_open(q, &ro2, &ch->out);
@@ -1748,7 +1834,7 @@ SHMK__EXPORT int shmk_rpc_connect(const char *name,
 			rc = shmk_ring_open(p, &ro2, &pring);
 		/* Both open: the names can go, whatever happens to the
 		 * server now (it removes them too, on our hello). */
-		unlink_rings(name, token);
+		unlink_rings(name, token, ch->out, pring);
 		if (!rc && (shmk_ring_node_size(ch->out) != ep->node_size ||
 			    shmk_ring_node_size(pring) != ep->node_size))
 			rc = -EBADMSG;
@@ -1767,8 +1853,10 @@ SHMK__EXPORT int shmk_rpc_connect(const char *name,
 				rc = -EPROTO;
 		}
 	}
-	if (rc == 0)
+	if (rc == 0) {
+		SHMK__CRASH("rpc_connect_opened"); /* names gone, no hello */
 		rc = say_hello(ch);
+	}
 	if (rc < 0) {
 		if (ch->out)
 			shmk_ring_close(ch->out);
@@ -1793,6 +1881,8 @@ SHMK__EXPORT int shmk_rpc_connect(const char *name,
 
 SHMK__EXPORT int shmk_rpc_close(struct shmk_rpc *ep)
 {
+	int rc = 0;
+
 	if (!ep)
 		return 0;
 	if (!ep->server && ep->chans && !atomic_load(&ep->chans->dead)) {
@@ -1806,14 +1896,72 @@ SHMK__EXPORT int shmk_rpc_close(struct shmk_rpc *ep)
 	}
 	ep_stop(ep);
 	if (ep->server)
-		shmk_unlink(ep->name);
+		rc = shmk__region_unlink(&ep->r, ep->name);
 	ep_free(ep);
-	return 0;
+	return rc == -ENOENT ? 0 : rc; /* removed by someone else: fine */
 }
 
 struct shmk_ring *shmk__rpc_out_ring(struct shmk_rpc *ep)
 {
 	return ep && ep->chans ? ep->chans->out : NULL;
+}
+
+int shmk__rpc_lab(const char *name, int server, struct shmk_ring *in,
+		  struct shmk_ring *out, const struct shmk_rpc_opts *o,
+		  struct shmk_rpc **epp)
+{
+	uint64_t geom[SHMK__GEOM_N] = {shmk_ring_nodes(in),
+				       shmk_ring_node_size(in),
+				       o && o->max_msg ? o->max_msg : 4096};
+	struct shmk_rpc *ep = NULL;
+	struct chan *ch = NULL;
+	int rc = -EINVAL;
+
+	if (in && out && shmk_ring_node_size(out) == geom[1])
+		rc = ep_new(name, o, epp, &ep);
+	if (!rc) {
+		rc = shmk__region_create(&ep->r, NULL, &shmk__rpc_kind, geom,
+					 NULL, NULL);
+		if (rc < 0) {
+			pthread_mutex_destroy(&ep->mu);
+			free(ep);
+		}
+	}
+	if (!rc && !(ch = calloc(1, sizeof(*ch)))) {
+		ep_free(ep);
+		rc = -ENOMEM;
+	}
+	if (rc < 0 || !ch) {
+		shmk_ring_close(in);
+		shmk_ring_close(out);
+		return rc < 0 ? rc : -ENOMEM;
+	}
+	pthread_mutex_init(&ch->rd, NULL);
+	ch->ep = ep;
+	ch->in = in;
+	ch->out = out;
+	ch->num = 1;
+	ch->born_ns = shmk__mono_ns();
+	atomic_store(&ch->refs, 1); /* the list's */
+	ep_geometry(ep);
+	ep->server = server;
+	ep->chans = ch;
+	ep->next_chan = 1;
+	*epp = ep;
+	return 0;
+}
+
+int shmk__rpc_poll(struct shmk_rpc *ep)
+{
+	struct inreq *in;
+	int n;
+
+	if (!ep || !ep->chans)
+		return 0;
+	n = help_read(ep->chans);
+	while ((in = dequeue(ep)) != NULL)
+		run_work(ep, in);
+	return n;
 }
 
 SHMK__EXPORT int shmk_rpc_stats(struct shmk_rpc *ep, struct shmk_rpc_stats *st)

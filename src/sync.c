@@ -349,6 +349,7 @@ static int wr_cond(void *arg, int slow)
 		a->dirty = w & RW_DIRTY;
 		a->draining = 1;
 		a->k = 0;
+		SHMK__CRASH("lock_claimed"); /* readers not drained yet */
 	}
 	/* Wait for every reader that got in before our claim.  Readers
 	 * that come later see the claim and back off. */
@@ -400,6 +401,8 @@ int shmk__rw_lock(struct shmk__region *r, struct shmk__rwlock *l, int how,
 	}
 	if (rc < 0)
 		return rc;
+	SHMK__CRASH(how == SHMK_LOCK_WRITE ? "lock_write_held"
+					   : "lock_read_held");
 	return a.dirty ? -EOWNERDEAD : 0;
 }
 
