@@ -449,6 +449,50 @@ static void test_corrupt(void)
 	CHECK_OK(shmk_unlink(g_name));
 }
 
+/*
+ * A peer that overwrites our operation slots' intents (docs/format.md
+ * 5.5.1) does not take our messages from us: commit, abort and release
+ * still work, and the handle keeps all 16 slots (found by fuzz_ring; the
+ * check used to read the shared intent back, so each such message failed
+ * with -EINVAL and its slot was lost to the handle for good).
+ */
+static void test_intent_overwritten(void)
+{
+	struct shmk_ring *r;
+	struct shmk_msg m;
+	char *hdr;
+	int i, k, v = 5;
+
+	CHECK_OK(shmk_ring_create(NULL, 4, 8, NULL, &r));
+	hdr = (char *)shmk__ring_region(r)->hdr;
+	for (i = 0; i < 3 * 16 + 1; i++) {
+		if (i % 3 == 2)
+			CHECK_OK(shmk_ring_write(r, &v, sizeof(v), 0));
+		if (i % 3 == 2)
+			CHECK_OK(shmk_ring_acquire(r, &m, 0));
+		else
+			CHECK_OK(shmk_ring_reserve(r, &m, 0));
+		/* Our participant slot is 0: its block's 16 intents. */
+		for (k = 0; k < 16; k++)
+			atomic_store((_Atomic uint64_t *)(hdr + SHMK__HDR_SIZE +
+							  64 * k),
+				     UINT64_C(0xdead));
+		if (i % 3 == 0) {
+			m.len = 1;
+			CHECK_OK(shmk_ring_commit(r, &m));
+			CHECK_EQ(shmk_ring_read(r, &v, sizeof(v), 0), 1);
+		} else if (i % 3 == 1) {
+			CHECK_OK(shmk_ring_abort(r, &m));
+		} else {
+			CHECK_OK(shmk_ring_release(r, &m));
+		}
+		/* What we gave back is no longer ours. */
+		CHECK_RC(shmk_ring_release(r, &m), -EINVAL);
+		CHECK_RC(shmk_ring_commit(r, &m), -EINVAL);
+	}
+	CHECK_OK(shmk_ring_close(r));
+}
+
 /* SHMK_F_KEEP: the creator's close leaves the ring usable. */
 static void test_keep(void)
 {
@@ -499,6 +543,7 @@ int main(void)
 	test_slow_peers();
 	test_corrupt();
 	test_keep();
+	test_intent_overwritten();
 	printf("test_ring: ok\n");
 	return 0;
 }
