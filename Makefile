@@ -13,6 +13,8 @@
 #   make format     reformat the sources; make check-format only checks
 #   make tidy       clang-tidy (analyser + bug-prone checks) on the library
 #                   and the tool
+#   make fuzz       build the libFuzzer targets with clang (build-fuzz/)
+#   make fuzz-run   run each of them FUZZ_SECONDS (60) from fuzz/corpus/
 # Missing build tools are installed first by scripts/install-deps.
 
 BUILD ?= build
@@ -23,7 +25,7 @@ SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' 
 	find src include tools tests examples -name '*.[ch]')
 
 .PHONY: all build test demo bench bench-peers bench-more install asan tsan \
-	format check-format tidy deps clean
+	format check-format tidy deps clean fuzz fuzz-run
 
 all: build
 
@@ -38,7 +40,7 @@ build: $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
 test: build
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600 -LE soak
 
 demo: build
 	$(BUILD)/examples/02_buffer
@@ -84,6 +86,19 @@ tidy: build
 	@set -e; for f in src/*.c tools/*.c; do \
 		clang-tidy -p $(BUILD) --quiet $$f; done; \
 		echo "tidy: no findings"
+
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+
+fuzz:
+	@./scripts/install-deps --quiet --fuzz
+	@test -f $(FUZZ_BUILD)/CMakeCache.txt || \
+		cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang \
+		-DSHMK_FUZZ=ON $(CMAKE_FLAGS)
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz
+
+fuzz-run: fuzz
+	fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 clean:
 	rm -rf build build-*
