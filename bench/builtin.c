@@ -52,15 +52,17 @@ static int ring_setup(struct bt_chan *c)
 	return 0;
 }
 
+/* c->arg: 1 for a handle that never spins (it sleeps at once). */
 static int ring_open(struct bt_chan *c, enum bt_role role)
 {
 	struct ring_local *l = calloc(1, sizeof(*l));
+	struct shmk_opts o = {.spin_us = c->arg ? -1 : 0};
 	int rc;
 
 	(void)role;
 	if (!l)
 		return -ENOMEM;
-	rc = shmk_ring_open(c->name, NULL, &l->r);
+	rc = shmk_ring_open(c->name, &o, &l->r);
 	if (rc < 0) {
 		free(l);
 		snprintf(c->why, sizeof(c->why), "shmk_ring_open: %s",
@@ -150,6 +152,26 @@ const struct bt_transport bt_shmk = {
 	.name = "shmk",
 	.label = "shmk ring (copy)",
 	.setup = ring_setup,
+	.open = ring_open,
+	.send = ring_send,
+	.recv = ring_recv,
+	.close = ring_close,
+	.teardown = ring_teardown,
+};
+
+static int ring_setup_sleep(struct bt_chan *c)
+{
+	c->arg = 1;
+	return ring_setup(c);
+}
+
+/* Copy mode with no spinning: every wait sleeps in the kernel at once,
+ * as the other transports do (what a caller pays for a wake-up). */
+const struct bt_transport bt_shmk_sleep = {
+	.abi = BT_ABI,
+	.name = "shmk-sleep",
+	.label = "shmk ring (copy, no spin)",
+	.setup = ring_setup_sleep,
 	.open = ring_open,
 	.send = ring_send,
 	.recv = ring_recv,

@@ -91,7 +91,7 @@ static const struct bt_transport *find_t(const char *name)
 
 static int is_shmk(const struct bt_transport *t)
 {
-	return t == &bt_shmk || t == &bt_shmk_zc;
+	return t == &bt_shmk || t == &bt_shmk_zc || t == &bt_shmk_sleep;
 }
 
 static int wanted(const struct bt_transport *t)
@@ -164,6 +164,7 @@ static void load_transports(void)
 
 	add_t(&bt_shmk);
 	add_t(&bt_shmk_zc);
+	add_t(&bt_shmk_sleep);
 	add_t(&bt_bound);
 	add_t(&bt_pipe);
 	add_t(&bt_unix);
@@ -1337,11 +1338,11 @@ static void text_ratios(void)
 	if (s) {
 		printf("\n   64 B round trip p50: shmk %.2f us", MED(s, p50));
 		if (p)
-			printf(", best peer (%s) %.2f us: %.1fx faster",
+			printf("; best peer, %s, %.2f us: %.1fx faster",
 			       p->label, MED(p, p50),
 			       MED(p, p50) / MED(s, p50));
 		if (pi && pi != p)
-			printf(", pipe %.2f us: %.1fx", MED(pi, p50),
+			printf("; pipe %.2f us: %.1fx", MED(pi, p50),
 			       MED(pi, p50) / MED(s, p50));
 		printf("\n");
 	}
@@ -1484,7 +1485,7 @@ static FILE *open_in(const char *dir, const char *file)
 
 static void plot(const char *dir)
 {
-	char cmd[PATH_MAX + 64];
+	char cmd[PATH_MAX + 64], xtics[16 * 40];
 	FILE *f;
 	int ok;
 
@@ -1558,15 +1559,27 @@ static void plot(const char *dir)
 		}
 		fclose(f);
 	}
+	/* The sizes measured, as the size axis's labels. */
+	for (int k = 0, n = 0; k < opt.nsizes; k++)
+		n += snprintf(xtics + n, sizeof(xtics) - (size_t)n,
+			      "%s\"%s\" %zu", k ? ", " : "",
+			      size_str(opt.sizes[k]), opt.sizes[k]);
 	f = open_in(dir, "charts.gp");
 	if (!f)
 		return;
 	fprintf(f,
 		"# gnuplot charts.gp (written by shmk bench, %s)\n"
 		"set terminal pngcairo size 1000,640 font ',11'\n"
+		"set termoption noenhanced\n"
 		"set key outside right top autotitle columnhead\n"
 		"set grid\n"
-		"set datafile missing 'NaN'\n",
+		"set datafile missing 'NaN'\n"
+		"# sixteen colours, then the same dashed\n"
+		"C = '#1f77b4 #d62728 #2ca02c #9467bd #ff7f0e #8c564b "
+		"#e377c2 #17becf #7f7f7f #bcbd22 #000000 #393b79 #637939 "
+		"#843c39 #7b4173 #3182bd'\n"
+		"col(i) = word(C, (i - 2) %% 16 + 1)\n"
+		"dash(i) = (i - 2) / 16 + 1\n",
 		g_date);
 	if (opt.chart)
 		fprintf(f,
@@ -1576,7 +1589,7 @@ static void plot(const char *dir)
 			"set xlabel 'nodes'\nset ylabel 'GB/s'\n"
 			"set logscale x\nset xtics (2,5,10,20,50)\n"
 			"plot for [i=2:9] 'chart.dat' using 1:i with "
-			"linespoints lw 2\n"
+			"linespoints lw 2 lc rgb col(i) dt dash(i)\n"
 			"unset logscale\nunset xtics\nset xtics\n",
 			g_date, g_ncpu);
 	if (opt.peers)
@@ -1587,14 +1600,12 @@ static void plot(const char *dir)
 			"set xlabel 'message size (bytes)'\n"
 			"set ylabel 'GB/s'\nset logscale xy\n"
 			"set format y '%%g'\n"
-			"set xtics (\"64 B\" 64, \"1 KiB\" 1024, "
-			"\"16 KiB\" 16384, \"64 KiB\" 65536, \"256 KiB\" "
-			"262144, \"1 MiB\" 1048576)\n"
+			"set xtics (%s)\n"
 			"plot for [i=2:%d] 'peers.dat' using 1:i with "
-			"linespoints lw 2\n"
+			"linespoints lw 2 lc rgb col(i) dt dash(i)\n"
 			"unset logscale\nset xtics autofreq\n"
 			"set format x '%%g'\n",
-			g_date, ntr + 1);
+			g_date, xtics, ntr + 1);
 	if (opt.latency && ncdf)
 		fprintf(f,
 			"set output 'latency.png'\n"
@@ -1603,7 +1614,8 @@ static void plot(const char *dir)
 			"set ylabel 'fraction of round trips at most x'\n"
 			"set logscale x\nset key right bottom inside\n"
 			"plot for [i=2:%d] 'latency.dat' using i:1 with "
-			"lines lw 2 title columnhead(i)\n",
+			"lines lw 2 lc rgb col(i) dt dash(i) title "
+			"columnhead(i)\n",
 			g_date, ncdf + 1);
 	fclose(f);
 	if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
@@ -1683,8 +1695,7 @@ static void list(void)
 {
 	printf("transports:\n");
 	for (int i = 0; i < ntr; i++)
-		printf("  %-10s %s%s\n", tr[i]->name, tr[i]->label,
-		       tr[i]->loan ? " (zero copy)" : "");
+		printf("  %-10s %s\n", tr[i]->name, tr[i]->label);
 	for (size_t k = 0; k < sizeof(known_peers) / sizeof(known_peers[0]);
 	     k++)
 		if (!find_t(known_peers[k].name))
@@ -1846,6 +1857,9 @@ int main(int argc, char **argv)
 		}
 	}
 
+	/* Every measurement first, then the repeats in turns: a stretch of
+	 * the host's noise spreads over all of them instead of spoiling
+	 * every repeat of one. */
 	if (opt.chart)
 		for (s = 0; s < 2; s++)
 			for (k = 0; k < 4; k++)
@@ -1857,45 +1871,32 @@ int main(int argc, char **argv)
 					r->nodes = chart_nodes[i];
 					r->readers = chart_rw[k][0];
 					r->writers = chart_rw[k][1];
-					for (rep = 0;
-					     rep < opt.reps && r->st == ST_OK;
-					     rep++) {
-						progress("chart: %u nodes of "
-							 "%s, "
-							 "%ur:%uw",
-							 r->nodes,
-							 size_str(r->size),
-							 r->readers,
-							 r->writers);
-						measure_chart(r, rep);
-					}
 				}
 	if (opt.peers)
-		for (i = 0; i < ntr; i++) {
-			if (!wanted(tr[i]))
-				continue;
-			for (s = 0; s < opt.nsizes; s++) {
-				struct rec *r =
-					new_rec("peers", tr[i], opt.sizes[s]);
-
-				for (rep = 0; rep < opt.reps && r->st == ST_OK;
-				     rep++) {
-					progress("throughput: %s, %s",
-						 tr[i]->label,
-						 size_str(opt.sizes[s]));
-					measure_pair(r, rep);
-				}
-			}
-		}
+		for (i = 0; i < ntr; i++)
+			for (s = 0; wanted(tr[i]) && s < opt.nsizes; s++)
+				new_rec("peers", tr[i], opt.sizes[s]);
 	if (opt.latency)
-		for (i = 0; i < ntr; i++) {
-			struct rec *r;
+		for (i = 0; i < ntr; i++)
+			if (wanted(tr[i]))
+				new_rec("latency", tr[i], 64);
+	for (rep = 0; rep < opt.reps; rep++)
+		for (i = 0; i < nrecs; i++) {
+			struct rec *r = &recs[i];
 
-			if (!wanted(tr[i]))
+			if (r->st != ST_OK)
 				continue;
-			r = new_rec("latency", tr[i], 64);
-			for (rep = 0; rep < opt.reps && r->st == ST_OK; rep++) {
-				progress("round trip: %s", tr[i]->label);
+			if (r->section[0] == 'c') {
+				progress("chart: %u nodes of %s, %ur:%uw",
+					 r->nodes, size_str(r->size),
+					 r->readers, r->writers);
+				measure_chart(r, rep);
+			} else if (r->section[0] == 'p') {
+				progress("throughput: %s, %s", r->t->label,
+					 size_str(r->size));
+				measure_pair(r, rep);
+			} else {
+				progress("round trip: %s", r->t->label);
 				measure_rtt(r, rep);
 			}
 		}
