@@ -687,7 +687,8 @@ struct shmk_rpc;
 /*
  * shmk_rpc_serve - serve NAME (plain names only, at most
  * SHMK_RPC_NAME_MAX characters).  Takes over the name from a server that
- * died; a live one's gives -EADDRINUSE.  Returns 0, -EINVAL,
+ * died; a live one's gives -EADDRINUSE, after looking again for 200 ms
+ * (a server killed a moment ago can still look alive).  Returns 0, -EINVAL,
  * -ENAMETOOLONG, -EADDRINUSE, -ENOMEM, or a create's errors.
  */
 int shmk_rpc_serve(const char *name, const struct shmk_rpc_opts *o,

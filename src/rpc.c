@@ -67,6 +67,10 @@ _Static_assert(sizeof(struct frame) == HDR, "rpc frame");
  */
 enum { S_FREE, S_ASKED, S_ACCEPTED, S_REFUSED, S_ACCEPTING };
 #define CONNECT_GRACE_NS (UINT64_C(10) * 1000000000)
+/* How long serve looks again at a name whose server seems alive (one
+ * killed a moment ago), and how often. */
+#define TAKEOVER_NS	(200 * 1000000ull)
+#define TAKEOVER_NAP_NS (5 * 1000000ull)
 
 struct rpc_slot {
 	_Atomic uint32_t phase;
@@ -1648,21 +1652,28 @@ SHMK__EXPORT int shmk_rpc_serve(const char *name, const struct shmk_rpc_opts *o,
 			       .spin_us = o ? o->spin_us : 0};
 	struct shmk_rpc *ep;
 	struct shmk_stat st;
-	int rc = ep_new(name, o, out, &ep), tries;
+	int rc = ep_new(name, o, out, &ep), src;
+	uint64_t give_up = shmk__mono_ns() + TAKEOVER_NS;
 
 	if (rc < 0)
 		return rc;
-	for (tries = 0;; tries++) {
+	for (;;) {
 		rc = shmk__region_create(&ep->r, name, &shmk__rpc_kind, geom,
 					 &ro, NULL);
-		if (rc != -EEXIST || tries)
+		if (rc != -EEXIST)
 			break;
 		/* A server that died leaves its object: take the name over,
-		 * never from a live one. */
-		if (shmk_stat(name, &st) < 0 || st.kind != SHMK_KIND_RPC ||
-		    st.creator_alive)
+		 * never from a live one.  One killed a moment ago can still
+		 * look alive, and the name can come and go under a peer's
+		 * takeover: look again, for TAKEOVER_NS at most. */
+		src = shmk_stat(name, &st);
+		if (shmk__mono_ns() > give_up || (src < 0 && src != -ENOENT) ||
+		    (src == 0 && st.kind != SHMK_KIND_RPC))
 			break;
-		shmk_unlink(name);
+		if (src == 0 && st.creator_alive)
+			shmk__nap(TAKEOVER_NAP_NS, give_up);
+		else if (src == 0)
+			shmk_unlink(name);
 	}
 	if (rc < 0) {
 		pthread_mutex_destroy(&ep->mu);
