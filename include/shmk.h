@@ -669,9 +669,10 @@ struct shmk_rpc_opts {
 	void *arg;		  /* passed to the handler */
 	int workers;		  /* handler threads; 0 means 2 */
 	/* Server: every channel's geometry; 0 means the default. */
-	size_t nodes;	  /* ring nodes per direction (64) */
+	size_t nodes;	  /* ring nodes per direction (64; 2 to 2^20) */
 	size_t node_size; /* bytes per node, 48 of them the frame header
-			     (4096; at least 64) */
+			     (4096; 64 to 2^30; serve refuses a ring
+			     above 2^45 bytes with -EINVAL) */
 	size_t max_msg;	  /* largest request or reply (64 MiB, at most
 			     4 GiB) */
 	unsigned mode;	  /* server: permissions, as shmk_opts.mode */

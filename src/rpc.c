@@ -119,6 +119,12 @@ static int rpc_layout(const uint64_t geom[SHMK__GEOM_N], uint64_t *total)
 	if (geom[0] < 2 || geom[0] > (1u << 20) || geom[1] < MIN_NODE_SIZE ||
 	    geom[1] > (UINT64_C(1) << 30) || geom[2] > MAX_MSG_LIMIT)
 		return -EINVAL;
+	/* Each channel ring must be a ring shmk can make (nodes rounded up
+	 * to pages, half the limit left for the rest); otherwise every
+	 * connect would be refused.  At most 2^20 * 2^30: no overflow. */
+	if (geom[0] * ((geom[1] + 4095) & ~UINT64_C(4095)) >
+	    SHMK__MAX_TOTAL / 2)
+		return -EINVAL;
 	*total = SHMK__HDR_SIZE;
 	return 0;
 }

@@ -552,6 +552,16 @@ static void test_edges(void)
 		 -EMSGSIZE);
 	CHECK_RC(shmk_rpc_call(c, "N", 1, rep, sizeof(rep), &res, 5000),
 		 -EINVAL);
+	/* Channel rings larger than a ring may be: refused at serve, not
+	 * at every connect. */
+	{
+		struct shmk_rpc_opts big = {.handler = echo1,
+					    .nodes = 1u << 20,
+					    .node_size = 1u << 30};
+		struct shmk_rpc *t;
+
+		CHECK_RC(shmk_rpc_serve(tname("rpc.big"), &big, &t), -EINVAL);
+	}
 	/* Cancelled by another thread while this one waits. */
 	CHECK_OK(shmk_rpc_submit(c, 0, "W", 1, rep, sizeof(rep), 5000, &k.id));
 	CHECK_EQ(pthread_create(&th, NULL, cancel_later, &k), 0);
