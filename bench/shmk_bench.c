@@ -380,6 +380,7 @@ static int run_kids(int nw, int nr, kid_fn wfn, kid_fn rfn, void *arg,
 	int n = nw + nr, i, bad = 0, ended = 0;
 	uint64_t deadline;
 
+	why[0] = 0;
 	memset(ctl, 0, offsetof(struct ctl, samples));
 	ctl->warm_ns = (uint64_t)(secs * 0.2e9);
 	fflush(NULL);
@@ -470,7 +471,14 @@ static int run_kids(int nw, int nr, kid_fn wfn, kid_fn rfn, void *arg,
 			usleep(500);
 	}
 	if (bad) {
+		/* A verification failure first: the peer's "broken pipe"
+		 * is only its consequence. */
 		for (i = 0; i < MAX_KIDS; i++)
+			if (ctl->kid[i].err == -EBADMSG && ctl->kid[i].why[0]) {
+				snprintf(why, whylen, "%s", ctl->kid[i].why);
+				break;
+			}
+		for (i = 0; !why[0] && i < MAX_KIDS; i++)
 			if (ctl->kid[i].why[0]) {
 				snprintf(why, whylen, "%s", ctl->kid[i].why);
 				break;
@@ -545,9 +553,9 @@ static int ep_send(struct ep *e, uint64_t seq, uint32_t flags)
 }
 
 /*
- * Receives and verifies one message: its header in *h, 0; or a negative
- * code with why filled.  want is the sequence number expected from
- * writer (UINT64_MAX: any).
+ * Receives and verifies one message: its header in *h, 0; or -EIO (the
+ * transport failed) or -EBADMSG (the message is wrong), with why filled.
+ * The caller checks the sequence number.
  */
 static int ep_recv(struct ep *e, struct bm_hdr *h, char *why, size_t wl)
 {
@@ -560,13 +568,13 @@ static int ep_recv(struct ep *e, struct bm_hdr *h, char *why, size_t wl)
 		p = e->t->take(e->c, &len);
 		if (!p) {
 			snprintf(why, wl, "take: %s", strerror(errno));
-			return -1;
+			return -EIO;
 		}
 	} else {
 		n = e->t->recv(e->c, e->buf, e->c->msg_size);
 		if (n < 0) {
 			snprintf(why, wl, "recv: %s", strerror((int)-n));
-			return -1;
+			return -EIO;
 		}
 		p = e->buf;
 		len = (size_t)n;
@@ -579,18 +587,18 @@ static int ep_recv(struct ep *e, struct bm_hdr *h, char *why, size_t wl)
 			 "a message of %zu bytes arrived with a bad header "
 			 "(%zu expected)",
 			 len, e->c->msg_size);
-		return -1;
+		return -EBADMSG;
 	}
 	if (rc == -2) {
 		snprintf(why, wl,
 			 "message %llu arrived corrupt (checksum mismatch)",
 			 (unsigned long long)h->seq);
-		return -1;
+		return -EBADMSG;
 	}
 	if (len != e->c->msg_size) {
 		snprintf(why, wl, "message %llu: %zu bytes, %zu expected",
 			 (unsigned long long)h->seq, len, e->c->msg_size);
-		return -1;
+		return -EBADMSG;
 	}
 	return 0;
 }
@@ -651,8 +659,8 @@ static void pair_rx(int k, void *arg)
 		kid_fail(k, -ENOMEM, "out of memory");
 	kid_ready_wait();
 	for (;;) {
-		if (ep_recv(&e, &h, why, sizeof(why)) < 0)
-			kid_fail(k, -EBADMSG, "%s", why);
+		if ((rc = ep_recv(&e, &h, why, sizeof(why))) < 0)
+			kid_fail(k, rc, "%s", why);
 		if (h.seq != want)
 			kid_fail(k, -EBADMSG,
 				 "message %llu arrived where %llu was due "
@@ -782,8 +790,8 @@ static void rtt_a(int k, void *arg)
 		rc = ep_send(&tx, seq, 0);
 		if (rc < 0)
 			kid_fail(k, rc, "send: %s", strerror(-rc));
-		if (ep_recv(&rx, &h, why, sizeof(why)) < 0)
-			kid_fail(k, -EBADMSG, "%s", why);
+		if ((rc = ep_recv(&rx, &h, why, sizeof(why))) < 0)
+			kid_fail(k, rc, "%s", why);
 		t1 = now_ns();
 		if (h.seq != seq || h.writer != 1)
 			kid_fail(k, -EBADMSG,
@@ -819,8 +827,8 @@ static void rtt_b(int k, void *arg)
 	rtt_open(k, p, 0, &tx, &rx);
 	kid_ready_wait();
 	for (;;) {
-		if (ep_recv(&rx, &h, why, sizeof(why)) < 0)
-			kid_fail(k, -EBADMSG, "%s", why);
+		if ((rc = ep_recv(&rx, &h, why, sizeof(why))) < 0)
+			kid_fail(k, rc, "%s", why);
 		if (h.seq != want || h.writer != 0)
 			kid_fail(k, -EBADMSG,
 				 "request %llu arrived where %llu was due",
