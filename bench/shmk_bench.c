@@ -612,6 +612,21 @@ struct pair {
 	struct bt_chan c;
 };
 
+/* A process of a pair: on its CPU (TX 0, RX 1), open, then ready. */
+static void pair_open(int k, struct pair *p, enum bt_role role, struct ep *e)
+{
+	int rc;
+
+	pin(role == BT_TX ? 0 : 1);
+	rc = p->t->open(&p->c, role);
+	if (rc < 0)
+		kid_fail(k, rc, "open: %s",
+			 p->c.why[0] ? p->c.why : strerror(-rc));
+	if (ep_init(e, p->t, &p->c, 0) < 0)
+		kid_fail(k, -ENOMEM, "out of memory");
+	kid_ready_wait();
+}
+
 static void pair_tx(int k, void *arg)
 {
 	struct pair *p = arg;
@@ -619,14 +634,7 @@ static void pair_tx(int k, void *arg)
 	uint64_t seq;
 	int rc;
 
-	pin(0);
-	rc = p->t->open(&p->c, BT_TX);
-	if (rc < 0)
-		kid_fail(k, rc, "open: %s",
-			 p->c.why[0] ? p->c.why : strerror(-rc));
-	if (ep_init(&e, p->t, &p->c, 0) < 0)
-		kid_fail(k, -ENOMEM, "out of memory");
-	kid_ready_wait();
+	pair_open(k, p, BT_TX, &e);
 	for (seq = 0; !stopped(seq); seq++) {
 		rc = ep_send(&e, seq, 0);
 		if (rc < 0)
@@ -650,14 +658,7 @@ static void pair_rx(int k, void *arg)
 	uint64_t want = 0;
 	int rc;
 
-	pin(1);
-	rc = p->t->open(&p->c, BT_RX);
-	if (rc < 0)
-		kid_fail(k, rc, "open: %s",
-			 p->c.why[0] ? p->c.why : strerror(-rc));
-	if (ep_init(&e, p->t, &p->c, 0) < 0)
-		kid_fail(k, -ENOMEM, "out of memory");
-	kid_ready_wait();
+	pair_open(k, p, BT_RX, &e);
 	for (;;) {
 		if ((rc = ep_recv(&e, &h, why, sizeof(why))) < 0)
 			kid_fail(k, rc, "%s", why);

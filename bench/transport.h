@@ -85,6 +85,17 @@ struct bt_transport {
 
 typedef const struct bt_transport *(*bt_entry_fn)(void);
 
+/* A plugin's entry point, the only symbol it exports: a plugin ends with
+ * BT_PLUGIN(its_transport). */
+__attribute__((visibility("default"))) const struct bt_transport *
+shmk_bench_transport(void);
+
+#define BT_PLUGIN(t)                                                           \
+	const struct bt_transport *shmk_bench_transport(void)                  \
+	{                                                                      \
+		return &(t);                                                   \
+	}
+
 #ifdef __cplusplus
 }
 #endif

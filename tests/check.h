@@ -109,12 +109,17 @@ static inline const char *tname(const char *tag)
 	return b;
 }
 
-static inline uint64_t check_now_ms(void)
+static inline uint64_t check_now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline uint64_t check_now_ms(void)
+{
+	return check_now_ns() / 1000000;
 }
 
 static inline void sleep_ms(unsigned ms)

@@ -67,14 +67,6 @@ struct book {
 static struct book *B;
 static char n_ring[64], n_buf[64], n_arr[64], n_evt[64], n_rpc[64];
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static int bad(const char *fmt, ...)
 {
 	int zero = 0;
@@ -276,12 +268,12 @@ static int rpc_server(void)
 {
 	struct shmk_rpc_opts so = {.handler = echo, .node_size = 512};
 	struct shmk_rpc *srv;
-	uint64_t end = now_ns() + 5000000000u, p = 0;
+	uint64_t end = check_now_ns() + 5000000000u, p = 0;
 	int rc;
 
 	/* The name is taken over from a killed predecessor. */
 	while ((rc = shmk_rpc_serve(n_rpc, &so, &srv)) == -EADDRINUSE &&
-	       now_ns() < end)
+	       check_now_ns() < end)
 		sleep_ms(1);
 	if (rc < 0)
 		return bad("serve: %s", shmk_strerror(rc));
@@ -444,7 +436,7 @@ int main(int argc, char **argv)
 	CHECK_OK(shmk_array_create(n_arr, 64, 64, NULL, &arr));
 	CHECK_OK(shmk_event_create(n_evt, 0, 0, NULL, &evt));
 	srand((unsigned)getpid());
-	t0 = now_ns();
+	t0 = check_now_ns();
 	for (i = 0; i < NWORK; i++) {
 		memset(&w[i], 0, sizeof(w[i]));
 		w[i].pid = spawn(worker, (void *)(intptr_t)i);
@@ -456,13 +448,13 @@ int main(int argc, char **argv)
 	end = t0 + (uint64_t)seconds * 1000000000u;
 	t_win = t0 + WINDOW_S * 1000000000ull;
 	t_print = t0 + 10000000000ull;
-	while (now_ns() < end) {
+	while (check_now_ns() < end) {
 		uint64_t now;
 		int k, st_;
 
 		sleep_ms(1000);
 		check_green();
-		now = now_ns();
+		now = check_now_ns();
 		/* Warm-up over: the baseline. */
 		if (!t_warm && now - t0 >= WARMUP_S * 1000000000ull) {
 			t_warm = now;
@@ -490,7 +482,7 @@ int main(int argc, char **argv)
 		w[k].kills++;
 		deaths_rr += k == W_RR;
 		w[k].pid = spawn(worker, (void *)(intptr_t)k);
-		w[k].born = now_ns();
+		w[k].born = check_now_ns();
 		w[k].rss0 = 0;
 		/* No wedge: every counter moved in the last window. */
 		if (now >= t_win) {
@@ -551,14 +543,14 @@ int main(int argc, char **argv)
 		long rss;
 		int fds;
 
-		if (!w[i].rss0 || now_ns() - w[i].born < 10000000000ull)
+		if (!w[i].rss0 || check_now_ns() - w[i].born < 10000000000ull)
 			continue; /* not alive long enough to compare */
 		rss = rss_of(w[i].pid);
 		fds = fds_of(w[i].pid);
 		printf("  %-8s alive %llu s: RSS %ld -> %ld KiB, fds %d -> "
 		       "%d\n",
 		       wname[i],
-		       (unsigned long long)((now_ns() - w[i].born) /
+		       (unsigned long long)((check_now_ns() - w[i].born) /
 					    1000000000u),
 		       w[i].rss0 / 1024, rss / 1024, w[i].fd0, fds);
 		/* AddressSanitizer keeps freed memory in quarantine (up to

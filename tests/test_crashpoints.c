@@ -95,14 +95,6 @@ static uint64_t rnd(void)
 	return g_rng;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void nap_us(unsigned us)
 {
 	struct timespec ts = {0, (long)us * 1000};
@@ -341,12 +333,12 @@ static double ring_lap_ms(uint64_t t_dead)
 
 	while (atomic_load(&B->delivered) < d0 + NODES + 1) {
 		check_book("ring");
-		if (now_ns() - t_dead > (uint64_t)WEDGE_MS * 1000000) {
+		if (check_now_ns() - t_dead > (uint64_t)WEDGE_MS * 1000000) {
 			wedged("ring wedged after a death");
 		}
 		nap_us(100);
 	}
-	return (double)(now_ns() - t_dead) / 1e6;
+	return (double)(check_now_ns() - t_dead) / 1e6;
 }
 
 /* Fills every node again after draining: capacity is intact. */
@@ -410,7 +402,7 @@ static void ring_run(const char *point, int side, int rounds)
 			kill(v, SIGKILL);
 			CHECK_EQ(wait_child(v, 20000), 128 + SIGKILL);
 		}
-		t = now_ns();
+		t = check_now_ns();
 		if (as == R_WRITER)
 			wdeaths++;
 		else
@@ -694,9 +686,9 @@ static void lock_run(const char *point, int array, int rounds)
 		}
 		/* The next locker: within the bound, told whether a writer
 		 * died holding the lock. */
-		t = now_ns();
+		t = check_now_ns();
 		rc = obj_lock(&o, SHMK_LOCK_WRITE, 5000);
-		stat_add(&lat, (double)(now_ns() - t) / 1e6);
+		stat_add(&lat, (double)(check_now_ns() - t) / 1e6);
 		CHECK(rc == 0 || rc == -EOWNERDEAD);
 		memcpy(buf, obj_data(&o), BUF_SIZE);
 		/* Told 0: one whole version, whoever wrote last. */
@@ -880,14 +872,14 @@ static int server(void *arg)
 				   .node_size = RPC_NODE,
 				   .max_msg = 1 << 16};
 	struct shmk_rpc *srv;
-	uint64_t end = now_ns() + 5000000000u;
+	uint64_t end = check_now_ns() + 5000000000u;
 	int rc;
 
 	if (ro->point)
 		arm(ro->point, ro->n);
 	/* The name is taken over from a dead server (its creator gone). */
 	while ((rc = shmk_rpc_serve(g_rpc, &so, &srv)) == -EADDRINUSE &&
-	       now_ns() < end)
+	       check_now_ns() < end)
 		sleep_ms(1);
 	if (rc < 0)
 		return bad("serve: %s", shmk_strerror(rc));
@@ -939,7 +931,7 @@ static int client(void *arg)
 		req_fill(req, len, k + (uint64_t)ro->mode * 1000003);
 		rc = shmk_rpc_call(ep, req, len, rep, sizeof(rep), &res, 5000);
 		if (rc == -EPIPE && ro->mode != 2) {
-			atomic_store(&B->last_epipe_ns, now_ns());
+			atomic_store(&B->last_epipe_ns, check_now_ns());
 			atomic_fetch_add(&B->epipe, 1);
 			shmk_rpc_close(ep);
 			ep = NULL;
@@ -981,25 +973,25 @@ static void rpc_view(uint64_t *clients, int *named)
 /* Waits for progress: n more calls answered. */
 static double rpc_progress_ms(uint64_t t0, uint64_t n)
 {
-	uint64_t c0 = atomic_load(&B->calls_ok), t1 = now_ns();
+	uint64_t c0 = atomic_load(&B->calls_ok), t1 = check_now_ns();
 
 	while (atomic_load(&B->calls_ok) < c0 + n) {
 		check_book("rpc");
-		if (now_ns() - t1 > (uint64_t)WEDGE_MS * 1000000 * 2) {
+		if (check_now_ns() - t1 > (uint64_t)WEDGE_MS * 1000000 * 2) {
 			wedged("rpc: no call answered for a while");
 		}
 		nap_us(200);
 	}
-	return (double)(now_ns() - t0) / 1e6;
+	return (double)(check_now_ns() - t0) / 1e6;
 }
 
 static void wait_flag(void)
 {
-	uint64_t t0 = now_ns();
+	uint64_t t0 = check_now_ns();
 
 	while (!atomic_load(&B->flag)) {
 		check_book("wait");
-		CHECK(now_ns() - t0 < 10000000000u);
+		CHECK(check_now_ns() - t0 < 10000000000u);
 		nap_us(200);
 	}
 }
@@ -1033,17 +1025,17 @@ static void rpc_run(const char *point, int server_side, int rounds)
 			if (point) {
 				reap_killed(srv, p);
 			} else {
-				rpc_progress_ms(now_ns(), 1);
+				rpc_progress_ms(check_now_ns(), 1);
 				sleep_ms((unsigned)(rnd() % 20));
 				kill(srv, SIGKILL);
 				CHECK_EQ(wait_child(srv, 20000), 128 + SIGKILL);
 			}
-			t = now_ns();
+			t = check_now_ns();
 			if (!churn) {
 				/* The caller was told -EPIPE, at once. */
 				while (atomic_load(&B->epipe) == e0) {
 					check_book(p ? p : "rpc random");
-					CHECK(now_ns() - t <
+					CHECK(check_now_ns() - t <
 					      (uint64_t)WEDGE_MS * 1000000);
 					nap_us(100);
 				}
@@ -1078,7 +1070,7 @@ static void rpc_run(const char *point, int server_side, int rounds)
 				kill(v, SIGKILL);
 				CHECK_EQ(wait_child(v, 20000), 128 + SIGKILL);
 			}
-			t = now_ns();
+			t = check_now_ns();
 			/* The server drops the dead client's channel and its
 			 * rings' names; the honest client is still served. */
 			for (;;) {
@@ -1086,7 +1078,7 @@ static void rpc_run(const char *point, int server_side, int rounds)
 				if (clients == 1 && named == 0)
 					break;
 				check_book(p ? p : "rpc random");
-				if (now_ns() - t >
+				if (check_now_ns() - t >
 				    (uint64_t)WEDGE_MS * 1000000 * 4) {
 					fprintf(stderr,
 						"%s: %llu clients, %d "
@@ -1098,7 +1090,7 @@ static void rpc_run(const char *point, int server_side, int rounds)
 				}
 				nap_us(200);
 			}
-			stat_add(&det, (double)(now_ns() - t) / 1e6);
+			stat_add(&det, (double)(check_now_ns() - t) / 1e6);
 			stat_add(&prog, rpc_progress_ms(t, 3));
 			CHECK_EQ(atomic_load(&B->epipe), 0);
 		}
@@ -1187,7 +1179,7 @@ static int waiter(void *arg)
 		atomic_store(&B->flag, 2);
 		rc = shmk_rpc_call(ep, "slow", 4, buf, sizeof(buf), &res, 5000);
 	}
-	atomic_store(&B->t_done, now_ns());
+	atomic_store(&B->t_done, check_now_ns());
 	atomic_store(&B->rc_done, rc);
 	return 0;
 }
@@ -1270,7 +1262,7 @@ static void bounds(int reps)
 					nap_us(200);
 			/* Long enough for the waiter to be asleep. */
 			sleep_ms(30 + (unsigned)(rnd() % 30));
-			t_kill = now_ns();
+			t_kill = check_now_ns();
 			CHECK_OK(kill(h, SIGKILL));
 			if (kind < 4) {
 				CHECK_EQ(wait_child(w, 20000), 0);
@@ -1289,9 +1281,9 @@ static void bounds(int reps)
 				do {
 					rpc_view(&clients, &named);
 					nap_us(100);
-				} while (clients &&
-					 now_ns() - t_kill < 10000000000u);
-				ms[i] = (double)(now_ns() - t_kill) / 1e6;
+				} while (clients && check_now_ns() - t_kill <
+							    10000000000u);
+				ms[i] = (double)(check_now_ns() - t_kill) / 1e6;
 				CHECK_EQ(clients, 0);
 			}
 			CHECK_EQ(wait_child(h, 20000), 128 + SIGKILL);
@@ -1348,12 +1340,13 @@ int main(int argc, char **argv)
 {
 	const char *only = argc > 1 ? argv[1] : NULL;
 	int rounds = SANITIZED ? 50 : 120, i;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = check_now_ns();
 	const char *seed = getenv("SHMK_CP_SEED");
 
 	check_init();
 	(void)g_failed_rounds;
-	g_rng = seed ? strtoull(seed, NULL, 0) : now_ns() ^ (uint64_t)getpid();
+	g_rng = seed ? strtoull(seed, NULL, 0)
+		     : check_now_ns() ^ (uint64_t)getpid();
 	if (!g_rng)
 		g_rng = 1;
 	printf("test_crashpoints: seed %llu (SHMK_CP_SEED to repeat)\n",
@@ -1411,6 +1404,6 @@ int main(int argc, char **argv)
 		bounds(10);
 	}
 	printf("test_crashpoints: ok (%.1f s)\n",
-	       (double)(now_ns() - t0) / 1e9);
+	       (double)(check_now_ns() - t0) / 1e9);
 	return 0;
 }

@@ -139,9 +139,4 @@ const struct bt_transport mq_transport = make_transport();
 
 } // namespace
 
-// The entry point: the only symbol the plugin exports.
-extern "C" __attribute__((visibility("default"))) const struct bt_transport *
-shmk_bench_transport(void)
-{
-	return &mq_transport;
-}
+BT_PLUGIN(mq_transport)

@@ -685,11 +685,4 @@ static const struct bt_transport ice_transport = {
 	.teardown = ice_teardown,
 };
 
-/* The entry point: the only symbol the plugin exports. */
-__attribute__((visibility("default"))) const struct bt_transport *
-shmk_bench_transport(void);
-
-const struct bt_transport *shmk_bench_transport(void)
-{
-	return &ice_transport;
-}
+BT_PLUGIN(ice_transport)

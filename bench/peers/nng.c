@@ -279,11 +279,4 @@ static const struct bt_transport nng_transport = {
 	.teardown = nng_teardown,
 };
 
-/* The entry point: the only symbol the plugin exports. */
-__attribute__((visibility("default"))) const struct bt_transport *
-shmk_bench_transport(void);
-
-const struct bt_transport *shmk_bench_transport(void)
-{
-	return &nng_transport;
-}
+BT_PLUGIN(nng_transport)

@@ -298,11 +298,4 @@ static const struct bt_transport zmq_transport = {
 	.teardown = zmq_teardown,
 };
 
-/* The entry point: the only symbol the plugin exports. */
-__attribute__((visibility("default"))) const struct bt_transport *
-shmk_bench_transport(void);
-
-const struct bt_transport *shmk_bench_transport(void)
-{
-	return &zmq_transport;
-}
+BT_PLUGIN(zmq_transport)
