@@ -120,6 +120,17 @@ enum {
 	 * for other programs to use.
 	 */
 	SHMK_F_KEEP = 1u << 2,
+	/*
+	 * shmk_ring_create: a single-writer (single-reader) ring.  One handle
+	 * at a time writes (reads): the first to write (read) takes the role;
+	 * another handle, in this process or another, gets -EBUSY until the
+	 * holder closes or dies (the next one to try then takes the role
+	 * over).  The holder's writes (reads) run one at a time, from one
+	 * thread at a time, and take no locked instruction: small messages
+	 * move much faster.  The mode is part of the ring: openers learn it.
+	 */
+	SHMK_F_SINGLE_WRITER = 1u << 3,
+	SHMK_F_SINGLE_READER = 1u << 4,
 };
 
 /*
@@ -493,6 +504,8 @@ struct shmk_msg {
  * one handle or many.  Each message goes to exactly one reader, and
  * messages become readable in the order their writers reserved nodes
  * (so a slow writer holds back the messages reserved after its own).
+ * With SHMK_F_SINGLE_WRITER and/or SHMK_F_SINGLE_READER that side is one
+ * handle at a time, used by one thread at a time (see the flags).
  * Returns as the buffer's calls; -EINVAL for a bad geometry.
  */
 int shmk_ring_create(const char *name, size_t nodes, size_t node_size,
@@ -514,7 +527,9 @@ size_t shmk_ring_node_size(const struct shmk_ring *r);
  * Returns 0, -EMSGSIZE (len > node size: nothing is written), -ETIMEDOUT /
  * -EAGAIN (the ring stayed full), -EPIPE (shut down), -EINVAL, -ECHILD,
  * -EBUSY (16 messages are already reserved or acquired through this
- * handle), -EBADMSG (corrupt ring).  Thread-safe.
+ * handle; on a single-writer ring: another live handle is the writer, or
+ * this handle has a write open), -EBADMSG (corrupt ring).  Thread-safe
+ * (a single-writer ring: one thread at a time).
  */
 int shmk_ring_write(struct shmk_ring *r, const void *src, size_t len,
 		    int timeout_ms);
@@ -524,7 +539,8 @@ int shmk_ring_write(struct shmk_ring *r, const void *src, size_t len,
  * Returns its length (0 for an empty message), -EMSGSIZE if it is longer
  * than cap (it stays in the ring, for this or another reader), -ETIMEDOUT
  * / -EAGAIN (nothing came), -EPIPE (shut down and drained), -EINVAL,
- * -ECHILD, -EBUSY, -EBADMSG.  Thread-safe.
+ * -ECHILD, -EBUSY (as for writing, on a single-reader ring), -EBADMSG.
+ * Thread-safe (a single-reader ring: one thread at a time).
  */
 ssize_t shmk_ring_read(struct shmk_ring *r, void *dst, size_t cap,
 		       int timeout_ms);
@@ -575,7 +591,7 @@ struct shmk_ring_stats {
 	uint64_t aborted;     /* reservations given up */
 	uint64_t recovered;   /* nodes of dead writers skipped */
 	uint64_t lost;	      /* messages dead readers held */
-	uint64_t high_water;  /* most messages waiting (sampled) */
+	uint64_t high_water;  /* most messages waiting at once */
 	uint64_t lag;	      /* messages reserved and not yet taken now */
 };
 

@@ -398,6 +398,13 @@ int shmk__ec_notify(struct shmk__ec *ec);
  */
 int shmk__ec_notify_async(struct shmk__ec *ec);
 int shmk__async_init(void);
+/* Can this process be reached by another's barrier (shmk__fence_all())?
+ * If not, its fence-free stores that a peer's barrier must cover need a
+ * fence of their own. */
+int shmk__async_reached(void);
+/* A full fence on every CPU running a process that shmk__async_reached()
+ * (membarrier); without one, a 1 ms pause.  The slow path only. */
+void shmk__fence_all(void);
 
 /* A lock owner's identity: (slot + 1) << 32 | slot generation. */
 static inline uint64_t shmk__owner_id(const struct shmk__region *r)

@@ -40,6 +40,9 @@
 #define ROLE_MASK     (UINT64_C(3) << 62)
 #define NOPS	      16 /* operation slots: operations at once per handle */
 #define MAX_NODE_SIZE (UINT64_C(1) << 40)
+/* geom[2]: the ring's mode, from the create flags. */
+#define MODE_SW 1u /* SHMK_F_SINGLE_WRITER */
+#define MODE_SR 2u /* SHMK_F_SINGLE_READER */
 
 /* Node descriptor: one cache line each, so neighbours never share one. */
 struct ring_desc {
@@ -87,9 +90,13 @@ enum {
 /* Control words, in the header's ctl area, each on its own line. */
 struct ring_ctl {
 	_Atomic uint64_t head; /* writers: next position to reserve */
-	uint8_t pad0[SHMK__CACHELINE - 8];
-	_Atomic uint64_t tail; /* readers: next position to take */
-	uint8_t pad1[SHMK__CACHELINE - 8];
+	/* A single-writer ring's writer: its owner id, or 0.  On the line
+	 * of head, which only writers touch. */
+	_Atomic uint64_t writer;
+	uint8_t pad0[SHMK__CACHELINE - 16];
+	_Atomic uint64_t tail;	 /* readers: next position to take */
+	_Atomic uint64_t reader; /* a single-reader ring's reader */
+	uint8_t pad1[SHMK__CACHELINE - 16];
 	struct shmk__ec data; /* readers sleep here */
 	uint8_t pad2[SHMK__CACHELINE - 4];
 	struct shmk__ec space; /* writers sleep here */
@@ -105,7 +112,14 @@ struct shmk_ring {
 	struct ring_part *me;	 /* ours */
 	char *data;
 	uint64_t n, node_size, stride;
+	unsigned mode;		    /* MODE_*, from the private geometry */
+	_Atomic uint64_t seen_tail; /* a tail seen before (high_water()) */
 	_Atomic int poisoned; /* corrupt shared state seen: all calls fail */
+	/* The single writer's and reader's role ([0] and [1]) if this handle
+	 * holds it: the operation slot kept for the role, or -1; and whether
+	 * an operation of the role is open (one at a time). */
+	_Atomic int role_k[2];
+	_Atomic int role_busy[2];
 	/* Our operation slots in use, a byte each (process-private). */
 	_Atomic uint8_t busy[NOPS];
 	/* What each slot in use holds (position | role): our own record of
@@ -133,7 +147,9 @@ static int ring_geometry(const uint64_t geom[SHMK__GEOM_N], struct ring_geom *g)
 	uint64_t n = geom[0], size = geom[1], align, bytes;
 	int i;
 
-	for (i = 2; i < SHMK__GEOM_N; i++)
+	if (geom[2] & ~(uint64_t)(MODE_SW | MODE_SR))
+		return -EINVAL;
+	for (i = 3; i < SHMK__GEOM_N; i++)
 		if (geom[i])
 			return -EINVAL;
 	if (n < 2 || n > SHMK__MAX_TOTAL / SHMK__CACHELINE || size < 1 ||
@@ -213,6 +229,7 @@ static void ring_shutdown(struct shmk__region *r)
 }
 
 static int ring_stat_counters(int fd, const struct shmk__hdr *h, uint64_t *out);
+static void role_drop(struct shmk_ring *q);
 
 const struct shmk__kind shmk__ring_kind = {
 	.kind = SHMK_KIND_RING,
@@ -221,7 +238,7 @@ const struct shmk__kind shmk__ring_kind = {
 	.reclaim = ring_reclaim,
 	.shutdown = ring_shutdown,
 	.stat_counters = ring_stat_counters,
-	.geom_names = {"nodes", "node_size", NULL},
+	.geom_names = {"nodes", "node_size", "single", NULL},
 	.counter_names = {"written", "bytes_written", "read", "bytes_read",
 			  "full_waits", "empty_waits", "wakeups", "aborted",
 			  "recovered", "lost", "high_water", "lag", NULL},
@@ -267,6 +284,9 @@ static int ring_attached(struct shmk_ring *q, struct shmk_ring **out, int rc)
 	q->n = q->r.geom[0];
 	q->node_size = q->r.geom[1];
 	q->stride = g.stride;
+	q->mode = (unsigned)q->r.geom[2];
+	atomic_init(&q->role_k[0], -1);
+	atomic_init(&q->role_k[1], -1);
 	shmk__async_init();
 	*out = q;
 	return 0;
@@ -285,12 +305,23 @@ SHMK__EXPORT int shmk_ring_create(const char *name, size_t nodes,
 				  size_t node_size, const struct shmk_opts *o,
 				  struct shmk_ring **out)
 {
+	const unsigned single = SHMK_F_SINGLE_WRITER | SHMK_F_SINGLE_READER;
 	uint64_t geom[SHMK__GEOM_N] = {nodes, node_size};
+	struct shmk_opts oo;
 	struct shmk_ring *q;
 	int rc = ring_new(out, &q);
 
 	if (rc < 0)
 		return rc;
+	/* The mode is geometry: an opener learns it from the header, and
+	 * SHMK_F_OPEN_OR_CREATE finds a ring of another mode a mismatch. */
+	if (o && (o->flags & single)) {
+		oo = *o;
+		oo.flags &= ~single;
+		geom[2] = ((o->flags & SHMK_F_SINGLE_WRITER) ? MODE_SW : 0) |
+			  ((o->flags & SHMK_F_SINGLE_READER) ? MODE_SR : 0);
+		o = &oo;
+	}
 	rc = shmk__region_create(&q->r, name, &shmk__ring_kind, geom, o,
 				 ring_init);
 	return ring_attached(q, out, rc);
@@ -331,8 +362,10 @@ SHMK__EXPORT int shmk_ring_close(struct shmk_ring *q)
 		return 0;
 	/* What we counted outlives us.  Reservations and acquisitions
 	 * still open become a dead participant's: recovered by others. */
-	if (!q->r.forked)
+	if (!q->r.forked) {
 		fold(&q->r, q->me);
+		role_drop(q);
+	}
 	shmk__region_close(&q->r);
 	free(q);
 	return 0;
@@ -405,6 +438,126 @@ static void op_put(struct shmk_ring *q, int k)
 	atomic_store_explicit(&q->me->op[k].intent, 0, memory_order_release);
 	atomic_store_explicit(&q->mine[k], 0, memory_order_relaxed);
 	atomic_store_explicit(&q->busy[k], 0, memory_order_release);
+}
+
+/* ---------------------------------------------------------------------
+ * Single-writer and single-reader rings
+ *
+ * The role is held by one handle at a time, named by its owner id in the
+ * ring's writer (reader) word; another handle, here or in another
+ * process, gets -EBUSY while the holder lives, and takes the role over
+ * once the kernel says the holder is gone (a closed handle gives it back).
+ * The holder keeps an operation slot for the role, so that an operation
+ * of the role takes no locked instruction: a locked instruction waits for
+ * the stores ahead of it, the node just handed over among them, and that
+ * wait for the other CPU's cache is most of what a small message costs.
+ * The handle's operations of the role run one at a time, from one thread
+ * at a time: role_busy catches a second one opened before the first ends,
+ * not two threads racing (the caller's to prevent, as documented).
+ * --------------------------------------------------------------------- */
+
+static _Atomic uint64_t *role_word(struct shmk_ring *q, int role)
+{
+	return role ? &q->ctl->reader : &q->ctl->writer;
+}
+
+/* Takes role (0 writer, 1 reader) for this handle: the slot kept for it,
+ * -EBUSY if a live participant holds it, -EBADMSG for a corrupt word. */
+static int role_take(struct shmk_ring *q, int role)
+{
+	_Atomic uint64_t *w = role_word(q, role);
+	uint64_t me = shmk__owner_id(&q->r), v;
+	int k = atomic_load_explicit(&q->role_k[role], memory_order_acquire);
+	int dead, other = -1;
+
+	for (;;) {
+		v = atomic_load_explicit(w, memory_order_acquire);
+		if (v == me)
+			break;
+		if (v) {
+			dead = shmk__owner_dead(&q->r, v);
+			if (dead < 0)
+				return -EBADMSG;
+			if (!dead)
+				return -EBUSY;
+		}
+		if (atomic_compare_exchange_strong_explicit(
+			    w, &v, me, memory_order_acq_rel,
+			    memory_order_relaxed))
+			break;
+	}
+	if (k >= 0)
+		return k;
+	k = op_get(q);
+	if (k < 0)
+		return k;
+	/* Two threads taking it at once (which the caller should not let
+	 * happen): one slot is kept, the other given back. */
+	if (!atomic_compare_exchange_strong_explicit(&q->role_k[role], &other,
+						     k, memory_order_acq_rel,
+						     memory_order_acquire)) {
+		op_put(q, k);
+		k = other;
+	}
+	return k;
+}
+
+/* Opens an operation of role: its operation slot, or < 0. */
+static int role_enter(struct shmk_ring *q, int role)
+{
+	int k = atomic_load_explicit(&q->role_k[role], memory_order_acquire);
+
+	/* The word is on a line this side alone writes: a cheap look. */
+	if (k < 0 ||
+	    atomic_load_explicit(role_word(q, role), memory_order_relaxed) !=
+		    shmk__owner_id(&q->r)) {
+		k = role_take(q, role);
+		if (k < 0)
+			return k;
+	}
+	/* Acquire: pairs with role_exit()'s release (another thread of ours
+	 * may have run the last operation). */
+	if (atomic_load_explicit(&q->role_busy[role], memory_order_acquire))
+		return -EBUSY;
+	atomic_store_explicit(&q->role_busy[role], 1, memory_order_relaxed);
+	return k;
+}
+
+/* Gives the role back at close, if we hold it. */
+static void role_drop(struct shmk_ring *q)
+{
+	uint64_t me = shmk__owner_id(&q->r);
+	int role;
+
+	for (role = 0; role < 2; role++) {
+		uint64_t v = me;
+
+		if (atomic_load_explicit(&q->role_k[role],
+					 memory_order_relaxed) >= 0)
+			atomic_compare_exchange_strong_explicit(
+				role_word(q, role), &v, 0, memory_order_release,
+				memory_order_relaxed);
+	}
+}
+
+/* Operation slot k's operation is over: its intent cleared, the slot
+ * given back, or kept if it is a role's. */
+static void op_done(struct shmk_ring *q, int k)
+{
+	int role;
+
+	for (role = 0; role < 2; role++)
+		if (atomic_load_explicit(&q->role_k[role],
+					 memory_order_relaxed) == k) {
+			atomic_store_explicit(&q->me->op[k].intent, 0,
+					      memory_order_release);
+			atomic_store_explicit(&q->mine[k], 0,
+					      memory_order_relaxed);
+			atomic_store_explicit(&q->role_busy[role], 0,
+					      memory_order_release);
+			return;
+		}
+	op_put(q, k);
 }
 
 /*
@@ -511,16 +664,31 @@ struct res_wait {
 	int waited;
 };
 
-/* Samples the fill level now and then, for the high-water mark. */
+/* Messages waiting once position p is reserved, if tail is t. */
+static uint64_t fill_at(struct shmk_ring *q, uint64_t p, uint64_t t)
+{
+	uint64_t fill = p + 1 > t ? p + 1 - t : 0;
+
+	return fill < q->n ? fill : q->n;
+}
+
+/*
+ * The high-water mark, at every reservation, without a look at tail (a
+ * line readers write) for each: tail only grows, so p + 1 less a tail
+ * seen before is at least the fill; tail is looked at only when that
+ * bound passes the mark, which after a while is rare.
+ */
 static void high_water(struct shmk_ring *q, uint64_t p)
 {
-	uint64_t t = atomic_load_explicit(&q->ctl->tail, memory_order_relaxed);
-	uint64_t fill = p + 1 > t ? p + 1 - t : 0, hwm;
 	_Atomic uint64_t *w = &q->r.hdr->counter[G_HWM];
+	uint64_t hwm = atomic_load_explicit(w, memory_order_relaxed), t, fill;
 
-	if (fill > q->n)
-		fill = q->n;
-	hwm = atomic_load_explicit(w, memory_order_relaxed);
+	t = atomic_load_explicit(&q->seen_tail, memory_order_relaxed);
+	if (fill_at(q, p, t) <= hwm)
+		return;
+	t = atomic_load_explicit(&q->ctl->tail, memory_order_relaxed);
+	atomic_store_explicit(&q->seen_tail, t, memory_order_relaxed);
+	fill = fill_at(q, p, t);
 	while (fill > hwm && !atomic_compare_exchange_weak_explicit(
 				     w, &hwm, fill, memory_order_relaxed,
 				     memory_order_relaxed))
@@ -567,6 +735,15 @@ static int try_reserve(struct res_wait *a, uint64_t *blocked)
 		/* The intent before the claim: the claim's release makes it
 		 * visible to whoever sees head past p. */
 		atomic_store_explicit(iw, p | ROLE_W, memory_order_relaxed);
+		if (q->mode & MODE_SW) {
+			/* The only writer: a plain store claims p (for the
+			 * shutdown race, see shmk_ring_reserve()). */
+			atomic_store_explicit(&q->ctl->head, p + 1,
+					      memory_order_release);
+			a->pos = p;
+			high_water(q, p);
+			return 1;
+		}
 		/* seq_cst: ordered before our look at the state below, as a
 		 * draining reader's look at the state is before its look at
 		 * head: one of us sees the other. */
@@ -574,8 +751,7 @@ static int try_reserve(struct res_wait *a, uint64_t *blocked)
 			    &q->ctl->head, &p, p + 1, memory_order_seq_cst,
 			    memory_order_acquire)) {
 			a->pos = p;
-			if (!(p & 63))
-				high_water(q, p);
+			high_water(q, p);
 			return 1;
 		}
 		/* Lost the race: the intent must not stay, or it would pass
@@ -650,12 +826,12 @@ SHMK__EXPORT int shmk_ring_reserve(struct shmk_ring *q, struct shmk_msg *m,
 
 	if (rc < 0)
 		return rc;
-	a.k = op_get(q);
+	a.k = (q->mode & MODE_SW) ? role_enter(q, 0) : op_get(q);
 	if (a.k < 0)
 		return a.k;
 	rc = ring_wait(&q->ctl->space, res_cond, &a, timeout_ms, q->r.spin_ns);
 	if (rc < 0) {
-		op_put(q, a.k);
+		op_done(q, a.k);
 		return rc;
 	}
 	atomic_store_explicit(&q->mine[a.k], a.pos | ROLE_W,
@@ -668,7 +844,13 @@ SHMK__EXPORT int shmk_ring_reserve(struct shmk_ring *q, struct shmk_msg *m,
 	SHMK__CRASH("ring_reserved"); /* the intent names us as the owner */
 	/* Shut down while we claimed: readers may already have been told
 	 * the ring is drained, so the node is given up (seq_cst: after our
-	 * claim; see acq_cond()). */
+	 * claim; see acq_cond()).  A single writer's claim was a plain store,
+	 * which this load may pass: a reader forces the fence it lacks with a
+	 * barrier on every CPU before it calls the ring drained (acq_cond());
+	 * a process that cannot be reached by one pays the fence here. */
+	if ((q->mode & MODE_SW) && !shmk__async_reached())
+		atomic_thread_fence(memory_order_seq_cst);
+	atomic_signal_fence(memory_order_seq_cst);
 	if (atomic_load_explicit(&q->r.hdr->state, memory_order_seq_cst) ==
 	    SHMK_STATE_SHUTDOWN) {
 		shmk_ring_abort(q, m);
@@ -703,11 +885,17 @@ static void publish(struct shmk_ring *q, struct shmk_msg *m, uint64_t bits)
 	/* Release: the data and len are visible to whoever acquires seq. */
 	atomic_store_explicit(&d->seq, (m->pos_ + 1) | bits,
 			      memory_order_release);
+	/* Counted once published: a writer that dies before is recovered,
+	 * never counted written. */
+	if (!bits) {
+		count(q, k, C_WRITTEN, 1);
+		count(q, k, C_BYTES_W, m->len);
+	}
 	SHMK__CRASH("ring_committed"); /* published; intent still set */
 	m->role_ = 0;
 	if (shmk__ec_notify_async(&q->ctl->data))
 		count(q, k, C_WAKEUPS, 1);
-	op_put(q, k);
+	op_done(q, k);
 }
 
 SHMK__EXPORT int shmk_ring_commit(struct shmk_ring *q, struct shmk_msg *m)
@@ -720,8 +908,6 @@ SHMK__EXPORT int shmk_ring_commit(struct shmk_ring *q, struct shmk_msg *m)
 		return -EMSGSIZE; /* still reserved: shorten it, or abort */
 	atomic_store_explicit(&q->desc[m->pos_ % q->n].len, m->len,
 			      memory_order_relaxed);
-	count(q, m->intent_, C_WRITTEN, 1);
-	count(q, m->intent_, C_BYTES_W, m->len);
 	SHMK__CRASH("ring_pre_commit");
 	publish(q, m, 0);
 	return 0;
@@ -773,6 +959,7 @@ struct acq_wait {
 	size_t cap; /* the largest message the caller takes */
 	uint64_t pos, len;
 	int waited;
+	int fenced; /* a barrier was forced before calling it drained */
 };
 
 /* Releases position p's node for the writer of p + N; k counts. */
@@ -831,9 +1018,14 @@ static int try_acquire(struct acq_wait *a, uint64_t *blocked)
 				return -EMSGSIZE; /* it stays in the ring */
 		}
 		atomic_store_explicit(iw, p | ROLE_R, memory_order_relaxed);
-		if (!atomic_compare_exchange_weak_explicit(
-			    &q->ctl->tail, &p, p + 1, memory_order_acq_rel,
-			    memory_order_acquire)) {
+		if (q->mode & MODE_SR) {
+			/* The only reader: a plain store takes p. */
+			atomic_store_explicit(&q->ctl->tail, p + 1,
+					      memory_order_release);
+		} else if (!atomic_compare_exchange_weak_explicit(
+				   &q->ctl->tail, &p, p + 1,
+				   memory_order_acq_rel,
+				   memory_order_acquire)) {
 			atomic_store_explicit(iw, 0, memory_order_relaxed);
 			continue;
 		}
@@ -869,8 +1061,19 @@ again:
 	if (atomic_load_explicit(&q->r.hdr->state, memory_order_seq_cst) ==
 		    SHMK_STATE_SHUTDOWN &&
 	    atomic_load_explicit(&q->ctl->head, memory_order_seq_cst) <=
-		    atomic_load_explicit(&q->ctl->tail, memory_order_acquire))
+		    atomic_load_explicit(&q->ctl->tail, memory_order_acquire)) {
+		/* A single writer claims with a plain store and looks at the
+		 * state without a fence: make every CPU fence, then look at
+		 * head again.  Either the writer's claim is visible now, or
+		 * its look at the state comes after the fence and sees the
+		 * shutdown (and it gives the node up). */
+		if ((q->mode & MODE_SW) && !a->fenced) {
+			a->fenced = 1;
+			shmk__fence_all();
+			goto again;
+		}
 		return -EPIPE;
+	}
 	if (!slow)
 		return SHMK__COND_WAIT;
 	if (!a->waited) {
@@ -891,12 +1094,12 @@ static int acquire(struct shmk_ring *q, struct shmk_msg *m, size_t cap,
 
 	if (rc < 0)
 		return rc;
-	a.k = op_get(q);
+	a.k = (q->mode & MODE_SR) ? role_enter(q, 1) : op_get(q);
 	if (a.k < 0)
 		return a.k;
 	rc = ring_wait(&q->ctl->data, acq_cond, &a, timeout_ms, spin_ns);
 	if (rc < 0) {
-		op_put(q, a.k);
+		op_done(q, a.k);
 		return rc;
 	}
 	atomic_store_explicit(&q->mine[a.k], a.pos | ROLE_R,
@@ -929,13 +1132,15 @@ SHMK__EXPORT int shmk_ring_release(struct shmk_ring *q, struct shmk_msg *m)
 	if (rc < 0)
 		return rc;
 	k = m->intent_;
-	count(q, k, C_READ, 1);
-	count(q, k, C_BYTES_R, m->len);
 	m->role_ = 0;
-	SHMK__CRASH("ring_mid_release"); /* counted, node not given back */
+	SHMK__CRASH("ring_mid_release"); /* node not given back */
 	release_node(q, m->pos_, k);
 	SHMK__CRASH("ring_released"); /* given back; intent still set */
-	op_put(q, k);
+	/* Counted once given back: a reader that dies before is counted
+	 * lost by its recoverer, never read as well. */
+	count(q, k, C_READ, 1);
+	count(q, k, C_BYTES_R, m->len);
+	op_done(q, k);
 	return 0;
 }
 

@@ -449,6 +449,26 @@ static void ring_run(const char *point, int side, int rounds)
 	}
 	ring_capacity(r);
 	CHECK_OK(shmk_ring_stats(r, &st));
+	/* Drained: every message counted written was read or lost, never
+	 * both.  Counts follow the act: a writer that dies between
+	 * publishing and counting, or a reader between giving its node back
+	 * and counting, leaves one message uncounted (no crash point lies
+	 * there but ring_released). */
+	if (st.read + st.lost > st.written + (uint64_t)wdeaths ||
+	    st.read + st.lost + (uint64_t)rdeaths < st.written ||
+	    (point && !strcmp(point, "ring_released") &&
+	     st.read + st.lost + (uint64_t)rdeaths != st.written) ||
+	    (point && strcmp(point, "ring_released") &&
+	     st.read + st.lost != st.written)) {
+		fprintf(stderr,
+			"%s: written %llu, read %llu, lost %llu, %d readers "
+			"died\n",
+			point ? point : "random",
+			(unsigned long long)st.written,
+			(unsigned long long)st.read,
+			(unsigned long long)st.lost, rdeaths);
+		exit(1);
+	}
 	if (point && side == R_WRITER) {
 		/* Each death before publication leaves one node, recovered
 		 * once; after it, none. */
