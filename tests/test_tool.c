@@ -742,18 +742,36 @@ static void test_create(void)
 	info_json_ok(ring, "o[\"kind\"] == \"ring\" and o[\"state\"] == "
 			   "\"ready\" and o[\"keep\"] == True and "
 			   "o[\"geometry\"] == {\"nodes\": 8, \"node_size\": "
-			   "1024} and o[\"creator\"][\"alive\"] == False");
+			   "1024, \"single\": 0} and "
+			   "o[\"creator\"][\"alive\"] == False");
 	CHECK_EQ(tool("info %s", ring), 0);
 	HAS(g_out, "state:        ready");
 	HAS(g_out, "flags:        keep");
+	/* A single-writer, single-reader ring: the mode is geometry. */
+	CHECK_EQ(tool("create ring %s --nodes 8 --node-size 1K "
+		      "--open-or-create --single-writer",
+		      ring),
+		 1);
+	HAS(g_err, "single=writer");
+	CHECK_OK(shmk_unlink(ring));
+	CHECK_EQ(tool("create ring %s --nodes 8 --node-size 1K "
+		      "--single-writer --single-reader",
+		      ring),
+		 0);
+	created_ok(ring, SHMK_KIND_RING, &st);
+	CHECK_EQ(st.geom[2], 3);
+	CHECK_EQ(tool("info %s", ring), 0);
+	HAS(g_out, "geometry:     nodes=8 node_size=1024 single=writer+reader");
+	CHECK_EQ(tool("create event %s --single-writer", ev), 2);
 	CHECK_EQ(tool("ls"), 0);
 	HAS(g_out, "FLAGS");
 	CHECK(ls_line(ring) != NULL);
 	HAS(ls_line(ring), " keep ");
 	HAS(ls_line(ring), "nodes=8 node_size=1024");
 
-	/* A line through it with send and recv; a send that does not shut
-	 * it down leaves it ready for the next. */
+	/* A line through it with send and recv (one writer and one reader
+	 * process at a time, as the ring's mode asks); a send that does not
+	 * shut it down leaves it ready for the next. */
 	put_file(g_in, "hello\n", 6);
 	CHECK_EQ(tool("send --no-shutdown --timeout 5000 %s <%s", ring, g_in),
 		 0);
@@ -767,7 +785,7 @@ static void test_create(void)
 	CHECK_EQ(ring_counter(ring, "read"), 2);
 	/* send shut it down: it is not what create makes any more. */
 	CHECK_EQ(tool("create ring %s --nodes 8 --node-size 1K "
-		      "--open-or-create",
+		      "--single-writer --single-reader --open-or-create",
 		      ring),
 		 1);
 	HAS(g_err, ring);

@@ -610,20 +610,33 @@ static int list_names(char ***out, size_t *count)
 	return 0;
 }
 
-/* "nodes=8 node_size=4096": the geometry asked for or found. */
+/* "nodes=8 node_size=4096": the geometry asked for or found.  A ring's
+ * mode reads "single=writer" (or reader, or writer+reader), and is left
+ * out for a ring of many writers and readers. */
 static const char *geom_of(int kind, const uint64_t *geom, int n, char *buf,
 			   size_t cap)
 {
+	static const char *const single[] = {"", "writer", "reader",
+					     "writer+reader"};
 	size_t len = 0;
 	char nb[32];
 	int i;
 
 	buf[0] = 0;
-	for (i = 0; i < n && len < cap; i++)
+	for (i = 0; i < n && len < cap; i++) {
+		const char *name = geom_name(kind, i, nb, sizeof(nb));
+
+		if (!strcmp(name, "single") && geom[i] < 4) {
+			if (geom[i])
+				len += (size_t)snprintf(
+					buf + len, cap - len, "%ssingle=%s",
+					i ? " " : "", single[geom[i]]);
+			continue;
+		}
 		len += (size_t)snprintf(buf + len, cap - len, "%s%s=%llu",
-					i ? " " : "",
-					geom_name(kind, i, nb, sizeof(nb)),
+					i ? " " : "", name,
 					(unsigned long long)geom[i]);
+	}
 	return buf;
 }
 
@@ -739,11 +752,8 @@ static void print_info(const char *name, const struct shmk_stat *st)
 	       (unsigned long long)st->total_size,
 	       human_size(st->total_size, buf, sizeof(buf)),
 	       (unsigned long long)st->header_size);
-	printf("geometry:    ");
-	for (i = 0; i < st->ngeom; i++)
-		printf(" %s=%llu", geom_name(st->kind, i, buf, sizeof(buf)),
-		       (unsigned long long)st->geom[i]);
-	printf("\n");
+	printf("geometry:     %s\n",
+	       geom_of(st->kind, st->geom, st->ngeom, buf, sizeof(buf)));
 	printf("creator:      pid %d, %s, %s\n", (int)st->creator_pid,
 	       user_name(st->creator_uid, user, sizeof(user)),
 	       st->creator_alive ? "alive" : "gone");
@@ -1902,12 +1912,15 @@ enum {
 	C_ELEM_SIZE = 1u << 4,
 	C_MANUAL = 1u << 5,
 	C_SET = 1u << 6,
-	C_NOPTS = 7,
+	C_SINGLE_W = 1u << 7,
+	C_SINGLE_R = 1u << 8,
+	C_NOPTS = 9,
 };
 
 static const char *const create_opt_name[C_NOPTS] = {
-	"--nodes",     "--node-size",	 "--size", "--count",
-	"--elem-size", "--manual-reset", "--set",
+	"--nodes", "--node-size",     "--size",
+	"--count", "--elem-size",     "--manual-reset",
+	"--set",   "--single-writer", "--single-reader",
 };
 
 /* The kinds create makes; `need` options have no default. */
@@ -1916,7 +1929,8 @@ static const struct create_kind {
 	int kind;
 	unsigned allowed, need;
 } create_kinds[] = {
-	{"ring", SHMK_KIND_RING, C_NODES | C_NODE_SIZE, 0},
+	{"ring", SHMK_KIND_RING,
+	 C_NODES | C_NODE_SIZE | C_SINGLE_W | C_SINGLE_R, 0},
 	{"buffer", SHMK_KIND_BUFFER, C_SIZE, C_SIZE},
 	{"array", SHMK_KIND_ARRAY, C_COUNT | C_ELEM_SIZE,
 	 C_COUNT | C_ELEM_SIZE},
@@ -1933,7 +1947,7 @@ struct create_req {
 	const char *name;
 	const struct create_kind *k;
 	/* In the order of the kind's geometry fields (shmk_stat geom[]). */
-	uint64_t geom[2];
+	uint64_t geom[3];
 	int ngeom;
 	int set; /* event: start set */
 	unsigned mode, given;
@@ -1960,6 +1974,8 @@ static int create_options(struct create_req *q, int argc, char **argv)
 		{"elem-size", required_argument, NULL, 'e'},
 		{"manual-reset", no_argument, NULL, 'M'},
 		{"set", no_argument, NULL, 'i'},
+		{"single-writer", no_argument, NULL, 'W'},
+		{"single-reader", no_argument, NULL, 'R'},
 		{"mode", required_argument, NULL, 'm'},
 		{"open-or-create", no_argument, NULL, 'o'},
 		{"verbose", no_argument, NULL, 'v'},
@@ -2013,6 +2029,12 @@ static int create_options(struct create_req *q, int argc, char **argv)
 		case 'i':
 			q->set = 1;
 			q->given |= C_SET;
+			break;
+		case 'W':
+			q->given |= C_SINGLE_W;
+			break;
+		case 'R':
+			q->given |= C_SINGLE_R;
 			break;
 		case 'm':
 			if (parse_mode("create", optarg, &q->mode) < 0)
@@ -2069,9 +2091,12 @@ static int create_options(struct create_req *q, int argc, char **argv)
 		}
 	switch (q->k->kind) {
 	case SHMK_KIND_RING:
+		/* The mode is the ring's third geometry field. */
 		q->geom[0] = nodes;
 		q->geom[1] = node_size;
-		q->ngeom = 2;
+		q->geom[2] = (q->given & C_SINGLE_W ? 1 : 0) |
+			     (q->given & C_SINGLE_R ? 2 : 0);
+		q->ngeom = 3;
 		break;
 	case SHMK_KIND_BUFFER:
 		q->geom[0] = size;
@@ -2100,6 +2125,7 @@ static int create_options(struct create_req *q, int argc, char **argv)
 static int create_call(const struct create_req *q, const struct shmk_opts *o,
 		       struct shmk_stat *st, int *src)
 {
+	struct shmk_opts ro;
 	struct shmk_buffer *b;
 	struct shmk_array *a;
 	struct shmk_event *e;
@@ -2108,8 +2134,13 @@ static int create_call(const struct create_req *q, const struct shmk_opts *o,
 
 	switch (q->k->kind) {
 	case SHMK_KIND_RING:
+		ro = *o;
+		if (q->given & C_SINGLE_W)
+			ro.flags |= SHMK_F_SINGLE_WRITER;
+		if (q->given & C_SINGLE_R)
+			ro.flags |= SHMK_F_SINGLE_READER;
 		rc = shmk_ring_create(q->name, (size_t)q->geom[0],
-				      (size_t)q->geom[1], o, &r);
+				      (size_t)q->geom[1], &ro, &r);
 		if (!rc) {
 			*src = shmk_stat(q->name, st);
 			shmk_ring_close(r);
@@ -2565,6 +2596,8 @@ static const struct command commands[] = {
 	 "\n"
 	 "  ring    --nodes N         nodes (at least 2; default 64)\n"
 	 "          --node-size SIZE  bytes per node (default 64K)\n"
+	 "          --single-writer   one writing handle at a time (faster\n"
+	 "          --single-reader   small messages); one reading handle\n"
 	 "  buffer  --size SIZE       bytes (needed)\n"
 	 "  array   --count N         elements (needed)\n"
 	 "          --elem-size SIZE  bytes per element (needed)\n"
