@@ -62,8 +62,13 @@ bench-more: build
 	@echo
 	$(BUILD)/bench/bench_rpc
 
+# Into a system prefix as root: refresh the loader's cache, so that
+# programs find libshmk.so at once.
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
+	@case "$(PREFIX)" in /usr|/usr/|/usr/local|/usr/local/) \
+		if [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then \
+			ldconfig; fi ;; esac
 
 asan:
 	$(MAKE) test BUILD=build-asan \

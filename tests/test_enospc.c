@@ -21,17 +21,19 @@ static void fill(struct shmk_buffer *b)
 	memset(shmk_buffer_data(b), 0xee, shmk_buffer_size(b));
 }
 
+/* In a mount namespace of its own, so its mounts end with it.  dir is
+ * the parent's (which removes it): the child's mount over it is never
+ * seen outside. */
 static int child(void *arg)
 {
-	char dir[64] = "/tmp/shmk-enospc-XXXXXX", path[128];
+	const char *dir = arg;
+	char path[128];
 	struct shmk_buffer *b = NULL;
 
-	(void)arg;
 	if (unshare(CLONE_NEWNS) < 0)
 		return 77;
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return 77;
-	CHECK(mkdtemp(dir) != NULL);
 	if (make_small_tmpfs(dir) < 0)
 		return 77;
 	if (make_small_tmpfs("/dev/shm") < 0)
@@ -70,10 +72,13 @@ static int child(void *arg)
 
 int main(void)
 {
+	char dir[64] = "/tmp/shmk-enospc-XXXXXX";
 	int rc;
 
 	check_init();
-	rc = wait_child(spawn(child, NULL), 30000);
+	CHECK(mkdtemp(dir) != NULL);
+	rc = wait_child(spawn(child, dir), 30000);
+	CHECK_OK(rmdir(dir));
 	if (rc == 77)
 		SKIP("no private mount namespace here");
 	CHECK_EQ(rc, 0);
