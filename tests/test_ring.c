@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
 
 #include "check.h"
 #include "internal.h"
@@ -585,6 +586,53 @@ static void test_alignment(void)
 	}
 }
 
+/* CPU time of this process so far, in microseconds. */
+static uint64_t cpu_us(void)
+{
+	struct rusage ru;
+
+	CHECK_OK(getrusage(RUSAGE_SELF, &ru));
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
+	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+/* Blocks 1 s on an empty ring (arg 0) or a full one (arg 1); exits 0 if
+ * that cost under 50 ms of CPU (5 %): once the spin budget is spent, a
+ * waiter sleeps. */
+static int child_idle(void *arg)
+{
+	struct shmk_ring *r;
+	uint64_t t0;
+	char c = 0;
+	int rc;
+
+	CHECK_OK(shmk_ring_open(g_name, NULL, &r));
+	t0 = cpu_us();
+	if (arg)
+		rc = shmk_ring_write(r, &c, 1, 1000);
+	else
+		rc = (int)shmk_ring_read(r, &c, 1, 1000);
+	t0 = cpu_us() - t0;
+	CHECK_RC(rc, -ETIMEDOUT);
+	printf("  a %s waiting 1 s used %.2f ms of CPU\n",
+	       arg ? "writer" : "reader", (double)t0 / 1000);
+	CHECK_OK(shmk_ring_close(r));
+	return t0 < 50000 ? 0 : 1;
+}
+
+static void test_idle_waiters(void)
+{
+	struct shmk_ring *r;
+
+	CHECK_OK(shmk_ring_create(g_name, 2, 1, NULL, &r));
+	CHECK_EQ(wait_child(spawn(child_idle, (void *)0), 10000), 0);
+	CHECK_OK(shmk_ring_write(r, "a", 1, 0));
+	CHECK_OK(shmk_ring_write(r, "b", 1, 0));
+	CHECK_EQ(wait_child(spawn(child_idle, (void *)1), 10000), 0);
+	CHECK_OK(shmk_ring_close(r));
+	CHECK_OK(shmk_unlink(g_name));
+}
+
 int main(void)
 {
 	check_init();
@@ -600,6 +648,7 @@ int main(void)
 	test_busy();
 	test_timeouts();
 	test_shutdown();
+	test_idle_waiters();
 	test_node_sizes();
 	test_slow_peers();
 	test_corrupt();
