@@ -38,10 +38,20 @@ struct ring_local {
 	struct shmk_msg m;
 };
 
+/* c->arg: RING_NO_SPIN for handles that never spin (they sleep at once),
+ * RING_SINGLE for a single-writer single-reader ring. */
+#define RING_NO_SPIN 1
+#define RING_SINGLE  2
+
 static int ring_setup(struct bt_chan *c)
 {
+	struct shmk_opts o = {0};
 	struct shmk_ring *r;
-	int rc = shmk_ring_create(c->name, c->depth, c->msg_size, NULL, &r);
+	int rc;
+
+	if (c->arg & RING_SINGLE)
+		o.flags = SHMK_F_SINGLE_WRITER | SHMK_F_SINGLE_READER;
+	rc = shmk_ring_create(c->name, c->depth, c->msg_size, &o, &r);
 
 	if (rc < 0) {
 		snprintf(c->why, sizeof(c->why), "shmk_ring_create: %s",
@@ -52,11 +62,10 @@ static int ring_setup(struct bt_chan *c)
 	return 0;
 }
 
-/* c->arg: 1 for a handle that never spins (it sleeps at once). */
 static int ring_open(struct bt_chan *c, enum bt_role role)
 {
 	struct ring_local *l = calloc(1, sizeof(*l));
-	struct shmk_opts o = {.spin_us = c->arg ? -1 : 0};
+	struct shmk_opts o = {.spin_us = (c->arg & RING_NO_SPIN) ? -1 : 0};
 	int rc;
 
 	(void)role;
@@ -161,9 +170,28 @@ const struct bt_transport bt_shmk = {
 
 static int ring_setup_sleep(struct bt_chan *c)
 {
-	c->arg = 1;
+	c->arg = RING_NO_SPIN;
 	return ring_setup(c);
 }
+
+static int ring_setup_single(struct bt_chan *c)
+{
+	c->arg = RING_SINGLE;
+	return ring_setup(c);
+}
+
+/* Copy mode on a ring created for one writer and one reader. */
+const struct bt_transport bt_shmk_single = {
+	.abi = BT_ABI,
+	.name = "shmk-single",
+	.label = "shmk ring (copy, single w+r)",
+	.setup = ring_setup_single,
+	.open = ring_open,
+	.send = ring_send,
+	.recv = ring_recv,
+	.close = ring_close,
+	.teardown = ring_teardown,
+};
 
 /* Copy mode with no spinning: every wait sleeps in the kernel at once,
  * as the other transports do (what a caller pays for a wake-up). */

@@ -5,7 +5,7 @@
 
 #include "transport.h"
 
-extern const struct bt_transport bt_shmk, bt_shmk_zc, bt_shmk_sleep, bt_bound,
-	bt_pipe, bt_unix, bt_dgram, bt_mq, bt_tcp;
+extern const struct bt_transport bt_shmk, bt_shmk_zc, bt_shmk_sleep,
+	bt_shmk_single, bt_bound, bt_pipe, bt_unix, bt_dgram, bt_mq, bt_tcp;
 
 #endif /* SHMK_BENCH_BUILTIN_H */

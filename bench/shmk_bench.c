@@ -91,7 +91,8 @@ static const struct bt_transport *find_t(const char *name)
 
 static int is_shmk(const struct bt_transport *t)
 {
-	return t == &bt_shmk || t == &bt_shmk_zc || t == &bt_shmk_sleep;
+	return t == &bt_shmk || t == &bt_shmk_zc || t == &bt_shmk_sleep ||
+	       t == &bt_shmk_single;
 }
 
 static int wanted(const struct bt_transport *t)
@@ -164,6 +165,7 @@ static void load_transports(void)
 
 	add_t(&bt_shmk);
 	add_t(&bt_shmk_zc);
+	add_t(&bt_shmk_single);
 	add_t(&bt_shmk_sleep);
 	add_t(&bt_bound);
 	add_t(&bt_pipe);
@@ -1305,21 +1307,24 @@ static void text_ratios(void)
 
 	printf("\n4. The ratios (above 1 = shmk ahead)\n");
 	if (opt.peers) {
-		printf("   shmk's better mode against the best peer and a "
+		printf("   shmk's best mode against the best peer and a "
 		       "pipe; shmk's copy mode\n   against the cross-core "
 		       "copy bound (what the memory system allows a copy\n"
-		       "   in, copy out transport).\n\n");
-		printf("   %-9s %10s %10s  %-34s %8s %8s %10s\n", "size",
-		       "shmk copy", "zero copy", "best peer (GB/s)", "/ peer",
-		       "/ pipe", "copy/bound");
+		       "   in, copy out transport).  single: a ring created "
+		       "for one writer and one\n   reader (copy mode).\n\n");
+		printf("   %-9s %9s %9s %9s  %-34s %8s %8s %10s\n", "size",
+		       "shmk copy", "zero copy", "single", "best peer (GB/s)",
+		       "/ peer", "/ pipe", "copy/bound");
 	}
 	for (int k = 0; opt.peers && k < opt.nsizes; k++) {
 		struct rec *c =
 			find_rec("peers", &bt_shmk, opt.sizes[k], 0, 0, 0);
 		struct rec *z =
 			find_rec("peers", &bt_shmk_zc, opt.sizes[k], 0, 0, 0);
+		struct rec *g = find_rec("peers", &bt_shmk_single, opt.sizes[k],
+					 0, 0, 0);
 		char bp[128] = "-", r1[16] = "-", r2[16] = "-", r3[16] = "-",
-		     cs[16] = "-", zs[16] = "-";
+		     cs[16] = "-", zs[16] = "-", gs[16] = "-";
 
 		best_of("peers", opt.sizes[k], &s, &p, &pi, &b);
 		if (!s)
@@ -1328,6 +1333,8 @@ static void text_ratios(void)
 			snprintf(cs, sizeof(cs), "%.2f", MED(c, gbps));
 		if (z && z->st == ST_OK)
 			snprintf(zs, sizeof(zs), "%.2f", MED(z, gbps));
+		if (g && g->st == ST_OK)
+			snprintf(gs, sizeof(gs), "%.2f", MED(g, gbps));
 		if (p) {
 			snprintf(bp, sizeof(bp), "%.26s %.2f", p->label,
 				 MED(p, gbps));
@@ -1340,8 +1347,8 @@ static void text_ratios(void)
 		if (b && c && c->st == ST_OK)
 			snprintf(r3, sizeof(r3), "%.2fx",
 				 MED(c, gbps) / MED(b, gbps));
-		printf("   %-9s %10s %10s  %-34s %8s %8s %10s\n",
-		       size_str(opt.sizes[k]), cs, zs, bp, r1, r2, r3);
+		printf("   %-9s %9s %9s %9s  %-34s %8s %8s %10s\n",
+		       size_str(opt.sizes[k]), cs, zs, gs, bp, r1, r2, r3);
 	}
 	best_of("latency", 64, &s, &p, &pi, &b);
 	if (s) {
