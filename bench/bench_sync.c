@@ -5,7 +5,8 @@
  *
  *   1. an uncontended lock + unlock (buffer write lock, read lock, an
  *      8-byte locked read) against a process-shared pthread rwlock and a
- *      robust process-shared pthread mutex;
+ *      robust process-shared pthread mutex: min and median of REPS runs,
+ *      taken in turn after a warm-up;
  *   2. an event ping-pong between two processes on two CPUs (round trip,
  *      p50/p99/p99.9) with the default spin budget and with no spinning,
  *      against a pipe and a bare futex ping-pong;
@@ -71,78 +72,120 @@ static struct pct percentiles(uint64_t *v, size_t n)
 /* 1. Uncontended lock + unlock                                        */
 /* ------------------------------------------------------------------ */
 
-static double per_op(uint64_t t0, long n)
+/* The figures of this section, each measured REPS times. */
+enum { U_WRITE, U_READ, U_COPY, U_RWLOCK, U_MUTEX, U_N };
+#define REPS 7
+
+struct uncontended {
+	struct shmk_buffer *b;
+	pthread_rwlock_t *rw;
+	pthread_mutex_t *mu;
+};
+
+/* Runs n pairs of figure f; returns ns per pair. */
+static double run_pairs(const struct uncontended *u, int f, long n)
 {
+	uint64_t t0 = now_ns(), x = 0;
+	long i;
+
+	switch (f) {
+	case U_WRITE:
+		for (i = 0; i < n; i++) {
+			shmk_buffer_lock(u->b, SHMK_LOCK_WRITE, -1);
+			shmk_buffer_unlock(u->b);
+		}
+		break;
+	case U_READ:
+		for (i = 0; i < n; i++) {
+			shmk_buffer_lock(u->b, SHMK_LOCK_READ, -1);
+			shmk_buffer_unlock(u->b);
+		}
+		break;
+	case U_COPY:
+		for (i = 0; i < n; i++)
+			shmk_buffer_read(u->b, 0, &x, sizeof(x), -1);
+		break;
+	case U_RWLOCK:
+		for (i = 0; i < n; i++) {
+			pthread_rwlock_wrlock(u->rw);
+			pthread_rwlock_unlock(u->rw);
+		}
+		break;
+	default:
+		for (i = 0; i < n; i++) {
+			pthread_mutex_lock(u->mu);
+			pthread_mutex_unlock(u->mu);
+		}
+	}
 	return (double)(now_ns() - t0) / (double)n;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
 }
 
 static void bench_uncontended(void)
 {
-	const long n = quick ? 200000 : 2000000;
+	static const char *const names[U_N] = {
+		"shmk write lock",
+		"shmk read lock",
+		"shmk_buffer_read of 8 bytes (read lock)",
+		"pthread rwlock, process-shared, wrlock",
+		"pthread mutex, process-shared, robust",
+	};
+	const long n = quick ? 30000 : 300000;
+	double ns[U_N][REPS], min[U_N], med[U_N];
 	pthread_rwlockattr_t ra;
 	pthread_mutexattr_t ma;
-	pthread_rwlock_t *rw;
-	pthread_mutex_t *mu;
-	struct shmk_buffer *b;
-	double w, r, c, prw, pmu;
-	uint64_t t0, x = 0;
-	long i;
-	int rc;
+	struct uncontended u;
+	int f, k, rc;
 
-	rc = shmk_buffer_create(NULL, 64, NULL, &b);
+	rc = shmk_buffer_create(NULL, 64, NULL, &u.b);
 	if (rc < 0)
 		die("create", rc);
-	rw = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	mu = (pthread_mutex_t *)((char *)rw + 1024);
+	u.rw = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (u.rw == MAP_FAILED)
+		die("mmap", -errno);
+	u.mu = (pthread_mutex_t *)((char *)u.rw + 1024);
 	pthread_rwlockattr_init(&ra);
 	pthread_rwlockattr_setpshared(&ra, PTHREAD_PROCESS_SHARED);
-	pthread_rwlock_init(rw, &ra);
+	pthread_rwlock_init(u.rw, &ra);
 	pthread_mutexattr_init(&ma);
 	pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
 	pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
-	pthread_mutex_init(mu, &ma);
+	pthread_mutex_init(u.mu, &ma);
 
-	t0 = now_ns();
-	for (i = 0; i < n; i++) {
-		shmk_buffer_lock(b, SHMK_LOCK_WRITE, -1);
-		shmk_buffer_unlock(b);
+	/* Warm-up (caches, page tables, the CPU's clock), then the repeats
+	 * taken in turn, so that a burst of load elsewhere hits every
+	 * figure alike. */
+	for (f = 0; f < U_N; f++)
+		run_pairs(&u, f, n / 4);
+	for (k = 0; k < REPS; k++)
+		for (f = 0; f < U_N; f++)
+			ns[f][k] = run_pairs(&u, f, n);
+	for (f = 0; f < U_N; f++) {
+		qsort(ns[f], REPS, sizeof(double), cmp_double);
+		min[f] = ns[f][0];
+		med[f] = ns[f][REPS / 2];
 	}
-	w = per_op(t0, n);
-	t0 = now_ns();
-	for (i = 0; i < n; i++) {
-		shmk_buffer_lock(b, SHMK_LOCK_READ, -1);
-		shmk_buffer_unlock(b);
-	}
-	r = per_op(t0, n);
-	t0 = now_ns();
-	for (i = 0; i < n; i++)
-		shmk_buffer_read(b, 0, &x, sizeof(x), -1);
-	c = per_op(t0, n);
-	t0 = now_ns();
-	for (i = 0; i < n; i++) {
-		pthread_rwlock_wrlock(rw);
-		pthread_rwlock_unlock(rw);
-	}
-	prw = per_op(t0, n);
-	t0 = now_ns();
-	for (i = 0; i < n; i++) {
-		pthread_mutex_lock(mu);
-		pthread_mutex_unlock(mu);
-	}
-	pmu = per_op(t0, n);
 
-	printf("1. Uncontended lock + unlock, ns per pair (%ld pairs)\n", n);
-	printf("   %-44s %7.1f\n", "shmk write lock", w);
-	printf("   %-44s %7.1f\n", "shmk read lock", r);
-	printf("   %-44s %7.1f\n", "shmk_buffer_read of 8 bytes (read lock)",
-	       c);
-	printf("   %-44s %7.1f   (shmk write / this = %.2f)\n",
-	       "pthread rwlock, process-shared, wrlock", prw, w / prw);
-	printf("   %-44s %7.1f   (shmk write / this = %.2f)\n",
-	       "pthread mutex, process-shared, robust", pmu, w / pmu);
-	shmk_buffer_close(b);
-	munmap(rw, 4096);
+	printf("1. Uncontended lock + unlock, ns per pair (%d runs of %ld "
+	       "pairs after a warm-up;\n   ratios of medians)\n"
+	       "   %-44s %7s %7s\n",
+	       REPS, n, "", "min", "median");
+	for (f = 0; f < U_N; f++) {
+		printf("   %-44s %7.1f %7.1f", names[f], min[f], med[f]);
+		if (f >= U_RWLOCK)
+			printf("   (shmk write / this = %.2f)",
+			       med[U_WRITE] / med[f]);
+		printf("\n");
+	}
+	shmk_buffer_close(u.b);
+	munmap(u.rw, 4096);
 }
 
 /* ------------------------------------------------------------------ */

@@ -122,6 +122,39 @@ static inline uint64_t check_now_ms(void)
 	return check_now_ns() / 1000000;
 }
 
+static inline int check_cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Judges n timed waits of timeout_ms that all timed out, taking ns[i] each
+ * (sorted in place): none may end early, the best must overshoot by at
+ * most 5 ms (what the wait itself adds; the median and the worst are
+ * scheduling) and the worst by at most 200 ms.  Prints the overshoots.
+ */
+static inline void check_overshoots(const char *what, int timeout_ms,
+				    uint64_t *ns, int n)
+{
+	uint64_t t = (uint64_t)timeout_ms * 1000000u;
+
+	qsort(ns, (size_t)n, sizeof(*ns), check_cmp_u64);
+	printf("  %s, %d ms: overshoot min %.3f median %.3f max %.3f ms\n",
+	       what, timeout_ms, ((double)ns[0] - (double)t) / 1e6,
+	       ((double)ns[n / 2] - (double)t) / 1e6,
+	       ((double)ns[n - 1] - (double)t) / 1e6);
+	if (ns[0] < t || ns[0] > t + 5000000u || ns[n - 1] > t + 200000000u) {
+		fprintf(stderr,
+			"%s, %d ms: waits of %.3f .. %.3f ms: early, or "
+			"stretched beyond 5 ms (best) or 200 ms (worst)\n",
+			what, timeout_ms, (double)ns[0] / 1e6,
+			(double)ns[n - 1] / 1e6);
+		exit(1);
+	}
+}
+
 static inline void sleep_ms(unsigned ms)
 {
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};

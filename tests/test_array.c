@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_array - shmk_array: the seed's example across processes, element
- * size checked at open, bounds, the typed helpers, and ranges written by
- * one process never seen torn by a reader in another (or in a thread).
+ * size checked at open, bounds, the typed helpers, ranges written by one
+ * process never seen torn or mixed by a reader in another (or in a
+ * thread), and several sets under one held write lock seen as one.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -86,13 +87,18 @@ static void test_bounds_and_args(void)
 	CHECK_OK(shmk_unlink(g_name));
 }
 
-/* 64-byte elements; a write fills a range of RANGE with one value. */
+/*
+ * 64-byte elements in LEN / RANGE aligned ranges.  A write fills one whole
+ * range with its own id, in every word of every element; a read reads one
+ * whole range, which must carry a single id throughout: a range read never
+ * mixes two writes (nor shows an element half-written).
+ */
 #define ELEM  64
 #define LEN   256
 #define RANGE 32
 
 struct elem {
-	unsigned char b[ELEM];
+	uint32_t id[ELEM / 4];
 };
 
 static int run_ms = 1000;
@@ -101,37 +107,48 @@ static void writer_loop(struct shmk_array *a)
 {
 	static struct elem buf[RANGE];
 	uint64_t end = check_now_ms() + (uint64_t)run_ms;
-	unsigned n = 0;
+	uint32_t n = 0;
+	size_t i, j;
 
 	while (check_now_ms() < end) {
-		memset(buf, (int)(n % 251), sizeof(buf));
-		CHECK_OK(shmk_array_write(a, (n * 7) % (LEN - RANGE + 1), buf,
+		n++; /* 0 is the initial contents */
+		for (i = 0; i < RANGE; i++)
+			for (j = 0; j < ELEM / 4; j++)
+				buf[i].id[j] = n;
+		CHECK_OK(shmk_array_write(a, (n % (LEN / RANGE)) * RANGE, buf,
 					  RANGE));
-		n++;
 	}
 }
 
-/* Reads overlapping ranges; every element must be uniform, and any
- * element that lies in one writer range must match its neighbours in
- * that range.  Returns the number of reads. */
-static long reader_loop(struct shmk_array *a)
+/* Reads whole ranges, each a single write.  Returns the number of reads;
+ * *changed counts those that found a write other than the last read of
+ * the same range (the writer was really racing the reader). */
+static long reader_loop(struct shmk_array *a, long *changed)
 {
 	static __thread struct elem buf[RANGE];
+	uint32_t last[LEN / RANGE] = {0};
 	uint64_t end = check_now_ms() + (uint64_t)run_ms;
 	long reads = 0;
 	size_t i, j;
 
+	*changed = 0;
 	while (check_now_ms() < end) {
-		size_t first = (size_t)(reads * 13) % (LEN - RANGE + 1);
+		size_t r = (size_t)(reads * 3) % (LEN / RANGE);
 
-		CHECK_OK(shmk_array_read(a, first, buf, RANGE));
+		CHECK_OK(shmk_array_read(a, r * RANGE, buf, RANGE));
 		for (i = 0; i < RANGE; i++)
-			for (j = 1; j < ELEM; j++)
-				if (buf[i].b[j] != buf[i].b[0]) {
-					fprintf(stderr, "torn element %zu\n",
-						first + i);
+			for (j = 0; j < ELEM / 4; j++)
+				if (buf[i].id[j] != buf[0].id[0]) {
+					fprintf(stderr,
+						"range %zu torn: element %zu "
+						"word %zu is write %u, element "
+						"0 write %u\n",
+						r, i, j, buf[i].id[j],
+						buf[0].id[0]);
 					exit(1);
 				}
+		*changed += buf[0].id[0] != last[r];
+		last[r] = buf[0].id[0];
 		reads++;
 	}
 	return reads;
@@ -159,21 +176,168 @@ static void test_no_torn_elements(int threads)
 	struct shmk_array *a;
 	pthread_t t;
 	pid_t pid = 0;
-	long reads;
+	long reads, changed;
 
 	CHECK_OK(shmk_array_create(g_name, ELEM, LEN, NULL, &a));
 	if (threads)
 		CHECK_OK(pthread_create(&t, NULL, thread_writer, a));
 	else
 		pid = spawn(child_writer, NULL);
-	reads = reader_loop(a);
+	reads = reader_loop(a, &changed);
 	if (threads)
 		CHECK_OK(pthread_join(t, NULL));
 	else
 		CHECK_EQ(wait_child(pid, 20000), 0);
-	printf("  %s: %ld range reads, none torn\n",
-	       threads ? "threads" : "processes", reads);
+	printf("  %s: %ld range reads, %ld of them a new write, none torn\n",
+	       threads ? "threads" : "processes", reads, changed);
 	CHECK(reads > 0);
+	CHECK(changed > 0); /* the writer wrote while we read */
+	CHECK_OK(shmk_array_close(a));
+	CHECK_OK(shmk_unlink(g_name));
+}
+
+/*
+ * Several sets under one held write lock: each set and write reuses the
+ * held lock (no deadlock, no release on the way) and a reader elsewhere
+ * sees all HELD_N elements change at once, never some of them.
+ */
+#define HELD_N 4
+
+static void held_writer_loop(struct shmk_array *a)
+{
+	uint64_t end = check_now_ms() + (uint64_t)run_ms / 2, v = 0, x;
+	uint64_t pair[2];
+
+	while (check_now_ms() < end) {
+		v++;
+		CHECK_OK(shmk_array_lock(a, SHMK_LOCK_WRITE, 5000));
+		CHECK_OK(SHMK_ARRAY_SET(a, 0, &v));
+		if (v % 16 == 0) /* a wide window for a wrong reader */
+			sleep_ms(1);
+		CHECK_OK(shmk_array_set(a, 1, &v));
+		pair[0] = pair[1] = v;
+		CHECK_OK(shmk_array_write(a, 2, pair, 2));
+		CHECK_OK(SHMK_ARRAY_GET(a, 0, &x)); /* reads reuse it too */
+		CHECK_EQ(x, v);
+		CHECK_OK(shmk_array_unlock(a));
+		if (v % 16 == 8) /* and a time for readers to get in */
+			sleep_ms(1);
+	}
+	CHECK(v > 0);
+}
+
+static int child_held_writer(void *arg)
+{
+	struct shmk_array *a;
+
+	(void)arg;
+	CHECK_OK(SHMK_ARRAY_OPEN(g_name, uint64_t, NULL, &a));
+	held_writer_loop(a);
+	CHECK_OK(shmk_array_close(a));
+	return 0;
+}
+
+static void *thread_held_writer(void *arg)
+{
+	struct shmk_array *a;
+
+	(void)arg;
+	CHECK_OK(SHMK_ARRAY_OPEN(g_name, uint64_t, NULL, &a));
+	held_writer_loop(a);
+	CHECK_OK(shmk_array_close(a));
+	return NULL;
+}
+
+/* Reads the HELD_N elements, in one read or under a held read lock one
+ * by one; all must be equal.  Returns their value. */
+static uint64_t held_read(struct shmk_array *a, int one_by_one)
+{
+	uint64_t v[HELD_N];
+	size_t i;
+
+	if (one_by_one) {
+		CHECK_OK(shmk_array_lock(a, SHMK_LOCK_READ, 5000));
+		for (i = 0; i < HELD_N; i++)
+			CHECK_OK(SHMK_ARRAY_GET(a, i, &v[i]));
+		CHECK_OK(shmk_array_unlock(a));
+	} else {
+		CHECK_OK(shmk_array_read(a, 0, v, HELD_N));
+	}
+	for (i = 1; i < HELD_N; i++)
+		if (v[i] != v[0]) {
+			fprintf(stderr,
+				"half a locked update seen: element 0 is %llu, "
+				"element %zu is %llu\n",
+				(unsigned long long)v[0], i,
+				(unsigned long long)v[i]);
+			exit(1);
+		}
+	return v[0];
+}
+
+/* Reads for run_ms / 2; the updates must come in order and be seen. */
+static void held_reader_loop(struct shmk_array *a)
+{
+	uint64_t end = check_now_ms() + (uint64_t)run_ms / 2, v, last = 0;
+	long reads = 0, seen = 0;
+
+	while (check_now_ms() < end) {
+		v = held_read(a, (int)(reads & 1));
+		CHECK(v >= last);
+		seen += v != last;
+		last = v;
+		reads++;
+	}
+	printf("  %ld reads saw %ld locked updates, none half-made\n", reads,
+	       seen);
+	CHECK(seen > 1);
+}
+
+static int child_held_reader(void *arg)
+{
+	struct shmk_array *a;
+
+	(void)arg;
+	CHECK_OK(SHMK_ARRAY_OPEN(g_name, uint64_t, NULL, &a));
+	held_reader_loop(a);
+	CHECK_OK(shmk_array_close(a));
+	return 0;
+}
+
+static void test_held_lock(int threads)
+{
+	struct shmk_array *a;
+	pid_t pid[2];
+	pthread_t t;
+	uint64_t v = 0;
+
+	CHECK_OK(SHMK_ARRAY_CREATE(g_name, uint64_t, HELD_N, NULL, &a));
+	/* Under a held read lock a write would deadlock: refused. */
+	CHECK_OK(shmk_array_lock(a, SHMK_LOCK_READ, 0));
+	CHECK_RC(SHMK_ARRAY_SET(a, 0, &v), -EDEADLK);
+	CHECK_OK(SHMK_ARRAY_GET(a, 0, &v));
+	CHECK_OK(shmk_array_unlock(a));
+	if (threads) {
+		/* A writer that deadlocked would hang the join: the alarm
+		 * ends the test instead. */
+		alarm(60);
+		CHECK_OK(pthread_create(&t, NULL, thread_held_writer, NULL));
+		held_reader_loop(a);
+		CHECK_OK(pthread_join(t, NULL));
+		alarm(0);
+	} else {
+		/* Both in children, so that a writer that deadlocked (and
+		 * the reader it blocks) are found at their deadline. */
+		pid[0] = spawn(child_held_writer, NULL);
+		pid[1] = spawn(child_held_reader, NULL);
+		CHECK_EQ(wait_child(pid[0], 10000), 0);
+		CHECK_EQ(wait_child(pid[1], 10000), 0);
+	}
+	v = held_read(a, 0);
+	printf("  %s: %llu locked updates of %d elements\n",
+	       threads ? "threads" : "processes", (unsigned long long)v,
+	       HELD_N);
+	CHECK(v > 0);
 	CHECK_OK(shmk_array_close(a));
 	CHECK_OK(shmk_unlink(g_name));
 }
@@ -184,6 +348,7 @@ int main(int argc, char **argv)
 	g_name = tname("array");
 	if (argc > 1 && !strcmp(argv[1], "threads")) {
 		test_no_torn_elements(1);
+		test_held_lock(1);
 		printf("test_array threads: ok\n");
 		return 0;
 	}
@@ -191,6 +356,8 @@ int main(int argc, char **argv)
 	test_bounds_and_args();
 	test_no_torn_elements(0);
 	test_no_torn_elements(1);
+	test_held_lock(0);
+	test_held_lock(1);
 	printf("test_array: ok\n");
 	return 0;
 }
