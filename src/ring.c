@@ -114,6 +114,9 @@ struct shmk_ring {
 	uint64_t n, node_size, stride;
 	unsigned mode;		    /* MODE_*, from the private geometry */
 	_Atomic uint64_t seen_tail; /* a tail seen before (high_water()) */
+	/* A barrier was forced after the shutdown was seen: once is enough
+	 * (a claim whose look at the state came later sees the shutdown). */
+	_Atomic int shut_fenced;
 	_Atomic int poisoned; /* corrupt shared state seen: all calls fail */
 	/* The single writer's and reader's role ([0] and [1]) if this handle
 	 * holds it: the operation slot kept for the role, or -1; and whether
@@ -532,11 +535,9 @@ static void role_drop(struct shmk_ring *q)
 	for (role = 0; role < 2; role++) {
 		uint64_t v = me;
 
-		if (atomic_load_explicit(&q->role_k[role],
-					 memory_order_relaxed) >= 0)
-			atomic_compare_exchange_strong_explicit(
-				role_word(q, role), &v, 0, memory_order_release,
-				memory_order_relaxed);
+		atomic_compare_exchange_strong_explicit(role_word(q, role), &v,
+							0, memory_order_release,
+							memory_order_relaxed);
 	}
 }
 
@@ -687,6 +688,8 @@ static void high_water(struct shmk_ring *q, uint64_t p)
 	if (fill_at(q, p, t) <= hwm)
 		return;
 	t = atomic_load_explicit(&q->ctl->tail, memory_order_relaxed);
+	if (t > p + 1)
+		return; /* not a tail (tail never passes head) */
 	atomic_store_explicit(&q->seen_tail, t, memory_order_relaxed);
 	fill = fill_at(q, p, t);
 	while (fill > hwm && !atomic_compare_exchange_weak_explicit(
@@ -716,8 +719,7 @@ static int try_reserve(struct res_wait *a, uint64_t *blocked)
 		s = atomic_load_explicit(&d->seq, memory_order_acquire);
 		diff = (int64_t)((s & ~SKIP_BIT) - p); /* a skip is a state */
 		if (diff < 0) {
-			*blocked = p;
-			high_water(q, p);
+			*blocked = p; /* the fill was counted at p - 1 */
 			return 0;
 		}
 		if (diff > 0) {
@@ -885,12 +887,6 @@ static void publish(struct shmk_ring *q, struct shmk_msg *m, uint64_t bits)
 	/* Release: the data and len are visible to whoever acquires seq. */
 	atomic_store_explicit(&d->seq, (m->pos_ + 1) | bits,
 			      memory_order_release);
-	/* Counted once published: a writer that dies before is recovered,
-	 * never counted written. */
-	if (!bits) {
-		count(q, k, C_WRITTEN, 1);
-		count(q, k, C_BYTES_W, m->len);
-	}
 	SHMK__CRASH("ring_committed"); /* published; intent still set */
 	m->role_ = 0;
 	if (shmk__ec_notify_async(&q->ctl->data))
@@ -908,6 +904,11 @@ SHMK__EXPORT int shmk_ring_commit(struct shmk_ring *q, struct shmk_msg *m)
 		return -EMSGSIZE; /* still reserved: shorten it, or abort */
 	atomic_store_explicit(&q->desc[m->pos_ % q->n].len, m->len,
 			      memory_order_relaxed);
+	/* Counted before it is published, and read only once its node is
+	 * given back: a death between the act and its count errs on the
+	 * side of read + lost <= written, which `shmk check` holds to. */
+	count(q, m->intent_, C_WRITTEN, 1);
+	count(q, m->intent_, C_BYTES_W, m->len);
 	SHMK__CRASH("ring_pre_commit");
 	publish(q, m, 0);
 	return 0;
@@ -959,7 +960,6 @@ struct acq_wait {
 	size_t cap; /* the largest message the caller takes */
 	uint64_t pos, len;
 	int waited;
-	int fenced; /* a barrier was forced before calling it drained */
 };
 
 /* Releases position p's node for the writer of p + N; k counts. */
@@ -1067,9 +1067,12 @@ again:
 		 * head again.  Either the writer's claim is visible now, or
 		 * its look at the state comes after the fence and sees the
 		 * shutdown (and it gives the node up). */
-		if ((q->mode & MODE_SW) && !a->fenced) {
-			a->fenced = 1;
+		if ((q->mode & MODE_SW) &&
+		    !atomic_load_explicit(&q->shut_fenced,
+					  memory_order_acquire)) {
 			shmk__fence_all();
+			atomic_store_explicit(&q->shut_fenced, 1,
+					      memory_order_release);
 			goto again;
 		}
 		return -EPIPE;
@@ -1137,7 +1140,7 @@ SHMK__EXPORT int shmk_ring_release(struct shmk_ring *q, struct shmk_msg *m)
 	release_node(q, m->pos_, k);
 	SHMK__CRASH("ring_released"); /* given back; intent still set */
 	/* Counted once given back: a reader that dies before is counted
-	 * lost by its recoverer, never read as well. */
+	 * lost by its recoverer, never read as well (see commit). */
 	count(q, k, C_READ, 1);
 	count(q, k, C_BYTES_R, m->len);
 	op_done(q, k);

@@ -132,9 +132,12 @@ static void sleep_us(unsigned us)
  *             chaos closes the creator's handle); for rpc, a channel
  *             whose ring was found corrupt ends and its calls fail so;
  *  -EOWNERDEAD  a forged owner whose slot is dead, or a forged DIRTY
- *             bit: the lock is taken and the data called suspect.
+ *             bit: the lock is taken and the data called suspect;
+ *  -EBUSY     (rings) a forged single-writer or single-reader mode
+ *             (geometry word 2, seen by a handle opened after it) or a
+ *             forged role word: another handle holds the role.
  */
-static const int ok_ring_io[] = {EBADMSG, ETIMEDOUT, EAGAIN, EPIPE, 0};
+static const int ok_ring_io[] = {EBADMSG, ETIMEDOUT, EAGAIN, EPIPE, EBUSY, 0};
 static const int ok_lock[] = {EBADMSG, EOWNERDEAD, ETIMEDOUT, EAGAIN, 0};
 static const int ok_wait[] = {ETIMEDOUT, EAGAIN, EPIPE, 0};
 static const int ok_none[] = {0};
