@@ -451,9 +451,9 @@ static void op_put(struct shmk_ring *q, int k)
  * process, gets -EBUSY while the holder lives, and takes the role over
  * once the kernel says the holder is gone (a closed handle gives it back).
  * The holder keeps an operation slot for the role, so that an operation
- * of the role takes no locked instruction: a locked instruction waits for
- * the stores ahead of it, the node just handed over among them, and that
- * wait for the other CPU's cache is most of what a small message costs.
+ * of the role takes no locked instruction (which waits for the stores
+ * ahead of it, the node just handed over among them): about 1.1x the
+ * messages at 64 B, docs/design.md.
  * The handle's operations of the role run one at a time, from one thread
  * at a time: role_busy catches a second one opened before the first ends,
  * not two threads racing (the caller's to prevent, as documented).
@@ -518,7 +518,7 @@ static int role_enter(struct shmk_ring *q, int role)
 		if (k < 0)
 			return k;
 	}
-	/* Acquire: pairs with role_exit()'s release (another thread of ours
+	/* Acquire: pairs with op_done()'s release (another thread of ours
 	 * may have run the last operation). */
 	if (atomic_load_explicit(&q->role_busy[role], memory_order_acquire))
 		return -EBUSY;
@@ -742,23 +742,22 @@ static int try_reserve(struct res_wait *a, uint64_t *blocked)
 			 * shutdown race, see shmk_ring_reserve()). */
 			atomic_store_explicit(&q->ctl->head, p + 1,
 					      memory_order_release);
-			a->pos = p;
-			high_water(q, p);
-			return 1;
+		} else if (!atomic_compare_exchange_weak_explicit(
+				   &q->ctl->head, &p, p + 1,
+				   memory_order_seq_cst,
+				   memory_order_acquire)) {
+			/* seq_cst: ordered before our look at the state in
+			 * reserve, as a draining reader's look at the state
+			 * is before its look at head: one of us sees the
+			 * other.  Lost the race: the intent must not stay,
+			 * or it would pass for the winner's if the winner
+			 * dies. */
+			atomic_store_explicit(iw, 0, memory_order_relaxed);
+			continue;
 		}
-		/* seq_cst: ordered before our look at the state below, as a
-		 * draining reader's look at the state is before its look at
-		 * head: one of us sees the other. */
-		if (atomic_compare_exchange_weak_explicit(
-			    &q->ctl->head, &p, p + 1, memory_order_seq_cst,
-			    memory_order_acquire)) {
-			a->pos = p;
-			high_water(q, p);
-			return 1;
-		}
-		/* Lost the race: the intent must not stay, or it would pass
-		 * for the winner's if the winner dies. */
-		atomic_store_explicit(iw, 0, memory_order_relaxed);
+		a->pos = p;
+		high_water(q, p);
+		return 1;
 	}
 }
 

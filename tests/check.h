@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,6 +210,46 @@ static inline int wait_child(pid_t pid, int timeout_ms)
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
 	return 128 + WTERMSIG(status);
+}
+
+/*
+ * A SIGUSR1 storm on this process, for timed waits that EINTR must neither
+ * end early nor stretch: a child sends one every 100 microseconds, and a
+ * handler installed without SA_RESTART (so blocking calls are interrupted)
+ * counts them.  check_storm_stop() ends it and returns the count.
+ */
+static volatile sig_atomic_t check_usr1;
+
+static inline void check_on_usr1(int sig)
+{
+	(void)sig;
+	check_usr1++;
+}
+
+static inline int check_storm_child(void *arg)
+{
+	pid_t target = (pid_t)(intptr_t)arg;
+
+	while (kill(target, SIGUSR1) == 0)
+		usleep(100);
+	return 0;
+}
+
+static inline pid_t check_storm_start(void)
+{
+	struct sigaction sa = {.sa_handler = check_on_usr1};
+
+	sigaction(SIGUSR1, &sa, NULL);
+	check_usr1 = 0;
+	return spawn(check_storm_child, (void *)(intptr_t)getpid());
+}
+
+static inline int check_storm_stop(pid_t storm)
+{
+	kill(storm, SIGKILL);
+	wait_child(storm, 5000);
+	signal(SIGUSR1, SIG_DFL);
+	return (int)check_usr1;
 }
 
 /* Number of entries in a directory (fd and /dev/shm leak checks). */

@@ -152,25 +152,6 @@ static void test_timeouts_and_shutdown(void)
 	CHECK_OK(shmk_unlink(g_name));
 }
 
-/* Signals caught by the test process. */
-static volatile sig_atomic_t g_usr1;
-
-static void on_usr1(int sig)
-{
-	(void)sig;
-	g_usr1++;
-}
-
-/* Sends SIGUSR1 to the parent every 100 microseconds. */
-static int child_storm(void *arg)
-{
-	pid_t target = (pid_t)(intptr_t)arg;
-
-	while (kill(target, SIGUSR1) == 0)
-		usleep(100);
-	return 0;
-}
-
 /*
  * Waits on an event nobody sets, quiet and then under a SIGUSR1 storm,
  * REPS times per timeout, auto-reset with the default spin and
@@ -188,20 +169,16 @@ static void test_waits_under_signals(void)
 		{"auto-reset, default spin", "manual-reset, no spin"},
 		{"auto-reset, default spin, SIGUSR1 storm",
 		 "manual-reset, no spin, SIGUSR1 storm"}};
-	struct sigaction sa = {.sa_handler = on_usr1};
 	struct shmk_opts nospin = {.spin_us = -1};
 	struct shmk_event *e;
 	uint64_t ns[REPS];
-	int i, k, manual, round;
+	int i, k, manual, round, caught;
 	pid_t storm = 0;
 
-	sigaction(SIGUSR1, &sa, NULL); /* no SA_RESTART: EINTR happens */
 	alarm(60);
 	for (round = 0; round < 2; round++) {
-		if (round == 1) {
-			g_usr1 = 0;
-			storm = spawn(child_storm, (void *)(intptr_t)getpid());
-		}
+		if (round == 1)
+			storm = check_storm_start();
 		for (manual = 0; manual < 2; manual++) {
 			CHECK_OK(shmk_event_create(g_name, manual, 0,
 						   manual ? &nospin : NULL,
@@ -223,12 +200,10 @@ static void test_waits_under_signals(void)
 			CHECK_OK(shmk_unlink(g_name));
 		}
 	}
-	kill(storm, SIGKILL);
-	wait_child(storm, 5000);
+	caught = check_storm_stop(storm);
 	alarm(0);
-	signal(SIGUSR1, SIG_DFL);
-	printf("  %d signals caught during the storm\n", (int)g_usr1);
-	CHECK(g_usr1 >= 100); /* the waits were really interrupted */
+	printf("  %d signals caught during the storm\n", caught);
+	CHECK(caught >= 100); /* the waits were really interrupted */
 }
 
 #define ROUNDS 20000

@@ -497,24 +497,6 @@ static void test_writer_vs_reader_stream(int threads)
 	munmap(s, sizeof(*s));
 }
 
-static volatile sig_atomic_t g_usr1; /* signals caught */
-
-static void on_usr1(int sig)
-{
-	(void)sig;
-	g_usr1++;
-}
-
-/* Sends SIGUSR1 to the parent every 100 microseconds. */
-static int child_storm(void *arg)
-{
-	pid_t target = (pid_t)(intptr_t)arg;
-
-	while (kill(target, SIGUSR1) == 0)
-		usleep(100);
-	return 0;
-}
-
 /*
  * Timed waits that must time out (a read lock the holder keeps, a change
  * that never comes), each REPS times per timeout, quiet and under a
@@ -528,13 +510,11 @@ static int child_storm(void *arg)
 static void test_timed_waits(void)
 {
 	static const int timeouts[] = {1, 50, 200};
-	struct sigaction sa = {.sa_handler = on_usr1};
 	struct shmk_buffer *b, *c;
 	uint64_t lk[REPS], wt[REPS];
 	pid_t holder, storm = 0;
-	int i, k, round;
+	int i, k, round, caught;
 
-	sigaction(SIGUSR1, &sa, NULL); /* no SA_RESTART: EINTR happens */
 	alarm(60);
 	CHECK_OK(shmk_buffer_create(g_name, 64, NULL, &b));
 	CHECK_OK(shmk_buffer_open(g_name, NULL, &c));
@@ -542,7 +522,7 @@ static void test_timed_waits(void)
 	wait_ready();
 	for (round = 0; round < 2; round++) {
 		if (round == 1)
-			storm = spawn(child_storm, (void *)(intptr_t)getpid());
+			storm = check_storm_start();
 		for (i = 0; i < 3; i++) {
 			for (k = 0; k < REPS; k++) {
 				uint64_t t0 = check_now_ns();
@@ -565,17 +545,13 @@ static void test_timed_waits(void)
 					 timeouts[i], wt, REPS);
 		}
 		CHECK_RC(shmk_buffer_lock(b, SHMK_LOCK_READ, 0), -EAGAIN);
-		if (round == 0)
-			g_usr1 = 0;
 	}
-	printf("  %d signals caught during the storm\n", (int)g_usr1);
-	CHECK(g_usr1 >= 100); /* the waits were really interrupted */
-	kill(storm, SIGKILL);
-	wait_child(storm, 5000);
+	caught = check_storm_stop(storm);
+	printf("  %d signals caught during the storm\n", caught);
+	CHECK(caught >= 100); /* the waits were really interrupted */
 	kill(holder, SIGKILL);
 	wait_child(holder, 5000);
 	alarm(0);
-	signal(SIGUSR1, SIG_DFL);
 	CHECK_OK(shmk_buffer_close(c));
 	CHECK_OK(shmk_buffer_close(b));
 	CHECK_OK(shmk_unlink(g_name));
