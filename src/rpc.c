@@ -293,13 +293,16 @@ static void fill(struct shmk_msg *m, int type, int32_t status, uint64_t id,
  * copied straight from data into its node.  A full ring blocks within the
  * deadline; a dead channel fails at once (-EPIPE).  A message cut short by
  * the deadline is followed by a cancel, so that the peer drops the part.
+ * With stall_ms >= 0 the deadline holds for the first fragment only and
+ * each later one gets stall_ms from the moment the one before it went: a
+ * peer that takes fragments is reading, however long the whole takes.
  */
 static int peer_dead(struct chan *ch);
 static int help_read(struct chan *ch);
 
 static int send_msg(struct chan *ch, int type, int32_t status, uint64_t id,
 		    uint64_t corr, const void *data, uint64_t len,
-		    uint64_t deadline)
+		    uint64_t deadline, int stall_ms)
 {
 	uint64_t frag = ch->ep->node_size - HDR, off = 0;
 	int rc = 0;
@@ -308,6 +311,8 @@ static int send_msg(struct chan *ch, int type, int32_t status, uint64_t id,
 		struct shmk_msg m;
 		uint32_t flen = (uint32_t)(len - off < frag ? len - off : frag);
 
+		if (off > 0 && stall_ms >= 0)
+			deadline = shmk__deadline(stall_ms);
 		for (int tries = 0;; tries++) {
 			/* A client whose ring to the server is full first
 			 * takes what waits for it on the other ring, if
@@ -490,7 +495,7 @@ SHMK__EXPORT int shmk_rpc_submit(struct shmk_rpc *ep, uint64_t peer,
 	ep->calls = c;
 	pthread_mutex_unlock(&ep->mu);
 	shmk__count(&ep->r, C_CALLS, 1);
-	rc = send_msg(ch, F_REQ, 0, c->id, 0, req, len, c->deadline);
+	rc = send_msg(ch, F_REQ, 0, c->id, 0, req, len, c->deadline, -1);
 	if (rc < 0) {
 		pthread_mutex_lock(&ep->mu);
 		call_unlink(ep, c);
@@ -510,8 +515,8 @@ SHMK__EXPORT int shmk_rpc_submit(struct shmk_rpc *ep, uint64_t peer,
  * 100 ms). */
 static void send_cancel(struct shmk_rpc *ep, struct chan *ch, uint64_t id)
 {
-	if (send_msg(ch, F_CANCEL, 0, id, id, NULL, 0, shmk__deadline(100)) ==
-	    0)
+	if (send_msg(ch, F_CANCEL, 0, id, id, NULL, 0, shmk__deadline(100),
+		     -1) == 0)
 		shmk__count(&ep->r, C_CANCELS_SENT, 1);
 }
 
@@ -771,10 +776,11 @@ static void inreq_drop(struct chan *ch, struct inreq *in)
 
 /*
  * Sends a reply.  A peer that does not take its replies (stopped, or just
- * slow) must not hold up the workers every client shares: a reply gets
- * REPLY_MS to fit, and while a channel is stuck its replies get one try;
- * a reply that does not go is dropped (counted as discarded) and its
- * caller times out.
+ * slow) must not hold up the workers every client shares: each fragment
+ * of a reply gets REPLY_MS to fit (a long reply to a peer that keeps
+ * reading goes whole, however long it takes), and while a channel is
+ * stuck a reply's first fragment gets one try; a reply that does not go
+ * is dropped (counted as discarded) and its caller times out.
  */
 #define REPLY_MS 1000
 static void send_reply(struct chan *ch, int type, int32_t status, uint64_t corr,
@@ -782,7 +788,7 @@ static void send_reply(struct chan *ch, int type, int32_t status, uint64_t corr,
 {
 	int stuck = atomic_load_explicit(&ch->stuck, memory_order_relaxed);
 	int rc = send_msg(ch, type, status, 0, corr, data, len,
-			  shmk__deadline(stuck ? 0 : REPLY_MS));
+			  shmk__deadline(stuck ? 0 : REPLY_MS), REPLY_MS);
 
 	atomic_store_explicit(&ch->stuck, rc == -ETIMEDOUT || rc == -EAGAIN,
 			      memory_order_relaxed);
@@ -952,7 +958,7 @@ static void on_request(struct chan *ch, const struct frame *f, const char *p)
 			 * (one try: a reader never waits for room; its
 			 * further fragments are dropped as malformed). */
 			send_msg(ch, F_ERR, -ENOMEM, 0, f->msg_id, oom,
-				 sizeof(oom) - 1, 0);
+				 sizeof(oom) - 1, 0, -1);
 			return;
 		}
 		in->id = f->msg_id;

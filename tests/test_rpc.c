@@ -841,6 +841,70 @@ static void test_stopped_client(void)
 	CHECK_OK(shmk_rpc_close(s));
 }
 
+/* A client that reads its reply slowly but steadily (stopped for 300 ms,
+ * running for 2 ms, over and over) gets all of it, however long the whole
+ * reply takes: the server's patience is for a fragment that does not fit,
+ * not for the whole reply. */
+static _Atomic int g_handled;
+
+static int echo_mark(void *arg, struct shmk_rpc_req *rq)
+{
+	atomic_store(&g_handled, 1);
+	return echo1(arg, rq);
+}
+
+static int slow_reader(void *arg)
+{
+	struct shmk_rpc *c = connect_(NULL);
+
+	echo_call(c, (size_t)(uintptr_t)arg, 5);
+	CHECK_OK(shmk_rpc_close(c));
+	return 0;
+}
+
+static void test_slow_reader(void)
+{
+	struct shmk_rpc *s = serve(echo_mark, 8, 2);
+	struct shmk_rpc_stats st;
+	uint64_t took = 0;
+	size_t n;
+
+	/* Larger replies until one took well past the 1 s a stuck reader
+	 * is given (a fast machine reads 1 MiB within one 2 ms window). */
+	for (n = 1u << 20; n <= 16u << 20 && took < 1500; n *= 2) {
+		pid_t pid, r;
+		uint64_t t0;
+		int status;
+
+		atomic_store(&g_handled, 0);
+		pid = spawn(slow_reader, (void *)(uintptr_t)n);
+		t0 = check_now_ms();
+		while (!atomic_load(&g_handled)) {
+			CHECK(check_now_ms() - t0 < 30000);
+			sleep_ms(1);
+		}
+		t0 = check_now_ms();
+		while ((r = waitpid(pid, &status, WNOHANG)) == 0) {
+			CHECK(check_now_ms() - t0 < 120000);
+			kill(pid, SIGSTOP);
+			sleep_ms(300);
+			kill(pid, SIGCONT);
+			sleep_ms(2);
+		}
+		took = check_now_ms() - t0;
+		CHECK_EQ(r, pid);
+		/* The echo's checks in the child decide. */
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		printf("  a %zu-byte reply to a reader stopped 300 ms in every "
+		       "302: whole after %llu ms\n",
+		       n, (unsigned long long)took);
+	}
+	CHECK(took >= 1500);
+	CHECK_OK(shmk_rpc_stats(s, &st));
+	CHECK_EQ(st.discarded, 0);
+	CHECK_OK(shmk_rpc_close(s));
+}
+
 /* A hostile client: frames with every field wrong, in its channel, while
  * an honest client calls. */
 static int chaos_client(void *arg)
@@ -941,6 +1005,7 @@ int main(int argc, char **argv)
 	test_server_killed();
 	test_client_killed();
 	test_stopped_client();
+	test_slow_reader();
 	test_chaos_client();
 	printf("test_rpc: ok\n");
 	return 0;
