@@ -183,6 +183,18 @@ const char *shmk_strerror(int err);
 int shmk_unlink(const char *name);
 
 /*
+ * shmk_unlink_force - remove the name whatever the file behind it holds,
+ * so that its owner can clean away (and then create again) an object
+ * whose header was overwritten: removes any regular file at the name
+ * that belongs to the caller's effective uid (root: to anyone), never a
+ * directory, FIFO, socket or symlink's target.  `shmk rm --force`.
+ * Returns 0, -ENOENT, -EINVAL for a bad name, -EPROTO if the name holds
+ * no regular file, -EPERM if the file is another user's, or another
+ * negative errno from the system.  Thread-safe.
+ */
+int shmk_unlink_force(const char *name);
+
+/*
  * shmk_send_fd - send a descriptor (of an anonymous object, say) over a
  * connected UNIX socket.  shmk_recv_fd - receive one; the new descriptor
  * is close-on-exec and owned by the caller.  Both retry on EINTR.

@@ -212,6 +212,10 @@ struct shmk__kind {
 	 * (pread; nothing is mapped) and its header copy h.  NULL: the
 	 * header's counters are the kind's. */
 	int (*stat_counters)(int fd, const struct shmk__hdr *h, uint64_t *out);
+	/* 1 if only the creator ever attaches (others at most read the
+	 * header, never taking a participant slot): its mode may then let
+	 * others read without writing (see shmk__mode_readonly). */
+	int creator_only;
 	/* Names of the geometry fields and counters, NULL-terminated. */
 	const char *geom_names[SHMK__GEOM_N + 1];
 	const char *counter_names[SHMK__NCOUNTERS + 1];
@@ -240,6 +244,18 @@ struct shmk__region {
 
 /* Argument checks shared by every create and open call. */
 int shmk__opts_check(const struct shmk_opts *o, int creating);
+
+/*
+ * 1 if mode lets its group or others read the file without writing it.
+ * A process that may read an object's file can take read locks on any of
+ * its bytes, and a read lock on a participant slot's byte keeps every
+ * later process from claiming that slot; so shmk neither creates nor
+ * attaches to an object whose mode allows that (docs/design.md, "Trust").
+ */
+static inline int shmk__mode_readonly(unsigned mode)
+{
+	return ((mode & 040) && !(mode & 020)) || ((mode & 04) && !(mode & 02));
+}
 
 /*
  * Creates the object (name NULL: anonymous) with the kind's geometry: the

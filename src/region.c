@@ -611,6 +611,8 @@ static int region_create(struct shmk__region *r, const char *name,
 		return rc;
 	if (o && o->mode)
 		mode = (mode_t)o->mode;
+	if (!k->creator_only && shmk__mode_readonly(mode))
+		return -EINVAL;
 	rc = k->layout(geom, &total);
 	if (rc < 0)
 		return rc;
@@ -662,6 +664,10 @@ static int open_mapped(struct shmk__region *r, const struct shmk__kind *k,
 	if (!h)
 		return -ENOMEM;
 	rc = load_hdr(r->fd, trust_any, &st, h);
+	/* Attaching to an object others may read but not write would let
+	 * any of them keep us, or the next process, from a slot. */
+	if (!rc && shmk__mode_readonly((unsigned)st.st_mode))
+		rc = -EACCES;
 	if (!rc)
 		rc = shmk__hdr_check(h, (uint64_t)st.st_size, k);
 	if (!rc) {
@@ -897,7 +903,12 @@ int shmk__region_unlink(const struct shmk__region *r, const char *name)
 	return unlink(path) < 0 ? -errno : 0;
 }
 
-SHMK__EXPORT int shmk_unlink(const char *name)
+/*
+ * Removes name's file: a regular file that starts like a shmk object, or
+ * with force any regular file of the caller's (root: of anyone), so that
+ * an object whose header was scribbled over can still be cleaned away.
+ */
+static int unlink_name(const char *name, int force)
 {
 	char path[SHMK__PATH_MAX];
 	struct stat st, now;
@@ -908,15 +919,20 @@ SHMK__EXPORT int shmk_unlink(const char *name)
 	rc = shmk__name_path(name, path, sizeof(path));
 	if (rc < 0)
 		return rc;
-	/* Only a regular file that starts like a shmk object is removed (a
-	 * corrupt one too, so that it can be cleaned away). */
 	fd = open(path, O_RDONLY | OPEN_EXISTING);
+	/* A file we may not read can still be ours to remove. */
+	if (fd < 0 && errno == EACCES && force &&
+	    fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode) && st.st_uid == geteuid())
+		return unlink(path) < 0 ? -errno : 0;
 	if (fd < 0)
 		return open_errno(errno);
 	if (fstat(fd, &st) < 0) {
 		rc = -errno;
 	} else if (!S_ISREG(st.st_mode)) {
 		rc = -EPROTO;
+	} else if (force) {
+		rc = st.st_uid == geteuid() || geteuid() == 0 ? 0 : -EPERM;
 	} else {
 		do
 			n = pread(fd, &magic, sizeof(magic), 0);
@@ -935,4 +951,14 @@ SHMK__EXPORT int shmk_unlink(const char *name)
 	if (!rc && unlink(path) < 0)
 		rc = -errno;
 	return rc;
+}
+
+SHMK__EXPORT int shmk_unlink(const char *name)
+{
+	return unlink_name(name, 0);
+}
+
+SHMK__EXPORT int shmk_unlink_force(const char *name)
+{
+	return unlink_name(name, 1);
 }

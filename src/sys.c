@@ -124,14 +124,20 @@ int shmk__ofd_trylock(int fd, uint64_t byte)
 	return rc == -EACCES ? -EAGAIN : rc;
 }
 
+/*
+ * Asks with a read lock: only a write lock conflicts with it, and taking a
+ * write lock needs a descriptor open for writing.  So a process that may
+ * only read the file, and can take read locks on any byte of it, never
+ * makes a token look held (test_hostile).
+ */
 int shmk__ofd_held(int fd, uint64_t byte)
 {
 	struct flock fl = {.l_type = F_UNLCK};
-	int rc = ofd_lock(fd, F_OFD_GETLK, F_WRLCK, byte, &fl);
+	int rc = ofd_lock(fd, F_OFD_GETLK, F_RDLCK, byte, &fl);
 
 	if (rc < 0)
 		return rc;
-	return fl.l_type != F_UNLCK;
+	return fl.l_type == F_WRLCK;
 }
 
 #ifdef SHMK_CRASH_POINTS

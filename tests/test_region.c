@@ -251,11 +251,11 @@ static void test_modes(void)
 
 	for (i = 0; i < sizeof(masks) / sizeof(masks[0]); i++) {
 		old = umask(masks[i]);
-		o.mode = 0640;
-		CHECK_OK(shmk_buffer_create(tname("m640"), 8, &o, &b));
-		CHECK_EQ(mode_of(tname("m640")), 0640);
+		o.mode = 0660;
+		CHECK_OK(shmk_buffer_create(tname("m660"), 8, &o, &b));
+		CHECK_EQ(mode_of(tname("m660")), 0660);
 		CHECK_OK(shmk_buffer_close(b));
-		CHECK_OK(shmk_unlink(tname("m640")));
+		CHECK_OK(shmk_unlink(tname("m660")));
 		CHECK_OK(shmk_buffer_create(tname("mdef"), 8, NULL, &b));
 		CHECK_EQ(mode_of(tname("mdef")), 0600);
 		CHECK_OK(shmk_buffer_close(b));
