@@ -286,7 +286,7 @@ static void test_help_and_usage(void)
 	CHECK_EQ(tool("info -h"), 0);
 	HAS(g_out, "usage: shmk info [--json] NAME...");
 	CHECK_EQ(tool("help rm"), 0);
-	HAS(g_out, "usage: shmk rm NAME...");
+	HAS(g_out, "usage: shmk rm [--force] NAME...");
 	CHECK_EQ(tool("version"), 0);
 	HAS(g_out, SHMK_VERSION_STRING);
 
@@ -802,16 +802,19 @@ static void test_create(void)
 	CHECK_OK(shmk_ring_close(r));
 
 	/* A buffer, with a mode and a size suffix; -v says what it did. */
-	CHECK_EQ(tool("create -v buffer %s --size 3K --mode 0640", buf), 0);
+	CHECK_EQ(tool("create -v buffer %s --size 3K --mode 0660", buf), 0);
 	snprintf(want, sizeof(want), "created buffer %s (size=3072", buf);
 	HAS(g_out, want);
 	created_ok(buf, SHMK_KIND_BUFFER, &st);
 	CHECK_EQ(st.geom[0], 3072);
-	CHECK_EQ(st.mode, 0640);
+	CHECK_EQ(st.mode, 0660);
 	info_json_ok(buf, "o[\"kind\"] == \"buffer\" and o[\"state\"] == "
 			  "\"ready\" and o[\"keep\"] and o[\"mode\"] == "
-			  "\"0640\" and o[\"geometry\"] == {\"size\": 3072}");
-	CHECK_OK(shmk_buffer_open(buf, NULL, &b));
+			  "\"0660\" and o[\"geometry\"] == {\"size\": 3072}");
+	/* Group-writable: opened on purpose only. */
+	CHECK_RC(shmk_buffer_open(buf, NULL, &b), -EACCES);
+	CHECK_OK(shmk_buffer_open(
+		buf, &(struct shmk_opts){.flags = SHMK_F_ALLOW_SHARED}, &b));
 	CHECK_OK(shmk_buffer_write(b, 3070, "ok", 2, 1000));
 	CHECK_OK(shmk_buffer_close(b));
 
@@ -852,32 +855,32 @@ static void test_create(void)
 
 	/* The name taken: exit 1 and what to do; --open-or-create succeeds
 	 * on the very same object, silently, and fails on another. */
-	CHECK_EQ(tool("create buffer %s --size 3K --mode 0640", buf), 1);
+	CHECK_EQ(tool("create buffer %s --size 3K --mode 0660", buf), 1);
 	snprintf(want, sizeof(want),
 		 "shmk create: %s: exists; shmk rm it first or use "
 		 "--open-or-create",
 		 buf);
 	HAS(g_err, want);
-	CHECK_EQ(tool("create buffer %s --size 3K --mode 0640 "
+	CHECK_EQ(tool("create buffer %s --size 3K --mode 0660 "
 		      "--open-or-create",
 		      buf),
 		 0);
 	CHECK_EQ(strlen(g_out), 0);
 	CHECK_EQ(strlen(g_err), 0);
-	CHECK_EQ(tool("create --verbose buffer %s --size 3072 --mode 0640 "
+	CHECK_EQ(tool("create --verbose buffer %s --size 3072 --mode 0660 "
 		      "--open-or-create",
 		      buf),
 		 0);
 	HAS(g_out, "exists as asked");
-	CHECK_EQ(tool("create buffer %s --size 4K --mode 0640 "
+	CHECK_EQ(tool("create buffer %s --size 4K --mode 0660 "
 		      "--open-or-create",
 		      buf),
 		 1);
 	HAS(g_err, "exists as a buffer of size=3072, not the size=4096 asked");
-	CHECK_EQ(tool("create ring %s --mode 0640 --open-or-create", buf), 1);
+	CHECK_EQ(tool("create ring %s --mode 0660 --open-or-create", buf), 1);
 	HAS(g_err, "exists as a buffer, not a ring");
 	CHECK_EQ(tool("create buffer %s --size 3K --open-or-create", buf), 1);
-	HAS(g_err, "exists with mode 0640, not 0600");
+	HAS(g_err, "exists with mode 0660, not 0600");
 	CHECK_EQ(tool("create event %s --open-or-create", ev), 1);
 	HAS(g_err, "exists as an event of manual_reset=1, not the "
 		   "manual_reset=0 asked for");
@@ -885,7 +888,7 @@ static void test_create(void)
 		 0);
 	created_ok(buf, SHMK_KIND_BUFFER, &st); /* none of that touched it */
 	CHECK_EQ(st.geom[0], 3072);
-	CHECK_EQ(st.mode, 0640);
+	CHECK_EQ(st.mode, 0660);
 	/* Writable by others: opened as such, so create is idempotent. */
 	CHECK_EQ(tool("create buffer %s --size 10 --mode 0666", shared), 0);
 	CHECK_EQ(tool("create buffer %s --size 10 --mode 0666 "
@@ -932,6 +935,36 @@ static void test_create(void)
 	CHECK_EQ(tool("rm %s %s %s %s %s %s %s", ring, buf, arr, ev, ev2,
 		      shared, mine),
 		 0);
+}
+
+/* A name whose header a peer overwrote: gc names it and says how to
+ * remove it; rm refuses it, rm --force removes it. */
+static void test_gc_corrupt(const char *pattern)
+{
+	const char *bad = tname("gc.bad");
+	struct shmk_buffer *b;
+	char path[256], want[512];
+	int fd;
+
+	CHECK_OK(shmk_buffer_create(bad, 4096, NULL, &b));
+	CHECK_OK(shmk_buffer_close(b));
+	snprintf(path, sizeof(path), "/dev/shm/shmk.%s", bad);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	CHECK(fd >= 0);
+	CHECK_EQ(pwrite(fd, "\xff\xff\xff\xff", 4, 0), 4);
+	close(fd);
+	CHECK_EQ(tool("gc %s", pattern), 0);
+	CHECK_EQ(strlen(g_out), 0);
+	snprintf(want, sizeof(want), "shmk rm --force %s", bad);
+	HAS(g_err, want);
+	HAS(g_err, "corrupt");
+	CHECK_EQ(tool("rm %s", bad), 1);
+	HAS(g_err, "not a shmk object");
+	CHECK_EQ(access(path, F_OK), 0);
+	CHECK_EQ(tool("rm --force %s", bad), 0);
+	CHECK(access(path, F_OK) < 0 && errno == ENOENT);
+	CHECK_EQ(tool("rm -f %s", bad), 1);
+	HAS(g_err, "no such object");
 }
 
 static void test_gc(void)
@@ -1008,6 +1041,7 @@ static void test_gc(void)
 	CHECK_EQ(tool("gc %s", pattern), 0);
 	CHECK_EQ(strlen(g_out), 0);
 	CHECK_RC(shmk_stat(kept, &st), -ENOENT);
+	test_gc_corrupt(pattern);
 }
 
 int main(int argc, char **argv)

@@ -2308,17 +2308,25 @@ static int cmd_create(int argc, char **argv)
 
 static int cmd_rm(int argc, char **argv)
 {
-	int i, rc, status = EXIT_OK;
+	static const struct option longs[] = {{"force", no_argument, NULL, 'f'},
+					      {"help", no_argument, NULL, 'h'},
+					      {NULL, 0, NULL, 0}};
+	int c, i, rc, force = 0, status = EXIT_OK;
 
-	rc = no_options("rm", argc, argv);
-	if (rc >= 0)
-		return rc;
+	optind = 0;
+	while ((c = next_opt("rm", argc, argv, ":hf", longs)) != -1) {
+		if (c == 'h')
+			return help_of("rm");
+		if (c != 'f')
+			return EXIT_USAGE;
+		force = 1;
+	}
 	if (optind == argc) {
 		usage_error("rm", "which object? (a NAME is needed)");
 		return EXIT_USAGE;
 	}
 	for (i = optind; i < argc; i++) {
-		rc = shmk_unlink(argv[i]);
+		rc = force ? shmk_unlink_force(argv[i]) : shmk_unlink(argv[i]);
 		if (rc < 0) {
 			err("rm", argv[i], rc);
 			status = EXIT_FAIL;
@@ -2393,6 +2401,15 @@ static int cmd_gc(int argc, char **argv)
 			continue;
 		}
 		rc = shmk_stat(name, &st);
+		if (rc == -EPROTO || rc == -EBADMSG) {
+			/* Nobody can use it, but its state is unknown: the
+			 * owner decides (the header may be a peer's doing). */
+			errf("gc", name,
+			     "left alone: corrupt (%s); 'shmk rm --force %s' "
+			     "removes it",
+			     shmk_strerror(rc), name);
+			continue;
+		}
 		if (rc < 0) {
 			errf("gc", name, "left alone: %s", shmk_strerror(rc));
 			continue;
@@ -2639,10 +2656,14 @@ static const struct command commands[] = {
 	 "attaches to the object for a moment, as any peer does.  Exit\n"
 	 "status 0 if every object is ok (warnings allowed), 1 otherwise.",
 	 cmd_check},
-	{"rm", "NAME...", "remove objects' names",
+	{"rm", "[--force] NAME...", "remove objects' names",
 	 "Removes the name of each object.  Processes that have it open keep\n"
 	 "using it; its memory is freed when the last one closes.  Only shmk\n"
-	 "objects are removed: any other file at a name is left alone.",
+	 "objects are removed: any other file at a name is left alone.\n"
+	 "\n"
+	 "  --force, -f  remove any regular file of yours at the name, also\n"
+	 "               one whose header was overwritten (shmk gc names\n"
+	 "               such objects)",
 	 cmd_rm},
 	{"gc", "[--dry-run] [PATTERN...]", "remove abandoned objects",
 	 "Removes the objects of " SHM_DIR " that nobody has open any more:\n"
@@ -2652,7 +2673,8 @@ static const struct command commands[] = {
 	 "objects (made with SHMK_F_KEEP, as 'shmk create' makes them; FLAGS\n"
 	 "keep in 'shmk ls') are meant to be unattended and are left alone:\n"
 	 "remove them with 'shmk rm'.  Objects that cannot be read are left\n"
-	 "alone and named on standard error; persisted objects (files) are\n"
+	 "alone and named on standard error, a corrupt one with the command\n"
+	 "that removes it (shmk rm --force); persisted objects (files) are\n"
 	 "not looked at.  Other users' objects are left alone: named on\n"
 	 "standard error if a PATTERN matches them, else counted there.\n"
 	 "Just before removing an object gc looks again; a process that\n"
