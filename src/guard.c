@@ -63,13 +63,15 @@ static int repair(struct shmk__guard_slot *s, uintptr_t start, uintptr_t len,
 	end = (len + page_size - 1) & ~(page_size - 1);
 	fault = (addr - start) & ~(page_size - 1);
 	fd = atomic_load_explicit(&s->fd, memory_order_relaxed);
-	if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size >= SHMK__HDR_SIZE &&
-	    (uint64_t)st.st_size < end) {
+	if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size >= SHMK__HDR_SIZE) {
 		/* The page holding the new end is still the file's: a read
 		 * there past the end sees zeros, it never faults. */
-		keep = ((uintptr_t)st.st_size + page_size - 1) &
-		       ~(page_size - 1);
+		keep = (uint64_t)st.st_size >= end
+			       ? end
+			       : ((uintptr_t)st.st_size + page_size - 1) &
+					 ~(page_size - 1);
 	}
+	/* Never past the faulting page: the retry must find memory. */
 	if (keep > fault)
 		keep = fault;
 	p = mmap((void *)(start + keep), end - keep, PROT_READ | PROT_WRITE,
