@@ -350,10 +350,10 @@ static int wr_cond(void *arg, int slow)
 {
 	struct rw_wait *a = arg;
 	uint64_t w, n;
-	int alive = shmk__region_check(a->r);
+	int alive, rc = shmk__region_check(a->r);
 
-	if (alive < 0)
-		return alive; /* the file was shrunk under us */
+	if (rc < 0)
+		return rc; /* the file was shrunk under us */
 	if (!a->draining) {
 		w = atomic_load_explicit(&a->l->writer, memory_order_acquire);
 		if (!rw_valid(w))
