@@ -12,7 +12,9 @@
  *     a file object (a name with '/');
  *  c. a SIGBUS outside any shmk mapping still kills the process;
  *  d. an application handler installed before the first shmk object is
- *     chained to for a fault outside shmk's mappings.
+ *     chained to for a fault outside shmk's mappings;
+ *  e. with more guarded mappings than the registry's first chunk holds,
+ *     the last one is still found.
  *
  * Usage: test_sigbus
  */
@@ -307,6 +309,41 @@ static void test_ring(void)
 	printf("a. ring shrunk: -EBADMSG, a held node reads zeros, closed\n");
 }
 
+/* ---------------------------------------------------------------------
+ * e. Past the registry's first chunk
+ * --------------------------------------------------------------------- */
+
+#define MANY 70 /* more than a chunk's 64 slots */
+
+static void test_many(void)
+{
+	struct shmk_buffer *b[MANY];
+	char tag[32];
+	volatile unsigned char *d;
+	int i, v = 7;
+
+	for (i = 0; i < MANY; i++) {
+		snprintf(tag, sizeof(tag), "many%d", i);
+		CHECK_OK(shmk_buffer_create(tname(tag), 8192, NULL, &b[i]));
+	}
+	snprintf(tag, sizeof(tag), "many%d", MANY - 1);
+	CHECK_OK(shmk_buffer_write(b[MANY - 1], 8000, &v, sizeof(v), -1));
+	d = shmk_buffer_data(b[MANY - 1]);
+	shrink(tname(tag), SHMK__HDR_SIZE);
+	CHECK_EQ(d[8000], 0);
+	CHECK_EQ(g_app_calls, 0);
+	CHECK_RC(shmk_buffer_read(b[MANY - 1], 0, &v, sizeof(v), -1), -EBADMSG);
+	CHECK_OK(shmk_buffer_read(b[0], 0, &v, sizeof(v), -1));
+	for (i = 0; i < MANY; i++) {
+		snprintf(tag, sizeof(tag), "many%d", i);
+		CHECK_OK(shmk_buffer_close(b[i]));
+		CHECK_OK(unlink(path_of(tname(tag))));
+	}
+	printf("e. %d guarded mappings: the last one's shrink is caught, "
+	       "the others work\n",
+	       MANY);
+}
+
 int main(void)
 {
 	check_init();
@@ -316,6 +353,7 @@ int main(void)
 	test_chained();
 	test_buffer();
 	test_ring();
+	test_many();
 	printf("test_sigbus: ok\n");
 	return 0;
 }
