@@ -52,8 +52,9 @@
  *    such object), -EINVAL (bad argument), -ERANGE (offset or index past the
  *    end), -EMSGSIZE (nothing is ever truncated silently), -EPIPE (the
  *    creator shut the object down), -EPROTO (not a shmk object of this kind,
- *    version or geometry), -EBADMSG (corrupt shared data), -ENOSPC (no room
- *    for the object), -EACCES (the object's owner or mode is not trusted),
+ *    version or geometry), -EBADMSG (corrupt shared data, or the object's
+ *    file shrunk under us: see "SIGBUS guard"), -ENOSPC (no room for the
+ *    object), -EACCES (the object's owner or mode is not trusted),
  *    -EUSERS (128 handles already attached), -ECHILD (a handle used in
  *    a child after fork(); see below).
  *  - Handles and fork(): a handle belongs to the process that opened it.  In
@@ -69,10 +70,33 @@
  *    caller's effective uid and not writable by group or others (unless
  *    SHMK_F_ALLOW_SHARED), or sealed against shrinking (an anonymous
  *    object received from any process).  Anonymous objects are sealed so
- *    that nobody can
- *    shrink them.  A named object can be shrunk by any process allowed to
- *    write it, and touching memory past the new end raises SIGBUS: share
- *    named objects only with processes you trust as much as your own.
+ *    that nobody can shrink them.  A named object (and an object opened
+ *    by a descriptor that is not sealed) can be shrunk by any process
+ *    allowed to write its file; touching memory past the new end would
+ *    raise SIGBUS.  So shmk guards those mappings:
+ *  - SIGBUS guard: THE FIRST TIME A NAMED OBJECT IS MAPPED, shmk INSTALLS
+ *    A PROCESS-WIDE SIGBUS HANDLER (sigaction, SA_SIGINFO | SA_ONSTACK |
+ *    SA_RESTART), keeping the action that was there.  A fault inside a
+ *    shmk mapping whose file was shrunk replaces the mapping from the new
+ *    end with private zero pages and returns: the access reads zeros (a
+ *    store is lost), and the handle is poisoned: every later call on it
+ *    returns -EBADMSG ("the object's file was shrunk under us; close the
+ *    handle"), a call blocked in a wait returns -EBADMSG within ~10 ms of
+ *    its next look at the memory, a copy that met the cut returns -EBADMSG
+ *    (its bytes may be zeros), shmk_*_data() returns NULL, an unlock
+ *    releases the lock all the same (the data is marked torn) and
+ *    returns -EBADMSG.  Close works and releases what it can; pointers handed out earlier
+ *    (shmk_buffer_data, a ring node) stay mapped until close and never
+ *    fault.  Only a fault that touches the memory finds out: a process
+ *    that never touches the cut part is not told.  Any other SIGBUS goes
+ *    to the previous action (its handler is called; the default action
+ *    still kills).  AN APPLICATION THAT INSTALLS ITS OWN SIGBUS HANDLER
+ *    AFTER ITS FIRST NAMED OBJECT MUST CHAIN TO THE PREVIOUS ONE (the
+ *    oldact its sigaction() returned) FOR FAULTS THAT ARE NOT ITS OWN, or
+ *    the guard is lost and a shrunk file kills the process again.  One
+ *    installed before the first named object needs nothing: shmk chains
+ *    to it.  Still, share named objects only with processes you trust:
+ *    a peer that can shrink the file can also scribble on it.
  *  - Shared memory is untrusted: every length, offset and index read from a
  *    region is validated before use; a corrupt region gives -EBADMSG or
  *    -EPROTO, never an out-of-bounds access.
@@ -109,7 +133,9 @@ enum {
 	 * open: trust an object owned by another user or writable by group or
 	 * others.  Without it such an object is refused with -EACCES before
 	 * it is mapped.  Only for peers you trust: a process that can write
-	 * the backing file can also shrink it (see "Trust" above).
+	 * the backing file can also shrink it, which poisons every handle
+	 * that touches the cut part (-EBADMSG; shmk's SIGBUS guard, see
+	 * "Trust" above), or scribble on it (-EBADMSG, -EPROTO).
 	 */
 	SHMK_F_ALLOW_SHARED = 1u << 1,
 	/*

@@ -195,6 +195,9 @@ static int copy(struct shmk_array *a, size_t first, void *p, size_t count,
 	}
 	if (taken)
 		shmk__rw_unlock(&a->r, a->lock, how, SHMK__RW_KEEP);
+	/* The file shrank during the copy: it met private zeros. */
+	if (shmk__region_poisoned(&a->r))
+		return -EBADMSG;
 	return locked;
 }
 

@@ -202,6 +202,9 @@ SHMK__EXPORT int shmk_buffer_write(struct shmk_buffer *b, size_t off,
 	if (taken)
 		shmk__rw_unlock(&b->r, &b->ctl->lock, SHMK_LOCK_WRITE,
 				SHMK__RW_KEEP);
+	/* The file shrank during the copy: it went to private zeros. */
+	if (shmk__region_poisoned(&b->r))
+		return -EBADMSG;
 	return locked;
 }
 
@@ -221,6 +224,9 @@ SHMK__EXPORT int shmk_buffer_read(struct shmk_buffer *b, size_t off, void *dst,
 	if (taken)
 		shmk__rw_unlock(&b->r, &b->ctl->lock, SHMK_LOCK_READ,
 				SHMK__RW_KEEP);
+	/* The file shrank during the copy: dst may hold private zeros. */
+	if (shmk__region_poisoned(&b->r))
+		return -EBADMSG;
 	return locked;
 }
 
@@ -262,8 +268,11 @@ static int changed_cond(void *arg, int slow)
 {
 	struct changed_wait *a = arg;
 	uint64_t v;
+	int rc = shmk__region_check(&a->b->r);
 
 	(void)slow;
+	if (rc < 0)
+		return rc; /* the file was shrunk under us */
 	/* Acquire: pairs with bump_version()'s increment. */
 	v = atomic_load_explicit(&a->b->r.hdr->counter[SHMK__CTR_WRITES],
 				 memory_order_acquire);

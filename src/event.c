@@ -177,8 +177,11 @@ static int event_cond(void *arg, int slow)
 	struct event_wait *a = arg;
 	struct event_ctl *c = a->e->ctl;
 	uint32_t one = 1;
+	int rc = shmk__region_check(&a->e->r);
 
 	(void)slow;
+	if (rc < 0)
+		return rc; /* the file was shrunk under us */
 	if (a->e->manual) {
 		/* Acquire: pairs with the set that released us. */
 		if (atomic_load_explicit(&c->state, memory_order_acquire) ||

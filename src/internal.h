@@ -222,6 +222,37 @@ struct shmk__kind {
 };
 
 /* ---------------------------------------------------------------------
+ * guard.c: the SIGBUS guard of regions a peer can shrink (named files).
+ * --------------------------------------------------------------------- */
+
+/*
+ * One mapping as the SIGBUS handler sees it.  Slots live in chunks that
+ * are never freed; they are filled and emptied by the region layer under
+ * its registry lock, and read by the handler without any lock.
+ */
+struct shmk__guard_slot {
+	_Atomic uint32_t live;	   /* 1 while mapped; release/acquire */
+	_Atomic uint32_t poisoned; /* 1 once the handler cut the mapping */
+	_Atomic uintptr_t start;   /* the mapping's first byte */
+	_Atomic uintptr_t len;	   /* its length in bytes (our own size) */
+	_Atomic int fd;		   /* a description of the file, or -1 */
+	int owned;		   /* taken by a region (registry lock) */
+};
+
+/*
+ * Installs the process-wide handler (once, chaining to the previous
+ * action) and enters r's mapping (r->hdr, r->size, already mapped) with
+ * fd, which must stay open until shmk__guard_remove().  Returns 0, or
+ * -ENOMEM.  Called with region.c's registry lock held, as are the two
+ * below; remove comes before the munmap.
+ */
+struct shmk__region;
+int shmk__guard_add(struct shmk__region *r, int fd);
+void shmk__guard_remove(struct shmk__region *r);
+/* In a fork child: r's descriptor is closed, the handler forgets it. */
+void shmk__guard_forked(struct shmk__region *r);
+
+/* ---------------------------------------------------------------------
  * region.c: one named (or anonymous) mapping with a validated header, and
  * this handle's participant slot in it.
  * --------------------------------------------------------------------- */
@@ -240,6 +271,9 @@ struct shmk__region {
 	int forked;	 /* 1 in a child that inherited the handle */
 	int share_fd;	 /* for shmk_*_fd(): -1 until asked */
 	struct shmk__region *next, *prev; /* the registry (fork handling) */
+	/* The SIGBUS guard's record of the mapping; NULL when unguarded
+	 * (sealed memfds cannot shrink). */
+	struct shmk__guard_slot *guard;
 };
 
 /* Argument checks shared by every create and open call. */
@@ -287,10 +321,29 @@ int shmk__region_unlink(const struct shmk__region *r, const char *name);
 /* Sets state = SHUTDOWN (release) and bumps state_seq. */
 void shmk__region_shutdown(struct shmk__region *r);
 
-/* -ECHILD if the handle was inherited through fork(), else 0. */
+/*
+ * 1 once the SIGBUS guard found the object's file shrunk under the mapping
+ * (its tail now reads private zeros).  Relaxed: the flag guards nothing;
+ * the guard's handler sets it.
+ */
+static inline int shmk__region_poisoned(const struct shmk__region *r)
+{
+	return unlikely(r->guard != NULL) &&
+	       unlikely(atomic_load_explicit(&r->guard->poisoned,
+					     memory_order_relaxed) != 0);
+}
+
+/*
+ * -ECHILD if the handle was inherited through fork(), -EBADMSG if the
+ * object's file was shrunk under us (close the handle), else 0.  Called
+ * at the entry of every call on an object, and by the conditions of its
+ * waits, so that a blocked call ends too.
+ */
 static inline int shmk__region_check(const struct shmk__region *r)
 {
-	return unlikely(r->forked) ? -ECHILD : 0;
+	if (unlikely(r->forked))
+		return -ECHILD;
+	return shmk__region_poisoned(r) ? -EBADMSG : 0;
 }
 
 static inline void *shmk__region_data(const struct shmk__region *r)

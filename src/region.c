@@ -95,6 +95,7 @@ static void reg_child(void)
 			close(r->fd);
 		r->fd = -1;
 		r->forked = 1;
+		shmk__guard_forked(r);
 	}
 	pthread_mutex_unlock(&reg_lock);
 }
@@ -141,6 +142,9 @@ static void reg_remove_close(struct shmk__region *r)
 	if (r->next)
 		r->next->prev = r->prev;
 	r->next = r->prev = NULL;
+	/* Out of the guard before the caller's munmap, and while the
+	 * descriptor the handler may fstat is still open. */
+	shmk__guard_remove(r);
 	/* Closing our description drops the liveness token. */
 	if (r->fd >= 0)
 		close(r->fd);
@@ -176,8 +180,11 @@ static int reopen(int fd)
  * from r->fd, which holds our liveness token, the child would keep the
  * token alive after we died.  This way the child keeps the memory (its
  * pointers stay valid) but never our liveness.
+ *
+ * guard: the file can be shrunk by a peer (it is not a memfd sealed
+ * against it), so the mapping is entered in the SIGBUS guard.
  */
-static int map_region(struct shmk__region *r, uint64_t len)
+static int map_region(struct shmk__region *r, uint64_t len, int guard)
 {
 	void *map = MAP_FAILED;
 	int mfd, rc;
@@ -193,12 +200,17 @@ static int map_region(struct shmk__region *r, uint64_t len)
 		rc = map == MAP_FAILED ? -errno : 0;
 		close(mfd);
 	}
+	if (!rc) {
+		r->hdr = map;
+		r->size = len;
+		if (guard && (rc = shmk__guard_add(r, r->fd)) < 0) {
+			munmap(map, (size_t)len);
+			r->hdr = NULL;
+			r->size = 0;
+		}
+	}
 	reg_leave();
-	if (rc < 0)
-		return rc;
-	r->hdr = map;
-	r->size = len;
-	return 0;
+	return rc;
 }
 
 /* ---------------------------------------------------------------------
@@ -415,7 +427,8 @@ static void region_discard(struct shmk__region *r)
  */
 static int region_build(struct shmk__region *r, const struct shmk__kind *k,
 			const uint64_t geom[SHMK__GEOM_N], uint64_t total,
-			mode_t mode, void (*init)(struct shmk__region *r))
+			mode_t mode, int guard,
+			void (*init)(struct shmk__region *r))
 {
 	struct shmk__hdr *h;
 	int rc;
@@ -433,7 +446,7 @@ static int region_build(struct shmk__region *r, const struct shmk__kind *k,
 	if (rc)
 		return -rc;
 	SHMK__CRASH("region_sized"); /* sized and reserved, no header */
-	rc = map_region(r, total);
+	rc = map_region(r, total, guard);
 	if (rc < 0)
 		return rc;
 	h = r->hdr;
@@ -479,7 +492,8 @@ static int create_anon(struct shmk__region *r, const struct shmk__kind *k,
 	reg_leave();
 	if (fd < 0)
 		return -errno;
-	rc = region_build(r, k, geom, total, mode, init);
+	/* Unguarded: sealed below, before anyone else has the memfd. */
+	rc = region_build(r, k, geom, total, mode, 0, init);
 	/* Sealed: no process holding the descriptor can shrink the memory
 	 * under a reader (which would raise SIGBUS), nor undo the seals. */
 	if (!rc && fcntl(fd, F_ADD_SEALS,
@@ -575,7 +589,7 @@ static int create_named(struct shmk__region *r, const char *path, int isfile,
 	if (fd < 0)
 		return -errno;
 	SHMK__CRASH("region_opened"); /* an empty unnamed file */
-	rc = region_build(r, k, geom, total, mode, init);
+	rc = region_build(r, k, geom, total, mode, 1, init);
 	SHMK__CRASH("region_built"); /* complete, not yet named */
 	if (!rc && tmp[0])
 		rc = link(tmp, path) < 0 ? -errno : 0;
@@ -658,7 +672,7 @@ static int open_mapped(struct shmk__region *r, const struct shmk__kind *k,
 	struct stat st;
 	uint64_t total;
 	uint32_t state;
-	int rc;
+	int rc, seals;
 
 	h = calloc(1, sizeof(*h));
 	if (!h)
@@ -676,8 +690,12 @@ static int open_mapped(struct shmk__region *r, const struct shmk__kind *k,
 		memcpy(r->geom, h->geom, sizeof(r->geom));
 	}
 	free(h);
+	/* A memfd sealed against shrinking needs no guard; anything else
+	 * (a named object, a file passed by descriptor) may shrink. */
+	seals = fcntl(r->fd, F_GET_SEALS);
 	if (!rc)
-		rc = map_region(r, total);
+		rc = map_region(r, total,
+				!(seals >= 0 && (seals & F_SEAL_SHRINK)));
 	if (rc < 0)
 		return rc;
 	/* Acquire: pairs with the release store of READY by the creator. */

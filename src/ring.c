@@ -770,7 +770,8 @@ static int res_cond(void *arg, int slow)
 	uint64_t blocked;
 	int rc, round;
 
-	if (atomic_load_explicit(&q->poisoned, memory_order_relaxed))
+	if (atomic_load_explicit(&q->poisoned, memory_order_relaxed) ||
+	    shmk__region_poisoned(&q->r))
 		return -EBADMSG;
 	if (atomic_load_explicit(&q->r.hdr->state, memory_order_acquire) ==
 	    SHMK_STATE_SHUTDOWN)
@@ -1047,7 +1048,8 @@ static int acq_cond(void *arg, int slow)
 	uint64_t blocked;
 	int rc, round = 0;
 
-	if (atomic_load_explicit(&q->poisoned, memory_order_relaxed))
+	if (atomic_load_explicit(&q->poisoned, memory_order_relaxed) ||
+	    shmk__region_poisoned(&q->r))
 		return -EBADMSG;
 again:
 	rc = try_acquire(a, &blocked);

@@ -1723,6 +1723,8 @@ static int answer_cond(void *arg, int slow)
 	uint32_t ph = atomic_load_explicit(&a->s->phase, memory_order_acquire);
 	uint64_t srv;
 
+	if (shmk__region_poisoned(&a->ep->r))
+		return -EBADMSG; /* the file was shrunk under us */
 	if (ph == S_ACCEPTED || ph == S_REFUSED)
 		return SHMK__COND_DONE;
 	if (atomic_load_explicit(&a->ep->r.hdr->state, memory_order_acquire) ==

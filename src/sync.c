@@ -319,7 +319,10 @@ static int rd_cond(void *arg, int slow)
 	struct rw_wait *a = arg;
 	_Atomic uint64_t *rd = rd_word(a->r, a->r->slot);
 	uint64_t w;
+	int rc = shmk__region_check(a->r);
 
+	if (rc < 0)
+		return rc; /* the file was shrunk under us */
 	/* Look before announcing, so that waiting readers do not make the
 	 * read word flicker under a draining writer. */
 	w = atomic_load_explicit(&a->l->writer, memory_order_acquire);
@@ -347,8 +350,10 @@ static int wr_cond(void *arg, int slow)
 {
 	struct rw_wait *a = arg;
 	uint64_t w, n;
-	int alive;
+	int alive, rc = shmk__region_check(a->r);
 
+	if (rc < 0)
+		return rc; /* the file was shrunk under us */
 	if (!a->draining) {
 		w = atomic_load_explicit(&a->l->writer, memory_order_acquire);
 		if (!rw_valid(w))
@@ -537,6 +542,12 @@ int shmk__unlock(struct shmk__region *r, struct shmk__rwlock *l, int *how)
 {
 	int rc = shmk__region_check(r);
 
+	/* Shrunk under us: the lock is still given up (what of the header
+	 * is left is shared), the data declared torn; the call says why. */
+	if (rc == -EBADMSG) {
+		release(r, l, how, SHMK__RW_TAINT);
+		return rc;
+	}
 	if (rc < 0)
 		return rc;
 	/* An explicit writer's unlock declares the data consistent. */
