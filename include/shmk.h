@@ -694,12 +694,35 @@ struct shmk_rpc_opts {
 			     above 2^45 bytes with -EINVAL) */
 	size_t max_msg;	  /* largest request or reply (64 MiB, at most
 			     4 GiB) */
-	unsigned mode;	  /* server: permissions, as shmk_opts.mode */
-	int wait_ms;	  /* client: wait this long for the server */
-	int spin_us;	  /* as shmk_opts.spin_us */
+	/* server: the rpc object's permission bits as shmk_opts.mode (0600
+	 * by default), its group and other write bits always cleared
+	 * (clients only read the object).  Without allow lists, the group
+	 * and other bits also say who may connect: any group bit, a client
+	 * whose effective gid is the server's; any other bit, anyone. */
+	unsigned mode;
+	int wait_ms; /* client: wait this long for the server */
+	int spin_us; /* as shmk_opts.spin_us */
 	/* client: SHMK_F_ALLOW_SHARED to connect to a server of another
-	 * user, or whose mode lets others write */
+	 * user, or whose object others may write */
 	unsigned flags;
+	/*
+	 * server: who may connect, by the kernel's credentials of the
+	 * client's socket (SO_PEERCRED: effective uid and gid, not the
+	 * supplementary groups).  The server's own uid and root always may;
+	 * with either list non-empty, others only if their uid is in
+	 * allow_uid or their gid in allow_gid (mode then says nothing of
+	 * who connects).  The lists are copied; at most 65536 entries each.
+	 * Others get -EACCES at connect.
+	 */
+	const uid_t *allow_uid;
+	size_t n_allow_uid;
+	const gid_t *allow_gid;
+	size_t n_allow_gid;
+	/* server: channels at once, in all (0: 1024) and per client process
+	 * (0: 64); a connect over either gets -EUSERS.  Each channel costs
+	 * the server a thread and four descriptors (mind RLIMIT_NOFILE). */
+	int max_clients;
+	int max_per_pid;
 };
 
 struct shmk_rpc;
