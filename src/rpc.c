@@ -2277,15 +2277,16 @@ static int connect_once(struct shmk_rpc *ep, const char *name,
 		rc = -EAGAIN; /* the backlog is full */
 	/* The kernel says who listens: the object's owner, or a squatter
 	 * we must not talk to. */
-	if (!rc && (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 ||
-		    cl != sizeof(cr)))
+	if (!rc && getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0)
 		rc = -errno;
+	if (!rc && cl != sizeof(cr))
+		rc = -EPROTO;
 	if (!rc && cr.uid != st.st_uid)
 		rc = -EACCES;
 	if (!rc) {
 		pidfd = peer_pidfd(s, cr.pid);
-		if (pidfd < 0)
-			rc = -ECONNREFUSED; /* the server is gone */
+		if (pidfd < 0) /* -ESRCH: the server is gone */
+			rc = pidfd == -ESRCH ? -ECONNREFUSED : pidfd;
 	}
 	if (!rc)
 		rc = send_hs(s, &hello, sizeof(hello), NULL, 0);
