@@ -2235,7 +2235,7 @@ static int connect_once(struct shmk_rpc *ep, const char *name,
 				 .pid = (uint32_t)getpid()};
 	struct shmk_opts ro2 = {.spin_us = ro->spin_us,
 				.flags = SHMK_F_ALLOW_SHARED};
-	struct shmk__rpc_answer ans;
+	struct shmk__rpc_answer ans = {0};
 	struct sockaddr_un addr;
 	struct shmk__hdr h;
 	struct ucred cr;
