@@ -2259,6 +2259,7 @@ static int connect_once(struct shmk_rpc *ep, const char *name,
 	if (!(ro->flags & SHMK_F_ALLOW_SHARED) &&
 	    (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH))))
 		return -EACCES;
+	/* h is our private copy (pread): relaxed, no peer writes it. */
 	if (atomic_load_explicit(&h.state, memory_order_relaxed) !=
 	    SHMK_STATE_READY)
 		return -ECONNREFUSED; /* closed: a new server may come */
