@@ -20,6 +20,11 @@
  * must fit the caller's buffer (heap memory of exactly its size, so that
  * the sanitizer sees any byte past it), and an error text must end within
  * SHMK_RPC_ERRMAX.  Frame layout: docs/format.md, section 5.6.1.
+ *
+ * Every input is also given whole to the parsers of the connect
+ * handshake's socket messages (docs/format.md, 5.6.2), the client's hello
+ * and the server's answer (with 0 to 3 descriptors said to have come with
+ * it): what they accept must be what the format allows.
  */
 #include "fuzz.h"
 
@@ -313,6 +318,36 @@ static void lab_close(struct lab *l)
 	free(l->node);
 }
 
+/* The handshake parsers on the raw input. */
+static void handshake(const uint8_t *data, size_t size)
+{
+	struct shmk__rpc_answer a;
+	uint32_t pid = 0;
+	int rc;
+
+	rc = shmk__rpc_hello_parse(data, size, &pid);
+	FUZZ_CHECK(rc == 0 || rc == -EPROTO);
+	if (rc == 0)
+		FUZZ_CHECK(size == SHMK__RPC_HELLO_SIZE && pid > 0 &&
+			   pid <= INT32_MAX);
+	memset(&a, 0, sizeof(a));
+	rc = shmk__rpc_answer_parse(data, size, (int)(size % 4), &a);
+	if (rc == 0) {
+		FUZZ_CHECK(size == SHMK__RPC_ANSWER_SIZE && size % 4 == 2);
+		FUZZ_CHECK(a.chan != 0 && a.nodes >= 2 &&
+			   a.nodes <= (1u << 20) && a.node_size >= HDR + 16 &&
+			   a.node_size <= (1u << 30) &&
+			   a.max_msg <= (UINT64_C(1) << 32));
+	} else {
+		/* A refusal carries only the codes a server may give. */
+		FUZZ_CHECK(rc == -EPROTO || rc == -EACCES || rc == -EUSERS ||
+			   rc == -ENOMEM || rc == -ENOSPC || rc == -EDQUOT ||
+			   rc == -EMFILE || rc == -ENFILE || rc == -EAGAIN ||
+			   rc == -ENOTSUP || rc == -ENOLCK || rc == -EIO);
+		FUZZ_CHECK(size == SHMK__RPC_ANSWER_SIZE || rc == -EPROTO);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_in in = {data, size};
@@ -320,6 +355,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t how = fuzz_u8(&in);
 	int steps;
 
+	handshake(data, size);
 	memset(&l, 0, sizeof(l));
 	if (lab_open(&l, how) < 0)
 		return 0;

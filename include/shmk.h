@@ -684,11 +684,12 @@ int shmk_ring_stats(struct shmk_ring *r, struct shmk_ring_stats *st);
  * -ENOSYS when the other side has no handler, -ETIMEDOUT when the call's
  * deadline passed (the other side is told with a cancel, and a late reply
  * is dropped), -EPIPE when the other side closed or died (noticed within
- * 10 ms of its death, docs/design.md), -EMSGSIZE for a request over
+ * 10 ms of its death, from its socket's hang-up or its pidfd: never from
+ * anything it wrote, docs/design.md), -EMSGSIZE for a request over
  * max_msg or a reply larger than the buffer given.
  * ====================================================================== */
 
-#define SHMK_RPC_NAME_MAX 180 /* channel rings add a suffix to the name */
+#define SHMK_RPC_NAME_MAX 180 /* the longest name of an rpc object */
 #define SHMK_RPC_ERRMAX	  128 /* error text, with its terminating NUL */
 
 /* What a handler gets, and fills in. */
@@ -732,12 +733,35 @@ struct shmk_rpc_opts {
 			     above 2^45 bytes with -EINVAL) */
 	size_t max_msg;	  /* largest request or reply (64 MiB, at most
 			     4 GiB) */
-	unsigned mode;	  /* server: permissions, as shmk_opts.mode */
-	int wait_ms;	  /* client: wait this long for the server */
-	int spin_us;	  /* as shmk_opts.spin_us */
+	/* server: the rpc object's permission bits as shmk_opts.mode (0600
+	 * by default), its group and other write bits always cleared
+	 * (clients only read the object).  Without allow lists, the group
+	 * and other bits also say who may connect: any group bit, a client
+	 * whose effective gid is the server's; any other bit, anyone. */
+	unsigned mode;
+	int wait_ms; /* client: wait this long for the server */
+	int spin_us; /* as shmk_opts.spin_us */
 	/* client: SHMK_F_ALLOW_SHARED to connect to a server of another
-	 * user, or whose mode lets others write */
+	 * user, or whose object others may write */
 	unsigned flags;
+	/*
+	 * server: who may connect, by the kernel's credentials of the
+	 * client's socket (SO_PEERCRED: effective uid and gid, not the
+	 * supplementary groups).  The server's own uid and root always may;
+	 * with either list non-empty, others only if their uid is in
+	 * allow_uid or their gid in allow_gid (mode then says nothing of
+	 * who connects).  The lists are copied; at most 65536 entries each.
+	 * Others get -EACCES at connect.
+	 */
+	const uid_t *allow_uid;
+	size_t n_allow_uid;
+	const gid_t *allow_gid;
+	size_t n_allow_gid;
+	/* server: channels at once, in all (0: 1024) and per client process
+	 * (0: 64); a connect over either gets -EUSERS.  Each channel costs
+	 * the server a thread and four descriptors (mind RLIMIT_NOFILE). */
+	int max_clients;
+	int max_per_pid;
 };
 
 struct shmk_rpc;
@@ -746,8 +770,16 @@ struct shmk_rpc;
  * shmk_rpc_serve - serve NAME (plain names only, at most
  * SHMK_RPC_NAME_MAX characters).  Takes over the name from a server that
  * died; a live one's gives -EADDRINUSE, after looking again for 200 ms
- * (a server killed a moment ago can still look alive).  Returns 0, -EINVAL,
- * -ENAMETOOLONG, -EADDRINUSE, -ENOMEM, or a create's errors.
+ * (a server killed a moment ago can still look alive).  The server's
+ * object is created with o->mode less its group and other write bits
+ * (clients only read it; nobody but the server attaches); who may
+ * connect is o->allow_uid / allow_gid, else the mode's group and other
+ * bits (see struct shmk_rpc_opts).  The server listens on an abstract
+ * UNIX socket named after the object's random nonce; each connect is
+ * handled without waiting on the client (a hello not sent within 1 s
+ * is dropped), so a slow or hostile client never holds up another.
+ * Returns 0, -EINVAL, -ENAMETOOLONG, -EADDRINUSE, -ENOMEM, a socket
+ * error, or a create's errors.
  */
 int shmk_rpc_serve(const char *name, const struct shmk_rpc_opts *o,
 		   struct shmk_rpc **out);
@@ -756,15 +788,22 @@ int shmk_rpc_serve(const char *name, const struct shmk_rpc_opts *o,
  * shmk_rpc_connect - connect to the server of NAME, waiting up to
  * o->wait_ms for it to appear and answer (with wait_ms 0, a second for
  * the answer; the server's hello always gets at least a second; -1:
- * forever, also for a server restarting over a dead one's name).  A
- * server has room for 127 clients at once.  Returns 0,
- * -ENOENT (no server; with wait_ms, none came), -ETIMEDOUT, -ECONNREFUSED
- * (the server died or closed), -EUSERS (127 clients already), -EACCES
- * (another user's server: see o->flags), -EPIPE (the server closed while
- * we connected), the server's own refusal (-ENOMEM, or what creating the
- * rings gave it: a resource error such as -ENOSPC or -EMFILE; a refusal
- * carrying any other code is taken for a corrupt one, -EPROTO), -EINVAL,
- * -ENOMEM, or an open's errors (-EPROTO, -EBADMSG).
+ * forever, also for a server restarting over a dead one's name).  The
+ * client reads the server's object without mapping it, connects to the
+ * server's socket, and receives its channel's two rings as sealed
+ * anonymous descriptors.  The server knows the client by its socket's
+ * kernel credentials only.  A server has room for max_clients (1024)
+ * clients at once, max_per_pid (64) of one process.  Returns 0, -ENOENT
+ * (no server; with wait_ms, none came), -ETIMEDOUT, -ECONNREFUSED (the
+ * server died or closed, and none came back within wait_ms), -EUSERS
+ * (over the server's limits), -EACCES (another user's server: see
+ * o->flags; a server whose socket is not its object's owner's; or one
+ * that does not let our uid or gid connect), the server's own refusal
+ * (-ENOMEM, or what creating the rings gave it: a resource error such
+ * as -ENOSPC or -EMFILE; a refusal carrying any other code is taken for
+ * a corrupt one, -EPROTO), -EPROTO (a malformed answer, or ring
+ * descriptors not sealed against shrinking), -EINVAL, -ENOMEM, or a
+ * system error (-EMFILE).
  */
 int shmk_rpc_connect(const char *name, const struct shmk_rpc_opts *o,
 		     struct shmk_rpc **out);
@@ -834,7 +873,11 @@ int shmk_rpc_wait(struct shmk_rpc *ep, uint64_t id, struct shmk_rpc_result *res,
  */
 int shmk_rpc_cancel(struct shmk_rpc *ep, uint64_t id);
 
-/* Counters of the rpc object, all its endpoints together (shmk info). */
+/* Counters of an endpoint: a server's are its rpc object's (shmk info
+ * shows them); a client's are its own (a client never writes the
+ * server's memory), so calls, replies, timeouts, cancels_sent,
+ * bytes_out... of a client are counted on the client, and served,
+ * cancels_seen, clients, connects on the server. */
 struct shmk_rpc_stats {
 	uint64_t calls;		      /* calls made */
 	uint64_t served;	      /* requests handled */
@@ -846,8 +889,9 @@ struct shmk_rpc_stats {
 	uint64_t malformed; /* frames dropped as invalid */
 	uint64_t discarded; /* replies dropped: late (their call was gone),
 			       or not taken by a stuck client within 1 s */
-	uint64_t clients;   /* connected now */
-	uint64_t connects;  /* connections accepted in all */
+	uint64_t clients;   /* server: connected now */
+	uint64_t connects;  /* server: connections accepted in all (refused
+			       ones: counter 13 of shmk_stat, "refused") */
 };
 
 /* shmk_rpc_stats - the counters.  Returns 0 or -EINVAL. */

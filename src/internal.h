@@ -311,6 +311,9 @@ int shmk__region_open_fd(struct shmk__region *r, int fd,
 void shmk__region_close(struct shmk__region *r);
 /* A descriptor to hand to another process (see shmk_buffer_fd). */
 int shmk__region_share_fd(struct shmk__region *r);
+/* Closes the descriptor share_fd handed out, once the receivers have
+ * theirs (the next share_fd makes a new one). */
+void shmk__region_unshare(struct shmk__region *r);
 /*
  * Removes name if it still names r's own file, whatever the file's bytes
  * say (shmk_unlink() refuses a file whose magic was overwritten).
@@ -559,17 +562,33 @@ struct shmk_ring *shmk__rpc_out_ring(struct shmk_rpc *ep);
  * rpc.c, for the fuzz target (fuzz/fuzz_rpc.c): an endpoint (a server if
  * server) whose one channel, peer number 1, runs over the rings in (frames
  * from the peer) and out (same node size), made without a connect and
- * without threads: frames are taken from in only by shmk__rpc_poll(),
- * which does what the reader does with each frame waiting there (at most
- * a ring's worth; returns how many) and then runs the requests that
- * completed (o->handler) as a worker would, and by calls that read for
- * themselves.  name is used as a server's would be (its channels' ring
- * names are removed on a hello).  The endpoint owns in and out from the
- * call on, also when it fails; shmk_rpc_close() ends it.
+ * without threads or sockets: frames are taken from in only by
+ * shmk__rpc_poll(), which does what the reader does with each frame
+ * waiting there (at most a ring's worth; returns how many) and then runs
+ * the requests that completed (o->handler) as a worker would, and by calls
+ * that read for themselves.  The endpoint owns in and out from the call
+ * on, also when it fails; shmk_rpc_close() ends it.
  */
 int shmk__rpc_lab(const char *name, int server, struct shmk_ring *in,
 		  struct shmk_ring *out, const struct shmk_rpc_opts *o,
 		  struct shmk_rpc **epp);
 int shmk__rpc_poll(struct shmk_rpc *ep);
+
+/*
+ * rpc.c: the connect handshake's socket messages (docs/format.md 5.6.2),
+ * parsed from a private copy of what one recvmsg() returned (len bytes,
+ * nfds descriptors with it).  The hello: 0 and the client's claimed pid,
+ * or -EPROTO.  The answer: 0 and *a for an acceptance, the refusal's code
+ * for a refusal (a code the protocol does not carry becomes -EPROTO), or
+ * -EPROTO for anything malformed.
+ */
+#define SHMK__RPC_HELLO_SIZE  16u
+#define SHMK__RPC_ANSWER_SIZE 48u
+struct shmk__rpc_answer {
+	uint64_t chan, nodes, node_size, max_msg;
+};
+int shmk__rpc_hello_parse(const void *buf, size_t len, uint32_t *pid);
+int shmk__rpc_answer_parse(const void *buf, size_t len, int nfds,
+			   struct shmk__rpc_answer *a);
 
 #endif /* SHMK_INTERNAL_H */

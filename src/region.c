@@ -895,6 +895,15 @@ int shmk__region_share_fd(struct shmk__region *r)
 	return rc;
 }
 
+void shmk__region_unshare(struct shmk__region *r)
+{
+	reg_enter();
+	if (r->share_fd >= 0 && !r->forked)
+		close(r->share_fd);
+	r->share_fd = -1;
+	reg_leave();
+}
+
 /* ---------------------------------------------------------------------
  * Unlink
  * --------------------------------------------------------------------- */

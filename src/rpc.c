@@ -2,34 +2,51 @@
 /*
  * rpc.c - shmk_rpc: request/response between processes.
  *
- * A server creates the rpc object NAME: a header whose control area holds
- * the connect slots and whose counters every endpoint adds to.  A client
- * attaches to it, claims a connect slot with a random token and waits;
- * the server creates the client's channel, two rings NAME.<token>.q
- * (client to server) and NAME.<token>.p (server to client), and marks the
- * slot accepted.  The client opens both and says hello on q; the server
- * then removes the rings' names, so nothing of the channel stays visible
- * once either side is gone.  Each side learns the other's owner id in the
- * rings from its hello and looks at its liveness whenever its channel is
- * quiet: a dead peer ends the channel, and every call pending on it fails
- * with -EPIPE.
+ * A server creates the rpc object NAME (a header: its geometry, its
+ * counters, and the random nonce that names its socket) and listens on
+ * the abstract UNIX SOCK_SEQPACKET address derived from that nonce, bound
+ * before the object's name appears.  Only the server attaches to the
+ * object; a client reads its header without mapping it, connects to the
+ * socket, checks that the server's kernel-given uid owns the object, and
+ * says hello (its pid).  The server knows the client only by what the
+ * kernel says of the socket (SO_PEERCRED, a pidfd), decides whether it
+ * may connect, makes its channel, two anonymous sealed rings (client to
+ * server, server to client), and answers with their descriptors.  No
+ * channel ring ever has a name.  The socket stays open for the channel's
+ * life: its hang-up, or the peer's pidfd becoming readable, is the
+ * peer's death; a dead peer ends the channel, and every call pending on
+ * it fails with -EPIPE.  Nothing the peer writes in shared memory decides
+ * who it is or whether it lives.
  *
  * Each message is one or more frames, a frame per ring node: a 48-byte
  * header (below) and a fragment of the message.  One reader thread per
  * channel takes frames, reassembles messages, completes calls and queues
  * requests; handlers run on worker threads only.  Everything read from a
- * frame is validated before use; a bad frame is counted and dropped.
- * docs/format.md describes the frame, docs/design.md the protocol.
+ * frame or a socket message is validated before use; a bad frame is
+ * counted and dropped.  docs/format.md describes the frame and the
+ * handshake, docs/design.md the protocol.
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "internal.h"
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77 /* Linux 6.5 */
+#endif
 
 #define RPC_MAGIC   0x50524b53u /* "SKRP" */
 #define RPC_VERSION 1
@@ -46,52 +63,67 @@ struct frame {
 	uint32_t frag_len;  /* bytes of message in this frame */
 	uint64_t msg_id;    /* the sender's id of this message */
 	uint64_t corr_id;   /* F_REP, F_ERR, F_CANCEL: the request's id;
-			      F_HELLO: the sender's owner id in this ring */
+			      F_HELLO: informational, never trusted */
 	uint64_t total_len; /* bytes of the whole message */
 	uint64_t frag_off;  /* where this fragment goes */
 };
 _Static_assert(sizeof(struct frame) == HDR, "rpc frame");
 
+/*
+ * The handshake on the socket (docs/format.md, 5.6.2): the client's hello,
+ * then the server's answer, which carries the two ring descriptors
+ * (SCM_RIGHTS, client-to-server ring first) when it accepts.
+ */
+#define HS_MAGIC   0x48524b53u /* "SKRH" */
+#define HS_VERSION 1
+enum { HS_HELLO = 1, HS_ACCEPT = 2, HS_REFUSE = 3 };
+
+struct hs_hello {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t type; /* HS_HELLO */
+	uint32_t pid;  /* the client's getpid(): must match SO_PEERCRED */
+	uint32_t zero;
+};
+_Static_assert(sizeof(struct hs_hello) == SHMK__RPC_HELLO_SIZE, "hello");
+
+struct hs_answer {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t type;	/* HS_ACCEPT or HS_REFUSE */
+	int32_t status; /* HS_REFUSE: why (negative errno); else 0 */
+	uint32_t zero;
+	uint64_t chan;	    /* HS_ACCEPT: the client's number (rq->peer) */
+	uint64_t nodes;	    /* HS_ACCEPT: the rings' geometry, as the */
+	uint64_t node_size; /* object's header says */
+	uint64_t max_msg;
+};
+_Static_assert(sizeof(struct hs_answer) == SHMK__RPC_ANSWER_SIZE, "answer");
+
 /* Geometry of the rpc object: geom[0] nodes, [1] node size, [2] largest
  * message, of every channel. */
 #define MIN_NODE_SIZE (HDR + 16)
 #define MAX_MSG_LIMIT (UINT64_C(1) << 32)
-#define NSLOTS	      48   /* connects under way at once */
 #define MAX_ACTIVE    1024 /* requests of one peer unanswered at once */
 
 /*
- * A connect slot is claimed by a compare-and-swap of its client word from
- * 0 to the client's owner id; the phase then says how far it got.  The
- * server frees a slot (phase, then client word) once the client said
- * hello, died, or let CONNECT_GRACE_NS pass.
+ * Bounds of the acceptor: handshakes under way at once (in all, and per
+ * client process: SO_PEERCRED is known at accept, before any byte), how
+ * long one may take, and the defaults of the channel limits.
  */
-enum { S_FREE, S_ASKED, S_ACCEPTED, S_REFUSED, S_ACCEPTING };
-#define CONNECT_GRACE_NS (UINT64_C(10) * 1000000000)
+#define MAX_PENDING	    256
+#define PENDING_PER_PID	    8
+#define HANDSHAKE_NS	    (UINT64_C(1000) * 1000000)
+#define DEFAULT_MAX_CHANS   1024
+#define DEFAULT_MAX_PER_PID 64
+#define LISTEN_BACKLOG	    128
+/* A server channel whose client never says hello in its ring goes after
+ * this (its socket may stay open: a client that is alive but mute). */
+#define HELLO_GRACE_NS (UINT64_C(10) * 1000000000)
 /* How long serve looks again at a name whose server seems alive (one
  * killed a moment ago), and how often. */
 #define TAKEOVER_NS	(200 * 1000000ull)
 #define TAKEOVER_NAP_NS (5 * 1000000ull)
-
-struct rpc_slot {
-	_Atomic uint32_t phase;
-	_Atomic int32_t status;	   /* S_REFUSED: why */
-	_Atomic uint64_t token;	   /* names the channel's rings */
-	_Atomic uint64_t client;   /* the claim: the client's owner id here */
-	_Atomic uint64_t chan;	   /* the channel's number */
-	_Atomic uint64_t asked_ns; /* when the server accepted */
-	uint8_t pad[8];
-};
-
-struct rpc_ctl {
-	_Atomic uint64_t server; /* the server's owner id */
-	uint8_t pad0[SHMK__CACHELINE - 8];
-	struct shmk__ec accept; /* the server sleeps here */
-	uint8_t pad1[SHMK__CACHELINE - 4];
-	struct shmk__ec answer; /* connecting clients sleep here */
-	uint8_t pad2[SHMK__CACHELINE - 4];
-	struct rpc_slot slot[NSLOTS];
-};
-_Static_assert(sizeof(struct rpc_ctl) <= SHMK__CTL_SIZE, "rpc ctl");
 
 enum {
 	C_CALLS,
@@ -107,7 +139,19 @@ enum {
 	C_DISCARDED,
 	C_CLIENTS,
 	C_CONNECTS,
+	C_REFUSED,
 };
+
+static int geom_ok(const uint64_t g[3])
+{
+	if (g[0] < 2 || g[0] > (1u << 20) || g[1] < MIN_NODE_SIZE ||
+	    g[1] > (UINT64_C(1) << 30) || g[2] > MAX_MSG_LIMIT)
+		return 0;
+	/* Each channel ring must be a ring shmk can make (nodes rounded up
+	 * to pages, half the limit left for the rest); otherwise every
+	 * connect would be refused.  At most 2^20 * 2^30: no overflow. */
+	return g[0] * ((g[1] + 4095) & ~UINT64_C(4095)) <= SHMK__MAX_TOTAL / 2;
+}
 
 static int rpc_layout(const uint64_t geom[SHMK__GEOM_N], uint64_t *total)
 {
@@ -116,40 +160,24 @@ static int rpc_layout(const uint64_t geom[SHMK__GEOM_N], uint64_t *total)
 	for (i = 3; i < SHMK__GEOM_N; i++)
 		if (geom[i])
 			return -EINVAL;
-	if (geom[0] < 2 || geom[0] > (1u << 20) || geom[1] < MIN_NODE_SIZE ||
-	    geom[1] > (UINT64_C(1) << 30) || geom[2] > MAX_MSG_LIMIT)
-		return -EINVAL;
-	/* Each channel ring must be a ring shmk can make (nodes rounded up
-	 * to pages, half the limit left for the rest); otherwise every
-	 * connect would be refused.  At most 2^20 * 2^30: no overflow. */
-	if (geom[0] * ((geom[1] + 4095) & ~UINT64_C(4095)) >
-	    SHMK__MAX_TOTAL / 2)
+	if (!geom_ok(geom))
 		return -EINVAL;
 	*total = SHMK__HDR_SIZE;
 	return 0;
-}
-
-static struct rpc_ctl *ctl_of(struct shmk__region *r)
-{
-	return (struct rpc_ctl *)r->hdr->ctl;
-}
-
-static void rpc_shutdown(struct shmk__region *r)
-{
-	shmk__ec_notify(&ctl_of(r)->answer);
-	shmk__ec_notify(&ctl_of(r)->accept);
 }
 
 const struct shmk__kind shmk__rpc_kind = {
 	.kind = SHMK_KIND_RPC,
 	.name = "rpc",
 	.layout = rpc_layout,
-	.shutdown = rpc_shutdown,
+	/* Clients read the header (for the socket's nonce) and never
+	 * attach: the object may be readable by those who cannot write it. */
+	.creator_only = 1,
 	.geom_names = {"nodes", "node_size", "max_msg", NULL},
 	.counter_names = {"calls", "served", "replies", "bytes_out", "bytes_in",
 			  "timeouts", "cancels_sent", "cancels_seen", "errors",
 			  "malformed", "discarded", "clients", "connects",
-			  NULL},
+			  "refused", NULL},
 };
 
 /* ---------------------------------------------------------------------
@@ -194,9 +222,14 @@ struct chan {
 	struct chan *next; /* the server's list */
 	uint64_t num;	   /* peer number */
 	struct shmk_ring *in, *out;
-	uint64_t peer; /* the peer's owner id in ring in */
-	uint64_t token;
-	_Atomic int hello; /* the peer said hello (peer is set) */
+	/* The peer as the kernel knows it: the channel's socket (its
+	 * hang-up is the peer's death), the peer's pidfd (readable once
+	 * the process exited, also when a child of fork() keeps the socket
+	 * open), and the peer's pid (SO_PEERCRED, for the per-process
+	 * bound).  -1 / 0 for a lab channel. */
+	int sock, pidfd;
+	pid_t pid;
+	_Atomic int hello; /* the peer said hello in its ring */
 	_Atomic int dead;
 	_Atomic int refs;
 	/* Active requests' count and buffers: changed under ep->mu, read
@@ -214,11 +247,18 @@ struct chan {
 	_Atomic int nactive;
 };
 
+/* A connection accepted by the server whose hello has not come yet. */
+struct pending {
+	int fd;
+	pid_t pid; /* SO_PEERCRED, read at accept */
+	uid_t uid;
+	gid_t gid;
+	uint64_t deadline; /* dropped then */
+};
+
 struct shmk_rpc {
-	struct shmk__region r;
-	struct rpc_ctl *ctl;
+	struct shmk__region r; /* server (and lab): the rpc object */
 	int server;
-	unsigned mode; /* of the channels' rings */
 	char name[SHMK_RPC_NAME_MAX + 1];
 	shmk_rpc_handler fn;
 	void *arg;
@@ -228,8 +268,13 @@ struct shmk_rpc {
 	_Atomic int stop;
 	struct chan *chans; /* server: live channels; client: its one */
 	uint64_t next_chan;
+	unsigned nchans; /* server: channels in the list (under mu) */
 	struct call *calls;
 	_Atomic uint64_t next_id;
+	/* Counters: a server's (and a lab's) are the object's; a client's
+	 * its own, in own[] (a client never writes the server's memory). */
+	_Atomic uint64_t *ctr;
+	_Atomic uint64_t own[SHMK__NCOUNTERS];
 	/* The work queue. */
 	struct inreq *qhead, *qtail;
 	_Atomic uint32_t queued;
@@ -237,17 +282,31 @@ struct shmk_rpc {
 	struct shmk__ec qec;
 	int nworkers;
 	pthread_t *workers;
+	/* Server: the acceptor, its listening socket, the eventfd that
+	 * stops it, its handshakes under way and who may connect. */
 	pthread_t acceptor;
 	int acceptor_started;
+	int lsock, stopfd;
+	struct pending *pend;
+	int npend;
+	unsigned conn_mode; /* the requested mode: group/other may connect */
+	uid_t self_uid;
+	gid_t self_gid;
+	uid_t *allow_uid;
+	size_t n_allow_uid;
+	gid_t *allow_gid;
+	size_t n_allow_gid;
+	unsigned max_chans, max_per_pid;
 	_Atomic int readers; /* channel readers still running */
-	/* Server: what it accepted in each connect slot. */
-	struct {
-		uint64_t chan, accepted_ns;
-	} pend[NSLOTS];
 	struct shmk__ec stop_ec;
 };
 
 static void chan_put(struct chan *ch);
+
+static void count(struct shmk_rpc *ep, int i, uint64_t n)
+{
+	atomic_fetch_add_explicit(&ep->ctr[i], n, memory_order_relaxed);
+}
 
 /* ---------------------------------------------------------------------
  * Sending
@@ -370,7 +429,7 @@ static int send_msg(struct chan *ch, int type, int32_t status, uint64_t id,
 		}
 	}
 	if (!rc)
-		shmk__count(&ch->ep->r, C_BYTES_OUT, len);
+		count(ch->ep, C_BYTES_OUT, len);
 	return rc;
 }
 
@@ -494,7 +553,7 @@ SHMK__EXPORT int shmk_rpc_submit(struct shmk_rpc *ep, uint64_t peer,
 	c->next = ep->calls;
 	ep->calls = c;
 	pthread_mutex_unlock(&ep->mu);
-	shmk__count(&ep->r, C_CALLS, 1);
+	count(ep, C_CALLS, 1);
 	rc = send_msg(ch, F_REQ, 0, c->id, 0, req, len, c->deadline, -1);
 	if (rc < 0) {
 		pthread_mutex_lock(&ep->mu);
@@ -502,7 +561,7 @@ SHMK__EXPORT int shmk_rpc_submit(struct shmk_rpc *ep, uint64_t peer,
 		pthread_mutex_unlock(&ep->mu);
 		call_settle(c);
 		if (rc == -ETIMEDOUT || rc == -EAGAIN)
-			shmk__count(&ep->r, C_TIMEOUTS, 1);
+			count(ep, C_TIMEOUTS, 1);
 		chan_put(ch);
 		free(c);
 		return rc;
@@ -517,7 +576,7 @@ static void send_cancel(struct shmk_rpc *ep, struct chan *ch, uint64_t id)
 {
 	if (send_msg(ch, F_CANCEL, 0, id, id, NULL, 0, shmk__deadline(100),
 		     -1) == 0)
-		shmk__count(&ep->r, C_CANCELS_SENT, 1);
+		count(ep, C_CANCELS_SENT, 1);
 }
 
 static void call_free(struct call *c)
@@ -673,7 +732,7 @@ SHMK__EXPORT int shmk_rpc_wait(struct shmk_rpc *ep, uint64_t id,
 	memset(res, 0, sizeof(*res));
 	if (!atomic_load_explicit(&c->done, memory_order_acquire)) {
 		/* The call's own deadline: it ends here. */
-		shmk__count(&ep->r, C_TIMEOUTS, 1);
+		count(ep, C_TIMEOUTS, 1);
 		send_cancel(ep, c->ch, c->id);
 		res->status = -ETIMEDOUT;
 	} else {
@@ -793,7 +852,7 @@ static void send_reply(struct chan *ch, int type, int32_t status, uint64_t corr,
 	atomic_store_explicit(&ch->stuck, rc == -ETIMEDOUT || rc == -EAGAIN,
 			      memory_order_relaxed);
 	if (rc < 0 && rc != -EPIPE)
-		shmk__count(&ch->ep->r, C_DISCARDED, 1);
+		count(ch->ep, C_DISCARDED, 1);
 }
 
 static void run_work(struct shmk_rpc *ep, struct inreq *in)
@@ -824,7 +883,7 @@ static void run_work(struct shmk_rpc *ep, struct inreq *in)
 	} else if (rc < -4095) {
 		rc = -EPROTO; /* not an errno value */
 	}
-	shmk__count(&ep->r, C_SERVED, 1);
+	count(ep, C_SERVED, 1);
 	SHMK__CRASH("rpc_pre_reply"); /* handled, reply not sent */
 	/* After the handler: the reply may point into the request. */
 	if (!atomic_load_explicit(&in->cancelled, memory_order_relaxed)) {
@@ -912,7 +971,7 @@ static void enqueue(struct shmk_rpc *ep, struct chan *ch, struct inreq *in)
 
 static int malformed(struct chan *ch)
 {
-	shmk__count(&ch->ep->r, C_MALFORMED, 1);
+	count(ch->ep, C_MALFORMED, 1);
 	return 0;
 }
 
@@ -982,7 +1041,7 @@ static void on_request(struct chan *ch, const struct frame *f, const char *p)
 	in->got += f->frag_len;
 	if (in->got < in->total)
 		return;
-	shmk__count(&ep->r, C_BYTES_IN, in->total);
+	count(ep, C_BYTES_IN, in->total);
 	SHMK__CRASH("rpc_request_read"); /* whole, not yet queued */
 	enqueue(ep, ch, in);
 }
@@ -1000,7 +1059,7 @@ static void on_reply(struct chan *ch, const struct frame *f, const char *p)
 	    atomic_load_explicit(&c->done, memory_order_relaxed)) {
 		pthread_mutex_unlock(&ep->mu);
 		/* Late (its caller gave up) or unknown: dropped by id. */
-		shmk__count(&ep->r, C_DISCARDED, 1);
+		count(ep, C_DISCARDED, 1);
 		return;
 	}
 	if ((!c->started && f->frag_off != 0) ||
@@ -1024,10 +1083,10 @@ static void on_reply(struct chan *ch, const struct frame *f, const char *p)
 	pthread_mutex_lock(&ep->mu);
 	c->got += f->frag_len;
 	if (last) {
-		shmk__count(&ep->r, C_REPLIES, 1);
-		shmk__count(&ep->r, C_BYTES_IN, f->total_len);
+		count(ep, C_REPLIES, 1);
+		count(ep, C_BYTES_IN, f->total_len);
 		if (f->type == F_ERR) {
-			shmk__count(&ep->r, C_ERRORS, 1);
+			count(ep, C_ERRORS, 1);
 			/* 0 is not an error; a peer saying so is wrong. */
 			call_done(c, f->status < 0 && f->status > -4096
 					     ? f->status
@@ -1046,7 +1105,7 @@ static void on_cancel(struct chan *ch, const struct frame *f)
 	struct shmk_rpc *ep = ch->ep;
 	struct inreq *in;
 
-	shmk__count(&ep->r, C_CANCELS_SEEN, 1);
+	count(ep, C_CANCELS_SEEN, 1);
 	pthread_mutex_lock(&ep->mu);
 	in = inreq_find(ch, f->corr_id);
 	if (in)
@@ -1101,15 +1160,73 @@ static int on_frame(struct chan *ch, struct shmk_msg *m)
 	}
 	return 0;
 }
+/*
+ * Reads and drops whatever the peer sent on the channel's socket after the
+ * handshake (the protocol has nothing more to say there): descriptors it
+ * passed are closed, so that they cost us nothing.  A few at a time.
+ */
+static void sock_drain(int s)
+{
+	int i;
 
-/* Is the peer gone?  Its owner id came with its hello. */
+	for (i = 0; i < 8; i++) {
+		union {
+			struct cmsghdr h;
+			char b[CMSG_SPACE(sizeof(int) * 8)];
+		} u;
+		char junk[64];
+		struct iovec iov = {junk, sizeof(junk)};
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = u.b,
+				    .msg_controllen = sizeof(u.b)};
+		struct cmsghdr *c;
+
+		if (recvmsg(s, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) <= 0)
+			return;
+		for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+			if (c->cmsg_level == SOL_SOCKET &&
+			    c->cmsg_type == SCM_RIGHTS) {
+				size_t k, n = (c->cmsg_len - CMSG_LEN(0)) /
+					      sizeof(int);
+
+				for (k = 0; k < n; k++) {
+					int fd;
+
+					memcpy(&fd,
+					       CMSG_DATA(c) + k * sizeof(int),
+					       sizeof(fd));
+					close(fd);
+				}
+			}
+	}
+}
+
+/*
+ * Is the peer gone?  The kernel says: its end of the channel's socket hung
+ * up, or its process exited (its pidfd is readable; this covers a dead
+ * peer whose socket a child of fork() still holds).  One poll, no wait.
+ * A lab channel has neither and is never dead this way.
+ */
 static int peer_dead(struct chan *ch)
 {
-	struct shmk__region *r = shmk__ring_region(ch->in);
+	struct pollfd p[2];
+	int n = 0;
 
-	if (!atomic_load_explicit(&ch->hello, memory_order_acquire))
-		return 0; /* the reader ends it if no hello comes */
-	return shmk__owner_dead(r, ch->peer) != 0;
+	if (ch->sock >= 0)
+		p[n++] = (struct pollfd){.fd = ch->sock, .events = POLLRDHUP};
+	if (ch->pidfd >= 0)
+		p[n++] = (struct pollfd){.fd = ch->pidfd, .events = POLLIN};
+	if (!n || poll(p, (nfds_t)n, 0) <= 0)
+		return 0;
+	if (ch->sock >= 0 &&
+	    (p[0].revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)))
+		return 1;
+	if (ch->pidfd >= 0 && p[n - 1].revents)
+		return 1;
+	if (ch->sock >= 0 && (p[0].revents & POLLIN))
+		sock_drain(ch->sock);
+	return 0;
 }
 
 static void chan_end(struct chan *ch);
@@ -1163,13 +1280,13 @@ static void *reader_main(void *arg)
 		if (rc == -ETIMEDOUT) {
 			/* Quiet: is the peer still there?  A server's channel
 			 * whose client never said hello goes after the grace
-			 * period (its names with it). */
+			 * period. */
 			if (peer_dead(ch))
 				break;
 			if (ep->server &&
 			    !atomic_load_explicit(&ch->hello,
 						  memory_order_acquire) &&
-			    shmk__mono_ns() - ch->born_ns > CONNECT_GRACE_NS)
+			    shmk__mono_ns() - ch->born_ns > HELLO_GRACE_NS)
 				break;
 			continue;
 		}
@@ -1192,33 +1309,6 @@ static void *reader_main(void *arg)
  * Channels
  * --------------------------------------------------------------------- */
 
-static void ring_name(char *buf, size_t cap, const char *name, uint64_t token,
-		      char dir)
-{
-	snprintf(buf, cap, "%s.%016" PRIx64 ".%c", name, token, dir);
-}
-
-/* Removes the names of the channel rings of token (gone already: fine),
- * those of q and p if they are open: theirs, whatever their bytes say. */
-static void unlink_ring(const char *name, uint64_t token, char dir,
-			struct shmk_ring *r)
-{
-	char buf[SHMK_RPC_NAME_MAX + 32];
-
-	ring_name(buf, sizeof(buf), name, token, dir);
-	if (r)
-		shmk__region_unlink(shmk__ring_region(r), buf);
-	else
-		shmk_unlink(buf);
-}
-
-static void unlink_rings(const char *name, uint64_t token, struct shmk_ring *q,
-			 struct shmk_ring *p)
-{
-	unlink_ring(name, token, 'q', q);
-	unlink_ring(name, token, 'p', p);
-}
-
 /* The reader is done with ch: calls on it fail, the server forgets it. */
 static void chan_end(struct chan *ch)
 {
@@ -1228,10 +1318,6 @@ static void chan_end(struct chan *ch)
 
 	atomic_store_explicit(&ch->dead, 1, memory_order_release);
 	calls_fail(ep, ch, -EPIPE);
-	/* A client that never came leaves its rings' names to us. */
-	if (ep->server &&
-	    !atomic_load_explicit(&ch->hello, memory_order_acquire))
-		unlink_rings(ep->name, ch->token, ch->in, ch->out);
 	pthread_mutex_lock(&ep->mu);
 	/* What no worker has: requests still reassembling. */
 	for (in = ch->active; in; in = in->next)
@@ -1242,11 +1328,27 @@ static void chan_end(struct chan *ch)
 		for (p = &ep->chans; *p; p = &(*p)->next)
 			if (*p == ch) {
 				*p = ch->next;
-				shmk__count(&ep->r, C_CLIENTS, (uint64_t)-1);
+				ep->nchans--;
+				count(ep, C_CLIENTS, (uint64_t)-1);
 				chan_put(ch); /* the list's reference */
 				break;
 			}
 	pthread_mutex_unlock(&ep->mu);
+}
+
+static struct chan *chan_new(struct shmk_rpc *ep)
+{
+	struct chan *ch = calloc(1, sizeof(*ch));
+
+	if (!ch)
+		return NULL;
+	pthread_mutex_init(&ch->rd, NULL);
+	ch->ep = ep;
+	ch->sock = -1;
+	ch->pidfd = -1;
+	ch->born_ns = shmk__mono_ns();
+	atomic_store(&ch->refs, 1);
+	return ch;
 }
 
 static void chan_put(struct chan *ch)
@@ -1262,25 +1364,24 @@ static void chan_put(struct chan *ch)
 	}
 	shmk_ring_close(ch->in);
 	shmk_ring_close(ch->out);
+	/* The peer sees our end hang up: its calls fail at once. */
+	if (ch->sock >= 0)
+		close(ch->sock);
+	if (ch->pidfd >= 0)
+		close(ch->pidfd);
 	pthread_mutex_destroy(&ch->rd);
 	free(ch);
 }
 
+/* The in-ring hello marks the start of the peer's frames; what it says
+ * (its corr_id) is not used for anything. */
 static void on_hello(struct chan *ch, const struct frame *f)
 {
-	struct shmk_rpc *ep = ch->ep;
-
-	if (ch->hello || f->total_len || !f->corr_id ||
-	    shmk__owner_dead(shmk__ring_region(ch->in), f->corr_id) < 0) {
+	if (ch->hello || f->total_len) {
 		malformed(ch);
 		return;
 	}
-	ch->peer = f->corr_id;
 	atomic_store_explicit(&ch->hello, 1, memory_order_release);
-	/* The client has both rings open and has removed their names;
-	 * should it not have, they go now. */
-	if (ep->server)
-		unlink_rings(ep->name, ch->token, ch->in, ch->out);
 }
 
 static int say_hello(struct chan *ch)
@@ -1290,8 +1391,7 @@ static int say_hello(struct chan *ch)
 
 	if (rc < 0)
 		return rc;
-	fill(&m, F_HELLO, 0, 0, shmk__owner_id(shmk__ring_region(ch->out)),
-	     NULL, 0, 0, 0);
+	fill(&m, F_HELLO, 0, 0, 0, NULL, 0, 0, 0);
 	return shmk_ring_commit(ch->out, &m);
 }
 
@@ -1319,222 +1419,488 @@ static int start_reader(struct chan *ch)
 }
 
 /* ---------------------------------------------------------------------
- * The server's acceptor
+ * The handshake: socket messages, parsed defensively
  * --------------------------------------------------------------------- */
 
-static int accept_cond(void *arg, int slow)
+/* The server's abstract address: derived from its object's nonce, which
+ * nobody can know before the object is published (and the server binds
+ * before that), so the address cannot be squatted. */
+static socklen_t sock_addr(struct sockaddr_un *a, uint64_t nonce)
 {
-	struct shmk_rpc *ep = arg;
-	int i;
+	int n;
 
-	(void)slow;
-	if (atomic_load_explicit(&ep->stop, memory_order_acquire))
-		return -ECANCELED;
-	for (i = 0; i < NSLOTS; i++)
-		if (atomic_load_explicit(&ep->ctl->slot[i].phase,
-					 memory_order_acquire) == S_ASKED)
-			return SHMK__COND_DONE;
-	/* Accepted slots are watched until the client's hello. */
-	return SHMK__COND_WAIT;
-}
-
-static void slot_free(struct rpc_slot *s)
-{
-	atomic_store_explicit(&s->phase, S_FREE, memory_order_release);
-	atomic_store_explicit(&s->client, 0, memory_order_release);
-}
-
-static void refuse(struct shmk_rpc *ep, struct rpc_slot *s, int rc)
-{
-	atomic_store_explicit(&s->status, rc, memory_order_relaxed);
-	atomic_store_explicit(&s->phase, S_REFUSED, memory_order_seq_cst);
-	shmk__ec_notify(&ep->ctl->answer);
+	memset(a, 0, sizeof(*a));
+	a->sun_family = AF_UNIX;
+	n = snprintf(a->sun_path + 1, sizeof(a->sun_path) - 1,
+		     "shmk-rpc.%016" PRIx64, nonce);
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+			   (size_t)n);
 }
 
 /*
- * A refused slot's status as its client takes it: the errors accept_one()
- * can meet (making the rings and the reader, saying hello), anything else
- * being a status the slot should not hold, -EPROTO.  So a scribbled-on
- * slot cannot make a connect fail with, say, -EINVAL, which would blame
- * the caller's arguments.
+ * Receives one message into buf (cap bytes) without waiting, and the
+ * descriptors that came with it, at most maxfds of them into fds (*nfds
+ * says how many; close-on-exec).  Descriptors past maxfds, and any
+ * control message that is not SCM_RIGHTS, make the message bad: what
+ * came is closed.  Returns the message's length, -EAGAIN if none waits,
+ * -EPIPE at the peer's hang-up (or an empty message: the protocol has
+ * none), -EPROTO for a truncated message or truncated control data.
+ */
+static ssize_t recv_msg(int s, void *buf, size_t cap, int *fds, int maxfds,
+			int *nfds)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int) * 8)];
+	} u;
+	struct iovec iov = {buf, cap};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = u.b,
+			    .msg_controllen = sizeof(u.b)};
+	struct cmsghdr *c;
+	ssize_t n;
+	int bad = 0;
+
+	*nfds = 0;
+	do
+		n = recvmsg(s, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EWOULDBLOCK  ? -EAGAIN
+		       : errno == ECONNRESET ? -EPIPE
+					     : -errno;
+	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		size_t k, nf;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+		    c->cmsg_len < CMSG_LEN(0)) {
+			bad = 1;
+			continue;
+		}
+		nf = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (k = 0; k < nf; k++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof(fd));
+			if (*nfds < maxfds) {
+				fds[(*nfds)++] = fd;
+			} else {
+				close(fd);
+				bad = 1;
+			}
+		}
+	}
+	if (bad || (mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC))) {
+		while (*nfds > 0)
+			close(fds[--*nfds]);
+		return -EPROTO;
+	}
+	if (n == 0) {
+		while (*nfds > 0)
+			close(fds[--*nfds]);
+		return -EPIPE;
+	}
+	return n;
+}
+
+/* Sends len bytes and nfds descriptors as one message, never waiting and
+ * never raising SIGPIPE. */
+static int send_hs(int s, const void *buf, size_t len, const int *fds, int nfds)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int) * 2)];
+	} u;
+	struct iovec iov = {(void *)(uintptr_t)buf, len};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	ssize_t n;
+
+	if (nfds > 0) {
+		struct cmsghdr *c;
+
+		memset(&u, 0, sizeof(u));
+		mh.msg_control = u.b;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+	}
+	do
+		n = sendmsg(s, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == ECONNRESET ? -EPIPE : -errno;
+	return (size_t)n == len ? 0 : -EPIPE;
+}
+
+int shmk__rpc_hello_parse(const void *buf, size_t len, uint32_t *pid)
+{
+	struct hs_hello h;
+
+	if (len != sizeof(h))
+		return -EPROTO;
+	memcpy(&h, buf, sizeof(h));
+	if (h.magic != HS_MAGIC || h.version != HS_VERSION ||
+	    h.type != HS_HELLO || h.zero || !h.pid || h.pid > INT32_MAX)
+		return -EPROTO;
+	*pid = h.pid;
+	return 0;
+}
+
+/*
+ * A refusal's code as the client takes it: the errors the server can
+ * refuse with (who may connect, the limits, making the rings), anything
+ * else being a code the protocol does not carry, -EPROTO.  So a server
+ * cannot make a connect fail with, say, -EINVAL, which would blame the
+ * caller's arguments.
  */
 static int refusal(int32_t why)
 {
 	switch (why) { /* not -why: a forged INT32_MIN has no negation */
+	case -EACCES:
+	case -EUSERS:
 	case -ENOMEM:
 	case -ENOSPC:
 	case -EDQUOT:
 	case -EMFILE:
 	case -ENFILE:
-	case -EEXIST:
-	case -EACCES:
-	case -EROFS:
-	case -EIO:
-	case -EFBIG:
+	case -EAGAIN:
 	case -ENOTSUP:
 	case -ENOLCK:
-	case -EAGAIN:
-	case -ETIMEDOUT:
-	case -EPIPE:
-	case -EBADMSG:
+	case -EIO:
 		return why;
 	default:
 		return -EPROTO;
 	}
 }
 
-/* Creates the channel a client asked for in slot i. */
-static void accept_one(struct shmk_rpc *ep, int i)
+int shmk__rpc_answer_parse(const void *buf, size_t len, int nfds,
+			   struct shmk__rpc_answer *a)
 {
-	struct rpc_slot *s = &ep->ctl->slot[i];
-	uint32_t asked = S_ASKED;
-	uint64_t token;
-	struct shmk_opts o = {.mode = ep->mode,
-			      .spin_us = (int)(ep->spin_ns / 1000)};
-	char q[SHMK_RPC_NAME_MAX + 32], p[SHMK_RPC_NAME_MAX + 32];
-	struct chan *ch;
-	int rc;
+	struct hs_answer h;
+	uint64_t g[3];
 
-	/* Ours from here: a client that gives up now finds the slot no
-	 * longer asked and leaves it to us. */
-	if (!atomic_compare_exchange_strong_explicit(
-		    &s->phase, &asked, S_ACCEPTING, memory_order_acq_rel,
-		    memory_order_relaxed))
-		return;
-	SHMK__CRASH("rpc_accept_taken"); /* slot ours, no rings yet */
-	token = atomic_load_explicit(&s->token, memory_order_relaxed);
-	ep->pend[i].accepted_ns = shmk__mono_ns();
-	ep->pend[i].chan = 0;
-	ch = calloc(1, sizeof(*ch));
-	if (ch)
-		pthread_mutex_init(&ch->rd, NULL);
-	if (!ch) {
-		refuse(ep, s, -ENOMEM);
-		return;
+	if (len != sizeof(h))
+		return -EPROTO;
+	memcpy(&h, buf, sizeof(h));
+	if (h.magic != HS_MAGIC || h.version != HS_VERSION || h.zero)
+		return -EPROTO;
+	if (h.type == HS_REFUSE) {
+		if (nfds || h.chan || h.nodes || h.node_size || h.max_msg ||
+		    h.status >= 0)
+			return -EPROTO;
+		return refusal(h.status);
 	}
-	ch->born_ns = ep->pend[i].accepted_ns;
-	if (ep->spin_ns <= 0)
-		o.spin_us = -1;
-	ch->ep = ep;
-	ch->token = token;
-	atomic_store(&ch->refs, 1); /* the list's */
-	ring_name(q, sizeof(q), ep->name, token, 'q');
-	ring_name(p, sizeof(p), ep->name, token, 'p');
-	rc = shmk_ring_create(q, ep->nodes, ep->node_size, &o, &ch->in);
-	if (!rc) {
-		rc = shmk_ring_create(p, ep->nodes, ep->node_size, &o,
-				      &ch->out);
-		if (rc < 0)
-			shmk_unlink(q);
-	}
-	if (!rc)
-		rc = say_hello(ch);
-	if (!rc)
-		SHMK__CRASH("rpc_accept_created"); /* rings named, no answer */
-	if (!rc) {
-		uint64_t num;
-
-		pthread_mutex_lock(&ep->mu);
-		num = ch->num = ++ep->next_chan;
-		ch->next = ep->chans;
-		ep->chans = ch;
-		pthread_mutex_unlock(&ep->mu);
-		shmk__count(&ep->r, C_CLIENTS, 1);
-		shmk__count(&ep->r, C_CONNECTS, 1);
-		/* From here the reader may end the channel at any time. */
-		rc = start_reader(ch);
-		if (rc < 0) {
-			chan_end(ch); /* removes the names, no hello came */
-			refuse(ep, s, rc);
-			return;
-		}
-		ep->pend[i].chan = num;
-		atomic_store_explicit(&s->chan, num, memory_order_relaxed);
-		atomic_store_explicit(&s->asked_ns, ep->pend[i].accepted_ns,
-				      memory_order_relaxed);
-		atomic_store_explicit(&s->phase, S_ACCEPTED,
-				      memory_order_seq_cst);
-		shmk__ec_notify(&ep->ctl->answer);
-		return;
-	}
-	if (ch->in) {
-		shmk_ring_close(ch->in);
-		shmk_unlink(q);
-	}
-	if (ch->out) {
-		shmk_ring_close(ch->out);
-		shmk_unlink(p);
-	}
-	free(ch);
-	refuse(ep, s, rc);
+	g[0] = h.nodes;
+	g[1] = h.node_size;
+	g[2] = h.max_msg;
+	if (h.type != HS_ACCEPT || h.status || nfds != 2 || !h.chan ||
+	    !geom_ok(g))
+		return -EPROTO;
+	a->chan = h.chan;
+	a->nodes = h.nodes;
+	a->node_size = h.node_size;
+	a->max_msg = h.max_msg;
+	return 0;
 }
 
 /*
- * Frees slot i once its client said hello, died, or let the grace period
- * pass.  What the slot says is only read, never trusted: the channel's
- * number and time are the server's own (ep->pend), and a channel whose
- * client never says hello is ended by its own reader.
+ * The peer process of a connected socket as a pidfd (close-on-exec):
+ * SO_PEERPIDFD, or on kernels before 6.5 pidfd_open() of SO_PEERCRED's
+ * pid, trusted only if, once the pidfd is open, the socket's peer is
+ * still there with the same credentials (a dead peer's pid may have been
+ * reused; a live peer's cannot be).  -ESRCH if the peer is gone.
  */
-static void watch_slot(struct shmk_rpc *ep, int i, uint32_t ph)
+static int peer_pidfd(int s, pid_t pid)
 {
-	struct rpc_slot *s = &ep->ctl->slot[i];
-	uint64_t client =
-		atomic_load_explicit(&s->client, memory_order_relaxed);
-	int dead = shmk__owner_dead(&ep->r, client) != 0;
-	struct chan *ch;
+	struct ucred cr;
+	socklen_t l = sizeof(int);
+	struct pollfd p = {.fd = s, .events = POLLRDHUP};
+	int fd = -1;
 
-	if (ph != S_ACCEPTED && ph != S_ACCEPTING) {
-		/* Being filled in, or a refusal not read yet. */
-		if (dead)
-			slot_free(s);
-		return;
+	if (getsockopt(s, SOL_SOCKET, SO_PEERPIDFD, &fd, &l) == 0 &&
+	    l == sizeof(int) && fd >= 0)
+		return fd;
+	if (errno == ESRCH)
+		return -ESRCH;
+	fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (fd < 0)
+		return errno == ESRCH ? -ESRCH : -errno;
+	l = sizeof(cr);
+	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0 ||
+	    cr.pid != pid || poll(&p, 1, 0) < 0 ||
+	    (p.revents & (POLLHUP | POLLRDHUP | POLLERR))) {
+		close(fd);
+		return -ESRCH;
 	}
-	ch = ep->pend[i].chan ? chan_get(ep, ep->pend[i].chan) : NULL;
-	/* A client that died before its hello will never say it: its
-	 * channel (and its rings' names) go now, not after the grace
-	 * period; the reader sees dead within its 10 ms poll.  Unless
-	 * frames wait in its ring (it said hello, and maybe more, before
-	 * it died, and the reader is behind): those are read first. */
-	if (dead && ch &&
-	    !atomic_load_explicit(&ch->hello, memory_order_acquire)) {
-		struct shmk_ring_stats st;
-
-		if (shmk_ring_stats(ch->in, &st) < 0 || st.lag == 0)
-			atomic_store_explicit(&ch->dead, 1,
-					      memory_order_release);
-	}
-	if (dead ||
-	    (ch && atomic_load_explicit(&ch->hello, memory_order_acquire)) ||
-	    shmk__mono_ns() - ep->pend[i].accepted_ns > CONNECT_GRACE_NS)
-		slot_free(s);
-	if (ch)
-		chan_put(ch);
+	return fd;
 }
 
+/* ---------------------------------------------------------------------
+ * The server's acceptor
+ * --------------------------------------------------------------------- */
+
+/*
+ * May a peer of this uid and gid (SO_PEERCRED: the kernel's word) connect?
+ * The server's own uid and root always; then the lists of the options if
+ * there are any, else the requested mode's group bits (the peer's gid is
+ * the server's egid) and other bits (anyone).
+ */
+static int peer_allowed(const struct shmk_rpc *ep, uid_t uid, gid_t gid)
+{
+	size_t i;
+
+	if (uid == 0 || uid == ep->self_uid)
+		return 1;
+	if (ep->n_allow_uid || ep->n_allow_gid) {
+		for (i = 0; i < ep->n_allow_uid; i++)
+			if (ep->allow_uid[i] == uid)
+				return 1;
+		for (i = 0; i < ep->n_allow_gid; i++)
+			if (ep->allow_gid[i] == gid)
+				return 1;
+		return 0;
+	}
+	if (ep->conn_mode & 0007)
+		return 1;
+	return (ep->conn_mode & 0070) && gid == ep->self_gid;
+}
+
+static void refuse(struct shmk_rpc *ep, int fd, int why)
+{
+	struct hs_answer a = {.magic = HS_MAGIC,
+			      .version = HS_VERSION,
+			      .type = HS_REFUSE,
+			      .status = why};
+
+	count(ep, C_REFUSED, 1);
+	(void)send_hs(fd, &a, sizeof(a), NULL, 0);
+	close(fd);
+}
+
+/* Over a limit?  -EUSERS if the server has max_chans channels, or this
+ * pid max_per_pid; else 0.  Only the acceptor adds channels, so the
+ * answer holds until it adds this one. */
+static int over_limit(struct shmk_rpc *ep, pid_t pid)
+{
+	unsigned mine = 0, all;
+	struct chan *ch;
+
+	pthread_mutex_lock(&ep->mu);
+	all = ep->nchans;
+	for (ch = ep->chans; ch; ch = ch->next)
+		mine += ch->pid == pid;
+	pthread_mutex_unlock(&ep->mu);
+	return all >= ep->max_chans || mine >= ep->max_per_pid ? -EUSERS : 0;
+}
+
+/*
+ * Makes the channel of the client on p (its hello read and checked), and
+ * answers.  The socket and pidfd are the channel's from here, or closed.
+ * Nothing here waits for the client: the answer goes into an empty socket
+ * buffer.
+ */
+static void accept_chan(struct shmk_rpc *ep, struct pending *p, int pidfd)
+{
+	struct shmk_opts o = {
+		.spin_us = ep->spin_ns > 0 ? (int)(ep->spin_ns / 1000) : -1};
+	struct hs_answer a = {.magic = HS_MAGIC,
+			      .version = HS_VERSION,
+			      .type = HS_ACCEPT,
+			      .nodes = ep->nodes,
+			      .node_size = ep->node_size,
+			      .max_msg = ep->max_msg};
+	struct chan *ch = chan_new(ep);
+	int rc = ch ? 0 : -ENOMEM, fds[2];
+
+	/* Anonymous rings (mode 0666: a client of another user reopens the
+	 * descriptor it receives), sealed against shrinking and growing:
+	 * nobody can open them by name, nor make a reader fault. */
+	if (!rc)
+		rc = shmk_ring_create(NULL, ep->nodes, ep->node_size, &o,
+				      &ch->in);
+	if (!rc)
+		rc = shmk_ring_create(NULL, ep->nodes, ep->node_size, &o,
+				      &ch->out);
+	if (!rc)
+		rc = say_hello(ch);
+	if (!rc && (fds[0] = shmk_ring_fd(ch->in)) < 0)
+		rc = fds[0];
+	if (!rc && (fds[1] = shmk_ring_fd(ch->out)) < 0)
+		rc = fds[1];
+	if (rc < 0) {
+		if (ch)
+			chan_put(ch);
+		close(pidfd);
+		refuse(ep, p->fd, rc);
+		return;
+	}
+	SHMK__CRASH("rpc_accept_created"); /* rings made, no answer */
+	ch->sock = p->fd;
+	ch->pidfd = pidfd;
+	ch->pid = p->pid;
+	pthread_mutex_lock(&ep->mu);
+	a.chan = ch->num = ++ep->next_chan;
+	ch->next = ep->chans;
+	ep->chans = ch;
+	ep->nchans++;
+	pthread_mutex_unlock(&ep->mu);
+	count(ep, C_CLIENTS, 1);
+	rc = send_hs(ch->sock, &a, sizeof(a), fds, 2);
+	/* The client has its own descriptors now (or never will): ours
+	 * need not stay open. */
+	shmk__region_unshare(shmk__ring_region(ch->in));
+	shmk__region_unshare(shmk__ring_region(ch->out));
+	if (!rc)
+		rc = start_reader(ch);
+	if (rc < 0) {
+		chan_end(ch); /* the client sees the socket hang up */
+		return;
+	}
+	count(ep, C_CONNECTS, 1);
+}
+
+/* The client on p has said something: its hello, or a lie. */
+static void handshake(struct shmk_rpc *ep, struct pending *p)
+{
+	char buf[2 * SHMK__RPC_HELLO_SIZE];
+	uint32_t pid;
+	ssize_t n;
+	int fds[1], nfds, pidfd;
+
+	/* No descriptor belongs in a hello: any that came is closed. */
+	n = recv_msg(p->fd, buf, sizeof(buf), fds, 0, &nfds);
+	if (n == -EAGAIN)
+		return; /* spurious: still pending */
+	if (n < 0 || shmk__rpc_hello_parse(buf, (size_t)n, &pid) < 0 ||
+	    (pid_t)pid != p->pid) {
+		/* Malformed, or a pid that is not the sender's: a lie. */
+		count(ep, C_REFUSED, 1);
+		close(p->fd);
+		goto done;
+	}
+	SHMK__CRASH("rpc_accept_hello"); /* hello read, nothing made */
+	if (!peer_allowed(ep, p->uid, p->gid)) {
+		refuse(ep, p->fd, -EACCES);
+		goto done;
+	}
+	n = over_limit(ep, p->pid);
+	if (n < 0) {
+		refuse(ep, p->fd, (int)n);
+		goto done;
+	}
+	pidfd = peer_pidfd(p->fd, p->pid);
+	if (pidfd < 0) { /* gone already */
+		count(ep, C_REFUSED, 1);
+		close(p->fd);
+		goto done;
+	}
+	accept_chan(ep, p, pidfd);
+done:
+	p->fd = -1;
+}
+
+/* Takes the connections waiting on the listening socket into the table,
+ * as long as there is room. */
+static void take_connections(struct shmk_rpc *ep)
+{
+	while (ep->npend < MAX_PENDING) {
+		struct ucred cr;
+		socklen_t l = sizeof(cr);
+		int fd = accept4(ep->lsock, NULL, NULL,
+				 SOCK_CLOEXEC | SOCK_NONBLOCK),
+		    i, mine = 0;
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			/* Out of descriptors: the next poll retries, a
+			 * moment later (the socket stays readable). */
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOMEM || errno == ENOBUFS)
+				shmk__nap(10000000, SHMK__FOREVER);
+			return;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0 ||
+		    l != sizeof(cr) || cr.pid <= 0) {
+			close(fd);
+			continue;
+		}
+		for (i = 0; i < ep->npend; i++)
+			mine += ep->pend[i].pid == cr.pid;
+		if (mine >= PENDING_PER_PID) {
+			/* One process may not hold up the table. */
+			count(ep, C_REFUSED, 1);
+			close(fd);
+			continue;
+		}
+		ep->pend[ep->npend++] = (struct pending){
+			.fd = fd,
+			.pid = cr.pid,
+			.uid = cr.uid,
+			.gid = cr.gid,
+			.deadline = shmk__mono_ns() + HANDSHAKE_NS};
+	}
+}
+
+/*
+ * The acceptor: one poll over the stop eventfd, the listening socket and
+ * every handshake under way.  It never waits on a client: a connection
+ * that says nothing within HANDSHAKE_NS is dropped, and each message is
+ * read without waiting.
+ */
 static void *acceptor_main(void *arg)
 {
 	struct shmk_rpc *ep = arg;
+	struct pollfd pf[2 + MAX_PENDING];
+	int i;
 
 	for (;;) {
-		int i, rc = shmk__wait(&ep->ctl->accept, accept_cond, ep,
-				       shmk__mono_ns() + 10000000, 0,
-				       SHMK__LIVENESS_SLICE_NS, 0);
+		uint64_t now = shmk__mono_ns(), first = SHMK__FOREVER;
+		int n = 2, ms, j;
 
-		if (rc == -ECANCELED)
-			break;
-		for (i = 0; i < NSLOTS; i++) {
-			struct rpc_slot *s = &ep->ctl->slot[i];
-			uint32_t ph = atomic_load_explicit(
-				&s->phase, memory_order_acquire);
-
-			if (ph == S_ASKED)
-				accept_one(ep, i);
-			else if (ph != S_FREE ||
-				 atomic_load_explicit(&s->client,
-						      memory_order_relaxed))
-				watch_slot(ep, i, ph);
+		pf[0] = (struct pollfd){.fd = ep->stopfd, .events = POLLIN};
+		pf[1] = (struct pollfd){
+			.fd = ep->npend < MAX_PENDING ? ep->lsock : -1,
+			.events = POLLIN};
+		for (i = 0; i < ep->npend; i++) {
+			pf[n++] = (struct pollfd){.fd = ep->pend[i].fd,
+						  .events = POLLIN};
+			if (ep->pend[i].deadline < first)
+				first = ep->pend[i].deadline;
 		}
+		ms = first == SHMK__FOREVER ? -1
+		     : first <= now	    ? 0
+				    : (int)((first - now + 999999) / 1000000);
+		if (poll(pf, (nfds_t)n, ms) < 0 && errno != EINTR)
+			shmk__nap(1000000, SHMK__FOREVER);
+		if (atomic_load_explicit(&ep->stop, memory_order_acquire))
+			break;
+		now = shmk__mono_ns();
+		for (i = 0; i < ep->npend; i++) {
+			struct pending *p = &ep->pend[i];
+
+			if (pf[2 + i].revents)
+				handshake(ep, p);
+			if (p->fd >= 0 && now >= p->deadline) {
+				count(ep, C_REFUSED, 1); /* too slow */
+				close(p->fd);
+				p->fd = -1;
+			}
+		}
+		for (i = j = 0; i < ep->npend; i++)
+			if (ep->pend[i].fd >= 0)
+				ep->pend[j++] = ep->pend[i];
+		ep->npend = j;
+		if (pf[1].revents)
+			take_connections(ep);
 	}
+	for (i = 0; i < ep->npend; i++)
+		close(ep->pend[i].fd);
+	ep->npend = 0;
 	return NULL;
 }
 
@@ -1551,10 +1917,13 @@ static int ep_new(const char *name, const struct shmk_rpc_opts *o,
 		return -EINVAL;
 	*out = NULL;
 	if (!name || strchr(name, '/'))
-		return -EINVAL; /* plain names: the rings live beside it */
+		return -EINVAL; /* plain names, as before: kept for clients */
 	if (strlen(name) > SHMK_RPC_NAME_MAX)
 		return -ENAMETOOLONG;
-	if (o && (o->workers < 0 || o->workers > 1024))
+	if (o && (o->workers < 0 || o->workers > 1024 ||
+		  (o->n_allow_uid && !o->allow_uid) ||
+		  (o->n_allow_gid && !o->allow_gid) || o->max_clients < 0 ||
+		  o->max_per_pid < 0))
 		return -EINVAL;
 	ep = calloc(1, sizeof(*ep));
 	if (!ep)
@@ -1564,6 +1933,10 @@ static int ep_new(const char *name, const struct shmk_rpc_opts *o,
 		ep->fn = o->handler;
 		ep->arg = o->arg;
 	}
+	ep->r.fd = -1;
+	ep->lsock = -1;
+	ep->stopfd = -1;
+	ep->ctr = ep->own;
 	pthread_mutex_init(&ep->mu, NULL);
 	atomic_store(&ep->next_id, 1);
 	*epp = ep;
@@ -1587,13 +1960,14 @@ static int start_workers(struct shmk_rpc *ep, const struct shmk_rpc_opts *o)
 	return 0;
 }
 
+/* A server's (or lab's) geometry and counters: its object's. */
 static void ep_geometry(struct shmk_rpc *ep)
 {
 	ep->nodes = ep->r.geom[0];
 	ep->node_size = ep->r.geom[1];
 	ep->max_msg = ep->r.geom[2];
 	ep->spin_ns = ep->r.spin_ns;
-	ep->ctl = ctl_of(&ep->r);
+	ep->ctr = ep->r.hdr->counter;
 }
 
 static void ep_stop(struct shmk_rpc *ep)
@@ -1604,9 +1978,18 @@ static void ep_stop(struct shmk_rpc *ep)
 	atomic_store_explicit(&ep->stop, 1, memory_order_seq_cst);
 	shmk__ec_notify(&ep->qec);
 	if (ep->acceptor_started) {
-		shmk__ec_notify(&ep->ctl->accept);
+		uint64_t one = 1;
+
+		/* The acceptor polls the eventfd: it wakes at once. */
+		if (write(ep->stopfd, &one, sizeof(one)) < 0)
+			(void)0; /* cannot fail: a counter far from full */
 		pthread_join(ep->acceptor, NULL);
+		ep->acceptor_started = 0;
 	}
+	/* From here nobody reaches the address. */
+	if (ep->lsock >= 0)
+		close(ep->lsock);
+	ep->lsock = -1;
 	/* Readers see stop within their 10 ms polls. */
 	pthread_mutex_lock(&ep->mu);
 	for (ch = ep->chans; ch; ch = ch->next)
@@ -1615,6 +1998,8 @@ static void ep_stop(struct shmk_rpc *ep)
 	for (i = 0; i < ep->nworkers; i++)
 		pthread_join(ep->workers[i], NULL);
 	free(ep->workers);
+	ep->workers = NULL;
+	ep->nworkers = 0;
 	while (atomic_load_explicit(&ep->readers, memory_order_acquire))
 		shmk__nap(1000000, SHMK__FOREVER);
 	/* Calls nobody collected go with the endpoint (no thread may be
@@ -1628,8 +2013,10 @@ static void ep_stop(struct shmk_rpc *ep)
 	for (;;) {
 		pthread_mutex_lock(&ep->mu);
 		ch = ep->chans;
-		if (ch)
+		if (ch) {
 			ep->chans = ch->next;
+			ep->nchans -= ep->server ? 1 : 0;
+		}
 		pthread_mutex_unlock(&ep->mu);
 		if (!ch)
 			break;
@@ -1648,9 +2035,65 @@ static void ep_stop(struct shmk_rpc *ep)
 
 static void ep_free(struct shmk_rpc *ep)
 {
-	shmk__region_close(&ep->r);
+	if (ep->r.hdr)
+		shmk__region_close(&ep->r);
+	if (ep->lsock >= 0)
+		close(ep->lsock);
+	if (ep->stopfd >= 0)
+		close(ep->stopfd);
+	free(ep->pend);
+	free(ep->allow_uid);
+	free(ep->allow_gid);
 	pthread_mutex_destroy(&ep->mu);
 	free(ep);
+}
+
+/*
+ * Binding happens inside the object's creation, after its nonce is drawn
+ * and before its name appears (the kind's init hook runs there), so that
+ * nobody can bind the address first.  The hook has no argument of its own:
+ * the socket comes through the creating thread's variables.
+ */
+static _Thread_local int tl_bind_fd = -1;
+static _Thread_local int tl_bind_rc;
+
+static void rpc_init(struct shmk__region *r)
+{
+	struct sockaddr_un a;
+	socklen_t al = sock_addr(&a, r->hdr->nonce);
+
+	tl_bind_rc = 0;
+	if (bind(tl_bind_fd, (struct sockaddr *)&a, al) < 0 ||
+	    listen(tl_bind_fd, LISTEN_BACKLOG) < 0)
+		tl_bind_rc = -errno;
+}
+
+/* Copies the options' lists of who may connect. */
+static int copy_allow(struct shmk_rpc *ep, const struct shmk_rpc_opts *o)
+{
+	if (!o)
+		return 0;
+	if (o->n_allow_uid) {
+		if (o->n_allow_uid > 65536)
+			return -EINVAL;
+		ep->allow_uid = malloc(o->n_allow_uid * sizeof(uid_t));
+		if (!ep->allow_uid)
+			return -ENOMEM;
+		memcpy(ep->allow_uid, o->allow_uid,
+		       o->n_allow_uid * sizeof(uid_t));
+		ep->n_allow_uid = o->n_allow_uid;
+	}
+	if (o->n_allow_gid) {
+		if (o->n_allow_gid > 65536)
+			return -EINVAL;
+		ep->allow_gid = malloc(o->n_allow_gid * sizeof(gid_t));
+		if (!ep->allow_gid)
+			return -ENOMEM;
+		memcpy(ep->allow_gid, o->allow_gid,
+		       o->n_allow_gid * sizeof(gid_t));
+		ep->n_allow_gid = o->n_allow_gid;
+	}
+	return 0;
 }
 
 SHMK__EXPORT int shmk_rpc_serve(const char *name, const struct shmk_rpc_opts *o,
@@ -1660,7 +2103,9 @@ SHMK__EXPORT int shmk_rpc_serve(const char *name, const struct shmk_rpc_opts *o,
 				       o && o->node_size ? o->node_size : 4096,
 				       o && o->max_msg ? o->max_msg
 						       : UINT64_C(64) << 20};
-	struct shmk_opts ro = {.mode = o ? o->mode : 0,
+	unsigned mode = o && o->mode ? o->mode : 0600;
+	/* Clients only read the object: nobody but us may write it. */
+	struct shmk_opts ro = {.mode = mode & ~(unsigned)(S_IWGRP | S_IWOTH),
 			       .spin_us = o ? o->spin_us : 0};
 	struct shmk_rpc *ep;
 	struct shmk_stat st;
@@ -1669,9 +2114,39 @@ SHMK__EXPORT int shmk_rpc_serve(const char *name, const struct shmk_rpc_opts *o,
 
 	if (rc < 0)
 		return rc;
+	if ((mode & ~0777u) || (mode & 0600u) != 0600u)
+		rc = -EINVAL;
+	if (!rc)
+		rc = copy_allow(ep, o);
+	if (rc < 0) {
+		ep_free(ep);
+		return rc;
+	}
 	for (;;) {
+		int s = socket(AF_UNIX,
+			       SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK,
+			       0);
+
+		if (s < 0) {
+			rc = -errno;
+			break;
+		}
+		tl_bind_fd = s;
+		tl_bind_rc = -EINVAL; /* the hook did not run */
 		rc = shmk__region_create(&ep->r, name, &shmk__rpc_kind, geom,
-					 &ro, NULL);
+					 &ro, rpc_init);
+		tl_bind_fd = -1;
+		if (!rc && tl_bind_rc < 0) {
+			/* Published, yet no address: it goes again. */
+			rc = tl_bind_rc;
+			shmk__region_unlink(&ep->r, name);
+			shmk__region_close(&ep->r);
+		}
+		if (!rc) {
+			ep->lsock = s;
+			break;
+		}
+		close(s);
 		if (rc != -EEXIST)
 			break;
 		/* A server that died leaves its object: take the name over,
@@ -1688,23 +2163,30 @@ SHMK__EXPORT int shmk_rpc_serve(const char *name, const struct shmk_rpc_opts *o,
 			shmk_unlink(name);
 	}
 	if (rc < 0) {
-		pthread_mutex_destroy(&ep->mu);
-		free(ep);
+		ep_free(ep);
 		return rc == -EEXIST ? -EADDRINUSE : rc;
 	}
 	ep_geometry(ep);
 	ep->server = 1;
-	ep->mode = ro.mode;
-	atomic_store_explicit(&ep->ctl->server, shmk__owner_id(&ep->r),
-			      memory_order_release);
-	rc = start_workers(ep, o);
+	ep->conn_mode = mode;
+	ep->self_uid = geteuid();
+	ep->self_gid = getegid();
+	ep->max_chans = o && o->max_clients ? (unsigned)o->max_clients
+					    : DEFAULT_MAX_CHANS;
+	ep->max_per_pid = o && o->max_per_pid ? (unsigned)o->max_per_pid
+					      : DEFAULT_MAX_PER_PID;
+	ep->pend = calloc(MAX_PENDING, sizeof(*ep->pend));
+	ep->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	rc = !ep->pend ? -ENOMEM : ep->stopfd < 0 ? -errno : 0;
+	if (!rc)
+		rc = start_workers(ep, o);
 	if (!rc) {
 		rc = -pthread_create(&ep->acceptor, NULL, acceptor_main, ep);
 		ep->acceptor_started = rc == 0;
 	}
 	if (rc < 0) {
 		ep_stop(ep);
-		shmk_unlink(name);
+		shmk__region_unlink(&ep->r, name);
 		ep_free(ep);
 		return rc;
 	}
@@ -1712,72 +2194,177 @@ SHMK__EXPORT int shmk_rpc_serve(const char *name, const struct shmk_rpc_opts *o,
 	return 0;
 }
 
-struct answer_wait {
-	struct shmk_rpc *ep;
-	struct rpc_slot *s;
-};
-
-static int answer_cond(void *arg, int slow)
+/* Waits until s is readable, at most until the deadline: 0, or an expiry. */
+static int wait_readable(int s, uint64_t deadline)
 {
-	struct answer_wait *a = arg;
-	uint32_t ph = atomic_load_explicit(&a->s->phase, memory_order_acquire);
-	uint64_t srv;
-
-	if (shmk__region_poisoned(&a->ep->r))
-		return -EBADMSG; /* the file was shrunk under us */
-	if (ph == S_ACCEPTED || ph == S_REFUSED)
-		return SHMK__COND_DONE;
-	if (atomic_load_explicit(&a->ep->r.hdr->state, memory_order_acquire) ==
-	    SHMK_STATE_SHUTDOWN)
-		return -ECONNREFUSED;
-	if (!slow)
-		return SHMK__COND_WAIT;
-	/* 0: the server has not said who it is yet. */
-	srv = atomic_load_explicit(&a->ep->ctl->server, memory_order_acquire);
-	if (srv && shmk__owner_dead(&a->ep->r, srv) != 0)
-		return -ECONNREFUSED;
-	return SHMK__COND_WAIT;
-}
-
-/* Claims a connect slot and waits for the server's answer. */
-static int ask(struct shmk_rpc *ep, uint64_t token, uint64_t deadline,
-	       struct rpc_slot **out)
-{
-	struct answer_wait a = {.ep = ep};
-	int i, rc;
-
 	for (;;) {
-		for (i = 0; i < NSLOTS; i++) {
-			uint64_t free_ = 0;
+		struct pollfd p = {.fd = s, .events = POLLIN};
+		int ms = remaining_ms(deadline), n;
 
-			if (atomic_compare_exchange_strong(
-				    &ep->ctl->slot[i].client, &free_,
-				    shmk__owner_id(&ep->r)))
-				break;
-		}
-		if (i < NSLOTS)
-			break;
+		n = poll(&p, 1, ms > 1000 || ms < 0 ? 1000 : ms);
+		if (n > 0)
+			return 0;
+		if (n < 0 && errno != EINTR)
+			return -errno;
 		if (shmk__mono_ns() >= deadline)
 			return -ETIMEDOUT;
-		shmk__nap(1000000, deadline);
 	}
-	a.s = &ep->ctl->slot[i];
-	SHMK__CRASH("rpc_connect_claimed"); /* slot claimed, not asked */
-	atomic_store_explicit(&a.s->token, token, memory_order_relaxed);
-	atomic_store_explicit(&a.s->phase, S_ASKED, memory_order_seq_cst);
-	shmk__ec_notify(&ep->ctl->accept);
-	rc = shmk__wait(&ep->ctl->answer, answer_cond, &a, deadline, 0,
-			SHMK__LIVENESS_SLICE_NS, 0);
-	if (rc < 0) {
-		/* Gave up: the server frees the slot once it sees us gone;
-		 * a slot it has not taken yet we take back. */
-		uint32_t asked = S_ASKED;
+}
 
-		if (atomic_compare_exchange_strong(&a.s->phase, &asked, S_FREE))
-			atomic_store(&a.s->client, 0);
+/* Is fd sealed as the server's rings are (no shrinking, no growing, no
+ * more seals)?  A descriptor that is not could be shrunk under us. */
+static int sealed(int fd)
+{
+	const int want = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+	int seals = fcntl(fd, F_GET_SEALS);
+
+	return seals >= 0 && (seals & want) == want;
+}
+
+/*
+ * One attempt at connecting to the server of name: reads the object's
+ * header (nothing is mapped), connects to its address, checks that the
+ * server's uid owns the object, says hello and takes the answer.  On
+ * success the client's channel is in ep.  -ECONNREFUSED for a dead or
+ * closed server (retried by the caller while it may wait), -EAGAIN for a
+ * full backlog (likewise).
+ */
+static int connect_once(struct shmk_rpc *ep, const char *name,
+			const struct shmk_opts *ro, uint64_t answer_by)
+{
+	struct hs_hello hello = {.magic = HS_MAGIC,
+				 .version = HS_VERSION,
+				 .type = HS_HELLO,
+				 .pid = (uint32_t)getpid()};
+	struct shmk_opts ro2 = {.spin_us = ro->spin_us,
+				.flags = SHMK_F_ALLOW_SHARED};
+	struct shmk__rpc_answer ans = {0};
+	struct sockaddr_un addr;
+	struct shmk__hdr h;
+	struct ucred cr;
+	struct stat st;
+	struct shmk_msg m;
+	struct chan *ch = NULL;
+	char buf[2 * SHMK__RPC_ANSWER_SIZE];
+	socklen_t al, cl = sizeof(cr);
+	int fd, s = -1, pidfd = -1, fds[2], nfds = 0, rc;
+	ssize_t n;
+
+	rc = shmk__region_peek(name, &fd, &st, &h);
+	if (rc < 0)
 		return rc;
+	close(fd); /* the copy is all we need */
+	rc = shmk__hdr_check(&h, (uint64_t)st.st_size, &shmk__rpc_kind);
+	if (rc < 0)
+		return rc;
+	/* Our own user's object, not writable by others, unless the caller
+	 * allows a shared one. */
+	if (!(ro->flags & SHMK_F_ALLOW_SHARED) &&
+	    (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH))))
+		return -EACCES;
+	/* h is our private copy (pread): relaxed, no peer writes it. */
+	if (atomic_load_explicit(&h.state, memory_order_relaxed) !=
+	    SHMK_STATE_READY)
+		return -ECONNREFUSED; /* closed: a new server may come */
+	if (!geom_ok(h.geom))
+		return -EBADMSG;
+	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s < 0)
+		return -errno;
+	al = sock_addr(&addr, h.nonce);
+	do
+		rc = connect(s, (struct sockaddr *)&addr, al) < 0 ? -errno : 0;
+	while (rc == -EINTR);
+	if (rc == -ECONNREFUSED || rc == -ENOENT)
+		rc = -ECONNREFUSED; /* nobody listens: a dead server's object */
+	else if (rc == -EWOULDBLOCK || rc == -EINPROGRESS)
+		rc = -EAGAIN; /* the backlog is full */
+	/* The kernel says who listens: the object's owner, or a squatter
+	 * we must not talk to. */
+	if (!rc && getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0)
+		rc = -errno;
+	if (!rc && cl != sizeof(cr))
+		rc = -EPROTO;
+	if (!rc && cr.uid != st.st_uid)
+		rc = -EACCES;
+	if (!rc) {
+		pidfd = peer_pidfd(s, cr.pid);
+		if (pidfd < 0) /* -ESRCH: the server is gone */
+			rc = pidfd == -ESRCH ? -ECONNREFUSED : pidfd;
 	}
-	*out = a.s;
+	if (!rc)
+		rc = send_hs(s, &hello, sizeof(hello), NULL, 0);
+	if (!rc)
+		SHMK__CRASH("rpc_connect_sent"); /* hello sent, no answer */
+	if (!rc)
+		rc = wait_readable(s, answer_by);
+	if (!rc) {
+		n = recv_msg(s, buf, sizeof(buf), fds, 2, &nfds);
+		rc = n < 0 ? (int)n
+			   : shmk__rpc_answer_parse(buf, (size_t)n, nfds, &ans);
+		/* A refusal or a bad answer: any descriptors go. */
+		if (rc < 0)
+			while (nfds > 0)
+				close(fds[--nfds]);
+	}
+	if (rc == -EPIPE)
+		rc = -ECONNREFUSED; /* closed on us: dying, or we were dropped */
+	/* The geometry must be the object's own. */
+	if (!rc && (ans.nodes != h.geom[0] || ans.node_size != h.geom[1] ||
+		    ans.max_msg != h.geom[2]))
+		rc = -EPROTO;
+	if (!rc)
+		SHMK__CRASH("rpc_connect_answered"); /* fds here, not opened */
+	if (!rc && (!sealed(fds[0]) || !sealed(fds[1])))
+		rc = -EPROTO;
+	if (!rc && !(ch = chan_new(ep)))
+		rc = -ENOMEM;
+	if (!rc)
+		rc = shmk_ring_open_fd(fds[0], &ro2, &ch->out);
+	if (!rc)
+		rc = shmk_ring_open_fd(fds[1], &ro2, &ch->in);
+	while (nfds > 0)
+		close(fds[--nfds]); /* the rings have descriptors of their own */
+	if (!rc && (shmk_ring_node_size(ch->out) != ans.node_size ||
+		    shmk_ring_node_size(ch->in) != ans.node_size ||
+		    shmk_ring_nodes(ch->out) != ans.nodes ||
+		    shmk_ring_nodes(ch->in) != ans.nodes))
+		rc = -EPROTO;
+	if (!rc) {
+		ch->sock = s;
+		ch->pidfd = pidfd;
+		ch->pid = cr.pid;
+		ch->num = ans.chan;
+		s = pidfd = -1;
+		/* The server's hello comes first on its ring. */
+		rc = shmk_ring_acquire(ch->in, &m,
+				       remaining_ms(answer_by) > 1000
+					       ? remaining_ms(answer_by)
+					       : 1000);
+		if (!rc) {
+			on_frame(ch, &m);
+			shmk_ring_release(ch->in, &m);
+			if (!ch->hello)
+				rc = -EPROTO;
+		}
+	}
+	if (!rc) {
+		SHMK__CRASH("rpc_connect_opened"); /* rings open, no hello */
+		rc = say_hello(ch);
+	}
+	if (s >= 0)
+		close(s);
+	if (pidfd >= 0)
+		close(pidfd);
+	if (rc < 0) {
+		if (ch)
+			chan_put(ch);
+		return rc == -EAGAIN && ch ? -ETIMEDOUT : rc;
+	}
+	ep->nodes = ans.nodes;
+	ep->node_size = ans.node_size;
+	ep->max_msg = ans.max_msg;
+	ep->chans = ch;
 	return 0;
 }
 
@@ -1788,113 +2375,46 @@ SHMK__EXPORT int shmk_rpc_connect(const char *name,
 	struct shmk_opts ro = {.wait_ms = o ? o->wait_ms : 0,
 			       .spin_us = o ? o->spin_us : 0,
 			       .flags = o ? o->flags & SHMK_F_ALLOW_SHARED : 0};
-	char q[SHMK_RPC_NAME_MAX + 32], p[SHMK_RPC_NAME_MAX + 32];
-	uint64_t deadline, token = shmk__random64();
-	struct shmk_ring *pring = NULL;
-	struct shmk_msg m;
-	struct rpc_slot *s;
+	uint64_t deadline;
 	struct shmk_rpc *ep;
-	struct chan *ch;
-	int rc = ep_new(name, o, out, &ep);
+	int rc = ep_new(name, o, out, &ep), nap_ms = 1;
 
 	if (rc < 0)
 		return rc;
+	rc = shmk__opts_check(&ro, 0);
+	if (rc < 0) {
+		ep_free(ep);
+		return rc;
+	}
+	ep->spin_ns = shmk__spin_ns(&ro);
 	deadline = shmk__deadline(ro.wait_ms);
 	for (;;) {
-		rc = shmk__region_open(&ep->r, name, &shmk__rpc_kind, &ro);
-		if (rc < 0) {
-			pthread_mutex_destroy(&ep->mu);
-			free(ep);
-			return rc;
-		}
-		ep_geometry(ep);
-		rc = ask(ep, token,
-			 deadline == 0 ? shmk__deadline(1000) : deadline, &s);
-		/* The server died or closed, perhaps after making our
-		 * channel's rings: nobody else would remove their names. */
-		if (rc == -ECONNREFUSED)
-			unlink_rings(name, token, NULL, NULL);
-		/* A dead server's object: a new server will take the name
-		 * over; wait for it as for a server not up yet. */
-		if (rc != -ECONNREFUSED ||
-		    (deadline != SHMK__FOREVER && remaining_ms(deadline) <= 5))
+		/* The answer gets a second at least, as it always had. */
+		uint64_t answer_by =
+			remaining_ms(deadline) >= 0 &&
+					remaining_ms(deadline) < 1000
+				? shmk__deadline(1000)
+				: deadline;
+
+		rc = connect_once(ep, name, &ro, answer_by);
+		/* No server yet, a dead one's object, a full backlog: wait
+		 * for a server (a new one takes the name over) while we
+		 * may.  A full backlog is waited for a second at least. */
+		if (rc != -ENOENT && rc != -ECONNREFUSED && rc != -EAGAIN)
 			break;
-		shmk__region_close(&ep->r);
-		shmk__nap(5000000, deadline);
-		ro.wait_ms = remaining_ms(deadline);
-		/* New names: the old ones may still be taken. */
-		token = shmk__random64();
-	}
-	ch = calloc(1, sizeof(*ch));
-	if (ch)
-		pthread_mutex_init(&ch->rd, NULL);
-	if (!ch) {
-		ep_free(ep);
-		return -ENOMEM;
-	}
-	ch->ep = ep;
-	atomic_store(&ch->refs, 1);
-	if (rc == 0) {
-		uint32_t ph =
-			atomic_load_explicit(&s->phase, memory_order_acquire);
-
-		if (ph == S_ACCEPTED) {
-			ch->num = atomic_load(&s->chan);
-		} else {
-			rc = refusal(atomic_load(&s->status));
-			if (ph == S_REFUSED)
-				slot_free(s);
-		}
-	}
-	if (rc == 0) {
-		struct shmk_opts ro2 = {.spin_us = ro.spin_us,
-					.flags = ro.flags};
-
-		SHMK__CRASH("rpc_connect_answered"); /* rings not opened */
-
-		ring_name(q, sizeof(q), name, token, 'q');
-		ring_name(p, sizeof(p), name, token, 'p');
-		rc = shmk_ring_open(q, &ro2, &ch->out);
-		if (!rc)
-			rc = shmk_ring_open(p, &ro2, &pring);
-		/* Both open: the names can go, whatever happens to the
-		 * server now (it removes them too, on our hello). */
-		unlink_rings(name, token, ch->out, pring);
-		if (!rc && (shmk_ring_node_size(ch->out) != ep->node_size ||
-			    shmk_ring_node_size(pring) != ep->node_size))
-			rc = -EBADMSG;
-	}
-	if (rc == 0) {
-		ch->in = pring;
-		/* The server's hello comes first on p. */
-		rc = shmk_ring_acquire(ch->in, &m,
-				       remaining_ms(deadline) > 1000
-					       ? remaining_ms(deadline)
-					       : 1000);
-		if (!rc) {
-			on_frame(ch, &m);
-			shmk_ring_release(ch->in, &m);
-			if (!ch->hello)
-				rc = -EPROTO;
-		}
-	}
-	if (rc == 0) {
-		SHMK__CRASH("rpc_connect_opened"); /* names gone, no hello */
-		rc = say_hello(ch);
+		if (shmk__mono_ns() >= (rc == -EAGAIN ? answer_by : deadline))
+			break;
+		shmk__nap((uint64_t)nap_ms * 1000000,
+			  rc == -EAGAIN ? answer_by : deadline);
+		nap_ms = nap_ms * 2 > 10 ? 10 : nap_ms * 2;
 	}
 	if (rc < 0) {
-		if (ch->out)
-			shmk_ring_close(ch->out);
-		if (pring)
-			shmk_ring_close(pring);
-		free(ch);
 		ep_free(ep);
-		return rc == -ETIMEDOUT || rc == -EAGAIN ? -ETIMEDOUT : rc;
+		return rc == -EAGAIN ? -ETIMEDOUT : rc;
 	}
-	ep->chans = ch;
 	rc = start_workers(ep, o);
 	if (!rc)
-		rc = start_reader(ch);
+		rc = start_reader(ep->chans);
 	if (rc < 0) {
 		ep_stop(ep);
 		ep_free(ep);
@@ -1947,12 +2467,10 @@ int shmk__rpc_lab(const char *name, int server, struct shmk_ring *in,
 	if (!rc) {
 		rc = shmk__region_create(&ep->r, NULL, &shmk__rpc_kind, geom,
 					 NULL, NULL);
-		if (rc < 0) {
-			pthread_mutex_destroy(&ep->mu);
-			free(ep);
-		}
+		if (rc < 0)
+			ep_free(ep);
 	}
-	if (!rc && !(ch = calloc(1, sizeof(*ch)))) {
+	if (!rc && !(ch = chan_new(ep))) {
 		ep_free(ep);
 		rc = -ENOMEM;
 	}
@@ -1961,16 +2479,14 @@ int shmk__rpc_lab(const char *name, int server, struct shmk_ring *in,
 		shmk_ring_close(out);
 		return rc < 0 ? rc : -ENOMEM;
 	}
-	pthread_mutex_init(&ch->rd, NULL);
-	ch->ep = ep;
 	ch->in = in;
 	ch->out = out;
 	ch->num = 1;
-	ch->born_ns = shmk__mono_ns();
 	atomic_store(&ch->refs, 1); /* the list's */
 	ep_geometry(ep);
 	ep->server = server;
 	ep->chans = ch;
+	ep->nchans = server ? 1 : 0;
 	ep->next_chan = 1;
 	*epp = ep;
 	return 0;
@@ -1995,7 +2511,7 @@ SHMK__EXPORT int shmk_rpc_stats(struct shmk_rpc *ep, struct shmk_rpc_stats *st)
 
 	if (!ep || !st)
 		return -EINVAL;
-	c = ep->r.hdr->counter;
+	c = ep->ctr;
 #define GET(i) atomic_load_explicit(&c[i], memory_order_relaxed)
 	st->calls = GET(C_CALLS);
 	st->served = GET(C_SERVED);

@@ -38,7 +38,11 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include "check.h"
+#include "internal.h"
 
 #define NWRITERS 2
 #define NREADERS 2
@@ -871,14 +875,15 @@ static int rpc_server(void *arg)
 			restart = check_now_ms() + 2000 + rnd() % 2000;
 		}
 	}
-	/* Every call on the control was served and answered, nothing was
-	 * dropped or malformed. */
+	/* Every call on the control was served, nothing was dropped or
+	 * malformed.  (A server's counters are its own: the calls and
+	 * replies are its clients', who count them themselves.) */
 	for (i = 0; i < NCLIENTS; i++)
 		ncalls += atomic_load(&book->calls[i]);
 	CHECK_OK(shmk_rpc_stats(cs, &st));
-	CHECK_EQ(st.calls, ncalls);
+	CHECK_EQ(st.calls, 0);
 	CHECK_EQ(st.served, ncalls);
-	CHECK_EQ(st.replies, ncalls);
+	CHECK_EQ(st.replies, 0);
 	CHECK_EQ(st.errors, 0);
 	CHECK_EQ(st.malformed, 0);
 	CHECK_EQ(st.discarded, 0);
@@ -1025,7 +1030,6 @@ struct chaos {
 	struct shmk_buffer *buf;
 	struct shmk_array *arr;
 	struct shmk_event *ev;
-	char vrpc_prefix[256];
 };
 
 static uint64_t load(struct target *t, uint64_t off, int width)
@@ -1169,22 +1173,33 @@ static void new_victims(struct chaos *c)
 	atomic_fetch_add(&book->epochs, 1);
 }
 
-/* Is s "<16 hex digits>.q" or ".p", maybe followed by " (deleted)"? */
-static int chan_suffix(const char *s)
+/*
+ * Is the descriptor at path (a process's /proc/<pid>/fd entry whose link
+ * is link) a ring of the victim rpc server's channels?  Channel rings are
+ * anonymous memfds ("/memfd:shmk.ring"); the victim's have 8 nodes of 256
+ * bytes, the control server's 16 of 512, so the geometry tells them apart
+ * (read once, when a ring is first seen, before it was scribbled on).
+ */
+static int victim_chan(const char *path, const char *link)
 {
-	int i;
+	uint64_t g[2];
+	ssize_t n;
+	int fd;
 
-	for (i = 0; i < 16; i++)
-		if (!strchr("0123456789abcdef", s[i]) || !s[i])
-			return 0;
-	return s[16] == '.' && (s[17] == 'q' || s[17] == 'p') &&
-	       (!s[18] || !strcmp(s + 18, " (deleted)"));
+	if (strncmp(link, "/memfd:shmk.ring", 16))
+		return 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = pread(fd, g, sizeof(g), O_GEOM);
+	close(fd);
+	return n == (ssize_t)sizeof(g) && g[0] == 8 && g[1] == 256;
 }
 
 /*
  * Finds the victim rpc object (the server makes a new one at each
  * restart) and the rings of its channels, open in the rpc processes
- * (/proc/<pid>/fd: their names are gone).
+ * (/proc/<pid>/fd: they never had names).
  */
 static void scan_rpc(struct chaos *c)
 {
@@ -1224,9 +1239,7 @@ static void scan_rpc(struct chaos *c)
 			if (n <= 0)
 				continue;
 			link[n] = 0;
-			if (strncmp(link, c->vrpc_prefix,
-				    strlen(c->vrpc_prefix)) ||
-			    !chan_suffix(link + strlen(c->vrpc_prefix)) ||
+			if (strncmp(link, "/memfd:shmk.ring", 16) ||
 			    stat(path, &st) < 0)
 				continue;
 			for (k = T_CHAN; k < MAX_TARGETS; k++) {
@@ -1238,7 +1251,8 @@ static void scan_rpc(struct chaos *c)
 				if (!c->t[k].map && slot < 0)
 					slot = k;
 			}
-			if (k < MAX_TARGETS || slot < 0)
+			if (k < MAX_TARGETS || slot < 0 ||
+			    !victim_chan(path, link))
 				continue;
 			fd = open(path, O_RDWR | O_CLOEXEC);
 			if (fd < 0)
@@ -1557,72 +1571,23 @@ static void pick_event(struct field *f)
 	}
 }
 
-/* A connect slot that a client holds, half the time if any; else any. */
-static int busy_slot(struct target *t)
-{
-	int held[48], n = 0, i;
-
-	for (i = 0; i < 48; i++)
-		if (load(t, O_CTL + 0xc0 + 48 * (uint64_t)i + 16, 8))
-			held[n++] = i;
-	if (n && rnd() % 2)
-		return held[rnd() % (unsigned)n];
-	return (int)(rnd() % 4 ? rnd() % 4 : rnd() % 48);
-}
-
+/*
+ * The rpc object: only its server maps it, and only its header is read by
+ * clients (with a private copy: the generic header fields above).  Its
+ * control area is unused and its counters are the server's; scribbling
+ * them must change nothing a client sees.
+ */
 static void pick_rpc(struct target *t, struct field *f)
 {
-	uint64_t ids[8], s;
-	int nid = owner_ids(t, ids, 8), i;
-
-	switch (rnd() % 5) {
-	case 0:
-		f->off = O_CTL; /* the server's owner id */
+	(void)t;
+	if (rnd() % 2) {
+		f->off = O_CTL + 8 * (rnd() % (3072 / 8));
 		f->width = 8;
-		for (i = 0; i < nid && i < 4; i++)
-			hint(f, ids[i]);
-		hint(f, ((uint64_t)129 << 32) | 1);
-		break;
-	case 1:
-		f->off = O_CTL + 0x40 + 0x40 * (rnd() % 2);
-		f->width = 4;
-		break;
-	default:
-		/* A connect slot: one a client holds, or any. */
-		s = O_CTL + 0xc0 + 48 * (uint64_t)busy_slot(t);
-		switch (rnd() % 6) {
-		case 0:
-			f->off = s; /* phase: 1, asked, rarely */
-			f->width = 4;
-			hint(f, 0);
-			hint(f, 2);
-			hint(f, 3);
-			hint(f, 4);
-			hint(f, 5);
-			if (rnd() % 4 == 0)
-				hint(f, 1);
-			break;
-		case 1:
-			f->off = s + 4; /* status */
-			f->width = 4;
-			hint(f, (uint64_t)-EINVAL);
-			hint(f, (uint64_t)-4096);
-			hint(f, 1);
-			break;
-		case 2:
-			f->off = s + 8; /* token */
-			f->width = 8;
-			break;
-		case 3:
-			f->off = s + 16; /* client */
-			f->width = 8;
-			for (i = 0; i < nid && i < 4; i++)
-				hint(f, ids[i]);
-			break;
-		default:
-			f->off = s + 24 + 8 * (rnd() % 2); /* chan, asked_ns */
-			f->width = 8;
-		}
+	} else {
+		f->off = 0x140 + 8 * (rnd() % 32); /* a counter */
+		f->width = 8;
+		hint(f, 0);
+		hint(f, UINT64_MAX);
 	}
 }
 
@@ -1790,8 +1755,6 @@ static int chaos(void *arg)
 
 	(void)arg;
 	rnd_seed(1);
-	snprintf(c.vrpc_prefix, sizeof(c.vrpc_prefix), "/dev/shm/shmk.%s.",
-		 n_vrpc);
 	while (!atomic_load(&book->stop_chaos)) {
 		now = check_now_ms();
 		if (now >= epoch_end) {
@@ -1867,57 +1830,146 @@ static int stopped_server(void *arg)
 		pause();
 }
 
-/* Answers the first connect asked of n_fixed with a refusal carrying
- * the code arg. */
-static int forger(void *arg)
+/* A refusal as the handshake carries it (docs/format.md 5.6.2). */
+static int parse_refusal(int32_t why)
 {
-	struct target t = {.map = map_name(n_fixed, HDR_SIZE)};
-	uint64_t s;
+	uint32_t w[12] = {0x48524b53u, 1u | (3u << 16), (uint32_t)why};
+	struct shmk__rpc_answer a;
 
-	for (;;) {
-		for (s = O_CTL + 0xc0; s < O_CTL + 0xc0 + 48 * 48; s += 48)
-			if (load(&t, s, 4) == 1) { /* asked */
-				store(&t, s + 4, 4, (uint64_t)(intptr_t)arg);
-				__atomic_store_n((uint32_t *)(t.map + s), 3,
-						 __ATOMIC_SEQ_CST);
-				return 0;
-			}
-		sleep_ms(1);
-	}
+	return shmk__rpc_answer_parse(w, sizeof(w), 0, &a);
 }
 
 /* A refusal's code is the server's to give: a forged one that no server
- * gives reads as a corrupt slot (it used to come back from connect as
+ * gives reads as a corrupt answer (it used to come back from connect as
  * is: -EINVAL, as if the caller's arguments were wrong). */
 static void test_forged_refusal(void)
 {
-	struct shmk_rpc_opts o = {.wait_ms = 60000};
-	static const int forged[][2] = {{-EINVAL, -EPROTO},
-					{-ENOSPC, -ENOSPC},
-					{-4096, -EPROTO},
-					{0, -EPROTO}};
+	struct shmk_rpc_opts o = {.wait_ms = 300};
+	static const int forged[][2] = {
+		{-EINVAL, -EPROTO}, {-ENOSPC, -ENOSPC},	  {-EUSERS, -EUSERS},
+		{-4096, -EPROTO},   {INT32_MIN, -EPROTO}, {0, -EPROTO}};
 	struct shmk_rpc *c;
 	struct shmk_stat st;
-	pid_t srv, f;
+	pid_t srv;
 	size_t i;
 	int status;
 
+	for (i = 0; i < sizeof(forged) / sizeof(forged[0]); i++)
+		CHECK_EQ(parse_refusal(forged[i][0]), forged[i][1]);
+	/* A stopped server: the kernel takes the connection, nobody
+	 * answers; the connect gives up at its deadline. */
 	srv = spawn(stopped_server, NULL);
 	while (shmk_stat(n_fixed, &st) != 0 || st.nalive < 1)
 		sleep_ms(1);
-	/* Stopped for good before anyone asks: a stop signal stops the
-	 * threads only once one of them has taken it, and a woken acceptor
-	 * could meanwhile take the slot. */
 	kill(srv, SIGSTOP);
 	CHECK(waitpid(srv, &status, WUNTRACED) == srv && WIFSTOPPED(status));
-	for (i = 0; i < sizeof(forged) / sizeof(forged[0]); i++) {
-		f = spawn(forger, (void *)(intptr_t)forged[i][0]);
-		CHECK_RC(shmk_rpc_connect(n_fixed, &o, &c), forged[i][1]);
-		CHECK_EQ(wait_child(f, 60000), 0);
-	}
+	CHECK_RC(shmk_rpc_connect(n_fixed, &o, &c), -ETIMEDOUT);
 	kill(srv, SIGKILL);
 	CHECK_EQ(wait_child(srv, 5000), 128 + SIGKILL);
 	CHECK_OK(shmk_unlink(n_fixed));
+}
+
+/* The server's socket, as a hostile client reaches it. */
+static int raw_connect(const char *name)
+{
+	struct shmk__hdr h;
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	struct stat st;
+	int fd, s, n;
+
+	CHECK_OK(shmk__region_peek(name, &fd, &st, &h));
+	close(fd);
+	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	CHECK(s >= 0);
+	n = snprintf(a.sun_path + 1, sizeof(a.sun_path) - 1, "shmk-rpc.%016llx",
+		     (unsigned long long)h.nonce);
+	CHECK_OK(connect(s, (struct sockaddr *)&a,
+			 (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+				     1 + (size_t)n)));
+	return s;
+}
+
+/*
+ * The hostile peer on the handshake: random bytes, truncated and
+ * oversized hellos, a hello with descriptors attached (the server's
+ * /dev/null, a socket), many at once: each is dropped, the server's
+ * descriptors are where they were, and an honest client connects.
+ */
+static void test_hostile_handshake(void)
+{
+	struct shmk_rpc_opts o = {.wait_ms = 5000};
+	struct shmk_rpc *s, *c;
+	struct shmk_rpc_stats st;
+	int i, fds0;
+
+	CHECK_OK(shmk_rpc_serve(n_fixed, &csrv_opts, &s));
+	CHECK_OK(shmk_rpc_connect(n_fixed, &o, &c)); /* warm */
+	CHECK_OK(shmk_rpc_close(c));
+	sleep_ms(50);
+	fds0 = count_fds();
+	for (i = 0; i < 400; i++) {
+		uint32_t w[16];
+		int k, sk = raw_connect(n_fixed);
+		size_t len;
+
+		for (k = 0; k < 16; k++)
+			w[k] = (uint32_t)rnd();
+		/* A true hello's words, mostly, each time with one thing
+		 * wrong: a nonzero reserved word, or a pid not ours. */
+		w[2] = (uint32_t)getpid() + (i % 8 == 1);
+		if (i % 4 != 0) {
+			w[0] = 0x48524b53u;
+			w[1] = 1u | (1u << 16);
+			w[3] = i % 8 == 1 ? 0 : w[3] | 1;
+		}
+		len = i % 5 == 0   ? rnd() % 64
+		      : i % 5 == 1 ? 15
+		      : i % 5 == 2 ? 17
+				   : 16;
+		if (i % 3 == 0) {
+			/* With descriptors nobody asked for. */
+			union {
+				struct cmsghdr h;
+				char b[CMSG_SPACE(sizeof(int) * 2)];
+			} u;
+			int pass[2] = {open("/dev/null", O_RDONLY | O_CLOEXEC),
+				       sk};
+			struct iovec iov = {w, len};
+			struct msghdr mh = {.msg_iov = &iov,
+					    .msg_iovlen = 1,
+					    .msg_control = u.b,
+					    .msg_controllen = sizeof(u.b)};
+			struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(sizeof(pass));
+			memcpy(CMSG_DATA(cm), pass, sizeof(pass));
+			(void)sendmsg(sk, &mh, MSG_NOSIGNAL);
+			close(pass[0]);
+		} else {
+			(void)send(sk, w, len, MSG_NOSIGNAL);
+		}
+		if (i % 7 == 0)
+			sleep_ms(1);
+		close(sk);
+	}
+	CHECK_OK(shmk_rpc_connect(n_fixed, &o, &c));
+	{
+		char rep[8];
+		struct shmk_rpc_result res;
+
+		CHECK_OK(shmk_rpc_call(c, "abc", 3, rep, sizeof(rep), &res,
+				       5000));
+	}
+	CHECK_OK(shmk_rpc_close(c));
+	CHECK_OK(shmk_rpc_stats(s, &st));
+	CHECK_EQ(st.connects, 2);
+	CHECK_EQ(count_fds(), fds0);
+	CHECK_OK(shmk_rpc_close(s));
+	printf("  hostile handshakes: 400 bad hellos (random, truncated, "
+	       "oversized, with stray descriptors) dropped; the server's "
+	       "descriptors unchanged, an honest client served\n");
 }
 
 /* ------------------------------------------------------------------ */
@@ -2067,6 +2119,7 @@ int main(int argc, char **argv)
 	n_fixed = strdup(tname("x.rpc"));
 	test_scribbled_server();
 	test_forged_refusal();
+	test_hostile_handshake();
 
 	/* The controls exist throughout (the parent is their creator). */
 	{

@@ -981,7 +981,8 @@ static int client(void *arg)
 	return ro->mode == 2 ? 3 : 0;
 }
 
-/* The server's view: clients attached, and channel rings still named. */
+/* The server's view: clients attached, and files named after the object
+ * (channel rings are anonymous: there must never be any). */
 static void rpc_view(uint64_t *clients, int *named)
 {
 	struct shmk_stat st;
@@ -1359,9 +1360,9 @@ static const char *const region_points[] = {"region_opened", "region_sized",
 					    "region_attach"};
 static const char *const rpc_server_points[] = {
 	"rpc_mid_reply", "rpc_request_read", "rpc_pre_reply",
-	"rpc_accept_taken", "rpc_accept_created"};
+	"rpc_accept_hello", "rpc_accept_created"};
 static const char *const rpc_client_points[] = {
-	"rpc_mid_message", "rpc_connect_claimed", "rpc_connect_answered",
+	"rpc_mid_message", "rpc_connect_sent", "rpc_connect_answered",
 	"rpc_connect_opened"};
 
 #define N_OF(a) (int)(sizeof(a) / sizeof((a)[0]))
