@@ -66,7 +66,33 @@
  *    child's: closing the inherited handle leaves it open).  (Children
  *    made with a raw clone() system call rather than fork() are not seen
  *    and must not use the handles.)
- *  - Trust: an object is opened only if it is a regular file owned by the
+ *  - Trust: who may do what to whom.
+ *    * An object's trust boundary is the set of processes that may write
+ *      its file: its participants.  shmk never lets anyone read an
+ *      object without being able to write it (a reader could take the
+ *      file's locks and keep others from its participant slots): create
+ *      refuses modes such as 0644, 0640 or 0604 with -EINVAL, and open
+ *      refuses a file whose mode says so with -EACCES.  Give others
+ *      access with 0660 or 0666 and SHMK_F_ALLOW_SHARED, or not at all.
+ *    * A participant can break that object (scribble on it, shrink its
+ *      file, hold its locks while it lives): the others' calls on it then
+ *      fail with -EBADMSG, -EPROTO or an expiry (or, as its own words
+ *      are trusted for whose lock is whose, a lock can be handed on
+ *      wrongly).  It can never crash an honest process, make it read or
+ *      write outside the object, or touch any other object.  A process
+ *      outside the boundary can do nothing to it: liveness is the
+ *      kernel's, an OFD write lock per participant, which only a writer
+ *      can take and a death drops (no pid, so no pid reuse).
+ *    * rpc: a client never maps its server's object (it only reads its
+ *      header, which others may read but not write) and gets its channel
+ *      as two sealed anonymous rings over a UNIX socket; the server knows
+ *      it only by the kernel's word (SO_PEERCRED, a pidfd), may restrict
+ *      clients by uid and gid (struct shmk_rpc_opts), refuses one that
+ *      lies about its pid, and bounds each client's channels and pending
+ *      connects.  A client can at most break its own channel.
+ *    * The owner of a name can always remove it, whatever its bytes say
+ *      (shmk_unlink_force, `shmk rm --force`).
+ *    An object is opened only if it is a regular file owned by the
  *    caller's effective uid and not writable by group or others (unless
  *    SHMK_F_ALLOW_SHARED), or sealed against shrinking (an anonymous
  *    object received from any process).  Anonymous objects are sealed so

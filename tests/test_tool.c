@@ -309,6 +309,11 @@ static void test_help_and_usage(void)
 	CHECK_EQ(tool("send --nodes 8 x"), 2); /* without --create */
 	HAS(g_err, "need --create");
 	CHECK_EQ(tool("send --create --mode 0644x x"), 2);
+	CHECK_EQ(tool("create buffer %s --size 4K --mode 0644", tname("ro")),
+		 2);
+	HAS(g_err, "no read without write");
+	CHECK_EQ(tool("send --create --mode 0640 %s", tname("ro")), 2);
+	HAS(g_err, "no read without write");
 	CHECK_EQ(tool("send --create --mode 0400 x"), 2);
 	CHECK_EQ(tool("recv --no-shutdown x"), 2);
 	CHECK_EQ(tool("watch --count 0 x"), 2);

@@ -328,6 +328,12 @@ static int parse_mode(const char *cmd, const char *s, unsigned *out)
 	if (errno || end == s || *end || *s == '-' || v > 0777 ||
 	    (v & 0600) != 0600)
 		return bad_value(cmd, "mode", s, want);
+	/* The library's rule (shmk.h, "Trust"), said here in words. */
+	if (((v & 040) && !(v & 020)) || ((v & 04) && !(v & 02)))
+		return bad_value(cmd, "mode", s,
+				 "no read without write for group or others "
+				 "(a reader could lock others out): 0600, "
+				 "0660, 0666 ...");
 	*out = (unsigned)v;
 	return 0;
 }
@@ -2621,7 +2627,8 @@ static const struct command commands[] = {
 	 "  event   --manual-reset    a set releases every waiter and stays\n"
 	 "                            set until reset (default: auto-reset)\n"
 	 "          --set             start set\n"
-	 "  --mode OCTAL      permission bits, 0600 to 0777 (default 0600)\n"
+	 "  --mode OCTAL      permission bits, 0600 to 0777 (default 0600);\n"
+	 "                    no read without write for group or others\n"
 	 "  --open-or-create  if NAME exists as this command would make it\n"
 	 "                    (kind, geometry, mode, owner, kept, not shut\n"
 	 "                    down), succeed and leave it as it is; else fail\n"
