@@ -819,12 +819,16 @@ int shmk_rpc_serve(const char *name, const struct shmk_rpc_opts *o,
  * server's socket, and receives its channel's two rings as sealed
  * anonymous descriptors.  The server knows the client by its socket's
  * kernel credentials only.  A server has room for max_clients (1024)
- * clients at once, max_per_pid (64) of one process.  Returns 0, -ENOENT
+ * clients at once, max_per_pid (64) of one process; too many connects
+ * under way at once (8 of one process, 64 of one other user) are told to
+ * try again, which connect does within wait_ms.  Returns 0, -ENOENT
  * (no server; with wait_ms, none came), -ETIMEDOUT, -ECONNREFUSED (the
  * server died or closed, and none came back within wait_ms), -EUSERS
  * (over the server's limits), -EACCES (another user's server: see
- * o->flags; a server whose socket is not its object's owner's; or one
- * that does not let our uid or gid connect), the server's own refusal
+ * o->flags; a server whose socket is not its object's owner's; one
+ * that does not let our uid or gid connect; or a server in another pid
+ * namespace than ours, which cannot check who we are), the server's own
+ * refusal
  * (-ENOMEM, or what creating the rings gave it: a resource error such
  * as -ENOSPC or -EMFILE; a refusal carrying any other code is taken for
  * a corrupt one, -EPROTO), -EPROTO (a malformed answer, or ring

@@ -113,13 +113,11 @@ _Static_assert(sizeof(struct hs_answer) == SHMK__RPC_ANSWER_SIZE, "answer");
  */
 #define MAX_PENDING	    256
 #define PENDING_PER_PID	    8
+#define PENDING_PER_UID	    64 /* of each uid but the server's own */
 #define HANDSHAKE_NS	    (UINT64_C(1000) * 1000000)
 #define DEFAULT_MAX_CHANS   1024
 #define DEFAULT_MAX_PER_PID 64
 #define LISTEN_BACKLOG	    128
-/* A server channel whose client never says hello in its ring goes after
- * this (its socket may stay open: a client that is alive but mute). */
-#define HELLO_GRACE_NS (UINT64_C(10) * 1000000000)
 /* How long serve looks again at a name whose server seems alive (one
  * killed a moment ago), and how often. */
 #define TAKEOVER_NS	(200 * 1000000ull)
@@ -236,7 +234,6 @@ struct chan {
 	 * without it by chan_busy() (a frame more or less does not matter). */
 	_Atomic uint64_t active_bytes;
 	_Atomic int stuck; /* a reply did not fit within REPLY_MS */
-	uint64_t born_ns;  /* when the channel was made */
 	/* Client: who reads ring in.  Callers waiting for a reply read it
 	 * themselves when they can (one hand-off fewer); the reader thread
 	 * stands aside while any wants to. */
@@ -286,6 +283,7 @@ struct shmk_rpc {
 	 * stops it, its handshakes under way and who may connect. */
 	pthread_t acceptor;
 	int acceptor_started;
+	pid_t owner; /* the process that made the endpoint (fork: see close) */
 	int lsock, stopfd;
 	struct pending *pend;
 	int npend;
@@ -1162,43 +1160,21 @@ static int on_frame(struct chan *ch, struct shmk_msg *m)
 }
 /*
  * Reads and drops whatever the peer sent on the channel's socket after the
- * handshake (the protocol has nothing more to say there): descriptors it
- * passed are closed, so that they cost us nothing.  A few at a time.
+ * handshake (the protocol has nothing more to say there), a few messages
+ * at a time.  With no room for control data, descriptors the peer passed
+ * are never installed here: the kernel drops them (MSG_CTRUNC), so that
+ * they cost us nothing and no close() of ours can block on a file the
+ * peer chose (one on a FUSE mount it serves, say).
  */
 static void sock_drain(int s)
 {
 	int i;
 
 	for (i = 0; i < 8; i++) {
-		union {
-			struct cmsghdr h;
-			char b[CMSG_SPACE(sizeof(int) * 8)];
-		} u;
 		char junk[64];
-		struct iovec iov = {junk, sizeof(junk)};
-		struct msghdr mh = {.msg_iov = &iov,
-				    .msg_iovlen = 1,
-				    .msg_control = u.b,
-				    .msg_controllen = sizeof(u.b)};
-		struct cmsghdr *c;
 
-		if (recvmsg(s, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) <= 0)
+		if (recv(s, junk, sizeof(junk), MSG_DONTWAIT) <= 0)
 			return;
-		for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-			if (c->cmsg_level == SOL_SOCKET &&
-			    c->cmsg_type == SCM_RIGHTS) {
-				size_t k, n = (c->cmsg_len - CMSG_LEN(0)) /
-					      sizeof(int);
-
-				for (k = 0; k < n; k++) {
-					int fd;
-
-					memcpy(&fd,
-					       CMSG_DATA(c) + k * sizeof(int),
-					       sizeof(fd));
-					close(fd);
-				}
-			}
 	}
 }
 
@@ -1278,15 +1254,12 @@ static void *reader_main(void *arg)
 		if (rc < 0)
 			pthread_mutex_unlock(&ch->rd);
 		if (rc == -ETIMEDOUT) {
-			/* Quiet: is the peer still there?  A server's channel
-			 * whose client never said hello goes after the grace
-			 * period. */
+			/* Quiet: is the peer still there?  A client that never
+			 * says hello in its ring keeps its channel, and its
+			 * place in the limits, for as long as it lives: were it
+			 * dropped, the rings it holds (or whose descriptors wait
+			 * unread in its socket) would stay alive uncounted. */
 			if (peer_dead(ch))
-				break;
-			if (ep->server &&
-			    !atomic_load_explicit(&ch->hello,
-						  memory_order_acquire) &&
-			    shmk__mono_ns() - ch->born_ns > HELLO_GRACE_NS)
 				break;
 			continue;
 		}
@@ -1346,7 +1319,6 @@ static struct chan *chan_new(struct shmk_rpc *ep)
 	ch->ep = ep;
 	ch->sock = -1;
 	ch->pidfd = -1;
-	ch->born_ns = shmk__mono_ns();
 	atomic_store(&ch->refs, 1);
 	return ch;
 }
@@ -1442,7 +1414,7 @@ static socklen_t sock_addr(struct sockaddr_un *a, uint64_t nonce)
  * descriptors that came with it, at most maxfds of them into fds (*nfds
  * says how many; close-on-exec).  Descriptors past maxfds, and any
  * control message that is not SCM_RIGHTS, make the message bad: what
- * came is closed.  Returns the message's length, -EAGAIN if none waits,
+ * came is closed (with maxfds 0, never even installed).  Returns the message's length, -EAGAIN if none waits,
  * -EPIPE at the peer's hang-up (or an empty message: the protocol has
  * none), -EPROTO for a truncated message or truncated control data.
  */
@@ -1463,6 +1435,12 @@ static ssize_t recv_msg(int s, void *buf, size_t cap, int *fds, int maxfds,
 	int bad = 0;
 
 	*nfds = 0;
+	/* Wanting none, take none: the kernel drops them (MSG_CTRUNC makes
+	 * the message bad), and no close() of a peer's file can block us. */
+	if (maxfds == 0) {
+		mh.msg_control = NULL;
+		mh.msg_controllen = 0;
+	}
 	do
 		n = recvmsg(s, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
@@ -1621,11 +1599,15 @@ static int peer_pidfd(int s, pid_t pid)
 	struct pollfd p = {.fd = s, .events = POLLRDHUP};
 	int fd = -1;
 
-	if (getsockopt(s, SOL_SOCKET, SO_PEERPIDFD, &fd, &l) == 0 &&
-	    l == sizeof(int) && fd >= 0)
-		return fd;
-	if (errno == ESRCH)
+	if (getsockopt(s, SOL_SOCKET, SO_PEERPIDFD, &fd, &l) == 0)
+		return l == sizeof(int) && fd >= 0 ? fd : -ESRCH;
+	/* Only a kernel without the option falls back to the pid: any
+	 * other failure (ESRCH, or EINVAL for a peer already reaped) means
+	 * the peer is gone, and its pid may be another process's now. */
+	if (errno != ENOPROTOOPT)
 		return -ESRCH;
+	if (pid <= 0)
+		return -ESRCH; /* in a pid namespace we cannot see into */
 	fd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (fd < 0)
 		return errno == ESRCH ? -ESRCH : -errno;
@@ -1669,7 +1651,9 @@ static int peer_allowed(const struct shmk_rpc *ep, uid_t uid, gid_t gid)
 	return (ep->conn_mode & 0070) && gid == ep->self_gid;
 }
 
-static void refuse(struct shmk_rpc *ep, int fd, int why)
+/* Tells the client on fd why not (without waiting: the answer goes into
+ * an empty socket buffer), and counts it. */
+static void say_no(struct shmk_rpc *ep, int fd, int why)
 {
 	struct hs_answer a = {.magic = HS_MAGIC,
 			      .version = HS_VERSION,
@@ -1678,6 +1662,11 @@ static void refuse(struct shmk_rpc *ep, int fd, int why)
 
 	count(ep, C_REFUSED, 1);
 	(void)send_hs(fd, &a, sizeof(a), NULL, 0);
+}
+
+static void refuse(struct shmk_rpc *ep, int fd, int why)
+{
+	say_no(ep, fd, why);
 	close(fd);
 }
 
@@ -1749,18 +1738,27 @@ static void accept_chan(struct shmk_rpc *ep, struct pending *p, int pidfd)
 	ep->nchans++;
 	pthread_mutex_unlock(&ep->mu);
 	count(ep, C_CLIENTS, 1);
+	/* The reader first: a client told yes must find its channel served.
+	 * Our own reference keeps ch while we answer (the reader may end it
+	 * at any time from here). */
+	atomic_fetch_add(&ch->refs, 1);
+	rc = start_reader(ch);
+	if (rc < 0) {
+		say_no(ep, ch->sock, rc);
+		chan_end(ch);
+		chan_put(ch); /* the last reference: closes the socket */
+		return;
+	}
 	rc = send_hs(ch->sock, &a, sizeof(a), fds, 2);
 	/* The client has its own descriptors now (or never will): ours
 	 * need not stay open. */
 	shmk__region_unshare(shmk__ring_region(ch->in));
 	shmk__region_unshare(shmk__ring_region(ch->out));
-	if (!rc)
-		rc = start_reader(ch);
-	if (rc < 0) {
-		chan_end(ch); /* the client sees the socket hang up */
-		return;
-	}
-	count(ep, C_CONNECTS, 1);
+	if (rc < 0)
+		atomic_store_explicit(&ch->dead, 1, memory_order_release);
+	else
+		count(ep, C_CONNECTS, 1);
+	chan_put(ch);
 }
 
 /* The client on p has said something: its hello, or a lie. */
@@ -1775,11 +1773,15 @@ static void handshake(struct shmk_rpc *ep, struct pending *p)
 	n = recv_msg(p->fd, buf, sizeof(buf), fds, 0, &nfds);
 	if (n == -EAGAIN)
 		return; /* spurious: still pending */
-	if (n < 0 || shmk__rpc_hello_parse(buf, (size_t)n, &pid) < 0 ||
-	    (pid_t)pid != p->pid) {
-		/* Malformed, or a pid that is not the sender's: a lie. */
-		count(ep, C_REFUSED, 1);
+	if (n < 0 || shmk__rpc_hello_parse(buf, (size_t)n, &pid) < 0) {
+		count(ep, C_REFUSED, 1); /* malformed: not worth an answer */
 		close(p->fd);
+		goto done;
+	}
+	if ((pid_t)pid != p->pid) {
+		/* A pid that is not the sender's, as the kernel sees it: a
+		 * lie, or a client in another pid namespace. */
+		refuse(ep, p->fd, -EACCES);
 		goto done;
 	}
 	SHMK__CRASH("rpc_accept_hello"); /* hello read, nothing made */
@@ -1812,7 +1814,7 @@ static void take_connections(struct shmk_rpc *ep)
 		socklen_t l = sizeof(cr);
 		int fd = accept4(ep->lsock, NULL, NULL,
 				 SOCK_CLOEXEC | SOCK_NONBLOCK),
-		    i, mine = 0;
+		    i, mine = 0, uid_mine = 0;
 
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
@@ -1829,12 +1831,21 @@ static void take_connections(struct shmk_rpc *ep)
 			close(fd);
 			continue;
 		}
-		for (i = 0; i < ep->npend; i++)
+		/* Who may not connect holds nothing, not even a place. */
+		if (!peer_allowed(ep, cr.uid, cr.gid)) {
+			refuse(ep, fd, -EACCES);
+			continue;
+		}
+		for (i = 0; i < ep->npend; i++) {
 			mine += ep->pend[i].pid == cr.pid;
-		if (mine >= PENDING_PER_PID) {
-			/* One process may not hold up the table. */
-			count(ep, C_REFUSED, 1);
-			close(fd);
+			uid_mine += ep->pend[i].uid == cr.uid;
+		}
+		/* One process, or one other user's processes, may not hold
+		 * up the table: told to try again (connect does, within its
+		 * wait). */
+		if (mine >= PENDING_PER_PID ||
+		    (cr.uid != ep->self_uid && uid_mine >= PENDING_PER_UID)) {
+			refuse(ep, fd, -EAGAIN);
 			continue;
 		}
 		ep->pend[ep->npend++] = (struct pending){
@@ -1936,6 +1947,7 @@ static int ep_new(const char *name, const struct shmk_rpc_opts *o,
 	ep->r.fd = -1;
 	ep->lsock = -1;
 	ep->stopfd = -1;
+	ep->owner = getpid();
 	ep->ctr = ep->own;
 	pthread_mutex_init(&ep->mu, NULL);
 	atomic_store(&ep->next_id, 1);
@@ -2424,12 +2436,46 @@ SHMK__EXPORT int shmk_rpc_connect(const char *name,
 	return 0;
 }
 
+/*
+ * Close in a child of fork() that inherited the endpoint: the threads are
+ * the parent's (none runs here) and a lock may have been held at the fork,
+ * so nothing is joined, locked or told; the child's copies of the
+ * descriptors and the memory go.  Writing the parent's stop eventfd, which
+ * the child shares, would make the parent's acceptor spin.
+ */
+static void ep_free_forked(struct shmk_rpc *ep)
+{
+	struct chan *ch, *next;
+	int i;
+
+	for (ch = ep->chans; ch; ch = next) {
+		next = ch->next;
+		shmk_ring_close(ch->in); /* a child's copy: only freed */
+		shmk_ring_close(ch->out);
+		if (ch->sock >= 0)
+			close(ch->sock);
+		if (ch->pidfd >= 0)
+			close(ch->pidfd);
+		free(ch); /* what else it holds is the parent's business */
+	}
+	for (i = 0; i < ep->npend; i++)
+		if (ep->pend[i].fd >= 0)
+			close(ep->pend[i].fd);
+	ep->npend = 0;
+	free(ep->workers);
+	ep_free(ep);
+}
+
 SHMK__EXPORT int shmk_rpc_close(struct shmk_rpc *ep)
 {
 	int rc = 0;
 
 	if (!ep)
 		return 0;
+	if (getpid() != ep->owner) {
+		ep_free_forked(ep);
+		return 0;
+	}
 	if (!ep->server && ep->chans && !atomic_load(&ep->chans->dead)) {
 		/* Goodbye, so that the server need not find out. */
 		struct shmk_msg m;

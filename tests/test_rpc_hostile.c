@@ -5,7 +5,11 @@
  * it, nobody but the server can write its object, a client cannot lie
  * about who it is, cannot make the server grow (10,000 hostile connects
  * leave its threads, descriptors and memory where they were), meets the
- * per-process and per-user bounds, and either side's death is seen fast.
+ * per-process and per-user bounds (a client that takes its channel and
+ * never speaks stays counted; one not allowed is refused before it says
+ * anything), and either side's death is seen fast.  A child of fork()
+ * that closes the server's inherited handle leaves the parent's server
+ * serving, and idle.
  *
  * The server runs in this process (its threads, descriptors and RSS are
  * measured from /proc/self); clients are children that drop to other
@@ -453,9 +457,12 @@ static int liar(void *arg)
 		s = raw_connect();
 		CHECK(s >= 0);
 		send_hello(s, (uint32_t)getpid() + 1 + (uint32_t)i);
-		/* The server closes without an answer. */
-		CHECK_EQ(recv_answer(s, &st, &nf), 0);
+		/* Refused in words (-EACCES), with no descriptor, then
+		 * closed. */
+		CHECK_EQ(recv_answer(s, &st, &nf), SHMK__RPC_ANSWER_SIZE);
+		CHECK_EQ(st, -EACCES);
 		CHECK_EQ(nf, 0);
+		CHECK_EQ(recv_answer(s, &st, &nf), 0);
 		close(s);
 	}
 	return 0;
@@ -760,6 +767,108 @@ static void test_deaths(void)
 	       (unsigned long long)took1, (unsigned long long)took2);
 }
 
+/*
+ * e'. A mute client: it takes no part in its channel (it never reads the
+ * answer, so the ring descriptors wait unread in its socket), and keeps
+ * its places in the per-process limit for as long as it lives, also past
+ * the 10 s an earlier version gave it: dropping it would leave its rings
+ * alive and uncounted.
+ */
+static int mute(void *arg)
+{
+	int s[PER_PID + 1], st, nf, i;
+
+	(void)arg;
+	become(VICTIM);
+	for (i = 0; i < PER_PID; i++) {
+		s[i] = raw_connect();
+		CHECK(s[i] >= 0);
+		send_hello(s[i], (uint32_t)getpid());
+	}
+	sleep_ms(11000);
+	s[PER_PID] = raw_connect();
+	CHECK(s[PER_PID] >= 0);
+	send_hello(s[PER_PID], (uint32_t)getpid());
+	CHECK_EQ(recv_answer(s[PER_PID], &st, &nf), SHMK__RPC_ANSWER_SIZE);
+	CHECK_EQ(st, -EUSERS);
+	CHECK_EQ(nf, 0);
+	for (i = 0; i <= PER_PID; i++)
+		close(s[i]);
+	return 0;
+}
+
+/* f'. Not allowed: refused before its hello, in words. */
+static int early(void *arg)
+{
+	int s, st, nf;
+
+	(void)arg;
+	become(VICTIM);
+	s = raw_connect();
+	CHECK(s >= 0);
+	CHECK_EQ(recv_answer(s, &st, &nf), SHMK__RPC_ANSWER_SIZE);
+	CHECK_EQ(st, -EACCES);
+	close(s);
+	return 0;
+}
+
+static void test_mute(void)
+{
+	struct shmk_rpc_opts so = {.mode = 0666, .max_per_pid = PER_PID};
+	struct shmk_rpc *s = serve_opts(&so);
+	uid_t other = OTHER;
+
+	CHECK_EQ(wait_child(spawn(mute, NULL), 60000), 0);
+	CHECK_OK(shmk_rpc_close(s));
+	/* Readable by all (0644), open to uid OTHER only. */
+	so = (struct shmk_rpc_opts){
+		.mode = 0644, .allow_uid = &other, .n_allow_uid = 1};
+	s = serve_opts(&so);
+	CHECK_EQ(wait_child(spawn(early, NULL), 30000), 0);
+	CHECK_OK(shmk_rpc_close(s));
+	printf("  e'. %d mute channels still count after 11 s (-EUSERS for "
+	       "one more); a uid not allowed is refused before its hello\n",
+	       PER_PID);
+}
+
+/* CPU time of this process so far, in ms. */
+static long cpu_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int forked_close(void *arg)
+{
+	return shmk_rpc_close(arg) == 0 ? 0 : 1;
+}
+
+/* h. A child of fork() closes the server's handle it inherited. */
+static void test_fork_close(void)
+{
+	struct shmk_rpc_opts so = {0};
+	struct shmk_rpc *s = serve_opts(&so), *c;
+	long t0;
+
+	c = client();
+	call_ok(c, 3);
+	CHECK_EQ(wait_child(spawn(forked_close, s), 10000), 0);
+	/* The parent's acceptor is neither woken for good nor stopped. */
+	t0 = cpu_ms();
+	sleep_ms(500);
+	CHECK(cpu_ms() - t0 < 100);
+	call_ok(c, 3);
+	CHECK_OK(shmk_rpc_close(c));
+	c = client();
+	call_ok(c, 3);
+	CHECK_OK(shmk_rpc_close(c));
+	CHECK_OK(shmk_rpc_close(s));
+	printf("  h. a fork child's close of the server: the parent serves "
+	       "on, idle\n");
+}
+
 int main(void)
 {
 	check_init();
@@ -774,6 +883,8 @@ int main(void)
 	test_liar();
 	test_per_pid();
 	test_allow();
+	test_mute();
+	test_fork_close();
 	test_deaths();
 	test_flood();
 	printf("test_rpc_hostile: ok\n");
