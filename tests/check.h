@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #endif
 #include <dirent.h>
+#include <grp.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -24,6 +25,27 @@
 #include <unistd.h>
 
 #include "shmk.h"
+
+/*
+ * Sanitizer builds: CHECK_ASAN under AddressSanitizer (whose quarantine
+ * keeps freed memory, so RSS says nothing about leaks there), and
+ * CHECK_SANITIZED under it or ThreadSanitizer (both slow a test down).
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define CHECK_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CHECK_ASAN 1
+#endif
+#endif
+#ifndef CHECK_ASAN
+#define CHECK_ASAN 0
+#endif
+#if CHECK_ASAN || defined(__SANITIZE_THREAD__)
+#define CHECK_SANITIZED 1
+#else
+#define CHECK_SANITIZED 0
+#endif
 
 #define CHECK(cond)                                                            \
 	do {                                                                   \
@@ -89,6 +111,16 @@ static void check_cleanup(void)
 		if (!strncmp(e->d_name, prefix, strlen(prefix)))
 			unlinkat(dirfd(d), e->d_name, 0);
 	closedir(d);
+}
+
+/* Becomes uid (and its gid, no supplementary groups) for good: the tests
+ * that play other users run as root and call it in a child. */
+static inline void check_become(uid_t uid)
+{
+	CHECK_OK(setgroups(0, NULL));
+	CHECK_OK(setresgid(uid, uid, uid));
+	CHECK_OK(setresuid(uid, uid, uid));
+	CHECK_EQ(geteuid(), uid);
 }
 
 /* Call first in main(). */

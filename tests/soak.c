@@ -26,17 +26,6 @@
 
 #include "check.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
-
 #define NWORK	 8
 #define NODES	 16
 #define WORDS	 512 /* buffer: 4096 bytes; array: 64 x 64 */
@@ -555,7 +544,7 @@ int main(int argc, char **argv)
 		       w[i].rss0 / 1024, rss / 1024, w[i].fd0, fds);
 		/* AddressSanitizer keeps freed memory in quarantine (up to
 		 * 256 MiB): RSS says nothing there; LeakSanitizer does. */
-		CHECK(SANITIZED || rss - w[i].rss0 <= RSS_TOL);
+		CHECK(CHECK_ASAN || rss - w[i].rss0 <= RSS_TOL);
 		CHECK(fds - w[i].fd0 <= FD_TOL);
 		lived++;
 	}

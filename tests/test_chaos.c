@@ -43,6 +43,7 @@
 
 #include "check.h"
 #include "internal.h"
+#include "rpc_peer.h"
 
 #define NWRITERS 2
 #define NREADERS 2
@@ -1872,20 +1873,9 @@ static void test_forged_refusal(void)
 /* The server's socket, as a hostile client reaches it. */
 static int raw_connect(const char *name)
 {
-	struct shmk__hdr h;
-	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	struct stat st;
-	int fd, s, n;
+	int s = rpc_raw_connect(name);
 
-	CHECK_OK(shmk__region_peek(name, &fd, &st, &h));
-	close(fd);
-	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	CHECK(s >= 0);
-	n = snprintf(a.sun_path + 1, sizeof(a.sun_path) - 1, "shmk-rpc.%016llx",
-		     (unsigned long long)h.nonce);
-	CHECK_OK(connect(s, (struct sockaddr *)&a,
-			 (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
-				     1 + (size_t)n)));
 	return s;
 }
 

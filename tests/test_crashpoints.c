@@ -39,17 +39,6 @@
 
 #include "check.h"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
-
 /* The documented bounds (docs/design.md): a dead owner is noticed within
  * 10 ms of its death; rpc's -EPIPE likewise.  Asserted with slack for a
  * loaded 2-CPU machine (ctest runs tests in parallel, the scheduler may
@@ -57,8 +46,8 @@
  * TYPICAL_MS, every single one within MAX_MS.  A recovery that does not
  * work fails both by far (seconds, or never). */
 #define BOUND_MS   10
-#define TYPICAL_MS (BOUND_MS + (SANITIZED ? 400 : 200))
-#define MAX_MS	   (SANITIZED ? 5000 : 3000)
+#define TYPICAL_MS (BOUND_MS + (CHECK_SANITIZED ? 400 : 200))
+#define MAX_MS	   (CHECK_SANITIZED ? 5000 : 3000)
 #define WEDGE_MS   5000 /* progress after a death: anything longer is a wedge */
 
 #define MAXW   256   /* writer instances per run */
@@ -1370,7 +1359,7 @@ static const char *const rpc_client_points[] = {
 int main(int argc, char **argv)
 {
 	const char *only = argc > 1 ? argv[1] : NULL;
-	int rounds = SANITIZED ? 50 : 120, i;
+	int rounds = CHECK_SANITIZED ? 50 : 120, i;
 	uint64_t t0 = check_now_ns();
 	const char *seed = getenv("SHMK_CP_SEED");
 

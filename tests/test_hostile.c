@@ -38,14 +38,6 @@ static char *path_of(const char *name)
 	return path;
 }
 
-static void become(uid_t uid)
-{
-	CHECK_OK(setgroups(0, NULL));
-	CHECK_OK(setresgid(uid, uid, uid));
-	CHECK_OK(setresuid(uid, uid, uid));
-	CHECK_EQ(geteuid(), uid);
-}
-
 /* One byte's OFD read lock; 0 or -errno. */
 static int read_lock(int fd, off_t byte)
 {
@@ -79,7 +71,7 @@ static int forger_main(void *arg)
 	char got[SHMK__MAX_PARTS] = {0};
 
 	close(f->ready[0]);
-	become(FORGER);
+	check_become(FORGER);
 	fd = open(path_of(f->name), O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 2;
@@ -261,7 +253,7 @@ static void test_forged_server(void)
 
 static int other_force(void *arg)
 {
-	become(FORGER);
+	check_become(FORGER);
 	return shmk_unlink_force(arg) < 0 ? 0 : 1;
 }
 

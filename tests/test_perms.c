@@ -41,14 +41,6 @@
 
 static const char *g_tool;
 
-static void become(uid_t uid)
-{
-	CHECK_OK(setgroups(0, NULL));
-	CHECK_OK(setresgid(uid, uid, uid));
-	CHECK_OK(setresuid(uid, uid, uid));
-	CHECK_EQ(geteuid(), uid);
-}
-
 static char *path_of(const char *name)
 {
 	static char path[256];
@@ -78,7 +70,7 @@ static int victim_private(void *arg)
 	struct shmk_stat st;
 
 	(void)arg;
-	become(VICTIM);
+	check_become(VICTIM);
 	CHECK_RC(shmk_buffer_open(tname("priv"), NULL, &b), -EACCES);
 	CHECK_RC(shmk_buffer_open(tname("priv"), &o, &b), -EACCES);
 	CHECK(b == NULL);
@@ -120,7 +112,7 @@ static int other_plants(void *arg)
 	int v = 0x5eed;
 
 	(void)arg;
-	become(OTHER);
+	check_become(OTHER);
 	CHECK_OK(shmk_buffer_create(tname("plant666"), 4096, &o, &b));
 	CHECK_OK(shmk_buffer_write(b, 0, &v, sizeof(v), -1));
 	o.mode = 0622;
@@ -157,7 +149,7 @@ static int victim_planted(void *arg)
 	int v = 0;
 
 	(void)arg;
-	become(VICTIM);
+	check_become(VICTIM);
 	refused_everywhere("another user");
 	/* Deliberate sharing: the flag trusts it... */
 	CHECK_OK(shmk_buffer_open(tname("plant666"), &o, &b));
@@ -222,7 +214,7 @@ static int tool_as(uid_t uid, const char *const *args)
 	if (pid == 0) {
 		dup2(out, 1);
 		dup2(err, 2);
-		become(uid);
+		check_become(uid);
 		execv(g_tool, (char *const *)argv);
 		_exit(126);
 	}
@@ -308,7 +300,7 @@ static int victim_anon(void *arg)
 
 	(void)arg;
 	close(g_sock[0]);
-	become(VICTIM);
+	check_become(VICTIM);
 	fd = shmk_recv_fd(g_sock[1]);
 	CHECK(fd >= 0);
 	/* Sealed: accepted from anyone. */
@@ -445,7 +437,7 @@ static int shrinker(void *arg)
 	off_t len;
 	int fd;
 
-	become(VICTIM);
+	check_become(VICTIM);
 	len = strstr(name, "trunc0") ? 0 : 4096;
 	fd = open(path_of(name), O_RDWR | O_CLOEXEC);
 	CHECK(fd >= 0);
@@ -459,7 +451,7 @@ static int no_shrinker(void *arg)
 {
 	const char *name = arg;
 
-	become(VICTIM);
+	check_become(VICTIM);
 	CHECK_EQ(open(path_of(name), O_RDWR | O_CLOEXEC), -1);
 	CHECK_EQ(errno, EACCES);
 	return 0;

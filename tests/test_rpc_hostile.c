@@ -25,32 +25,12 @@
 
 #include "check.h"
 #include "internal.h"
-
-/* AddressSanitizer keeps freed memory in quarantine: RSS says nothing
- * there (LeakSanitizer checks the leaks instead). */
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
+#include "rpc_peer.h"
 
 #define OTHER  65533
 #define VICTIM 65534 /* nobody */
 
 static const char *g_name;
-
-static void become(uid_t uid)
-{
-	CHECK_OK(setgroups(0, NULL));
-	CHECK_OK(setresgid(uid, uid, uid));
-	CHECK_OK(setresuid(uid, uid, uid));
-	CHECK_EQ(geteuid(), uid);
-}
 
 static int echo(void *arg, struct shmk_rpc_req *rq)
 {
@@ -171,24 +151,7 @@ static void baseline(struct shmk_rpc *s, int *threads, int *fds)
  * from the object's nonce, read without mapping anything. */
 static int raw_connect(void)
 {
-	struct shmk__hdr h;
-	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	struct stat st;
-	int fd, s, n;
-
-	CHECK_OK(shmk__region_peek(g_name, &fd, &st, &h));
-	close(fd);
-	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	CHECK(s >= 0);
-	n = snprintf(a.sun_path + 1, sizeof(a.sun_path) - 1, "shmk-rpc.%016llx",
-		     (unsigned long long)h.nonce);
-	if (connect(s, (struct sockaddr *)&a,
-		    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
-				(size_t)n)) < 0) {
-		close(s);
-		return -errno;
-	}
-	return s;
+	return rpc_raw_connect(g_name);
 }
 
 static void send_hello(int s, uint32_t pid)
@@ -279,7 +242,7 @@ static int watcher(void *arg)
 	int found = 0;
 
 	(void)arg;
-	become(VICTIM);
+	check_become(VICTIM);
 	while (check_now_ms() < end)
 		found += channel_files(1);
 	return found ? 1 : 0;
@@ -325,7 +288,7 @@ static int shrinker(void *arg)
 	int fds[16], old[64], nold, n, i;
 
 	(void)arg;
-	become(VICTIM);
+	check_become(VICTIM);
 	nold = ring_fds(old, 64, NULL, 0);
 	c = client();
 	call_ok(c, 3);
@@ -381,7 +344,7 @@ static int scribbler(void *arg)
 	uint64_t x = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull;
 
 	(void)arg;
-	become(VICTIM);
+	check_become(VICTIM);
 	snprintf(path, sizeof(path), "/dev/shm/shmk.%s", g_name);
 	CHECK_EQ(open(path, O_RDWR | O_CLOEXEC), -1);
 	CHECK_EQ(errno, EACCES);
@@ -452,7 +415,7 @@ static int liar(void *arg)
 	int s, st, nf, i;
 
 	(void)arg;
-	become(VICTIM);
+	check_become(VICTIM);
 	for (i = 0; i < 20; i++) {
 		s = raw_connect();
 		CHECK(s >= 0);
@@ -503,7 +466,7 @@ static int flooder(void *arg)
 	int held[6], nheld = 0, i;
 	uint64_t seed = (uint64_t)(uintptr_t)arg;
 
-	become(VICTIM);
+	check_become(VICTIM);
 	for (i = 0; i < FLOOD_EACH; i++) {
 		int s = raw_connect(), st, nf;
 
@@ -594,7 +557,7 @@ static void test_flood(void)
 	       (unsigned long long)ost.counter[12],
 	       (unsigned long long)ost.counter[13], threads, nthreads(), fds,
 	       count_fds(), rss0, rss1);
-	CHECK(SANITIZED || rss1 - rss0 <= 8 * 1024);
+	CHECK(CHECK_ASAN || rss1 - rss0 <= 8 * 1024);
 	c = client();
 	call_ok(c, 10);
 	CHECK_OK(shmk_rpc_close(c));
@@ -615,7 +578,7 @@ static int greedy(void *arg)
 	int i;
 
 	(void)arg;
-	become(VICTIM);
+	check_become(VICTIM);
 	for (i = 0; i < PER_PID; i++)
 		CHECK_OK(shmk_rpc_connect(g_name, &co, &c[i]));
 	CHECK_RC(shmk_rpc_connect(g_name, &co, &c[PER_PID]), -EUSERS);
@@ -657,7 +620,7 @@ static int as_user(void *arg)
 	struct shmk_rpc *c;
 	int rc;
 
-	become(uid);
+	check_become(uid);
 	rc = shmk_rpc_connect(g_name, &co, &c);
 	if (rc == 0) {
 		call_ok(c, 3);
@@ -715,7 +678,7 @@ static int client_child(void *arg)
 	struct shmk_rpc *c;
 
 	(void)arg;
-	become(VICTIM);
+	check_become(VICTIM);
 	c = client();
 	call_ok(c, 2);
 	for (;;)
@@ -779,7 +742,7 @@ static int mute(void *arg)
 	int s[PER_PID + 1], st, nf, i;
 
 	(void)arg;
-	become(VICTIM);
+	check_become(VICTIM);
 	for (i = 0; i < PER_PID; i++) {
 		s[i] = raw_connect();
 		CHECK(s[i] >= 0);
@@ -803,7 +766,7 @@ static int early(void *arg)
 	int s, st, nf;
 
 	(void)arg;
-	become(VICTIM);
+	check_become(VICTIM);
 	s = raw_connect();
 	CHECK(s >= 0);
 	CHECK_EQ(recv_answer(s, &st, &nf), SHMK__RPC_ANSWER_SIZE);
