@@ -325,8 +325,10 @@ int shmk__opts_check(const struct shmk_opts *o, int creating)
  * writable by others, or the caller said trust_any); starting with the
  * magic; at least a header long.  The header is read with pread, so no
  * other process can change the copy.  The caller validates its fields.
+ * *sealed says whether the file is sealed against shrinking.
  */
-static int load_hdr(int fd, int trust_any, struct stat *st, struct shmk__hdr *h)
+static int load_hdr(int fd, int trust_any, struct stat *st, struct shmk__hdr *h,
+		    int *sealed)
 {
 	size_t want, got = 0;
 	int seals;
@@ -336,7 +338,8 @@ static int load_hdr(int fd, int trust_any, struct stat *st, struct shmk__hdr *h)
 	if (!S_ISREG(st->st_mode))
 		return -EPROTO;
 	seals = fcntl(fd, F_GET_SEALS);
-	if (!trust_any && !(seals >= 0 && (seals & F_SEAL_SHRINK)) &&
+	*sealed = seals >= 0 && (seals & F_SEAL_SHRINK);
+	if (!trust_any && !*sealed &&
 	    (st->st_uid != geteuid() || (st->st_mode & (S_IWGRP | S_IWOTH))))
 		return -EACCES;
 	want = (uint64_t)st->st_size < sizeof(*h) ? (size_t)st->st_size
@@ -380,7 +383,7 @@ int shmk__region_peek(const char *name, int *fdp, struct stat *st,
 		      struct shmk__hdr *h)
 {
 	char path[SHMK__PATH_MAX];
-	int fd, rc;
+	int fd, rc, sealed;
 
 	rc = shmk__name_path(name, path, sizeof(path));
 	if (rc < 0)
@@ -389,7 +392,7 @@ int shmk__region_peek(const char *name, int *fdp, struct stat *st,
 	if (fd < 0)
 		return open_errno(errno);
 	/* Nothing is mapped: describing another user's object is safe. */
-	rc = load_hdr(fd, 1, st, h);
+	rc = load_hdr(fd, 1, st, h, &sealed);
 	if (rc < 0) {
 		close(fd);
 		return rc;
@@ -672,12 +675,12 @@ static int open_mapped(struct shmk__region *r, const struct shmk__kind *k,
 	struct stat st;
 	uint64_t total;
 	uint32_t state;
-	int rc, seals;
+	int rc, sealed = 0;
 
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
-	rc = load_hdr(r->fd, trust_any, &st, h);
+	rc = load_hdr(r->fd, trust_any, &st, h, &sealed);
 	/* Attaching to an object others may read but not write would let
 	 * any of them keep us, or the next process, from a slot. */
 	if (!rc && shmk__mode_readonly((unsigned)st.st_mode))
@@ -692,10 +695,8 @@ static int open_mapped(struct shmk__region *r, const struct shmk__kind *k,
 	free(h);
 	/* A memfd sealed against shrinking needs no guard; anything else
 	 * (a named object, a file passed by descriptor) may shrink. */
-	seals = fcntl(r->fd, F_GET_SEALS);
 	if (!rc)
-		rc = map_region(r, total,
-				!(seals >= 0 && (seals & F_SEAL_SHRINK)));
+		rc = map_region(r, total, !sealed);
 	if (rc < 0)
 		return rc;
 	/* Acquire: pairs with the release store of READY by the creator. */

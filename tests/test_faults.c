@@ -565,13 +565,14 @@ static void attempt(const struct path *p, const char *k, long n)
 		CHECK_OK(rc);
 	} else {
 		/* rpc: a server that cannot start a channel's reader
-		 * (pthread_create) refuses with -EAGAIN, which connect
-		 * retries within its wait; the client's own threads failing
-		 * fail the connect. */
-		int absorbed = (p->flags & ABSORB) &&
-			       (removal(fn) || !strcmp(fn, "sendmsg") ||
-				!strcmp(fn, "recvmsg") ||
-				!strcmp(fn, "pthread_create"));
+		 * (pthread_create's EAGAIN) refuses with -EAGAIN, which
+		 * connect retries within its wait; any other failure, and
+		 * the client's own threads failing, fail the connect. */
+		int absorbed =
+			(p->flags & ABSORB) &&
+			(removal(fn) || !strcmp(fn, "sendmsg") ||
+			 !strcmp(fn, "recvmsg") ||
+			 (!strcmp(fn, "pthread_create") && err == EAGAIN));
 
 		if (rc == 0 && !harmless(fn) && !absorbed)
 			fprintf(stderr, "%s: succeeded though %s failed (%s)\n",
