@@ -186,6 +186,12 @@ enum {
 	 */
 	SHMK_F_SINGLE_WRITER = 1u << 3,
 	SHMK_F_SINGLE_READER = 1u << 4,
+	/*
+	 * shmk_topic_create: overwrite the oldest messages rather than wait
+	 * for slow subscribers (see shmk_topic).  Part of the topic: openers
+	 * learn it.
+	 */
+	SHMK_F_LOSSY = 1u << 5,
 };
 
 /*
@@ -669,6 +675,173 @@ struct shmk_ring_stats {
 int shmk_ring_stats(struct shmk_ring *r, struct shmk_ring_stats *st);
 
 /* ======================================================================
+ * shmk_topic - publish/subscribe: every subscriber gets every message
+ * ====================================================================== */
+
+/*
+ * A topic is a log of messages of any size from 0 to its max_msg, in one
+ * total order that every subscriber sees alike.  Any number of publishers
+ * (threads and processes); each handle may also subscribe once, and each
+ * subscription receives every message published after it began (plus the
+ * history it asked for).  A process holds one participant slot per
+ * handle, so up to 128 handles at once, publishers and subscribers
+ * together.
+ *
+ *	// publisher
+ *	struct shmk_topic *t;
+ *	shmk_topic_create("prices", 1 << 20, 4096, NULL, &t);
+ *	shmk_topic_publish(t, "tick 1", 6, -1);
+ *
+ *	// subscriber, in any number of other processes
+ *	struct shmk_topic *t;
+ *	char buf[4096];
+ *	shmk_topic_open("prices", &o, &t);	// o.wait_ms = 5000
+ *	shmk_topic_subscribe(t, 0);		// only new messages
+ *	ssize_t n = shmk_topic_receive(t, buf, sizeof(buf), -1);
+ *
+ * Overflow policy, fixed at create time (shmk_opts.flags):
+ *  - lossless (the default): a publisher waits, up to its timeout, while
+ *    the slowest live subscriber still needs the space it would reuse.
+ *    A subscriber that dies is dropped as soon as it is in the way (the
+ *    kernel says so; nothing it wrote is believed); one that is merely
+ *    slow is waited for, and `shmk info` names it (counters "slowest_pid"
+ *    and "slowest_lag").
+ *  - SHMK_F_LOSSY (overwrite): publishers never wait for subscribers; the
+ *    oldest messages are overwritten.  A subscriber that was lapped gets
+ *    -EOVERFLOW once from its next receive or acquire, with nothing
+ *    consumed: shmk_topic_lost() then counts what it lost, and the next
+ *    call returns the oldest message still held.  A message read in place
+ *    that was overwritten while held makes its release return -EOVERFLOW
+ *    (what was read may be torn; it is counted lost).
+ *
+ * Crashes: a publisher killed between loan and publish never wedges the
+ * topic: its record is skipped by everyone once the kernel says it is gone
+ * (within 10 ms; counter "recovered").  A subscriber killed holding a
+ * message in place releases it by dying.
+ */
+struct shmk_topic;
+
+/*
+ * shmk_topic_create - create a topic whose log holds capacity bytes (a
+ * power of two, 4 KiB to 16 GiB) of messages of at most max_msg bytes (1
+ * to capacity / 2 - 64).  Each message takes its length rounded up to 64
+ * bytes of the log, and the log holds at most capacity / 256 messages (at
+ * least 64) whatever their size.  A message is contiguous in memory
+ * wherever it falls in the log.  shmk_topic_open, _open_fd, _fd, _close -
+ * as the buffer's; the creator's close shuts the topic down (unless
+ * SHMK_F_KEEP): publishers then get -EPIPE, subscribers take what is left
+ * and then get -EPIPE.
+ * Returns as the buffer's calls; -EINVAL for a bad geometry or flag.
+ */
+int shmk_topic_create(const char *name, size_t capacity, size_t max_msg,
+		      const struct shmk_opts *o, struct shmk_topic **out);
+int shmk_topic_open(const char *name, const struct shmk_opts *o,
+		    struct shmk_topic **out);
+int shmk_topic_open_fd(int fd, const struct shmk_opts *o,
+		       struct shmk_topic **out);
+int shmk_topic_fd(struct shmk_topic *t);
+int shmk_topic_close(struct shmk_topic *t);
+
+/* The topic's geometry and policy; 0 for NULL. */
+size_t shmk_topic_capacity(const struct shmk_topic *t);
+size_t shmk_topic_max_msg(const struct shmk_topic *t);
+int shmk_topic_lossy(const struct shmk_topic *t);
+
+/*
+ * Publishing, zero-copy: shmk_topic_loan() hands out size bytes (at most
+ * max_msg) of the log in place (m->data, m->len = size); write the
+ * message there, set m->len to its length (at most the loan's) and
+ * shmk_topic_commit() it, or shmk_topic_abandon() the loan (subscribers
+ * pass over it).  Messages are delivered in the order their loans were
+ * taken, so a loan held long holds back the messages loaned after it.
+ * loan waits up to timeout_ms for room (lossless: for the slowest
+ * subscriber; both policies: for a live publisher still writing the
+ * oldest message).
+ * loan returns 0, -EMSGSIZE (size > max_msg), -ETIMEDOUT / -EAGAIN, -EPIPE,
+ * -EBUSY (8 loans already open through this handle), -EINVAL, -ECHILD,
+ * -EBADMSG.  commit returns 0, -EMSGSIZE if m->len exceeds the loan (still
+ * loaned), -EINVAL for a loan this handle did not make.  Thread-safe.
+ * shmk_topic_publish - the copy: loan, copy len bytes, commit.
+ */
+int shmk_topic_loan(struct shmk_topic *t, size_t size, struct shmk_msg *m,
+		    int timeout_ms);
+int shmk_topic_commit(struct shmk_topic *t, struct shmk_msg *m);
+int shmk_topic_abandon(struct shmk_topic *t, struct shmk_msg *m);
+int shmk_topic_publish(struct shmk_topic *t, const void *src, size_t len,
+		       int timeout_ms);
+
+/*
+ * shmk_topic_subscribe - begin this handle's subscription.  history: 0
+ * for only the messages published from now on, K > 0 for the last K
+ * messages still held as well (fewer if fewer are held), -1 for all that
+ * are held.  shmk_topic_unsubscribe - end it (close does too).
+ * A handle's subscription is used by one thread at a time.
+ * Returns 0, -EALREADY (already subscribed), -EINVAL, -ECHILD, -EPIPE.
+ */
+int shmk_topic_subscribe(struct shmk_topic *t, int history);
+int shmk_topic_unsubscribe(struct shmk_topic *t);
+
+/*
+ * Receiving, zero-copy: shmk_topic_acquire() hands out the subscription's
+ * next message in place (m->data, m->len), read-only; read it, then
+ * shmk_topic_release() it.  Lossless: the message stays intact until
+ * release.  Lossy: see -EOVERFLOW above.
+ * acquire returns 0, -ETIMEDOUT / -EAGAIN (nothing came), -EPIPE (shut
+ * down and drained), -EOVERFLOW (lapped, lossy only), -ENOTCONN (not
+ * subscribed), -EBUSY (a message is already held), -EINVAL, -ECHILD,
+ * -EBADMSG.  release returns 0, -EOVERFLOW, or -EINVAL for a message not
+ * acquired through this handle.
+ * shmk_topic_receive - the copy: the next message into dst.  Returns its
+ * length, -EMSGSIZE if it is longer than cap (it stays next), or as
+ * acquire.
+ */
+int shmk_topic_acquire(struct shmk_topic *t, struct shmk_msg *m,
+		       int timeout_ms);
+int shmk_topic_release(struct shmk_topic *t, struct shmk_msg *m);
+ssize_t shmk_topic_receive(struct shmk_topic *t, void *dst, size_t cap,
+			   int timeout_ms);
+
+/*
+ * shmk_topic_lost - messages this subscription lost to overwriting (lossy
+ * topics), in all.  Returns the count, or 0 for NULL.
+ */
+uint64_t shmk_topic_lost(const struct shmk_topic *t);
+
+/*
+ * shmk_topic_latest - copy the newest complete message into dst, without
+ * subscribing (the sensor-state case): a consistent copy even while
+ * publishers overwrite the log.  Returns its length, -EAGAIN if the topic
+ * holds no message, -EMSGSIZE if it is longer than cap, -EINVAL, -ECHILD,
+ * -EBADMSG.  Does not wait.
+ */
+ssize_t shmk_topic_latest(struct shmk_topic *t, void *dst, size_t cap);
+
+/*
+ * shmk_topic_shutdown - as shmk_ring_shutdown().  Returns 0, -EINVAL,
+ * -ECHILD.
+ */
+int shmk_topic_shutdown(struct shmk_topic *t);
+
+struct shmk_topic_stats {
+	uint64_t capacity, max_msg, slots; /* slots: most messages held */
+	int lossy;
+	uint64_t published, bytes_published; /* committed messages */
+	uint64_t abandoned;		     /* loans given up */
+	uint64_t recovered;   /* loans of dead publishers skipped */
+	uint64_t full_waits;  /* loans that found no room */
+	uint64_t delivered;   /* messages taken, by all subscriptions */
+	uint64_t lost;	      /* messages lost to overwriting, by all */
+	uint64_t held;	      /* messages in the log now */
+	uint64_t subscribers; /* live subscriptions now */
+	uint64_t slowest_lag; /* messages the slowest one has to take */
+	uint64_t slowest_pid; /* its pid (0: none) */
+	uint64_t my_delivered, my_lost, my_lag; /* this handle's subscription */
+};
+
+/* shmk_topic_stats - the counters.  Returns 0, -EINVAL, -ECHILD. */
+int shmk_topic_stats(struct shmk_topic *t, struct shmk_topic_stats *st);
+
+/* ======================================================================
  * shmk_rpc: request/response between processes
  *
  * A server serves NAME; each client that connects gets its own channel
@@ -937,6 +1110,7 @@ enum shmk_kind {
 	SHMK_KIND_EVENT = 3,
 	SHMK_KIND_RING = 4,
 	SHMK_KIND_RPC = 5,
+	SHMK_KIND_TOPIC = 6,
 };
 
 enum shmk_state {

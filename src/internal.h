@@ -83,6 +83,10 @@ static inline void shmk__cpu_relax(void)
 int shmk__ofd_trylock(int fd, uint64_t byte); /* 0, -EAGAIN if held */
 int shmk__ofd_held(int fd, uint64_t byte);    /* 1 held by another, 0 free */
 
+/* Reads len bytes of fd at off: 0, -EBADMSG if the file ends first, or
+ * -errno; retries EINTR. */
+int shmk__pread_all(int fd, void *buf, size_t len, uint64_t off);
+
 /* A random 64-bit value (getrandom, falling back to the clock). */
 uint64_t shmk__random64(void);
 
@@ -547,6 +551,7 @@ extern const struct shmk__kind shmk__array_kind;
 extern const struct shmk__kind shmk__event_kind;
 extern const struct shmk__kind shmk__ring_kind;
 extern const struct shmk__kind shmk__rpc_kind;
+extern const struct shmk__kind shmk__topic_kind;
 
 /* ring.c: the region under a ring (for rpc.c's liveness checks). */
 struct shmk_ring;

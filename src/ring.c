@@ -1226,20 +1226,16 @@ static int ring_stat_counters(int fd, const struct shmk__hdr *h, uint64_t *out)
 {
 	const struct ring_ctl *c = (const struct ring_ctl *)h->ctl;
 	struct ring_part *parts;
-	size_t len = SHMK__MAX_PARTS * sizeof(*parts), got = 0;
+	size_t len = SHMK__MAX_PARTS * sizeof(*parts);
+	int rc;
 
 	parts = malloc(len);
 	if (!parts)
 		return -ENOMEM;
-	while (got < len) {
-		ssize_t r = pread(fd, (char *)parts + got, len - got,
-				  (off_t)(SHMK__HDR_SIZE + got));
-
-		if (r <= 0) {
-			free(parts);
-			return r < 0 ? -errno : -EBADMSG;
-		}
-		got += (size_t)r;
+	rc = shmk__pread_all(fd, parts, len, SHMK__HDR_SIZE);
+	if (rc < 0) {
+		free(parts);
+		return rc;
 	}
 	sum(out, h->counter, parts,
 	    atomic_load_explicit(&c->head, memory_order_relaxed),

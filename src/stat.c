@@ -17,7 +17,7 @@ _Static_assert(SHMK_STAT_MAX_GEOM == SHMK__GEOM_N, "stat geometry");
 
 static const struct shmk__kind *const kinds[] = {
 	&shmk__buffer_kind, &shmk__array_kind, &shmk__event_kind,
-	&shmk__ring_kind,   &shmk__rpc_kind,
+	&shmk__ring_kind,   &shmk__rpc_kind,   &shmk__topic_kind,
 };
 
 static const struct shmk__kind *kind_of(int kind)

@@ -124,6 +124,27 @@ int shmk__ofd_trylock(int fd, uint64_t byte)
 	return rc == -EACCES ? -EAGAIN : rc;
 }
 
+/* Reads len bytes at off into buf, retrying EINTR and short reads.
+ * Returns 0, -EBADMSG if the file ends first, or -errno. */
+int shmk__pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = pread(fd, (char *)buf + got, len - got,
+				  (off_t)(off + got));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EBADMSG;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
 /*
  * Asks with a read lock: only a write lock conflicts with it, and taking a
  * write lock needs a descriptor open for writing.  So a process that may
@@ -307,6 +328,12 @@ SHMK__EXPORT const char *shmk_strerror(int err)
 		return "cancelled";
 	case EUSERS:
 		return "too many participants attached to the object";
+	case EOVERFLOW:
+		return "messages were overwritten before they were read";
+	case ENOTCONN:
+		return "not subscribed";
+	case EALREADY:
+		return "already subscribed";
 	default: {
 		/* glibc's table: static strings, thread-safe. */
 		const char *d = strerrordesc_np(err);
