@@ -319,6 +319,20 @@ static int finish_dead(const struct topic_view *v, uint64_t j, uint64_t g)
 	return 1;
 }
 
+/* Does a live participant other than slot except hold a loan of j? */
+static int live_owner(const struct topic_view *v, uint64_t j, int except)
+{
+	int k, i;
+
+	for (k = 0; k < SHMK__MAX_PARTS; k++)
+		for (i = 0; i < NOPS && k != except; i++)
+			if (load(&v->parts[k].op[i].intent,
+				 memory_order_acquire) == (j | INTENT_BIT) &&
+			    shmk__part_alive(v->r, k) != 0)
+				return 1;
+	return 0;
+}
+
 /*
  * Message j < head is unfinished: is its publisher alive?  Every loan
  * slot of every participant is looked at (a hostile nslots must not hide
@@ -407,13 +421,17 @@ static void topic_reclaim(struct shmk__region *r, int slot)
 	p = &v.parts[slot];
 	for (i = 0; i < NOPS; i++) {
 		uint64_t in = load(&p->op[i].intent, memory_order_acquire);
+		uint64_t j = in & ~INTENT_BIT;
 
+		/* An intent whose claim was lost (its holder died between the
+		 * two) may name a message another publisher holds: only a
+		 * message no live participant names is finished. */
 		if ((in & INTENT_BIT) &&
-		    (in & ~INTENT_BIT) <
-			    load(&v.ctl->head, memory_order_acquire))
-			(void)finish_dead(
-				&v, in & ~INTENT_BIT,
-				load(&p->op[i].gran, memory_order_relaxed));
+		    j < load(&v.ctl->head, memory_order_acquire) &&
+		    !live_owner(&v, j, slot))
+			(void)finish_dead(&v, j,
+					  load(&p->op[i].gran,
+					       memory_order_relaxed));
 		atomic_store_explicit(&p->op[i].intent, 0,
 				      memory_order_release);
 	}
@@ -882,6 +900,7 @@ static int try_claim(struct loan_wait *a, int slow)
 		atomic_store_explicit(&op->gran, a->g, memory_order_relaxed);
 		atomic_store_explicit(&op->intent, j | INTENT_BIT,
 				      memory_order_release);
+		SHMK__CRASH("topic_intent"); /* the claim never happens */
 		if (!atomic_compare_exchange_weak_explicit(
 			    &v->ctl->head, &j, j + 1, memory_order_seq_cst,
 			    memory_order_acquire)) {

@@ -8,6 +8,12 @@
  *   sleepers must find out by themselves: every sleep ends after
  *   SHMK__LOST_WAKE_NS (10 ms).  Checked for an event, a buffer's version
  *   and a ring's reader, each asleep when its notifier dies.
+ *
+ *   topic_intent: a topic publisher dies after it wrote the intent of its
+ *   loan of message j and before its claim, so another publisher claims
+ *   j.  The dead intent must not pass for the live one: when a third
+ *   process takes over the dead one's participant slot, the live loan of
+ *   j stays open, and its message is delivered once committed.
  */
 #include "check.h"
 
@@ -91,6 +97,52 @@ static void lost_wake(enum obj what, const char *label)
 	CHECK_OK(shmk_unlink(g_name));
 }
 
+static int topic_dier(void *arg)
+{
+	struct shmk_opts o = {.wait_ms = 5000};
+	struct shmk_topic *t;
+
+	(void)arg;
+	CHECK_OK(setenv("SHMK_CRASH", "topic_intent", 1));
+	CHECK_OK(shmk_topic_open(g_name, &o, &t));
+	CHECK_OK(shmk_topic_publish(t, "dead", 4, 1000));
+	return 0; /* the crash point was not reached */
+}
+
+static void topic_lost_claim(void)
+{
+	struct shmk_topic *t, *s, *b, *c;
+	struct shmk_topic_stats st;
+	struct shmk_msg m;
+	char buf[16];
+	pid_t pid;
+
+	CHECK_OK(shmk_topic_create(g_name, 4096, 64, NULL, &t));
+	CHECK_OK(shmk_topic_open(g_name, NULL, &s));
+	CHECK_OK(shmk_topic_subscribe(s, 0));
+	CHECK_OK(shmk_topic_open(g_name, NULL, &b));
+	pid = spawn(topic_dier, NULL);
+	CHECK_EQ(wait_child(pid, 10000), 128 + SIGKILL);
+	/* b claims the message the dead one meant to; c takes the dead
+	 * one's slot (the first free one). */
+	CHECK_OK(shmk_topic_loan(b, 5, &m, 0));
+	CHECK_OK(shmk_topic_open(g_name, NULL, &c));
+	CHECK_RC(shmk_topic_receive(s, buf, sizeof(buf), 0), -EAGAIN);
+	memcpy(m.data, "alive", 5);
+	CHECK_OK(shmk_topic_commit(b, &m));
+	CHECK_EQ(shmk_topic_receive(s, buf, sizeof(buf), 1000), 5);
+	CHECK(!memcmp(buf, "alive", 5));
+	CHECK_OK(shmk_topic_stats(s, &st));
+	CHECK_EQ(st.recovered, 0);
+	CHECK_EQ(st.published, 1);
+	CHECK_OK(shmk_topic_close(c));
+	CHECK_OK(shmk_topic_close(b));
+	CHECK_OK(shmk_topic_close(s));
+	CHECK_OK(shmk_topic_close(t));
+	printf("  topic: a publisher killed between its intent and its claim "
+	       "does not pass for the live claimer: ok\n");
+}
+
 int main(void)
 {
 	check_init();
@@ -98,6 +150,7 @@ int main(void)
 	lost_wake(EVENT, "event");
 	lost_wake(BUFFER, "buffer version");
 	lost_wake(RING, "ring reader");
+	topic_lost_claim();
 	printf("test_crash: ok\n");
 	return 0;
 }
