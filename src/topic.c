@@ -268,6 +268,31 @@ static uint64_t load(_Atomic uint64_t *w, memory_order mo)
 	return atomic_load_explicit(w, mo);
 }
 
+/*
+ * tail and head at one moment: tail read before and after head, equal
+ * (tail only grows, so it held while head was read).  Then tail <= head
+ * <= tail + N, or the shared state is corrupt.  Returns 0, -EBADMSG, or
+ * -EAGAIN if tail kept moving.
+ */
+static int snapshot(const struct topic_view *v, uint64_t *T, uint64_t *h)
+{
+	int k;
+
+	for (k = 0; k < 1000; k++) {
+		uint64_t t0 = load(&v->ctl->tail, memory_order_seq_cst);
+		uint64_t hh = load(&v->ctl->head, memory_order_seq_cst);
+
+		if (load(&v->ctl->tail, memory_order_seq_cst) != t0)
+			continue;
+		if (t0 > hh || hh - t0 > v->n || hh > IDX_MAX)
+			return -EBADMSG;
+		*T = t0;
+		*h = hh;
+		return 0;
+	}
+	return -EAGAIN;
+}
+
 /* ---------------------------------------------------------------------
  * Dead publishers
  * --------------------------------------------------------------------- */
@@ -1142,7 +1167,7 @@ SHMK__EXPORT int shmk_topic_subscribe(struct shmk_topic *t, int history)
 {
 	struct topic_ctl *c;
 	uint64_t h, T, f, i;
-	int rc = sub_enter(t);
+	int rc = sub_enter(t), round;
 
 	if (rc < 0)
 		return rc;
@@ -1153,11 +1178,14 @@ SHMK__EXPORT int shmk_topic_subscribe(struct shmk_topic *t, int history)
 		rc = -EALREADY;
 	if (rc < 0)
 		goto out;
-	for (;;) {
-		h = load(&c->head, memory_order_seq_cst);
-		T = load(&c->tail, memory_order_seq_cst);
+	for (round = 0;; round++) {
+		rc = snapshot(&t->v, &T, &h);
+		if (rc < 0)
+			goto out;
 		f = t->v.lossy ? T : load(&c->floor, memory_order_seq_cst);
-		if (T > h || f < T || h - T > t->v.n) {
+		/* The floor is at least tail and at most head (which may have
+		 * moved on since we read it: look again, a few times). */
+		if (f < T || round > 1000) {
 			rc = poison(t);
 			goto out;
 		}
@@ -1430,11 +1458,11 @@ SHMK__EXPORT ssize_t shmk_topic_latest(struct shmk_topic *t, void *dst,
 		return topic_check(t);
 	v = &t->v;
 	for (tries = 0; tries < 1000; tries++) {
-		uint64_t h = load(&v->ctl->head, memory_order_acquire);
-		uint64_t T = load(&v->ctl->tail, memory_order_acquire), i;
+		uint64_t h, T, i;
+		int rc = snapshot(v, &T, &h);
 
-		if (T > h || h - T > v->n)
-			return poison(t);
+		if (rc < 0)
+			return rc == -EBADMSG ? poison(t) : rc;
 		for (i = h; i > T; i--) {
 			struct topic_desc *d = desc(v, i - 1);
 			uint64_t s = load(&d->seq, memory_order_acquire);
