@@ -48,7 +48,8 @@
  *    with -EAGAIN if it would block, > 0 is a deadline on CLOCK_MONOTONIC
  *    computed once at entry; -ETIMEDOUT means the whole timeout was waited.
  *    Signals and spurious wake-ups neither shorten nor stretch a wait.
- *  - Fixed error meanings: -EEXIST (create: name taken), -ENOENT (open: no
+ *  - Fixed error meanings: -ECANCELED (a blocking call ended by the
+ *    handle's *_wake()), -EEXIST (create: name taken), -ENOENT (open: no
  *    such object), -EINVAL (bad argument), -ERANGE (offset or index past the
  *    end), -EMSGSIZE (nothing is ever truncated silently), -EPIPE (the
  *    creator shut the object down), -EPROTO (not a shmk object of this kind,
@@ -253,6 +254,50 @@ int shmk_unlink(const char *name);
 int shmk_unlink_force(const char *name);
 
 /*
+ * Waiting in an event loop, and waking a blocked call.
+ *
+ * Descriptors: shmk_ring_pollfd(), shmk_topic_pollfd(), shmk_event_pollfd()
+ * and shmk_buffer_pollfd() return a descriptor for epoll, poll, select or
+ * io_uring.  It becomes readable (POLLIN) when a call of the same handle
+ * that returned -EAGAIN (timeout 0) may now make progress: a message or a
+ * free node arrived, the event was set, the buffer changed, the object was
+ * shut down.  The loop:
+ *
+ *	int fd = shmk_ring_pollfd(r);		// once; the handle owns it
+ *	// add fd to epoll (level- or edge-triggered: both work)
+ *	for (;;) {
+ *		epoll_wait(ep, ...);		// fd readable
+ *		while ((n = shmk_ring_read(r, buf, sizeof(buf), 0)) >= 0)
+ *			handle(buf, n);
+ *		// -EAGAIN: drained, and fd armed again
+ *	}
+ *
+ * The call that returns -EAGAIN arms the descriptor before its last look,
+ * so nothing is missed: whatever happens after that look makes the
+ * descriptor readable, and it stays readable until a call of the handle
+ * next returns -EAGAIN (which empties it).  Readable is a hint: the next
+ * call may still find nothing (another thread or process took it; a
+ * spurious wake-up: anyone on the machine can send one, nobody can do
+ * more).  Until a handle asks for its descriptor nothing changes; after,
+ * each -EAGAIN costs a few system calls, and a notify costs one system
+ * call per handle armed on what it changed (none when nobody is armed:
+ * the fast path stays free of system calls).  A message stuck behind a
+ * peer that died in the middle of writing it is found at the next call
+ * (within 10 ms for blocking calls): a loop that must notice that while
+ * idle calls again every few ms.  The descriptor is a UNIX datagram
+ * socket bound to an abstract name (docs/design.md says why); it is
+ * closed by the handle's close.  Returns the descriptor, or -EINVAL,
+ * -ECHILD, -EMFILE and what socket(2) or bind(2) fail with.
+ *
+ * Waking: shmk_ring_wake() (and _topic_, _event_, _buffer_, _array_)
+ * makes every call of the handle that is in progress (blocked, spinning,
+ * about to sleep) return -ECANCELED, without shutting anything down;
+ * calls made afterwards block as usual.  Async-signal-safe: a SIGINT
+ * handler may call it to end a blocking read cleanly.  Returns 0 or
+ * -EINVAL.
+ */
+
+/*
  * shmk_send_fd - send a descriptor (of an anonymous object, say) over a
  * connected UNIX socket.  shmk_recv_fd - receive one; the new descriptor
  * is close-on-exec and owned by the caller.  Both retry on EINTR.
@@ -424,6 +469,11 @@ int shmk_buffer_unlock(struct shmk_buffer *b);
 uint64_t shmk_buffer_version(const struct shmk_buffer *b);
 int shmk_buffer_wait(struct shmk_buffer *b, uint64_t *version, int timeout_ms);
 
+/* Event loops (shmk_buffer_wait, timeout 0) and waking (wait and lock):
+ * see "Waiting in an event loop" above. */
+int shmk_buffer_pollfd(struct shmk_buffer *b);
+int shmk_buffer_wake(struct shmk_buffer *b);
+
 /* ======================================================================
  * shmk_array - a fixed-length array of fixed-size elements
  * ====================================================================== */
@@ -474,6 +524,8 @@ int shmk_array_write(struct shmk_array *a, size_t first, const void *src,
 
 /* shmk_array_lock, shmk_array_unlock - as shmk_buffer_lock/unlock. */
 int shmk_array_lock(struct shmk_array *a, int how, int timeout_ms);
+/* Ends a wait for the lock with -ECANCELED (see shmk_ring_wake). */
+int shmk_array_wake(struct shmk_array *a);
 int shmk_array_unlock(struct shmk_array *a);
 
 /* shmk_array_data - the first element, for access under the lock. */
@@ -541,6 +593,9 @@ int shmk_event_reset(struct shmk_event *e);
  * not set), -EINVAL, -ECHILD.  Thread-safe.
  */
 int shmk_event_wait(struct shmk_event *e, int timeout_ms);
+/* See "Waiting in an event loop" above (shmk_event_wait, timeout 0). */
+int shmk_event_pollfd(struct shmk_event *e);
+int shmk_event_wake(struct shmk_event *e);
 
 /* ======================================================================
  * shmk_ring - a FIFO of fixed-size nodes, many writers, many readers
@@ -643,6 +698,18 @@ int shmk_ring_abort(struct shmk_ring *r, struct shmk_msg *m);
  */
 int shmk_ring_acquire(struct shmk_ring *r, struct shmk_msg *m, int timeout_ms);
 int shmk_ring_release(struct shmk_ring *r, struct shmk_msg *m);
+
+/*
+ * shmk_ring_pollfd, shmk_ring_wake: see "Waiting in an event loop" above;
+ * the descriptor serves reads and writes (reserve, acquire) alike.
+ * shmk_ring_drain - wait until every message written before the call has
+ * been read and its node released (by any reader; a reader that died
+ * holding one counts as done).  Returns 0, -ETIMEDOUT / -EAGAIN,
+ * -ECANCELED, -EINVAL, -ECHILD, -EBADMSG.
+ */
+int shmk_ring_pollfd(struct shmk_ring *r);
+int shmk_ring_wake(struct shmk_ring *r);
+int shmk_ring_drain(struct shmk_ring *r, int timeout_ms);
 
 /*
  * shmk_ring_shutdown - shut the ring down (what its creator's close does;
@@ -800,6 +867,17 @@ int shmk_topic_acquire(struct shmk_topic *t, struct shmk_msg *m,
 int shmk_topic_release(struct shmk_topic *t, struct shmk_msg *m);
 ssize_t shmk_topic_receive(struct shmk_topic *t, void *dst, size_t cap,
 			   int timeout_ms);
+
+/*
+ * shmk_topic_pollfd, shmk_topic_wake: see "Waiting in an event loop"
+ * above (receive, acquire, loan, publish).  shmk_topic_drain - wait until
+ * every live subscription (this handle's own aside) has taken every
+ * message published before the call.  Returns 0, -ETIMEDOUT / -EAGAIN,
+ * -ECANCELED, -EINVAL, -ECHILD, -EBADMSG.
+ */
+int shmk_topic_pollfd(struct shmk_topic *t);
+int shmk_topic_wake(struct shmk_topic *t);
+int shmk_topic_drain(struct shmk_topic *t, int timeout_ms);
 
 /*
  * shmk_topic_lost - messages this subscription lost to overwriting (lossy

@@ -40,6 +40,9 @@ const struct shmk__kind shmk__array_kind = {
 	.name = "array",
 	.layout = array_layout,
 	.reclaim = shmk__rw_reclaim,
+	.shutdown = shmk__notify_all,
+	.ec_off = {offsetof(struct shmk__rwlock, ec)},
+	.n_ec = 1,
 	.geom_names = {"elem_size", "length", NULL},
 	.counter_names = {"writes", "owner_dead", "readers_reclaimed", NULL},
 };
@@ -241,4 +244,9 @@ SHMK__EXPORT int shmk_array_unlock(struct shmk_array *a)
 	if (!a)
 		return -EINVAL;
 	return shmk__unlock(&a->r, a->lock, &how);
+}
+
+SHMK__EXPORT int shmk_array_wake(struct shmk_array *a)
+{
+	return shmk__wake_call(a ? &a->r : NULL);
 }

@@ -29,11 +29,6 @@ static struct buffer_ctl *ctl_of(struct shmk__region *r)
 	return (struct buffer_ctl *)r->hdr->ctl;
 }
 
-static void buffer_shutdown(struct shmk__region *r)
-{
-	shmk__ec_notify(&ctl_of(r)->changed);
-}
-
 static int buffer_layout(const uint64_t geom[SHMK__GEOM_N], uint64_t *total)
 {
 	int i;
@@ -52,7 +47,10 @@ const struct shmk__kind shmk__buffer_kind = {
 	.name = "buffer",
 	.layout = buffer_layout,
 	.reclaim = shmk__rw_reclaim,
-	.shutdown = buffer_shutdown,
+	.shutdown = shmk__notify_all,
+	.ec_off = {offsetof(struct buffer_ctl, lock.ec),
+		   offsetof(struct buffer_ctl, changed)},
+	.n_ec = 2,
 	.geom_names = {"size", NULL},
 	.counter_names = {"writes", "owner_dead", "readers_reclaimed", NULL},
 };
@@ -176,7 +174,7 @@ static void bump_version(struct shmk_buffer *b)
 	 * acquire load in changed_cond(). */
 	atomic_fetch_add_explicit(&b->r.hdr->counter[SHMK__CTR_WRITES], 1,
 				  memory_order_seq_cst);
-	shmk__ec_notify(&b->ctl->changed);
+	shmk__ec_notify(&b->r, &b->ctl->changed);
 }
 
 SHMK__EXPORT int shmk_buffer_write(struct shmk_buffer *b, size_t off,
@@ -286,6 +284,16 @@ static int changed_cond(void *arg, int slow)
 	return 0;
 }
 
+SHMK__EXPORT int shmk_buffer_pollfd(struct shmk_buffer *b)
+{
+	return shmk__pollfd_call(b ? &b->r : NULL);
+}
+
+SHMK__EXPORT int shmk_buffer_wake(struct shmk_buffer *b)
+{
+	return shmk__wake_call(b ? &b->r : NULL);
+}
+
 SHMK__EXPORT int shmk_buffer_wait(struct shmk_buffer *b, uint64_t *version,
 				  int timeout_ms)
 {
@@ -301,8 +309,9 @@ SHMK__EXPORT int shmk_buffer_wait(struct shmk_buffer *b, uint64_t *version,
 		return rc;
 	a.b = b;
 	a.seen = *version;
-	rc = shmk__wait(&b->ctl->changed, changed_cond, &a,
-			shmk__deadline(timeout_ms), b->r.spin_ns, 0, 0);
+	rc = shmk__wait(&b->r, shmk__wakes(&b->r), &b->ctl->changed,
+			changed_cond, &a, shmk__deadline(timeout_ms),
+			b->r.spin_ns, 0, 0);
 	if (!rc)
 		*version = a.seen;
 	return rc;

@@ -43,16 +43,13 @@ static struct event_ctl *ctl_of(struct shmk__region *r)
 	return (struct event_ctl *)r->hdr->ctl;
 }
 
-static void event_shutdown(struct shmk__region *r)
-{
-	shmk__ec_notify(&ctl_of(r)->ec);
-}
-
 const struct shmk__kind shmk__event_kind = {
 	.kind = SHMK_KIND_EVENT,
 	.name = "event",
 	.layout = event_layout,
-	.shutdown = event_shutdown,
+	.shutdown = shmk__notify_all,
+	.ec_off = {offsetof(struct event_ctl, ec)},
+	.n_ec = 1,
 	.geom_names = {"manual_reset", NULL},
 	.counter_names = {"sets", "resets", "wakes", NULL},
 };
@@ -149,7 +146,7 @@ SHMK__EXPORT int shmk_event_set(struct shmk_event *e)
 	atomic_store_explicit(&e->ctl->state, 1, memory_order_seq_cst);
 	atomic_fetch_add_explicit(&e->ctl->sets, 1, memory_order_seq_cst);
 	shmk__count(&e->r, CTR_SETS, 1);
-	shmk__ec_notify(&e->ctl->ec);
+	shmk__ec_notify(&e->r, &e->ctl->ec);
 	return 0;
 }
 
@@ -199,6 +196,16 @@ static int event_cond(void *arg, int slow)
 	return 0;
 }
 
+SHMK__EXPORT int shmk_event_pollfd(struct shmk_event *e)
+{
+	return shmk__pollfd_call(e ? &e->r : NULL);
+}
+
+SHMK__EXPORT int shmk_event_wake(struct shmk_event *e)
+{
+	return shmk__wake_call(e ? &e->r : NULL);
+}
+
 SHMK__EXPORT int shmk_event_wait(struct shmk_event *e, int timeout_ms)
 {
 	struct event_wait a;
@@ -213,8 +220,8 @@ SHMK__EXPORT int shmk_event_wait(struct shmk_event *e, int timeout_ms)
 		return rc;
 	a.e = e;
 	a.sets = atomic_load_explicit(&e->ctl->sets, memory_order_acquire);
-	rc = shmk__wait(&e->ctl->ec, event_cond, &a, shmk__deadline(timeout_ms),
-			e->r.spin_ns, 0, 0);
+	rc = shmk__wait(&e->r, shmk__wakes(&e->r), &e->ctl->ec, event_cond, &a,
+			shmk__deadline(timeout_ms), e->r.spin_ns, 0, 0);
 	if (!rc)
 		shmk__count(&e->r, CTR_WAKES, 1);
 	return rc;

@@ -120,12 +120,19 @@ struct shmk__part {
 	_Atomic uint32_t uid;	/* holder's effective uid */
 	_Atomic uint32_t flags; /* SHMK__PART_* */
 	_Atomic uint64_t attach_ns; /* CLOCK_REALTIME at attach, ns */
-	uint64_t reserved;	    /* zero */
+	/* The holder's wake-up socket (shmk__poll_fd()): the random token
+	 * in its name, 0 for none.  Written by the holder, read by
+	 * notifiers. */
+	_Atomic uint64_t wake;
 	/* Words of the object kind about this participant (its lock holds,
 	 * its intents), written by the holder; zero until the kind uses
 	 * them.  A slot is a whole cache line so that participants writing
 	 * their own words never share one. */
-	_Atomic uint64_t obj[4];
+	_Atomic uint64_t obj[3];
+	/* The eventcounts (bit i: the one on line i of ctl) whose next
+	 * notify must wake the holder's socket: set by the holder, cleared
+	 * by the notifier that sends. */
+	_Atomic uint64_t armed;
 };
 #define SHMK__HF_KEEP	    1u /* header flag: no shutdown at the creator's close */
 #define SHMK__PART_CREATOR  1u /* the slot's holder created the object */
@@ -210,8 +217,13 @@ struct shmk__kind {
 	 */
 	void (*reclaim)(struct shmk__region *r, int slot);
 	/* Called when the creator shuts the object down, after the state is
-	 * set: wakes the kind's sleepers so they see it.  NULL: none. */
+	 * set: wakes the kind's sleepers so they see it (shmk__notify_all
+	 * for every kind with eventcounts).  NULL: none. */
 	void (*shutdown)(struct shmk__region *r);
+	/* Where the kind's eventcounts are: byte offsets in ctl, each on a
+	 * cache line of its own.  shmk__notify_all() notifies them all. */
+	uint16_t ec_off[4];
+	int n_ec;
 	/* Fills the counters shmk_stat() reports from the object's file
 	 * (pread; nothing is mapped) and its header copy h.  NULL: the
 	 * header's counters are the kind's. */
@@ -278,6 +290,13 @@ struct shmk__region {
 	/* The SIGBUS guard's record of the mapping; NULL when unguarded
 	 * (sealed memfds cannot shrink). */
 	struct shmk__guard_slot *guard;
+	/* Waiting: the wake-up socket (-1 until shmk__poll_fd() makes it)
+	 * and the token in its name; the socket notifies send from (-1
+	 * until one first needs it); wakes counts shmk__region_wake(). */
+	int poll_fd;
+	uint64_t poll_token;
+	_Atomic int send_fd;
+	_Atomic uint32_t wakes;
 };
 
 /* Argument checks shared by every create and open call. */
@@ -412,10 +431,14 @@ static inline int shmk__add(uint64_t a, uint64_t b, uint64_t *r)
  * --------------------------------------------------------------------- */
 
 /* An eventcount: bit 0 = someone is (about to be) asleep on the word,
- * bits 1..31 = a sequence bumped by each notify that found a sleeper. */
+ * bit 1 = some participant's wake-up socket is armed on it, bits 2..31 =
+ * a sequence bumped by each notify that found either. */
 struct shmk__ec {
 	_Atomic uint32_t word;
 };
+#define SHMK__EC_SLEEPER 1u
+#define SHMK__EC_ARMED	 2u
+#define SHMK__EC_SEQ	 4u
 
 /*
  * The default spin budget of blocking calls, and the longest a sleeper
@@ -453,18 +476,55 @@ typedef int (*shmk__cond_fn)(void *arg, int slow);
  * slice_ns apart (0: no slices; every sleep still ends after
  * SHMK__LOST_WAKE_NS).  Returns 0, cond's error, or shmk__expired(deadline).
  * Whoever makes cond true must call shmk__ec_notify() afterwards.
+ *
+ * r (NULL for a process-private ec) is the handle waiting: if
+ * shmk__region_wake(r) is called after the caller read wakes0 (with
+ * shmk__wakes(), before its first look at the condition), the wait
+ * returns -ECANCELED.  A wait that would return -EAGAIN (deadline 0) on a
+ * handle with a wake-up socket arms the socket on ec first, so that the
+ * next notify of ec makes it readable.
  */
 #define SHMK__WAIT_ASYNC 1u /* notifiers use shmk__ec_notify_async() */
-int shmk__wait(struct shmk__ec *ec, shmk__cond_fn cond, void *arg,
-	       uint64_t deadline, int64_t spin_ns, uint64_t slice_ns,
-	       unsigned flags);
+int shmk__wait(struct shmk__region *r, uint32_t wakes0, struct shmk__ec *ec,
+	       shmk__cond_fn cond, void *arg, uint64_t deadline,
+	       int64_t spin_ns, uint64_t slice_ns, unsigned flags);
+
+/* What shmk__wait() compares against (seq_cst: before the look at the
+ * condition that precedes the wait). */
+static inline uint32_t shmk__wakes(struct shmk__region *r)
+{
+	return atomic_load_explicit(&r->wakes, memory_order_seq_cst);
+}
 
 /*
- * Wakes every sleeper of ec, with no system call when there is none.  The
- * change that made a condition true must have been published with a
- * seq_cst operation (store or read-modify-write) just before.
+ * Wakes every sleeper of ec, with no system call when there is none, and
+ * the wake-up sockets armed on it (r: the region ec is in; NULL for a
+ * process-private ec).  The change that made a condition true must have
+ * been published with a seq_cst operation (store or read-modify-write)
+ * just before.
  */
-int shmk__ec_notify(struct shmk__ec *ec);
+int shmk__ec_notify(struct shmk__region *r, struct shmk__ec *ec);
+
+/*
+ * The handle's wake-up socket, made on first use: readable when a call of
+ * the handle that returned -EAGAIN may now make progress.  Returns the
+ * descriptor (the handle owns it) or a negative errno.
+ */
+int shmk__poll_fd(struct shmk__region *r);
+
+/*
+ * Ends every wait of the handle in progress with -ECANCELED (the object
+ * is not shut down).  Async-signal-safe.
+ */
+void shmk__region_wake(struct shmk__region *r);
+
+/* The public calls' bodies: r NULL is -EINVAL, an inherited handle
+ * -ECHILD. */
+int shmk__pollfd_call(struct shmk__region *r);
+int shmk__wake_call(struct shmk__region *r);
+
+/* Notifies every eventcount of the kind (shutdown, shmk__region_wake). */
+void shmk__notify_all(struct shmk__region *r);
 
 /*
  * The notify of a hot path: no fence, the caller's publication may be a
@@ -472,7 +532,7 @@ int shmk__ec_notify(struct shmk__ec *ec);
  * every process that notifies must have called shmk__async_init() (at
  * open).  Both notifies return 1 if they woke someone (a system call).
  */
-int shmk__ec_notify_async(struct shmk__ec *ec);
+int shmk__ec_notify_async(struct shmk__region *r, struct shmk__ec *ec);
 int shmk__async_init(void);
 /* Can this process be reached by another's barrier (shmk__fence_all())?
  * If not, its fence-free stores that a peer's barrier must cover need a

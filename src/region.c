@@ -251,6 +251,9 @@ static int attach(struct shmk__region *r, const struct shmk__kind *kd,
 			       memory_order_seq_cst, memory_order_relaxed))
 			;
 		r->slot = k;
+		/* The last holder's wake-up socket is gone with it. */
+		atomic_store_explicit(&p->wake, 0, memory_order_relaxed);
+		atomic_store_explicit(&p->armed, 0, memory_order_relaxed);
 		if (kd->reclaim)
 			kd->reclaim(r, k);
 		atomic_store_explicit(&p->pid, (uint32_t)getpid(),
@@ -411,6 +414,8 @@ static void region_reset(struct shmk__region *r)
 	r->fd = -1;
 	r->share_fd = -1;
 	r->slot = -1;
+	r->poll_fd = -1;
+	r->send_fd = -1;
 }
 
 /* Undoes a half-made handle (never published, or opened but refused). */
@@ -861,11 +866,18 @@ void shmk__region_close(struct shmk__region *r)
 		/* The header's flags are the creator's own, never changed. */
 		if (r->creator && !(r->hflags & SHMK__HF_KEEP))
 			shmk__region_shutdown(r);
-		if (r->slot >= 0)
+		if (r->slot >= 0) {
 			atomic_fetch_and_explicit(&r->hdr->part[r->slot].flags,
 						  ~SHMK__PART_ATTACHED,
 						  memory_order_relaxed);
+			atomic_store_explicit(&r->hdr->part[r->slot].wake, 0,
+					      memory_order_relaxed);
+		}
 	}
+	if (r->poll_fd >= 0)
+		close(r->poll_fd);
+	if (r->send_fd >= 0)
+		close(r->send_fd);
 	reg_remove_close(r);
 	if (r->hdr)
 		munmap(r->hdr, r->size);

@@ -225,12 +225,6 @@ static void ring_reclaim(struct shmk__region *r, int slot)
 				      memory_order_release);
 }
 
-static void ring_shutdown(struct shmk__region *r)
-{
-	shmk__ec_notify(&ctl_of(r)->data);
-	shmk__ec_notify(&ctl_of(r)->space);
-}
-
 static int ring_stat_counters(int fd, const struct shmk__hdr *h, uint64_t *out);
 static void role_drop(struct shmk_ring *q);
 
@@ -239,7 +233,10 @@ const struct shmk__kind shmk__ring_kind = {
 	.name = "ring",
 	.layout = ring_layout,
 	.reclaim = ring_reclaim,
-	.shutdown = ring_shutdown,
+	.shutdown = shmk__notify_all,
+	.ec_off = {offsetof(struct ring_ctl, data),
+		   offsetof(struct ring_ctl, space)},
+	.n_ec = 2,
 	.stat_counters = ring_stat_counters,
 	.geom_names = {"nodes", "node_size", "single", NULL},
 	.counter_names = {"written", "bytes_written", "read", "bytes_read",
@@ -387,6 +384,16 @@ SHMK__EXPORT size_t shmk_ring_nodes(const struct shmk_ring *q)
 SHMK__EXPORT size_t shmk_ring_node_size(const struct shmk_ring *q)
 {
 	return q ? (size_t)q->node_size : 0;
+}
+
+SHMK__EXPORT int shmk_ring_pollfd(struct shmk_ring *q)
+{
+	return shmk__pollfd_call(q ? &q->r : NULL);
+}
+
+SHMK__EXPORT int shmk_ring_wake(struct shmk_ring *q)
+{
+	return shmk__wake_call(q ? &q->r : NULL);
 }
 
 SHMK__EXPORT int shmk_ring_shutdown(struct shmk_ring *q)
@@ -628,7 +635,7 @@ static int recover(struct shmk_ring *q, uint64_t p)
 			    &d->seq, &s, (x + 1) | SKIP_BIT,
 			    memory_order_release, memory_order_relaxed)) {
 			shmk__count(&q->r, G_RECOVERED, 1);
-			shmk__ec_notify(&q->ctl->data);
+			shmk__ec_notify(&q->r, &q->ctl->data);
 		}
 		return RECOVERED;
 	}
@@ -647,7 +654,7 @@ static int recover(struct shmk_ring *q, uint64_t p)
 			    memory_order_relaxed)) {
 			if (!(s & SKIP_BIT))
 				shmk__count(&q->r, G_LOST, 1);
-			shmk__ec_notify(&q->ctl->space);
+			shmk__ec_notify(&q->r, &q->ctl->space);
 		}
 		return RECOVERED;
 	}
@@ -809,14 +816,17 @@ static int ring_args(struct shmk_ring *q, struct shmk_msg *m, int timeout_ms)
 }
 
 /* Runs cond once (the fast path, no deadline to compute), then waits. */
-static int ring_wait(struct shmk__ec *ec, shmk__cond_fn cond, void *a,
-		     int timeout_ms, int64_t spin_ns)
+static int ring_wait(struct shmk_ring *q, struct shmk__ec *ec,
+		     shmk__cond_fn cond, void *a, int timeout_ms,
+		     int64_t spin_ns)
 {
+	uint32_t wakes0 = shmk__wakes(&q->r);
 	int rc = cond(a, 0);
 
 	if (rc)
 		return rc > 0 ? 0 : rc;
-	return shmk__wait(ec, cond, a, shmk__deadline(timeout_ms), spin_ns,
+	return shmk__wait(&q->r, wakes0, ec, cond, a,
+			  shmk__deadline(timeout_ms), spin_ns,
 			  SHMK__LIVENESS_SLICE_NS, SHMK__WAIT_ASYNC);
 }
 
@@ -831,7 +841,8 @@ SHMK__EXPORT int shmk_ring_reserve(struct shmk_ring *q, struct shmk_msg *m,
 	a.k = (q->mode & MODE_SW) ? role_enter(q, 0) : op_get(q);
 	if (a.k < 0)
 		return a.k;
-	rc = ring_wait(&q->ctl->space, res_cond, &a, timeout_ms, q->r.spin_ns);
+	rc = ring_wait(q, &q->ctl->space, res_cond, &a, timeout_ms,
+		       q->r.spin_ns);
 	if (rc < 0) {
 		op_done(q, a.k);
 		return rc;
@@ -889,7 +900,7 @@ static void publish(struct shmk_ring *q, struct shmk_msg *m, uint64_t bits)
 			      memory_order_release);
 	SHMK__CRASH("ring_committed"); /* published; intent still set */
 	m->role_ = 0;
-	if (shmk__ec_notify_async(&q->ctl->data))
+	if (shmk__ec_notify_async(&q->r, &q->ctl->data))
 		count(q, k, C_WAKEUPS, 1);
 	op_done(q, k);
 }
@@ -969,7 +980,7 @@ static void release_node(struct shmk_ring *q, uint64_t p, int k)
 	 * next lap acquires the node. */
 	atomic_store_explicit(&q->desc[p % q->n].seq, p + q->n,
 			      memory_order_release);
-	if (shmk__ec_notify_async(&q->ctl->space))
+	if (shmk__ec_notify_async(&q->r, &q->ctl->space))
 		count(q, k, C_WAKEUPS, 1);
 }
 
@@ -1101,7 +1112,7 @@ static int acquire(struct shmk_ring *q, struct shmk_msg *m, size_t cap,
 	a.k = (q->mode & MODE_SR) ? role_enter(q, 1) : op_get(q);
 	if (a.k < 0)
 		return a.k;
-	rc = ring_wait(&q->ctl->data, acq_cond, &a, timeout_ms, spin_ns);
+	rc = ring_wait(q, &q->ctl->data, acq_cond, &a, timeout_ms, spin_ns);
 	if (rc < 0) {
 		op_done(q, a.k);
 		return rc;
@@ -1165,6 +1176,76 @@ SHMK__EXPORT ssize_t shmk_ring_read(struct shmk_ring *q, void *dst, size_t cap,
 		memcpy(dst, m.data, len);
 	rc = shmk_ring_release(q, &m);
 	return rc < 0 ? rc : (ssize_t)len;
+}
+
+/* ---------------------------------------------------------------------
+ * Draining
+ * --------------------------------------------------------------------- */
+
+struct drain_wait {
+	struct shmk_ring *q;
+	uint64_t h0; /* head when the drain began */
+	uint64_t p;  /* positions below p are released */
+};
+
+/*
+ * Every position below h0 taken and its node released: position p's node
+ * holds p + N (or a later position's state) once released.  Readers
+ * notify the space eventcount when they release.  A node held by a dead
+ * reader is given back (slow path, recover()).
+ */
+static int drain_cond(void *arg, int slow)
+{
+	struct drain_wait *a = arg;
+	struct shmk_ring *q = a->q;
+	int rc, round = 0;
+
+	if (atomic_load_explicit(&q->poisoned, memory_order_relaxed) ||
+	    shmk__region_poisoned(&q->r))
+		return -EBADMSG;
+	while (a->p < a->h0) {
+		uint64_t s = atomic_load_explicit(&q->desc[a->p % q->n].seq,
+						  memory_order_acquire);
+
+		if ((s & ~SKIP_BIT) >= a->p + q->n) {
+			a->p++;
+			continue;
+		}
+		if (!slow)
+			return SHMK__COND_WAIT;
+		/* Not taken yet (a reader will, and notify), or held by a
+		 * reader that may have died. */
+		if (atomic_load_explicit(&q->ctl->tail, memory_order_acquire) <=
+		    a->p)
+			return SHMK__COND_WAIT;
+		rc = recover(q, a->p);
+		if (rc == RECOVERED && round++ < RECOVER_ROUNDS)
+			continue;
+		return rc == RECOVERED ? SHMK__COND_WAIT : rc;
+	}
+	return SHMK__COND_DONE;
+}
+
+SHMK__EXPORT int shmk_ring_drain(struct shmk_ring *q, int timeout_ms)
+{
+	struct drain_wait a = {.q = q};
+	uint64_t h;
+	int rc;
+
+	if (!q)
+		return -EINVAL;
+	rc = shmk__region_check(&q->r);
+	if (!rc)
+		rc = shmk__timeout_ok(timeout_ms);
+	if (rc < 0)
+		return rc;
+	h = atomic_load_explicit(&q->ctl->head, memory_order_acquire);
+	if (h > POS_MAX)
+		return poison(q);
+	a.h0 = h;
+	a.p = h > q->n ? h - q->n : 0;
+	return ring_wait(q, &q->ctl->space, drain_cond, &a, timeout_ms,
+			 q->r.spin_ns);
 }
 
 /* ---------------------------------------------------------------------

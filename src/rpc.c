@@ -458,7 +458,7 @@ static void call_done(struct call *c, int status)
 				  memory_order_relaxed);
 	c->status = status;
 	atomic_store_explicit(&c->done, 1, memory_order_seq_cst);
-	shmk__ec_notify(&c->ec);
+	shmk__ec_notify(NULL, &c->ec);
 }
 
 /* Fails every call pending on ch (every call, if ch is NULL). */
@@ -659,7 +659,8 @@ static int read_for(struct shmk_rpc *ep, struct call *c, uint64_t deadline)
 			until = deadline;
 		if (atomic_load_explicit(&ch->dead, memory_order_acquire) ||
 		    chan_busy(ch) || pthread_mutex_trylock(&ch->rd) != 0) {
-			shmk__wait(&c->ec, done_cond, c, until, 0, 0, 0);
+			shmk__wait(NULL, 0, &c->ec, done_cond, c, until, 0, 0,
+				   0);
 			continue;
 		}
 		/* Spin while frames come; a quiet ring gets slept on. */
@@ -714,7 +715,8 @@ SHMK__EXPORT int shmk_rpc_wait(struct shmk_rpc *ep, uint64_t id,
 	 * that thread is one of ours and may need this CPU (measured:
 	 * spinning here halves the calls/s). */
 	if (ep->server)
-		rc = shmk__wait(&c->ec, done_cond, c, deadline, 0, 0, 0);
+		rc = shmk__wait(NULL, 0, &c->ec, done_cond, c, deadline, 0, 0,
+				0);
 	else
 		rc = read_for(ep, c, deadline);
 	pthread_mutex_lock(&ep->mu);
@@ -935,8 +937,8 @@ static void *worker_main(void *arg)
 		struct inreq *in;
 
 		/* No spinning, as in shmk_rpc_wait(). */
-		if (shmk__wait(&ep->qec, queue_cond, ep, SHMK__FOREVER, 0, 0,
-			       0) < 0)
+		if (shmk__wait(NULL, 0, &ep->qec, queue_cond, ep, SHMK__FOREVER,
+			       0, 0, 0) < 0)
 			break;
 		in = dequeue(ep);
 		if (in)
@@ -960,7 +962,7 @@ static void enqueue(struct shmk_rpc *ep, struct chan *ch, struct inreq *in)
 	ep->qtail = in;
 	atomic_fetch_add_explicit(&ep->queued, 1, memory_order_seq_cst);
 	pthread_mutex_unlock(&ep->mu);
-	shmk__ec_notify(&ep->qec);
+	shmk__ec_notify(NULL, &ep->qec);
 }
 
 /* ---------------------------------------------------------------------
@@ -1988,7 +1990,7 @@ static void ep_stop(struct shmk_rpc *ep)
 	int i;
 
 	atomic_store_explicit(&ep->stop, 1, memory_order_seq_cst);
-	shmk__ec_notify(&ep->qec);
+	shmk__ec_notify(NULL, &ep->qec);
 	if (ep->acceptor_started) {
 		uint64_t one = 1;
 

@@ -9,7 +9,11 @@
 #include <limits.h>
 #include <linux/membarrier.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -45,11 +49,11 @@ int64_t shmk__spin_ns(const struct shmk_opts *o)
  * the word in shmk__ec_notify(): at least one side sees the other (the
  * notifier sees the bit, or the re-check sees the change).
  */
-static uint32_t ec_prepare(struct shmk__ec *ec, unsigned flags)
+static uint32_t ec_prepare(struct shmk__ec *ec, unsigned flags, uint32_t bit)
 {
 	uint32_t key =
-		atomic_fetch_or_explicit(&ec->word, 1, memory_order_seq_cst) |
-		1u;
+		atomic_fetch_or_explicit(&ec->word, bit, memory_order_seq_cst) |
+		bit;
 
 	atomic_thread_fence(memory_order_seq_cst);
 	/* For notifiers that publish without a fence: a barrier on every
@@ -61,28 +65,53 @@ static uint32_t ec_prepare(struct shmk__ec *ec, unsigned flags)
 	return key;
 }
 
-/* The sleeper bit was seen in v: clear it, bump the sequence, wake. */
-static int ec_wake(struct shmk__ec *ec, uint32_t v)
+static void poll_notify(struct shmk__region *r, struct shmk__ec *ec);
+
+/*
+ * A sleeper or an armed socket was seen in v: wake the sockets, then
+ * clear both bits and bump the sequence, then wake the sleepers.  The
+ * armed bit is cleared only by a compare-and-swap from the word seen
+ * before the scan of the sockets: a socket armed during the scan changed
+ * the word (poll_arm() bumps the sequence), so the scan runs again, and
+ * after a few rounds the bit is left set for the next notifier.  Either
+ * way no armed socket is left behind a cleared bit, and a notifier killed
+ * during the scan leaves the bit set.
+ */
+static int ec_wake(struct shmk__region *r, struct shmk__ec *ec, uint32_t v)
 {
+	const uint32_t both = SHMK__EC_SLEEPER | SHMK__EC_ARMED;
+	uint32_t clear = both;
+	int rounds = 0;
+
+	if (likely(!(v & both)))
+		return 0; /* nobody waits: no system call */
 	for (;;) {
-		if (likely(!(v & 1)))
-			return 0; /* nobody asleep: no system call */
-		/* Bump the sequence and clear the bit in one step: a sleeper
-		 * that has not reached futex_wait yet fails it at once. */
-		if (atomic_compare_exchange_weak_explicit(&ec->word, &v, v + 1,
-							  memory_order_seq_cst,
-							  memory_order_relaxed))
+		if ((v & SHMK__EC_ARMED) && r) {
+			if (rounds++ < 4)
+				poll_notify(r, ec);
+			else
+				clear = SHMK__EC_SLEEPER;
+		}
+		/* Bump the sequence and clear the bits in one step: a
+		 * sleeper that has not reached futex_wait yet fails it. */
+		if (atomic_compare_exchange_weak_explicit(
+			    &ec->word, &v, (v & ~clear) + SHMK__EC_SEQ,
+			    memory_order_seq_cst, memory_order_relaxed))
 			break;
+		if (!(v & both))
+			return 1;
 	}
+	if (!(v & SHMK__EC_SLEEPER))
+		return 1;
 	/* Dying here leaves the sleepers to their SHMK__LOST_WAKE_NS. */
 	SHMK__CRASH("ec_wake");
 	shmk__futex_wake(&ec->word, INT_MAX);
 	return 1;
 }
 
-int shmk__ec_notify(struct shmk__ec *ec)
+int shmk__ec_notify(struct shmk__region *r, struct shmk__ec *ec)
 {
-	return ec_wake(ec,
+	return ec_wake(r, ec,
 		       atomic_load_explicit(&ec->word, memory_order_seq_cst));
 }
 
@@ -128,7 +157,7 @@ void shmk__fence_all(void)
 		shmk__nap(1000000, SHMK__FOREVER);
 }
 
-int shmk__ec_notify_async(struct shmk__ec *ec)
+int shmk__ec_notify_async(struct shmk__region *r, struct shmk__ec *ec)
 {
 	/* Keep the compiler from moving the load above the caller's
 	 * publication; the processor may, and a sleeper's membarrier
@@ -137,13 +166,223 @@ int shmk__ec_notify_async(struct shmk__ec *ec)
 	atomic_signal_fence(memory_order_seq_cst);
 	if (unlikely(!mb_usable()))
 		atomic_thread_fence(memory_order_seq_cst);
-	return ec_wake(ec,
+	return ec_wake(r, ec,
 		       atomic_load_explicit(&ec->word, memory_order_relaxed));
 }
 
-int shmk__wait(struct shmk__ec *ec, shmk__cond_fn cond, void *arg,
-	       uint64_t deadline, int64_t spin_ns, uint64_t slice_ns,
-	       unsigned flags)
+/* ---------------------------------------------------------------------
+ * Wake-up sockets: a descriptor an event loop can wait on
+ * --------------------------------------------------------------------- */
+
+/*
+ * A participant's wake-up socket is a UNIX datagram socket bound to the
+ * abstract name "shmk.w.<object nonce>.<token>", the token random and
+ * published in its slot (part.wake).  A notifier that finds the armed bit
+ * in an eventcount sends a byte to every participant armed on it from a
+ * socket of its own.  Anyone on the machine may send to an abstract name:
+ * at worst a spurious wake-up (the handle's next call finds nothing and
+ * arms again); a queue that is full is readable all the same.
+ */
+static socklen_t wake_name(struct sockaddr_un *a, uint64_t nonce,
+			   uint64_t token)
+{
+	int n;
+
+	memset(a, 0, sizeof(*a));
+	a->sun_family = AF_UNIX;
+	n = snprintf(a->sun_path + 1, sizeof(a->sun_path) - 1,
+		     "shmk.w.%016llx.%016llx", (unsigned long long)nonce,
+		     (unsigned long long)token);
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+			   (size_t)n);
+}
+
+static int ec_line(const struct shmk__region *r, const struct shmk__ec *ec)
+{
+	ptrdiff_t off = (const char *)ec - (const char *)r->hdr->ctl;
+
+	if (off < 0 || off >= (ptrdiff_t)SHMK__CTL_SIZE)
+		return -1;
+	return (int)(off / SHMK__CACHELINE);
+}
+
+/* The handle's sending socket, made when it first sends, closed with
+ * the handle (async-signal-safe: a compare-and-swap decides which of two
+ * racing makers keeps its own). */
+static int notifier_sock(struct shmk__region *r)
+{
+	int fd = atomic_load_explicit(&r->send_fd, memory_order_acquire);
+	int mine, none = -1;
+
+	if (fd >= 0)
+		return fd;
+	mine = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (mine < 0)
+		return -1;
+	if (atomic_compare_exchange_strong_explicit(&r->send_fd, &none, mine,
+						    memory_order_acq_rel,
+						    memory_order_acquire))
+		return mine;
+	close(mine);
+	return none;
+}
+
+static void poll_notify(struct shmk__region *r, struct shmk__ec *ec)
+{
+	uint32_t n =
+		atomic_load_explicit(&r->hdr->nslots, memory_order_seq_cst);
+	int line = ec_line(r, ec), fd = notifier_sock(r), k;
+	uint64_t bit, nonce = r->hdr->nonce;
+
+	if (line < 0 || fd < 0)
+		return;
+	bit = UINT64_C(1) << line;
+	if (n > SHMK__MAX_PARTS)
+		n = SHMK__MAX_PARTS;
+	for (k = 0; k < (int)n; k++) {
+		struct shmk__part *p = &r->hdr->part[k];
+		struct sockaddr_un a;
+		uint64_t tok;
+		char byte = 'w';
+
+		/* seq_cst: after our look at the word (see poll_arm()). */
+		if (!(atomic_load_explicit(&p->armed, memory_order_seq_cst) &
+		      bit) ||
+		    !(atomic_fetch_and_explicit(&p->armed, ~bit,
+						memory_order_seq_cst) &
+		      bit))
+			continue;
+		tok = atomic_load_explicit(&p->wake, memory_order_acquire);
+		if (tok)
+			(void)sendto(fd, &byte, 1, MSG_DONTWAIT | MSG_NOSIGNAL,
+				     (struct sockaddr *)&a,
+				     wake_name(&a, nonce, tok));
+	}
+}
+
+int shmk__poll_fd(struct shmk__region *r)
+{
+	int fd, tries;
+
+	if (r->poll_fd >= 0)
+		return r->poll_fd;
+	if (r->slot < 0 || r->forked)
+		return -EINVAL;
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	for (tries = 0; tries < 16; tries++) {
+		struct sockaddr_un a;
+		uint64_t tok = shmk__random64() | 1;
+
+		if (bind(fd, (struct sockaddr *)&a,
+			 wake_name(&a, r->hdr->nonce, tok)) == 0) {
+			r->poll_token = tok;
+			/* Release: the socket is bound before anyone sends. */
+			atomic_store_explicit(&r->hdr->part[r->slot].wake, tok,
+					      memory_order_release);
+			r->poll_fd = fd;
+			return fd;
+		}
+		if (errno != EADDRINUSE)
+			break;
+	}
+	tries = -errno;
+	close(fd);
+	return tries;
+}
+
+/*
+ * Arms the handle's socket on ec: what is queued is drained, our bit set
+ * in the slot's armed word, then the armed bit in the eventcount with a
+ * new sequence (seq_cst both, then a fence, and for a fence-free notifier
+ * a barrier on every CPU: as ec_prepare()).  A notifier whose look at the
+ * word comes after our compare-and-swap scans the slots and sees ours; one
+ * whose look came before published its change before that look, so the
+ * caller's re-check after this sees the change; one scanning meanwhile
+ * fails its compare-and-swap and scans again.
+ */
+static void poll_arm(struct shmk__region *r, struct shmk__ec *ec,
+		     unsigned flags)
+{
+	int line = ec_line(r, ec), i;
+	char buf[16];
+	uint32_t v;
+
+	if (line < 0)
+		return;
+	/* What is queued was for what we are about to look at again. */
+	for (i = 0; i < 64; i++)
+		if (recv(r->poll_fd, buf, sizeof(buf), MSG_DONTWAIT) < 0)
+			break;
+	atomic_fetch_or_explicit(&r->hdr->part[r->slot].armed,
+				 UINT64_C(1) << line, memory_order_seq_cst);
+	/* The bit and a new sequence: a notifier scanning now sees the word
+	 * change and scans again (ec_wake()). */
+	v = atomic_load_explicit(&ec->word, memory_order_relaxed);
+	while (!atomic_compare_exchange_weak_explicit(
+		&ec->word, &v, (v | SHMK__EC_ARMED) + SHMK__EC_SEQ,
+		memory_order_seq_cst, memory_order_relaxed))
+		;
+	atomic_thread_fence(memory_order_seq_cst);
+	if ((flags & SHMK__WAIT_ASYNC) && mb_usable() &&
+	    syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) < 0)
+		atomic_store_explicit(&mb_ok, 0, memory_order_relaxed);
+}
+
+void shmk__notify_all(struct shmk__region *r)
+{
+	int i;
+
+	if (!r->kind || !r->hdr)
+		return;
+	for (i = 0; i < r->kind->n_ec && i < 4; i++)
+		(void)shmk__ec_notify(
+			r,
+			(struct shmk__ec *)(r->hdr->ctl + r->kind->ec_off[i]));
+}
+
+void shmk__region_wake(struct shmk__region *r)
+{
+	/* seq_cst, before the notifies' seq_cst looks at the words: a
+	 * waiter that prepared after them sees the new count. */
+	atomic_fetch_add_explicit(&r->wakes, 1, memory_order_seq_cst);
+	shmk__notify_all(r);
+}
+
+int shmk__pollfd_call(struct shmk__region *r)
+{
+	int rc;
+
+	if (!r)
+		return -EINVAL;
+	rc = shmk__region_check(r);
+	return rc < 0 ? rc : shmk__poll_fd(r);
+}
+
+int shmk__wake_call(struct shmk__region *r)
+{
+	if (!r)
+		return -EINVAL;
+	if (r->forked)
+		return -ECHILD;
+	shmk__region_wake(r);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Waiting
+ * --------------------------------------------------------------------- */
+
+static int woken(struct shmk__region *r, uint32_t wakes0)
+{
+	return r &&
+	       atomic_load_explicit(&r->wakes, memory_order_relaxed) != wakes0;
+}
+
+int shmk__wait(struct shmk__region *r, uint32_t wakes0, struct shmk__ec *ec,
+	       shmk__cond_fn cond, void *arg, uint64_t deadline,
+	       int64_t spin_ns, uint64_t slice_ns, unsigned flags)
 {
 	uint64_t now, until, slice;
 	unsigned n = 0;
@@ -169,6 +408,8 @@ int shmk__wait(struct shmk__ec *ec, shmk__cond_fn cond, void *arg,
 				return rc < 0 ? rc : 0;
 			if (++n % 16)
 				continue;
+			if (woken(r, wakes0))
+				return -ECANCELED;
 			now = shmk__mono_ns();
 			if (now >= deadline)
 				goto last_look;
@@ -177,8 +418,11 @@ int shmk__wait(struct shmk__ec *ec, shmk__cond_fn cond, void *arg,
 		}
 	}
 	for (;;) {
-		uint32_t key = ec_prepare(ec, flags);
+		uint32_t key = ec_prepare(ec, flags, SHMK__EC_SLEEPER);
 
+		/* After the announcement: pairs with shmk__region_wake(). */
+		if (woken(r, wakes0))
+			return -ECANCELED;
 		rc = cond(arg, 1);
 		if (rc == SHMK__COND_DONE || rc < 0)
 			return rc < 0 ? rc : 0;
@@ -214,6 +458,13 @@ last_look:
 	rc = cond(arg, 1);
 	if (rc == SHMK__COND_DONE || rc < 0)
 		return rc < 0 ? rc : 0;
+	if (deadline == 0 && r && r->poll_fd >= 0) {
+		/* -EAGAIN for an event loop: arm its socket, look again. */
+		poll_arm(r, ec, flags);
+		rc = cond(arg, 1);
+		if (rc == SHMK__COND_DONE || rc < 0)
+			return rc < 0 ? rc : 0;
+	}
 	return shmk__expired(deadline);
 }
 
@@ -285,7 +536,7 @@ static void rw_recover(struct shmk__region *r, struct shmk__rwlock *l,
 						    memory_order_seq_cst,
 						    memory_order_relaxed)) {
 		shmk__count(r, SHMK__CTR_OWNER_DEAD, 1);
-		shmk__ec_notify(&l->ec);
+		shmk__ec_notify(r, &l->ec);
 	}
 }
 
@@ -342,7 +593,8 @@ static int rd_cond(void *arg, int slow)
 		return 1;
 	}
 	atomic_fetch_sub_explicit(rd, 1, memory_order_seq_cst);
-	shmk__ec_notify(&a->l->ec); /* a draining writer may wait for us */
+	shmk__ec_notify(a->r,
+			&a->l->ec); /* a draining writer may wait for us */
 	return 0;
 }
 
@@ -410,13 +662,14 @@ int shmk__rw_lock(struct shmk__region *r, struct shmk__rwlock *l, int how,
 		.r = r, .l = l, .how = how, .me = shmk__owner_id(r)};
 	int rc;
 
-	rc = shmk__wait(&l->ec, how == SHMK_LOCK_WRITE ? wr_cond : rd_cond, &a,
+	rc = shmk__wait(r, shmk__wakes(r), &l->ec,
+			how == SHMK_LOCK_WRITE ? wr_cond : rd_cond, &a,
 			deadline, r->spin_ns, SHMK__LIVENESS_SLICE_NS, 0);
 	if (rc < 0 && a.draining) {
 		/* Gave up while draining: drop the claim (it is ours). */
 		atomic_store_explicit(&l->writer, a.dirty,
 				      memory_order_seq_cst);
-		shmk__ec_notify(&l->ec);
+		shmk__ec_notify(r, &l->ec);
 	}
 	if (rc < 0)
 		return rc;
@@ -445,7 +698,7 @@ void shmk__rw_unlock(struct shmk__region *r, struct shmk__rwlock *l, int how,
 							       : (w & RW_DIRTY),
 				      memory_order_seq_cst);
 	}
-	shmk__ec_notify(&l->ec);
+	shmk__ec_notify(r, &l->ec);
 }
 
 void shmk__rw_reclaim(struct shmk__region *r, int slot)

@@ -339,8 +339,8 @@ static int finish_dead(const struct topic_view *v, uint64_t j, uint64_t g)
 		    &d->seq, &s, SEQ(j, ST_SKIP), memory_order_release,
 		    memory_order_relaxed))
 		shmk__count(v->r, G_RECOVERED, 1);
-	shmk__ec_notify(&v->ctl->data);
-	shmk__ec_notify(&v->ctl->space);
+	shmk__ec_notify(v->r, &v->ctl->data);
+	shmk__ec_notify(v->r, &v->ctl->space);
 	return 1;
 }
 
@@ -454,22 +454,14 @@ static void topic_reclaim(struct shmk__region *r, int slot)
 		if ((in & INTENT_BIT) &&
 		    j < load(&v.ctl->head, memory_order_acquire) &&
 		    !live_owner(&v, j, slot))
-			(void)finish_dead(&v, j,
-					  load(&p->op[i].gran,
-					       memory_order_relaxed));
+			(void)finish_dead(
+				&v, j,
+				load(&p->op[i].gran, memory_order_relaxed));
 		atomic_store_explicit(&p->op[i].intent, 0,
 				      memory_order_release);
 	}
 	fold(r, p);
 	atomic_store_explicit(&p->sub.cursor, 0, memory_order_seq_cst);
-}
-
-static void topic_shutdown(struct shmk__region *r)
-{
-	struct topic_ctl *c = (struct topic_ctl *)r->hdr->ctl;
-
-	shmk__ec_notify(&c->data);
-	shmk__ec_notify(&c->space);
 }
 
 static int topic_stat_counters(int fd, const struct shmk__hdr *h,
@@ -480,7 +472,10 @@ const struct shmk__kind shmk__topic_kind = {
 	.name = "topic",
 	.layout = topic_layout,
 	.reclaim = topic_reclaim,
-	.shutdown = topic_shutdown,
+	.shutdown = shmk__notify_all,
+	.ec_off = {offsetof(struct topic_ctl, data),
+		   offsetof(struct topic_ctl, space)},
+	.n_ec = 2,
 	.stat_counters = topic_stat_counters,
 	.geom_names = {"capacity", "max_msg", "lossy", NULL},
 	.counter_names = {"published", "bytes_published", "full_waits",
@@ -598,7 +593,7 @@ SHMK__EXPORT int shmk_topic_close(struct shmk_topic *t)
 		if (t->subscribed)
 			unsubscribe(t);
 		fold(&t->r, t->me);
-		shmk__ec_notify(&t->v.ctl->data);
+		shmk__ec_notify(&t->r, &t->v.ctl->data);
 	}
 	shmk__region_close(&t->r);
 	free(t);
@@ -618,6 +613,16 @@ SHMK__EXPORT size_t shmk_topic_max_msg(const struct shmk_topic *t)
 SHMK__EXPORT int shmk_topic_lossy(const struct shmk_topic *t)
 {
 	return t ? t->v.lossy : 0;
+}
+
+SHMK__EXPORT int shmk_topic_pollfd(struct shmk_topic *t)
+{
+	return shmk__pollfd_call(t ? &t->r : NULL);
+}
+
+SHMK__EXPORT int shmk_topic_wake(struct shmk_topic *t)
+{
+	return shmk__wake_call(t ? &t->r : NULL);
 }
 
 SHMK__EXPORT int shmk_topic_shutdown(struct shmk_topic *t)
@@ -773,7 +778,11 @@ static int advance(struct loan_wait *a, uint64_t j, uint64_t s, uint64_t T,
 	struct shmk_topic *t = a->t;
 	struct topic_view *v = &t->v;
 	uint64_t T2 = T, l2 = lt, bound = UINT64_MAX;
-	uint64_t slack_g = a->g + v->cg / 16, slack_n = v->n / 16;
+	/* Lossless, a little more than we need, so that the next loans find
+	 * room without a walk and a look at every cursor; lossy, only what
+	 * we need: every message held as long as there is room for it. */
+	uint64_t slack_g = v->lossy ? a->g : a->g + v->cg / 16;
+	uint64_t slack_n = v->lossy ? 0 : v->n / 16;
 	int k, rounds = 0;
 
 	if (!v->lossy)
@@ -972,11 +981,13 @@ static int loan_cond(void *arg, int slow)
 static int topic_wait(struct shmk_topic *t, struct shmk__ec *ec,
 		      shmk__cond_fn cond, void *a, int timeout_ms)
 {
+	uint32_t wakes0 = shmk__wakes(&t->r);
 	int rc = cond(a, 0);
 
 	if (rc == SHMK__COND_DONE || rc < 0)
 		return rc < 0 ? rc : 0;
-	return shmk__wait(ec, cond, a, shmk__deadline(timeout_ms), t->r.spin_ns,
+	return shmk__wait(&t->r, wakes0, ec, cond, a,
+			  shmk__deadline(timeout_ms), t->r.spin_ns,
 			  SHMK__LIVENESS_SLICE_NS, SHMK__WAIT_ASYNC);
 }
 
@@ -1069,10 +1080,10 @@ static void finish(struct shmk_topic *t, struct shmk_msg *m, unsigned st)
 			      memory_order_release);
 	SHMK__CRASH("topic_committed"); /* published; intent still set */
 	m->role_ = 0;
-	if (shmk__ec_notify_async(&t->v.ctl->data))
+	if (shmk__ec_notify_async(&t->r, &t->v.ctl->data))
 		bump(&t->me->op[k].ctr[P_WAKEUPS], 1);
 	/* A publisher may wait for this message to finish (the oldest). */
-	shmk__ec_notify_async(&t->v.ctl->space);
+	shmk__ec_notify_async(&t->r, &t->v.ctl->space);
 	op_put(t, k);
 }
 
@@ -1159,7 +1170,8 @@ static void set_cursor(struct shmk_topic *t, uint64_t i)
 	t->cur = i;
 	atomic_store_explicit(&t->me->sub.cursor, SUB_BIT | i,
 			      memory_order_release);
-	if (!t->v.lossy && shmk__ec_notify_async(&t->v.ctl->space))
+	/* Publishers (lossless) and drainers wait for cursors. */
+	if (shmk__ec_notify_async(&t->r, &t->v.ctl->space))
 		bump(&t->me->sub.ctr[S_WAKEUPS - S_DELIVERED], 1);
 }
 
@@ -1215,7 +1227,7 @@ static void unsubscribe(struct shmk_topic *t)
 	atomic_store_explicit(&t->me->sub.cursor, 0, memory_order_release);
 	t->subscribed = 0;
 	t->holding = 0;
-	shmk__ec_notify(&t->v.ctl->space);
+	shmk__ec_notify(&t->r, &t->v.ctl->space);
 }
 
 SHMK__EXPORT int shmk_topic_unsubscribe(struct shmk_topic *t)
@@ -1426,6 +1438,62 @@ SHMK__EXPORT ssize_t shmk_topic_receive(struct shmk_topic *t, void *dst,
 	}
 	sub_leave(t);
 	return rc < 0 ? rc : (ssize_t)a.len;
+}
+
+/* ---------------------------------------------------------------------
+ * Draining
+ * --------------------------------------------------------------------- */
+
+struct drain_wait {
+	struct shmk_topic *t;
+	uint64_t h0;
+};
+
+/* Every live subscription but ours has its cursor at h0 or past it. */
+static int drain_cond(void *arg, int slow)
+{
+	struct drain_wait *a = arg;
+	struct shmk_topic *t = a->t;
+	int k, rc = topic_check(t);
+
+	if (rc < 0)
+		return rc;
+	for (k = 0; k < SHMK__MAX_PARTS; k++) {
+		uint64_t cw =
+			load(&t->v.parts[k].sub.cursor, memory_order_acquire);
+
+		if (!(cw & SUB_BIT) || (cw & ~SUB_BIT) >= a->h0 ||
+		    k == t->r.slot)
+			continue;
+		if (cw == load(&t->dead_cur[k], memory_order_relaxed) &&
+		    atomic_load_explicit(&t->r.hdr->part[k].gen,
+					 memory_order_acquire) ==
+			    atomic_load_explicit(&t->dead_gen[k],
+						 memory_order_relaxed))
+			continue; /* found dead before */
+		if (slow && sub_dead(t, k, cw))
+			continue;
+		return SHMK__COND_WAIT;
+	}
+	return SHMK__COND_DONE;
+}
+
+SHMK__EXPORT int shmk_topic_drain(struct shmk_topic *t, int timeout_ms)
+{
+	struct drain_wait a = {.t = t};
+	int rc;
+
+	if (!t)
+		return -EINVAL;
+	rc = topic_check(t);
+	if (!rc)
+		rc = shmk__timeout_ok(timeout_ms);
+	if (rc < 0)
+		return rc;
+	a.h0 = load(&t->v.ctl->head, memory_order_acquire);
+	if (a.h0 > IDX_MAX)
+		return poison(t);
+	return topic_wait(t, &t->v.ctl->space, drain_cond, &a, timeout_ms);
 }
 
 /* Our subscription's counters: written by its thread, read by any

@@ -609,6 +609,11 @@ struct mp {
 	_Atomic int ready;
 	uint64_t order[NSUB]; /* hash of what each subscriber saw */
 	uint64_t got[NSUB], lost[NSUB];
+};
+
+/* A child's part: its topic and its number (copied at fork). */
+struct role {
+	struct mp *x;
 	int id;
 };
 
@@ -707,22 +712,24 @@ static int run_sub(struct mp *x, struct shmk_topic *t, int k)
 
 static int proc_sub(void *arg)
 {
-	struct mp *x = arg;
+	struct role *r = arg;
+	struct mp *x = r->x;
 	struct shmk_topic *t = sub_open(x->name, 0);
 
 	atomic_fetch_add(&x->ready, 1);
-	run_sub(x, t, x->id);
+	run_sub(x, t, r->id);
 	CHECK_OK(shmk_topic_close(t));
 	return 0;
 }
 
 static int proc_pub(void *arg)
 {
-	struct mp *x = arg;
+	struct role *r = arg;
+	struct mp *x = r->x;
 	struct shmk_topic *t;
 
 	CHECK_OK(shmk_topic_open(x->name, &waiting, &t));
-	run_pub(x, t, (uint32_t)x->id);
+	run_pub(x, t, (uint32_t)r->id);
 	CHECK_OK(shmk_topic_close(t));
 	return 0;
 }
@@ -786,15 +793,16 @@ static void many(int threads, int lossy_, uint64_t per_pub, size_t cap)
 		pid_t ps[NSUB], pp[NPUB];
 
 		for (k = 0; k < NSUB; k++) {
-			x->id = k;
-			ps[k] = spawn(proc_sub, x);
-			while (atomic_load(&x->ready) < k + 1)
-				sleep_ms(1);
+			struct role r = {x, k};
+
+			ps[k] = spawn(proc_sub, &r);
 		}
+		while (atomic_load(&x->ready) < NSUB)
+			sleep_ms(1);
 		for (k = 0; k < NPUB; k++) {
-			x->id = k;
-			pp[k] = spawn(proc_pub, x);
-			sleep_ms(5); /* it has read its id */
+			struct role r = {x, k};
+
+			pp[k] = spawn(proc_pub, &r);
 		}
 		for (k = 0; k < NPUB; k++)
 			CHECK_EQ(wait_child(pp[k], 120000), 0);
