@@ -14,6 +14,9 @@
  *   eventfd     an eventfd per waiter, which the waker takes with
  *               pidfd_getfd() (needs ptrace rights over the waiter)
  *   futex       no epoll: a futex word each way (shmk's blocking calls)
+ *   shmk ring fd  what shmk offers: a ring each way (spinning off), each
+ *               side asleep in epoll on shmk_ring_pollfd(), reading with
+ *               timeout 0 until -EAGAIN
  *
  * Prints the round trip's p50 / p99 and each mechanism's ratio to the pipe
  * measured in the same run.   Usage: bench_wake [rounds]
@@ -40,9 +43,13 @@
 #include <time.h>
 #include <unistd.h>
 
-enum mech { PIPE, DGRAM, DGRAM_CONN, EVENTFD, FUTEX, NMECH };
-static const char *names[NMECH] = {"pipe", "dgram", "dgram-conn", "eventfd",
-				   "futex"};
+#include <shmk.h>
+
+static int g_key; /* the parent's pid: names this run's objects */
+
+enum mech { PIPE, DGRAM, DGRAM_CONN, EVENTFD, FUTEX, SHMK, NMECH };
+static const char *names[NMECH] = {"pipe",    "dgram", "dgram-conn",
+				   "eventfd", "futex", "shmk ring fd"};
 
 struct shared {
 	_Atomic uint32_t fw[2]; /* futex words, one per side */
@@ -74,8 +81,6 @@ static void die(const char *what)
 	exit(2);
 }
 
-static int g_key; /* the parent's pid: names this run's sockets */
-
 static void addr_of(struct sockaddr_un *a, socklen_t *len, int side)
 {
 	memset(a, 0, sizeof(*a));
@@ -94,7 +99,13 @@ struct side {
 	struct shared *sh;
 	struct sockaddr_un peer;
 	socklen_t peer_len;
+	struct shmk_ring *rin, *rout; /* SHMK */
 };
+
+static void ring_name(char *b, size_t n, int side)
+{
+	snprintf(b, n, "bench-wake.%d.%d", g_key, side);
+}
 
 static void wake(struct side *s)
 {
@@ -124,6 +135,10 @@ static void wake(struct side *s)
 		syscall(SYS_futex, &s->sh->fw[!s->me], FUTEX_WAKE, 1, NULL,
 			NULL, 0);
 		break;
+	case SHMK:
+		if (shmk_ring_write(s->rout, &b, 1, -1) < 0)
+			die("shmk_ring_write");
+		break;
 	default:
 		break;
 	}
@@ -138,6 +153,13 @@ static void wait_for(struct side *s)
 		while (!atomic_exchange(&s->sh->fw[s->me], 0))
 			syscall(SYS_futex, &s->sh->fw[s->me], FUTEX_WAIT, 0,
 				NULL, NULL, 0);
+		return;
+	}
+	if (s->m == SHMK) {
+		/* Timeout 0 until a message; each -EAGAIN arms the fd. */
+		while (shmk_ring_read(s->rin, buf, sizeof(buf), 0) < 0)
+			if (epoll_wait(s->ep, &ev, 1, -1) < 0 && errno != EINTR)
+				die("epoll_wait");
 		return;
 	}
 	while (epoll_wait(s->ep, &ev, 1, -1) != 1)
@@ -172,6 +194,21 @@ static void setup_side(struct side *s, int pipes[2][2])
 		atomic_store(&s->sh->efd[s->me], s->in);
 		atomic_store(&s->sh->pid[s->me], (int)getpid());
 		break;
+	case SHMK: {
+		struct shmk_opts o = {.spin_us = -1, .wait_ms = 5000};
+		char n[64];
+
+		ring_name(n, sizeof(n), s->me);
+		if (shmk_ring_open(n, &o, &s->rin) < 0)
+			die("shmk_ring_open");
+		ring_name(n, sizeof(n), !s->me);
+		if (shmk_ring_open(n, &o, &s->rout) < 0)
+			die("shmk_ring_open");
+		s->in = shmk_ring_pollfd(s->rin);
+		if (s->in < 0)
+			die("shmk_ring_pollfd");
+		break;
+	}
 	default:
 		break;
 	}
@@ -220,9 +257,21 @@ static double run(enum mech m, int rounds, double *p99)
 	pid_t pid;
 	double p50;
 
+	struct shmk_ring *made[2] = {NULL, NULL};
+
 	if (sh == MAP_FAILED || !t || pipe2(pipes[0], O_CLOEXEC) < 0 ||
 	    pipe2(pipes[1], O_CLOEXEC) < 0)
 		die("setup");
+	if (m == SHMK)
+		for (i = 0; i < 2; i++) {
+			struct shmk_opts o = {.spin_us = -1};
+			char n[64];
+
+			ring_name(n, sizeof(n), i);
+			shmk_unlink(n);
+			if (shmk_ring_create(n, 64, 64, &o, &made[i]) < 0)
+				die("shmk_ring_create");
+		}
 	pid = fork();
 	if (pid < 0)
 		die("fork");
@@ -245,7 +294,17 @@ static double run(enum mech m, int rounds, double *p99)
 			t[i - 100] = now_ns() - t0;
 	}
 	waitpid(pid, &st, 0);
-	if (m != PIPE && m != FUTEX) {
+	if (m == SHMK) {
+		shmk_ring_close(s.rin); /* closes s.in */
+		shmk_ring_close(s.rout);
+		for (i = 0; i < 2; i++) {
+			char n[64];
+
+			ring_name(n, sizeof(n), i);
+			shmk_ring_close(made[i]);
+			shmk_unlink(n);
+		}
+	} else if (m != PIPE && m != FUTEX) {
 		close(s.in);
 		close(s.out);
 	}
