@@ -792,12 +792,12 @@ struct shmk_topic;
  * shmk_topic_create - create a topic whose log holds capacity bytes (a
  * power of two, 4 KiB to 16 GiB) of messages of at most max_msg bytes (1
  * to capacity / 2 - 64).  Each message takes its length rounded up to 64
- * bytes of the log, and the log holds at most capacity / 256 messages (at
- * least 64) whatever their size.  A message is contiguous in memory
- * wherever it falls in the log.  shmk_topic_open, _open_fd, _fd, _close -
- * as the buffer's; the creator's close shuts the topic down (unless
- * SHMK_F_KEEP): publishers then get -EPIPE, subscribers take what is left
- * and then get -EPIPE.
+ * bytes of the log, and the log holds at most capacity / 256 - 1
+ * messages (at least 63) whatever their size (shmk_topic_stats: slots).
+ * A message is contiguous in memory wherever it falls in the log.
+ * shmk_topic_open, _open_fd, _fd, _close - as the buffer's; the creator's
+ * close shuts the topic down (unless SHMK_F_KEEP): publishers then get
+ * -EPIPE, subscribers take what is left and then get -EPIPE.
  * Returns as the buffer's calls; -EINVAL for a bad geometry or flag.
  */
 int shmk_topic_create(const char *name, size_t capacity, size_t max_msg,
@@ -901,7 +901,8 @@ ssize_t shmk_topic_latest(struct shmk_topic *t, void *dst, size_t cap);
 int shmk_topic_shutdown(struct shmk_topic *t);
 
 struct shmk_topic_stats {
-	uint64_t capacity, max_msg, slots; /* slots: most messages held */
+	uint64_t capacity, max_msg, slots; /* slots: most messages held
+					      at once */
 	int lossy;
 	uint64_t published, bytes_published; /* committed messages */
 	uint64_t abandoned;		     /* loans given up */

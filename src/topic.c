@@ -1634,7 +1634,9 @@ SHMK__EXPORT int shmk_topic_stats(struct shmk_topic *t,
 	memset(st, 0, sizeof(*st));
 	st->capacity = t->r.geom[0];
 	st->max_msg = t->r.geom[1];
-	st->slots = t->v.n;
+	/* One descriptor is always the next message's (its link is
+	 * written at the claim before it: fits()), so n hold n - 1. */
+	st->slots = t->v.n - 1;
 	st->lossy = t->v.lossy;
 	st->published = x[P_PUBLISHED];
 	st->bytes_published = x[P_BYTES];

@@ -351,6 +351,38 @@ static void test_lossless(void)
 	       (int)(t1 - t0));
 }
 
+/* A topic holds as many messages as its stats say (slots) and shmk.h
+ * says (capacity / 256 - 1, at least 63): a lossless one whose
+ * subscriber takes nothing stops publishers exactly there. */
+static void test_slots(void)
+{
+	static const size_t caps[] = {4096, 1 << 16, 1 << 20};
+	const char *name = tname("slots");
+	struct shmk_topic_stats st;
+	struct shmk_topic *t, *s;
+	uint64_t n, want;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+		CHECK_OK(shmk_topic_create(name, caps[i], 64, NULL, &t));
+		s = sub_open(name, 0);
+		for (n = 0; (rc = shmk_topic_publish(t, "x", 1, 0)) == 0; n++)
+			;
+		CHECK_RC(rc, -EAGAIN);
+		want = caps[i] / 256 < 64 ? 63 : caps[i] / 256 - 1;
+		CHECK_EQ(n, want);
+		CHECK_OK(shmk_topic_stats(t, &st));
+		CHECK_EQ(st.slots, n);
+		CHECK_EQ(st.held, n);
+		CHECK_EQ(st.slowest_lag, n);
+		CHECK_OK(shmk_topic_close(s));
+		CHECK_OK(shmk_topic_close(t));
+		CHECK_OK(shmk_unlink(name));
+	}
+	printf("  slots: a topic holds what its stats and shmk.h say: ok\n");
+}
+
 static void test_lossy(void)
 {
 	const char *name = tname("lossy");
@@ -848,6 +880,7 @@ int main(int argc, char **argv)
 	test_sizes();
 	test_history();
 	test_lossless();
+	test_slots();
 	test_lossy();
 	test_dead_publisher(0);
 	test_dead_publisher(1);
