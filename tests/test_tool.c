@@ -7,6 +7,8 @@
  * create of every kind (kept, ready after the tool exits, a line through
  * a created ring, --open-or-create on the same and on other objects); gc
  * of a SIGKILLed creator's object beside a live one and a kept one;
+ * topics: create, ls, info and watch naming the slowest subscriber, check
+ * on a healthy and a corrupted topic, gc of topics;
  * --help and a bad option on every verb; exit codes 0/1/2 and errors on
  * stderr that name the object and the reason.
  */
@@ -1049,6 +1051,206 @@ static void test_gc(void)
 	test_gc_corrupt(pattern);
 }
 
+/* ---------------------------------------------------------------------
+ * Topics: create, ls, info, watch, check, gc
+ * --------------------------------------------------------------------- */
+
+/* A subscriber in another process that takes nothing, until killed:
+ * it holds a lossless topic's publishers up. */
+static int child_sub_idle(void *arg)
+{
+	struct shmk_opts o = {.wait_ms = 5000};
+	struct shmk_topic *t;
+
+	CHECK_OK(shmk_topic_open((const char *)arg, &o, &t));
+	CHECK_OK(shmk_topic_subscribe(t, 0));
+	CHECK_EQ(write(g_pipe[1], "s", 1), 1);
+	for (;;)
+		pause();
+}
+
+/* create topic; ls, info (--json too) and watch on it, the slowest
+ * subscriber named. */
+static void test_topic_info(void)
+{
+	const char *topic = tname("t.info"), *never = tname("t.never");
+	struct shmk_topic *t;
+	struct shmk_stat st;
+	char want[512], c;
+	uint64_t i;
+	pid_t pid;
+
+	CHECK_EQ(tool("create topic %s --capacity 64K --max-msg 1K", topic), 0);
+	CHECK_EQ(strlen(g_out) + strlen(g_err), 0);
+	created_ok(topic, SHMK_KIND_TOPIC, &st);
+	CHECK_EQ(st.geom[0], 65536);
+	CHECK_EQ(st.geom[1], 1024);
+	CHECK_EQ(st.geom[2], 0);
+	CHECK_EQ(tool("info %s", topic), 0);
+	HAS(g_out, "kind:         topic");
+	HAS(g_out, "geometry:     capacity=65536 max_msg=1024 lossless");
+	HAS(g_out, "policy:       lossless (publishers wait for the slowest");
+	HAS(g_out, "held:         0 message(s)");
+	HAS(g_out, "subscribers:  none");
+	HASNT(g_out, "slowest:");
+	info_json_ok(topic, "o[\"kind\"] == \"topic\" and o[\"keep\"] and "
+			    "o[\"geometry\"] == {\"capacity\": 65536, "
+			    "\"max_msg\": 1024, \"lossy\": 0} and o[\"lag\"] "
+			    "== 0");
+	/* The same again is fine; the other policy is not. */
+	CHECK_EQ(tool("create topic %s --capacity 64K --max-msg 1K "
+		      "--open-or-create",
+		      topic),
+		 0);
+	CHECK_EQ(tool("create topic %s --capacity 64K --max-msg 1K --lossy "
+		      "--open-or-create",
+		      topic),
+		 1);
+	HAS(g_err, "exists as a topic of capacity=65536 max_msg=1024 "
+		   "lossless, not the capacity=65536 max_msg=1024 lossy asked");
+
+	/* A subscriber in another process that takes nothing: named, with
+	 * its lag, by info, ls and watch. */
+	pid = spawn(child_sub_idle, (void *)topic);
+	CHECK_EQ(read(g_pipe[0], &c, 1), 1);
+	CHECK_OK(shmk_topic_open(topic, NULL, &t));
+	for (i = 0; i < 7; i++)
+		CHECK_OK(shmk_topic_publish(t, &i, sizeof(i), 0));
+	CHECK_EQ(tool("info %s", topic), 0);
+	HAS(g_out, "held:         7 message(s)");
+	HAS(g_out, "subscribers:  1 live");
+	snprintf(want, sizeof(want),
+		 "slowest:      pid %d, 7 message(s) behind (publishers wait "
+		 "for it)",
+		 (int)pid);
+	HAS(g_out, want);
+	snprintf(want, sizeof(want),
+		 "o[\"lag\"] == 7 and o[\"counters\"][\"slowest_pid\"] == %d "
+		 "and o[\"counters\"][\"subscribers\"] == 1 and "
+		 "o[\"counters\"][\"published\"] == 7",
+		 (int)pid);
+	info_json_ok(topic, want);
+	CHECK_EQ(tool("ls"), 0);
+	CHECK(ls_line(topic) != NULL);
+	HAS(ls_line(topic), "topic");
+	HAS(ls_line(topic), " keep ");
+	HAS(ls_line(topic), "capacity=65536 max_msg=1024 lossless lag=7");
+	CHECK_EQ(tool("watch --interval 50 --count 1 %s", topic), 0);
+	HAS(g_out, "kind=topic state=ready alive=2 msg/s=0 MB/s=0.00 "
+		   "waits/s=0 lag=7");
+	kill(pid, SIGKILL);
+	CHECK_EQ(wait_child(pid, 5000), 128 + SIGKILL);
+	CHECK_EQ(tool("info %s", topic), 0);
+	HAS(g_out, "subscribers:  none");
+	CHECK_OK(shmk_topic_close(t));
+
+	/* Defaults; a lossy one. */
+	CHECK_EQ(tool("rm %s", topic), 0);
+	CHECK_EQ(tool("create topic %s", topic), 0);
+	created_ok(topic, SHMK_KIND_TOPIC, &st);
+	CHECK_EQ(st.geom[0], 4 << 20);
+	CHECK_EQ(st.geom[1], 64 << 10);
+	CHECK_EQ(tool("rm %s", topic), 0);
+	CHECK_EQ(tool("create -v topic %s --lossy --capacity 4K --mode 0660",
+		      topic),
+		 0);
+	HAS(g_out, "capacity=4096 max_msg=1984 lossy, mode 0660");
+	created_ok(topic, SHMK_KIND_TOPIC, &st);
+	CHECK_EQ(st.geom[2], 1);
+	CHECK_EQ(st.mode, 0660);
+	CHECK_EQ(tool("info %s", topic), 0);
+	HAS(g_out, "policy:       lossy (the oldest messages are overwritten)");
+	CHECK_EQ(tool("rm %s", topic), 0);
+
+	/* Usage errors: exit 2, nothing made. */
+	CHECK_EQ(tool("create topic %s --capacity 3M", never), 2);
+	HAS(g_err, "invalid value '3M' for --capacity: a power of two");
+	CHECK_EQ(tool("create topic %s --capacity 2K", never), 2);
+	CHECK_EQ(tool("create topic %s --capacity 8K --max-msg 8K", never), 2);
+	HAS(g_err, "--max-msg 8192 is too large for --capacity 8192: at most "
+		   "4032");
+	CHECK_EQ(tool("create topic %s --max-msg 0", never), 2);
+	CHECK_EQ(tool("create topic %s --nodes 4", never), 2);
+	HAS(g_err, "--nodes is not an option of a topic");
+	CHECK_EQ(tool("create ring %s --lossy", never), 2);
+	HAS(g_err, "--lossy is not an option of a ring");
+	CHECK_RC(shmk_stat(never, &st), -ENOENT);
+}
+
+/* check on a healthy topic and on one whose counters were overwritten;
+ * gc of a closed creator's topic and of a killed one's. */
+static void test_topic_check_gc(void)
+{
+	const char *topic = tname("t.chk"), *made = tname("gct.made");
+	const char *dead = tname("gct.dead"), *kept = tname("gct.kept");
+	char path[256], pattern[64], want[256], c;
+	struct shmk_topic *t;
+	uint64_t v;
+	pid_t pid;
+	int fd;
+
+	CHECK_OK(shmk_topic_create(topic, 8192, 128, NULL, &t));
+	CHECK_OK(shmk_topic_publish(t, "abc", 3, 0));
+	CHECK_EQ(tool("check %s", topic), 0);
+	HAS(g_out, "ok       opened as a topic");
+	HAS(g_out, "geometry: a lossless log of 8192 bytes, messages of up "
+		   "to 128 bytes, 63 at most");
+	HAS(g_out, "ok       bytes_published <= published x max_msg");
+	HAS(g_out, "ok       held <= the log's messages");
+	HAS(g_out, "ok       lossless: lost = 0");
+	HASNT(g_out, "FAIL");
+	HAS(g_out, ": ok\n");
+	/* Lost messages on a lossless topic (counter[6], the header's
+	 * counters at 0x140), bytes never published (counter[1]). */
+	snprintf(path, sizeof(path), "/dev/shm/shmk.%s", topic);
+	fd = open(path, O_RDWR);
+	CHECK(fd >= 0);
+	v = 5;
+	CHECK_EQ(pwrite(fd, &v, sizeof(v), 0x140 + 6 * 8), sizeof(v));
+	CHECK_EQ(tool("check %s", topic), 1);
+	HAS(g_out, "FAIL     lossless: lost = 0 does not hold");
+	HAS(g_out, "1 problem(s)");
+	HAS(g_err, topic);
+	v = 0;
+	CHECK_EQ(pwrite(fd, &v, sizeof(v), 0x140 + 6 * 8), sizeof(v));
+	v = 1000;
+	CHECK_EQ(pwrite(fd, &v, sizeof(v), 0x140 + 1 * 8), sizeof(v));
+	CHECK_EQ(tool("check %s", topic), 1);
+	HAS(g_out,
+	    "FAIL     bytes_published <= published x max_msg does not hold");
+	v = 0;
+	CHECK_EQ(pwrite(fd, &v, sizeof(v), 0x140 + 1 * 8), sizeof(v));
+	close(fd);
+	CHECK_OK(shmk_topic_close(t));
+	CHECK_EQ(tool("check %s", topic), 0); /* shut down: said */
+	HAS(g_out, "shut down: publishers get -EPIPE");
+	CHECK_OK(shmk_unlink(topic));
+
+	/* Made by a process gone since, by one gone with a subscriber still
+	 * alive, by shmk create (kept). */
+	CHECK_OK(shmk_topic_create(made, 4096, 64, NULL, &t));
+	CHECK_OK(shmk_topic_close(t));
+	CHECK_EQ(tool("create topic %s", kept), 0);
+	CHECK_OK(shmk_topic_create(dead, 4096, 64, NULL, &t));
+	pid = spawn(child_sub_idle, (void *)dead);
+	CHECK_EQ(read(g_pipe[0], &c, 1), 1);
+	CHECK_OK(shmk_topic_close(t)); /* as good as killed: gone */
+	snprintf(pattern, sizeof(pattern), "'t%d.gct.*'", (int)getpid());
+	CHECK_EQ(tool("gc %s", pattern), 0);
+	snprintf(want, sizeof(want), "removed %s (topic, creator pid", made);
+	HAS(g_out, want);
+	CHECK_EQ(count_lines(g_out), 1);
+	kill(pid, SIGKILL);
+	CHECK_EQ(wait_child(pid, 5000), 128 + SIGKILL);
+	CHECK_EQ(tool("gc %s", pattern), 0);
+	snprintf(want, sizeof(want), "removed %s (topic", dead);
+	HAS(g_out, want);
+	CHECK_EQ(count_lines(g_out), 1);
+	CHECK_EQ(tool("info %s", kept), 0);
+	HAS(g_out, "state:        ready");
+	CHECK_EQ(tool("rm %s", kept), 0);
+}
+
 int main(int argc, char **argv)
 {
 	check_init();
@@ -1072,6 +1274,8 @@ int main(int argc, char **argv)
 	test_check();
 	test_create();
 	test_gc();
+	test_topic_info();
+	test_topic_check_gc();
 
 	unlink(g_outf);
 	unlink(g_errf);

@@ -39,8 +39,10 @@
 
 #define SHM_DIR	   "/dev/shm"
 #define SHM_PREFIX "shmk."
-#define IO_BUF	   (1u << 20) /* send's and recv's stdio buffers */
-#define SLICE_MS   250	      /* longest wait before looking at signals */
+#define IO_BUF	   (1u << 20)		/* send's and recv's stdio buffers */
+#define TOPIC_CAP  (UINT64_C(4) << 20)	/* a new topic's default capacity */
+#define TOPIC_MSG  (UINT64_C(64) << 10) /* and its default max_msg */
+#define SLICE_MS   250 /* longest wait before looking at signals */
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -171,6 +173,25 @@ static int counter_index(const struct shmk_stat *st, const char *name)
 	return -1;
 }
 
+/* The counter that says how far behind the readers are: a ring's lag, a
+ * topic's slowest subscriber's.  Its index in st, or -1. */
+static int lag_index(const struct shmk_stat *st)
+{
+	int i = counter_index(st, "lag");
+
+	return i >= 0 || st->kind != SHMK_KIND_TOPIC
+		       ? i
+		       : counter_index(st, "slowest_lag");
+}
+
+/* The counter called name in st, or 0 if st has none of that name. */
+static uint64_t counter_of(const struct shmk_stat *st, const char *name)
+{
+	int i = counter_index(st, name);
+
+	return i >= 0 ? st->counter[i] : 0;
+}
+
 static const char *kind_str(int kind, char *buf, size_t cap)
 {
 	const char *n = shmk_kind_name(kind);
@@ -178,6 +199,14 @@ static const char *kind_str(int kind, char *buf, size_t cap)
 	if (strcmp(n, "?") != 0)
 		return n;
 	snprintf(buf, cap, "kind%d", kind);
+	return buf;
+}
+
+/* "a ring", "an array". */
+static const char *a_kind(const char *kind, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%s %s", strchr("aeiou", kind[0]) ? "an" : "a",
+		 kind);
 	return buf;
 }
 
@@ -336,6 +365,44 @@ static int parse_mode(const char *cmd, const char *s, unsigned *out)
 				 "0660, 0666 ...");
 	*out = (unsigned)v;
 	return 0;
+}
+
+/* A topic's --capacity: a power of two from 4K to 16G, as
+ * shmk_topic_create() takes. */
+static int parse_capacity(const char *cmd, const char *s, uint64_t *out)
+{
+	if (parse_size(cmd, "capacity", s, 4096, UINT64_C(1) << 34, out) < 0)
+		return -1;
+	if (*out & (*out - 1))
+		return bad_value(cmd, "capacity", s,
+				 "a power of two from 4K to 16G");
+	return 0;
+}
+
+/*
+ * A topic's --max-msg against its capacity: at most capacity / 2 - 64
+ * (shmk_topic_create).  Not given: the default, or the largest a small
+ * capacity allows.  Returns 0, or -1 once the error has been reported.
+ */
+static int topic_max_msg(const char *cmd, uint64_t capacity, int given,
+			 uint64_t *max_msg)
+{
+	uint64_t most = capacity / 2 - 64;
+	char msg[256];
+
+	if (!given) {
+		*max_msg = TOPIC_MSG < most ? TOPIC_MSG : most;
+		return 0;
+	}
+	if (*max_msg <= most)
+		return 0;
+	snprintf(msg, sizeof(msg),
+		 "--max-msg %llu is too large for --capacity %llu: at most "
+		 "%llu (capacity / 2 - 64)",
+		 (unsigned long long)*max_msg, (unsigned long long)capacity,
+		 (unsigned long long)most);
+	usage_error(cmd, msg);
+	return -1;
 }
 
 /* ---------------------------------------------------------------------
@@ -545,7 +612,7 @@ static void json_object(struct json *j, const char *name,
 		j_u64(j, counter_name(st->kind, i, buf, sizeof(buf)),
 		      st->counter[i]);
 	j_close(j, '}');
-	lag = counter_index(st, "lag");
+	lag = lag_index(st);
 	if (lag >= 0)
 		j_u64(j, "lag", st->counter[lag]);
 	j_close(j, '}');
@@ -618,7 +685,8 @@ static int list_names(char ***out, size_t *count)
 
 /* "nodes=8 node_size=4096": the geometry asked for or found.  A ring's
  * mode reads "single=writer" (or reader, or writer+reader), and is left
- * out for a ring of many writers and readers. */
+ * out for a ring of many writers and readers; a topic's policy reads
+ * "lossless" or "lossy". */
 static const char *geom_of(int kind, const uint64_t *geom, int n, char *buf,
 			   size_t cap)
 {
@@ -639,6 +707,13 @@ static const char *geom_of(int kind, const uint64_t *geom, int n, char *buf,
 					i ? " " : "", single[geom[i]]);
 			continue;
 		}
+		if (kind == SHMK_KIND_TOPIC && !strcmp(name, "lossy") &&
+		    geom[i] < 2) {
+			len += (size_t)snprintf(buf + len, cap - len, "%s%s",
+						i ? " " : "",
+						geom[i] ? "lossy" : "lossless");
+			continue;
+		}
 		len += (size_t)snprintf(buf + len, cap - len, "%s%s=%llu",
 					i ? " " : "", name,
 					(unsigned long long)geom[i]);
@@ -646,14 +721,15 @@ static const char *geom_of(int kind, const uint64_t *geom, int n, char *buf,
 	return buf;
 }
 
-/* "nodes=8 node_size=4096 lag=0": the geometry, and a ring's lag. */
+/* "nodes=8 node_size=4096 lag=0": the geometry, and a ring's lag (a
+ * topic's slowest subscriber's). */
 static const char *geom_str(const struct shmk_stat *st, char *buf, size_t cap)
 {
 	size_t len;
 	int lag;
 
 	len = strlen(geom_of(st->kind, st->geom, st->ngeom, buf, cap));
-	lag = counter_index(st, "lag");
+	lag = lag_index(st);
 	if (lag >= 0 && len < cap)
 		snprintf(buf + len, cap - len, " lag=%llu",
 			 (unsigned long long)st->counter[lag]);
@@ -736,6 +812,29 @@ static int cmd_ls(int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* A topic's policy and subscribers, the slowest one named: on a lossless
+ * topic, the one its publishers wait for when the log is full. */
+static void print_topic(const struct shmk_stat *st)
+{
+	uint64_t subs = counter_of(st, "subscribers");
+	int lossy = st->ngeom > 2 && st->geom[2];
+
+	printf("policy:       %s\n",
+	       lossy ? "lossy (the oldest messages are overwritten)"
+		     : "lossless (publishers wait for the slowest subscriber)");
+	printf("held:         %llu message(s) in the log\n",
+	       (unsigned long long)counter_of(st, "held"));
+	if (!subs) {
+		printf("subscribers:  none\n");
+		return;
+	}
+	printf("subscribers:  %llu live\n", (unsigned long long)subs);
+	printf("slowest:      pid %llu, %llu message(s) behind%s\n",
+	       (unsigned long long)counter_of(st, "slowest_pid"),
+	       (unsigned long long)counter_of(st, "slowest_lag"),
+	       lossy ? "" : " (publishers wait for it)");
+}
+
 static void print_info(const char *name, const struct shmk_stat *st)
 {
 	char path[4096 + 16], buf[64], user[32];
@@ -770,6 +869,8 @@ static void print_info(const char *name, const struct shmk_stat *st)
 		printf("lag:          %llu message(s) reserved and not yet "
 		       "taken\n",
 		       (unsigned long long)st->counter[i]);
+	if (st->kind == SHMK_KIND_TOPIC)
+		print_topic(st);
 	printf("participants: %d alive, %d slots used\n", st->nalive,
 	       st->nparts);
 	if (st->nparts) {
@@ -859,6 +960,8 @@ static const struct watch_map watch_maps[] = {
 	{SHMK_KIND_BUFFER, "writes", NULL, NULL, NULL},
 	{SHMK_KIND_ARRAY, "writes", NULL, NULL, NULL},
 	{SHMK_KIND_EVENT, "sets", NULL, "wakes", NULL},
+	{SHMK_KIND_TOPIC, "published", "bytes_published", "full_waits",
+	 "empty_waits"},
 };
 
 struct watched {
@@ -934,7 +1037,7 @@ static void watch_line(const struct watched *w, int cur, int prev, double secs,
 		if (x >= 0)
 			waits = waits < 0 ? x : waits + x;
 	}
-	k = counter_index(b, "lag");
+	k = lag_index(b);
 	if (k >= 0)
 		snprintf(lag, sizeof(lag), "%llu",
 			 (unsigned long long)b->counter[k]);
@@ -1730,6 +1833,132 @@ static void check_ring(struct checker *k, const struct shmk_stat *st,
 			(unsigned long long)s.lag);
 }
 
+/* The topic invariants that hold in a consistent snapshot. */
+enum { TINV_BYTES_P, TINV_BYTES_D, TINV_HELD, TINV_LOST, TINV_LAG, NTINV };
+
+static unsigned topic_violations(const struct shmk_stat *st, uint64_t slots)
+{
+	uint64_t max = st->geom[1];
+	int lossy = st->geom[2] != 0;
+	unsigned v = 0;
+
+	if (!bytes_fit(counter_of(st, "bytes_published"),
+		       counter_of(st, "published"), max))
+		v |= 1u << TINV_BYTES_P;
+	if (!bytes_fit(counter_of(st, "bytes_delivered"),
+		       counter_of(st, "delivered"), max))
+		v |= 1u << TINV_BYTES_D;
+	if (counter_of(st, "held") > slots)
+		v |= 1u << TINV_HELD;
+	/* Lossless: nothing is ever overwritten, and tail never passes a
+	 * live subscriber, so none is more than the log behind. */
+	if (!lossy && counter_of(st, "lost"))
+		v |= 1u << TINV_LOST;
+	if (!lossy && counter_of(st, "slowest_lag") > slots)
+		v |= 1u << TINV_LAG;
+	return v;
+}
+
+/*
+ * A topic: its geometry as opened against the header's, then its
+ * counters, from the header (shmk_stat, which sums every participant's
+ * without a lock: as for a ring, only a relation broken in every one of
+ * CHECK_SNAPSHOTS snapshots is reported).
+ */
+static void check_topic(struct checker *k, const struct shmk_stat *st,
+			struct shmk_topic *t)
+{
+	static const char *const what[NTINV] = {
+		"bytes_published <= published x max_msg",
+		"bytes_delivered <= delivered x max_msg",
+		"held <= the log's messages",
+		"lossless: lost = 0",
+		"lossless: slowest_lag <= the log's messages",
+	};
+	static struct shmk_stat s;
+	struct shmk_topic_stats ts;
+	unsigned always = ~0u, seen = 0, v;
+	int i, rc, lossy = st->ngeom > 2 && st->geom[2];
+	char geom[128];
+
+	rc = shmk_topic_stats(t, &ts);
+	if (rc < 0) {
+		finding(k, "FAIL", "shmk_topic_stats: %s", shmk_strerror(rc));
+		return;
+	}
+	if (st->ngeom < 3 || shmk_topic_capacity(t) != st->geom[0] ||
+	    shmk_topic_max_msg(t) != st->geom[1] ||
+	    shmk_topic_lossy(t) != lossy) {
+		finding(k, "FAIL",
+			"geometry: the open topic has capacity %zu, max_msg "
+			"%zu, %s; the header %s",
+			shmk_topic_capacity(t), shmk_topic_max_msg(t),
+			shmk_topic_lossy(t) ? "lossy" : "lossless",
+			geom_of(st->kind, st->geom, st->ngeom, geom,
+				sizeof(geom)));
+		return;
+	}
+	finding(k, "ok",
+		"geometry: a %s log of %zu bytes, messages of up to %zu "
+		"bytes, %llu at most",
+		lossy ? "lossy" : "lossless", shmk_topic_capacity(t),
+		shmk_topic_max_msg(t), (unsigned long long)ts.slots);
+	for (i = 0; i < CHECK_SNAPSHOTS; i++) {
+		if (i)
+			usleep(20000);
+		rc = shmk_stat(k->name, &s);
+		if (rc < 0) {
+			finding(k, "FAIL", "shmk_stat: %s", shmk_strerror(rc));
+			return;
+		}
+		v = topic_violations(&s, ts.slots);
+		always &= v;
+		seen |= v;
+		if (!always)
+			break;
+	}
+	for (i = 0; i < NTINV; i++) {
+		if (lossy && (i == TINV_LOST || i == TINV_LAG))
+			continue;
+		if (always & (1u << i))
+			finding(k, "FAIL", "%s does not hold", what[i]);
+		else
+			finding(k, "ok", "%s%s", what[i],
+				seen & (1u << i) ? " (broken in one snapshot "
+						   "only: the topic is busy)"
+						 : "");
+	}
+	if (always)
+		finding(k, "info",
+			"last snapshot: published %llu (%llu bytes), "
+			"delivered %llu (%llu bytes), lost %llu, held %llu, "
+			"slowest_lag %llu",
+			(unsigned long long)counter_of(&s, "published"),
+			(unsigned long long)counter_of(&s, "bytes_published"),
+			(unsigned long long)counter_of(&s, "delivered"),
+			(unsigned long long)counter_of(&s, "bytes_delivered"),
+			(unsigned long long)counter_of(&s, "lost"),
+			(unsigned long long)counter_of(&s, "held"),
+			(unsigned long long)counter_of(&s, "slowest_lag"));
+	if (counter_of(&s, "subscribers"))
+		finding(k, "info",
+			"%llu subscriber(s); the slowest, pid %llu, is %llu "
+			"message(s) behind",
+			(unsigned long long)counter_of(&s, "subscribers"),
+			(unsigned long long)counter_of(&s, "slowest_pid"),
+			(unsigned long long)counter_of(&s, "slowest_lag"));
+	if (lossy && counter_of(&s, "lost"))
+		finding(k, "info",
+			"lossy: %llu message(s) lost to overwriting by "
+			"subscribers left behind",
+			(unsigned long long)counter_of(&s, "lost"));
+	if (st->state == SHMK_STATE_SHUTDOWN)
+		finding(k, "info",
+			"shut down: publishers get -EPIPE; subscribers take "
+			"the %llu message(s) held, then stop",
+			(unsigned long long)counter_of(&s, "held"));
+}
+
 /* Takes the read lock once: a corrupt lock word or a dead writer's
  * mark shows. */
 static void check_lock(struct checker *k, int rc, const char *kind)
@@ -1754,6 +1983,7 @@ static void check_open(struct checker *k, const struct shmk_stat *st)
 	struct shmk_buffer *b;
 	struct shmk_array *a;
 	struct shmk_event *e;
+	struct shmk_topic *t;
 	struct shmk_ring *r;
 	char kbuf[32];
 	const char *kind;
@@ -1812,6 +2042,14 @@ static void check_open(struct checker *k, const struct shmk_stat *st)
 		finding(k, "ok", "opened as a ring");
 		check_ring(k, st, r);
 		shmk_ring_close(r);
+		return;
+	case SHMK_KIND_TOPIC:
+		rc = shmk_topic_open(k->name, &o, &t);
+		if (rc < 0)
+			break;
+		finding(k, "ok", "opened as a topic");
+		check_topic(k, st, t);
+		shmk_topic_close(t);
 		return;
 	default:
 		finding(k, "info",
@@ -1920,13 +2158,16 @@ enum {
 	C_SET = 1u << 6,
 	C_SINGLE_W = 1u << 7,
 	C_SINGLE_R = 1u << 8,
-	C_NOPTS = 9,
+	C_CAPACITY = 1u << 9,
+	C_MAX_MSG = 1u << 10,
+	C_LOSSY = 1u << 11,
+	C_NOPTS = 12,
 };
 
 static const char *const create_opt_name[C_NOPTS] = {
-	"--nodes", "--node-size",     "--size",
-	"--count", "--elem-size",     "--manual-reset",
-	"--set",   "--single-writer", "--single-reader",
+	"--nodes",	   "--node-size",    "--size",	  "--count",
+	"--elem-size",	   "--manual-reset", "--set",	  "--single-writer",
+	"--single-reader", "--capacity",     "--max-msg", "--lossy",
 };
 
 /* The kinds create makes; `need` options have no default. */
@@ -1937,6 +2178,7 @@ static const struct create_kind {
 } create_kinds[] = {
 	{"ring", SHMK_KIND_RING,
 	 C_NODES | C_NODE_SIZE | C_SINGLE_W | C_SINGLE_R, 0},
+	{"topic", SHMK_KIND_TOPIC, C_CAPACITY | C_MAX_MSG | C_LOSSY, 0},
 	{"buffer", SHMK_KIND_BUFFER, C_SIZE, C_SIZE},
 	{"array", SHMK_KIND_ARRAY, C_COUNT | C_ELEM_SIZE,
 	 C_COUNT | C_ELEM_SIZE},
@@ -1960,14 +2202,6 @@ struct create_req {
 	int open_or_create, verbose;
 };
 
-/* "a ring", "an array". */
-static const char *a_kind(const char *kind, char *buf, size_t cap)
-{
-	snprintf(buf, cap, "%s %s", strchr("aeiou", kind[0]) ? "an" : "a",
-		 kind);
-	return buf;
-}
-
 /* Parses create's options and operands into q.  Returns an exit status
  * to return at once, or -1 to go on. */
 static int create_options(struct create_req *q, int argc, char **argv)
@@ -1982,12 +2216,16 @@ static int create_options(struct create_req *q, int argc, char **argv)
 		{"set", no_argument, NULL, 'i'},
 		{"single-writer", no_argument, NULL, 'W'},
 		{"single-reader", no_argument, NULL, 'R'},
+		{"capacity", required_argument, NULL, 'K'},
+		{"max-msg", required_argument, NULL, 'X'},
+		{"lossy", no_argument, NULL, 'L'},
 		{"mode", required_argument, NULL, 'm'},
 		{"open-or-create", no_argument, NULL, 'o'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
 	uint64_t nodes = 64, node_size = 65536, size = 0, count = 0, elem = 0;
+	uint64_t capacity = TOPIC_CAP, max_msg = 0;
 	unsigned extra, i;
 	int c, manual = 0;
 	char msg[256], ak[48];
@@ -2042,6 +2280,20 @@ static int create_options(struct create_req *q, int argc, char **argv)
 		case 'R':
 			q->given |= C_SINGLE_R;
 			break;
+		case 'K':
+			if (parse_capacity("create", optarg, &capacity) < 0)
+				return EXIT_USAGE;
+			q->given |= C_CAPACITY;
+			break;
+		case 'X':
+			if (parse_size("create", "max-msg", optarg, 1,
+				       UINT64_C(1) << 33, &max_msg) < 0)
+				return EXIT_USAGE;
+			q->given |= C_MAX_MSG;
+			break;
+		case 'L':
+			q->given |= C_LOSSY;
+			break;
 		case 'm':
 			if (parse_mode("create", optarg, &q->mode) < 0)
 				return EXIT_USAGE;
@@ -2073,7 +2325,8 @@ static int create_options(struct create_req *q, int argc, char **argv)
 			q->k = &create_kinds[i];
 	if (!q->k) {
 		snprintf(msg, sizeof(msg),
-			 "unknown kind '%s' (ring, buffer, array or event)",
+			 "unknown kind '%s' (ring, topic, buffer, array or "
+			 "event)",
 			 argv[optind]);
 		usage_error("create", msg);
 		return EXIT_USAGE;
@@ -2102,6 +2355,15 @@ static int create_options(struct create_req *q, int argc, char **argv)
 		q->geom[1] = node_size;
 		q->geom[2] = (q->given & C_SINGLE_W ? 1 : 0) |
 			     (q->given & C_SINGLE_R ? 2 : 0);
+		q->ngeom = 3;
+		break;
+	case SHMK_KIND_TOPIC:
+		if (topic_max_msg("create", capacity, !!(q->given & C_MAX_MSG),
+				  &max_msg) < 0)
+			return EXIT_USAGE;
+		q->geom[0] = capacity;
+		q->geom[1] = max_msg;
+		q->geom[2] = q->given & C_LOSSY ? 1 : 0;
 		q->ngeom = 3;
 		break;
 	case SHMK_KIND_BUFFER:
@@ -2135,6 +2397,7 @@ static int create_call(const struct create_req *q, const struct shmk_opts *o,
 	struct shmk_buffer *b;
 	struct shmk_array *a;
 	struct shmk_event *e;
+	struct shmk_topic *t;
 	struct shmk_ring *r;
 	int rc = -EINVAL;
 
@@ -2150,6 +2413,17 @@ static int create_call(const struct create_req *q, const struct shmk_opts *o,
 		if (!rc) {
 			*src = shmk_stat(q->name, st);
 			shmk_ring_close(r);
+		}
+		break;
+	case SHMK_KIND_TOPIC:
+		ro = *o;
+		if (q->geom[2])
+			ro.flags |= SHMK_F_LOSSY;
+		rc = shmk_topic_create(q->name, (size_t)q->geom[0],
+				       (size_t)q->geom[1], &ro, &t);
+		if (!rc) {
+			*src = shmk_stat(q->name, st);
+			shmk_topic_close(t);
 		}
 		break;
 	case SHMK_KIND_BUFFER:
@@ -2526,10 +2800,10 @@ static const struct command commands[] = {
 	 "region, mode, owner, the creator's pid and whether it still has\n"
 	 "the object open, state, how many processes have it open, its\n"
 	 "flags ('keep': made to outlive its creator, as 'shmk create' makes\n"
-	 "them; '-': none) and its geometry (a ring's reader lag too).  An\n"
-	 "entry that is not a readable shmk object is listed with the\n"
-	 "reason.  Persisted objects (files) live elsewhere: use\n"
-	 "'shmk info PATH'.\n"
+	 "them; '-': none) and its geometry (a ring's reader lag too; a\n"
+	 "topic's policy and its slowest subscriber's lag).  An entry that\n"
+	 "is not a readable shmk object is listed with the reason.\n"
+	 "Persisted objects (files) live elsewhere: use 'shmk info PATH'.\n"
 	 "\n"
 	 "  --json  one JSON document: {\"objects\": [...]}, each object as\n"
 	 "          'shmk info --json' prints it (with \"error\" instead when\n"
@@ -2540,27 +2814,33 @@ static const struct command commands[] = {
 	 "state, flags (keep: made to outlive its creator), owner and mode,\n"
 	 "sizes, geometry, creator, participants (whether each is alive, as\n"
 	 "the kernel says), counters and, for a ring, the reader lag\n"
-	 "(messages reserved and not yet taken).\n"
+	 "(messages reserved and not yet taken); for a topic, its policy,\n"
+	 "the messages it holds and its live subscribers, the slowest named\n"
+	 "by pid with its lag (on a lossless topic, the one publishers wait\n"
+	 "for).\n"
 	 "NAME is a plain name (an object in " SHM_DIR ") or a file path.\n"
 	 "\n"
 	 "  --json  one JSON document: {\"objects\": [...]} with name, path,\n"
 	 "          kind, state, keep (true or false), mode, owner, sizes,\n"
-	 "          geometry, creator, participants, counters (and lag); an\n"
-	 "          object that cannot be described has \"error\" and the\n"
-	 "          exit status is 1",
+	 "          geometry, creator, participants, counters (and lag: a\n"
+	 "          ring's, a topic's slowest subscriber's); an object\n"
+	 "          that cannot be described has \"error\" and the exit\n"
+	 "          status is 1",
 	 cmd_info},
 	{"watch", "[--interval MS] [--count N] NAME...", "live rates",
 	 "Shows, once a second, what each object did since the last look,\n"
 	 "from the difference of two snapshots (shmk_stat; nothing is\n"
-	 "attached): MSG/S messages read per second for a ring, writes per\n"
-	 "second for a buffer or array, sets per second for an event; MB/S\n"
-	 "bytes read per second (10^6) for a ring; WAITS/S writers that\n"
-	 "found a ring full plus readers that found it empty, or an event's\n"
-	 "waits that returned; LAG a ring's messages waiting; ALIVE the\n"
-	 "participants alive.  A kind without these columns gets every\n"
-	 "counter's rate.  On a terminal the table is redrawn in place;\n"
-	 "otherwise one line per object per tick.  Ctrl-C (or SIGTERM)\n"
-	 "ends it and leaves the terminal as it was.\n"
+	 "attached): MSG/S messages read per second for a ring, published\n"
+	 "for a topic, writes for a buffer or array, sets for an event; MB/S\n"
+	 "bytes read (a topic: published) per second (10^6); WAITS/S writers\n"
+	 "that found a ring full plus readers that found it empty (a topic:\n"
+	 "publishers that found no room plus subscribers that found nothing),\n"
+	 "or an event's waits that returned; LAG a ring's messages waiting, a\n"
+	 "topic's slowest subscriber's; ALIVE the participants alive.  A kind\n"
+	 "without these columns gets every counter's rate.  On a terminal\n"
+	 "the table is redrawn in place; otherwise one line per object per\n"
+	 "tick.  Ctrl-C (or SIGTERM) ends it and leaves the terminal as it\n"
+	 "was.\n"
 	 "\n"
 	 "  --interval MS  time between looks (default 1000)\n"
 	 "  --count N      stop after N ticks (default: run until stopped)",
@@ -2607,20 +2887,26 @@ static const struct command commands[] = {
 		 "a message"),
 	 cmd_recv},
 	{"create", "KIND NAME [OPTIONS]", "create an object for others to use",
-	 "Creates the object NAME of KIND (ring, buffer, array or event) for\n"
-	 "other programs to open, and exits.  The object is kept\n"
+	 "Creates the object NAME of KIND (ring, topic, buffer, array or\n"
+	 "event) for other programs to open, and exits.  The object is kept\n"
 	 "(SHMK_F_KEEP): it stays ready after the tool exits, nobody's close\n"
 	 "shuts it down, and 'shmk gc' leaves it alone; 'shmk rm NAME'\n"
 	 "removes it ('shmk send' still shuts a ring down at the end of its\n"
 	 "input, unless --no-shutdown).  Prints nothing on success unless\n"
-	 "--verbose.  An rpc\n"
-	 "object is not created this way: its server process makes and owns\n"
-	 "it (shmk_rpc_serve).\n"
+	 "--verbose.  An rpc object is not created this way: its server\n"
+	 "process makes and owns it (shmk_rpc_serve).\n"
 	 "\n"
 	 "  ring    --nodes N         nodes (at least 2; default 64)\n"
 	 "          --node-size SIZE  bytes per node (default 64K)\n"
 	 "          --single-writer   one writing handle at a time (faster\n"
 	 "          --single-reader   small messages); one reading handle\n"
+	 "  topic   --capacity SIZE   bytes of the log, a power of two from "
+	 "4K\n"
+	 "                            to 16G (default 4M)\n"
+	 "          --max-msg SIZE    the longest message, at most capacity /\n"
+	 "                            2 - 64 (default 64K, or that if less)\n"
+	 "          --lossy           overwrite the oldest messages rather\n"
+	 "                            than wait for slow subscribers\n"
 	 "  buffer  --size SIZE       bytes (needed)\n"
 	 "  array   --count N         elements (needed)\n"
 	 "          --elem-size SIZE  bytes per element (needed)\n"
@@ -2656,9 +2942,13 @@ static const struct command commands[] = {
 	 "(shmk_ring_stats):\n"
 	 "    read + lost <= written, bytes_read <= bytes_written, bytes\n"
 	 "    within count x node size, lag <= nodes, high_water <= nodes;\n"
-	 "    counters are summed without a lock, so a relation counts as\n"
-	 "    broken only if it is in 5 snapshots 20 ms apart.\n"
-	 "It does not read the data, the ring's node descriptors or the\n"
+	 "  - topic: the geometry as opened, and its counters (shmk_stat):\n"
+	 "    bytes published and delivered within count x max_msg, held <=\n"
+	 "    the messages the log holds and, if lossless, lost = 0 and the\n"
+	 "    slowest subscriber's lag <= the same; the slowest is named.\n"
+	 "  Counters are summed without a lock, so a relation counts as\n"
+	 "  broken only if it is in 5 snapshots 20 ms apart.\n"
+	 "It does not read the data, the ring's or topic's descriptors or the\n"
 	 "participant blocks (the public API has no access to them), and it\n"
 	 "attaches to the object for a moment, as any peer does.  Exit\n"
 	 "status 0 if every object is ok (warnings allowed), 1 otherwise.",
