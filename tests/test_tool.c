@@ -7,8 +7,11 @@
  * create of every kind (kept, ready after the tool exits, a line through
  * a created ring, --open-or-create on the same and on other objects); gc
  * of a SIGKILLed creator's object beside a live one and a kept one;
- * topics: create, ls, info and watch naming the slowest subscriber, check
- * on a healthy and a corrupted topic, gc of topics;
+ * topics: create, ls, info and watch naming the slowest subscriber, the
+ * documented recipe of one pub into three subs (100000 lines each, in
+ * order), pub and sub in every mode with history and the latest, a
+ * lossy topic lapping a stopped sub (the loss said once, with its
+ * count), check on a healthy and a corrupted topic, gc of topics;
  * --help and a bad option on every verb; exit codes 0/1/2 and errors on
  * stderr that name the object and the reason.
  */
@@ -140,23 +143,31 @@ static char *get_file(const char *path, size_t *len)
 	return buf;
 }
 
-/* The file at g_got must hold exactly len bytes equal to want. */
-static void got_equals(const void *want, size_t len)
+/* The file at path must hold exactly len bytes equal to want. */
+static void file_equals(const char *path, const void *want, size_t len)
 {
 	size_t n, i;
-	char *got = get_file(g_got, &n);
+	char *got = get_file(path, &n);
 
 	if (n != len || memcmp(got, want, len)) {
 		for (i = 0; i < n && i < len; i++)
 			if (got[i] != ((const char *)want)[i])
 				break;
 		fprintf(stderr,
-			"received %zu bytes, sent %zu; first "
+			"%s: received %zu bytes, sent %zu; first "
 			"difference at byte %zu\n",
-			n, len, i);
+			path, n, len, i);
+		if (n < 256 && len < 256)
+			fprintf(stderr, "received '%.*s', sent '%.*s'\n",
+				(int)n, got, (int)len, (const char *)want);
 		exit(1);
 	}
 	free(got);
+}
+
+static void got_equals(const void *want, size_t len)
+{
+	file_equals(g_got, want, len);
 }
 
 /* Ring counters as shmk_stat reports them, by name. */
@@ -267,9 +278,9 @@ static void json_ok(const char *test)
 
 static void test_help_and_usage(void)
 {
-	static const char *const verbs[] = {"ls",   "info",    "watch", "send",
-					    "recv", "create",  "check", "rm",
-					    "gc",   "version", "help"};
+	static const char *const verbs[] = {
+		"ls",	  "info",  "watch", "send", "recv",    "pub", "sub",
+		"create", "check", "rm",    "gc",   "version", "help"};
 	size_t i;
 
 	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
@@ -320,6 +331,33 @@ static void test_help_and_usage(void)
 	CHECK_EQ(tool("recv --no-shutdown x"), 2);
 	CHECK_EQ(tool("watch --count 0 x"), 2);
 	CHECK_EQ(tool("watch --interval x x"), 2);
+	/* pub and sub take a topic's options, send and recv a ring's. */
+	CHECK_EQ(tool("pub"), 2);
+	HAS(g_err, "which topic?");
+	CHECK_EQ(tool("sub a b"), 2);
+	CHECK_EQ(tool("pub --nodes 4 x"), 2);
+	HAS(g_err, "unknown option '--nodes'");
+	CHECK_EQ(tool("send --lossy x"), 2);
+	HAS(g_err, "unknown option '--lossy'");
+	CHECK_EQ(tool("sub --lossy x"), 2);
+	CHECK_EQ(tool("sub --no-shutdown x"), 2);
+	CHECK_EQ(tool("pub --history 3 x"), 2);
+	CHECK_EQ(tool("sub --history x x"), 2);
+	HAS(g_err, "invalid value 'x' for --history: a number of messages, "
+		   "or all");
+	CHECK_EQ(tool("sub --latest --history all x"), 2);
+	HAS(g_err, "--latest");
+	CHECK_EQ(tool("pub --capacity 5K x"), 2);
+	HAS(g_err, "a power of two");
+	CHECK_EQ(tool("pub --max-msg 3M x"), 2);
+	HAS(g_err, "--max-msg 3145728 is too large for --capacity 4194304");
+	CHECK_EQ(tool("pub --subscribers 129 x"), 2);
+	CHECK_EQ(tool("pub --mode 0644 x"), 2);
+	HAS(g_err, "no read without write");
+	CHECK_EQ(tool("send --topic x"), 2);
+	HAS(g_err, "'shmk pub NAME' publishes to it");
+	CHECK_EQ(tool("recv --topic x"), 2);
+	HAS(g_err, "'shmk sub NAME' subscribes to it");
 }
 
 /* ls, info, rm on a live object with a second participant, a shut-down
@@ -1052,7 +1090,7 @@ static void test_gc(void)
 }
 
 /* ---------------------------------------------------------------------
- * Topics: create, ls, info, watch, check, gc
+ * Topics: create, ls, info, watch, pub, sub, check, gc
  * --------------------------------------------------------------------- */
 
 /* A subscriber in another process that takes nothing, until killed:
@@ -1067,6 +1105,51 @@ static int child_sub_idle(void *arg)
 	CHECK_EQ(write(g_pipe[1], "s", 1), 1);
 	for (;;)
 		pause();
+}
+
+/* Runs the shell command cmd in a child process (exec'd, so that the
+ * child is the tool when cmd starts with exec). */
+static int child_sh(void *arg)
+{
+	execl("/bin/sh", "sh", "-c", (const char *)arg, (char *)NULL);
+	return 127;
+}
+
+/* Waits up to 10 s for counter of name to reach want; returns it. */
+static uint64_t wait_counter(const char *name, const char *counter,
+			     uint64_t want)
+{
+	uint64_t end = check_now_ms() + 10000, v;
+
+	while ((v = ring_counter(name, counter)) < want && check_now_ms() < end)
+		sleep_ms(2);
+	return v;
+}
+
+/* The lines "from\n" .. "to\n" in buf (cap bytes); returns the length. */
+static size_t seq_lines(char *buf, size_t cap, int from, int to)
+{
+	size_t n = 0;
+	int i;
+
+	for (i = from; i <= to && n < cap; i++)
+		n += (size_t)snprintf(buf + n, cap - n, "%d\n", i);
+	CHECK(n < cap);
+	return n;
+}
+
+/*
+ * pub (into name, creating it if need be) and one sub, each with its
+ * options; returns pub's status * 16 + sub's.  sub writes to g_got; pub
+ * reads g_in and waits for sub to subscribe.  Both have a deadline.
+ */
+static int pub_sub(const char *name, const char *pub_opts, const char *sub_opts)
+{
+	return sh(": >%s; '%s' sub --timeout 30000 %s %s >%s 2>>%s & "
+		  "'%s' pub --subscribers 1 --timeout 30000 %s %s <%s "
+		  "2>>%s; s=$?; wait $!; r=$?; exit $((s * 16 + r))",
+		  g_errf, g_tool, sub_opts, name, g_got, g_errf, g_tool,
+		  pub_opts, name, g_in, g_errf);
 }
 
 /* create topic; ls, info (--json too) and watch on it, the slowest
@@ -1177,8 +1260,290 @@ static void test_topic_info(void)
 	CHECK_RC(shmk_stat(never, &st), -ENOENT);
 }
 
+/* The recipe of shmk(1) and 'shmk pub --help': one producer into three
+ * consumers at once, each of which gets every line, in order. */
+static void test_pub_three(void)
+{
+	const char *topic = tname("t.feed");
+	char a[80], b[80], c[80], *want;
+	size_t len;
+
+	snprintf(a, sizeof(a), "%s.a", g_got);
+	snprintf(b, sizeof(b), "%s.b", g_got);
+	snprintf(c, sizeof(c), "%s.c", g_got);
+	want = malloc(1 << 20);
+	CHECK(want != NULL);
+	len = seq_lines(want, 1 << 20, 1, 100000);
+	CHECK_EQ(sh("S='%s'; $S sub --timeout 30000 %s > %s & "
+		    "$S sub --timeout 30000 %s > %s & "
+		    "$S sub --timeout 30000 %s > %s & "
+		    "seq 100000 | $S pub --subscribers 3 --timeout 30000 %s; "
+		    "p=$?; wait; exit $p",
+		    g_tool, topic, a, topic, b, topic, c, topic),
+		 0);
+	file_equals(a, want, len);
+	file_equals(b, want, len);
+	file_equals(c, want, len);
+	unlink(a);
+	unlink(b);
+	unlink(c);
+	/* pub made it and shut it down at the end of its input. */
+	CHECK_EQ(ring_counter(topic, "published"), 100000);
+	CHECK_EQ(ring_counter(topic, "delivered"), 300000);
+	CHECK_EQ(ring_counter(topic, "lost"), 0);
+	CHECK_EQ(tool("info %s", topic), 0);
+	HAS(g_out, "state:        shutdown");
+	HAS(g_out, "geometry:     capacity=4194304 max_msg=65536 lossless");
+	HAS(g_out, "flags:        none");
+	/* A shut-down topic stays so: pub says why, sub ends at once. */
+	CHECK_EQ(tool("pub %s </dev/null", topic), 0); /* nothing to send */
+	put_file(g_in, "x\n", 2);
+	CHECK_EQ(tool("pub %s <%s", topic, g_in), 1);
+	HAS(g_err, "the topic is shut down, nothing more can be published");
+	CHECK_EQ(tool("pub --subscribers 1 %s <%s", topic, g_in), 1);
+	HAS(g_err, "the topic is shut down");
+	CHECK_EQ(tool("sub --timeout 5000 %s", topic), 0);
+	CHECK_EQ(strlen(g_out), 0);
+	CHECK_EQ(tool("rm %s", topic), 0);
+	free(want);
+}
+
+/* pub and sub in every mode, history, the latest, and their errors. */
+static void test_pub_sub(void)
+{
+	const char *topic = tname("t.ps"), *ring = tname("t.ring");
+	char *data, *p, line[1024], cmd[512], h3[80], hall[80], hnew[80];
+	struct shmk_ring *r;
+	size_t len;
+	pid_t pid;
+	char c;
+	int n;
+
+	/* Lines: empty ones, one exactly max_msg long. */
+	data = malloc(1 << 20);
+	CHECK(data != NULL);
+	p = data;
+	for (n = 0; n < 3000; n++) {
+		len = (size_t)(n * 37 % 300);
+		if (n == 1234)
+			len = 512;
+		if (n % 100 == 0)
+			len = 0;
+		memset(p, 'a' + n % 26, len);
+		p += len;
+		*p++ = '\n';
+	}
+	put_file(g_in, data, (size_t)(p - data));
+	CHECK_EQ(pub_sub(topic, "--capacity 16K --max-msg 512", ""), 0);
+	got_equals(data, (size_t)(p - data));
+	CHECK_EQ(ring_counter(topic, "published"), 3000);
+	CHECK_EQ(ring_counter(topic, "bytes_published"),
+		 (uint64_t)(p - data) - 3000);
+	CHECK_EQ(tool("rm %s", topic), 0);
+
+	/* Frames, every length from 0 to 1 KiB, through a small log. */
+	p = data;
+	for (n = 0; n < 2000; n++) {
+		len = (size_t)(n * 53 % 1025);
+		p[0] = (char)len;
+		p[1] = (char)(len >> 8);
+		p[2] = p[3] = 0;
+		memset(p + 4, n, len);
+		p += 4 + len;
+	}
+	put_file(g_in, data, (size_t)(p - data));
+	CHECK_EQ(pub_sub(topic, "--frames --capacity 8K --max-msg 1K",
+			 "--frames"),
+		 0);
+	got_equals(data, (size_t)(p - data));
+	CHECK_EQ(ring_counter(topic, "published"), 2000);
+	CHECK_EQ(tool("rm %s", topic), 0);
+	/* Chunks, the last one shorter. */
+	put_file(g_in, data, 10000);
+	CHECK_EQ(pub_sub(topic, "--chunk 4K", "--chunk 4K"), 0);
+	got_equals(data, 10000);
+	CHECK_EQ(ring_counter(topic, "published"), 3);
+	CHECK_EQ(tool("rm %s", topic), 0);
+
+	/* A line longer than max_msg: named; what came before arrives. */
+	memset(line, 'x', sizeof(line));
+	n = snprintf(data, 1 << 20, "one\ntwo\n%.*s\nfour\n", 65, line);
+	put_file(g_in, data, (size_t)n);
+	CHECK_EQ(pub_sub(topic, "--capacity 4K --max-msg 64", ""), 1 * 16);
+	slurp(g_errf, g_err, sizeof(g_err));
+	HAS(g_err, "line 3 is longer than the topic's max_msg (64 bytes)");
+	got_equals("one\ntwo\n", 8);
+	CHECK_EQ(tool("rm %s", topic), 0);
+
+	/* A subscriber started first waits for the topic to appear. */
+	snprintf(cmd, sizeof(cmd), "exec '%s' sub --timeout 30000 %s >%s",
+		 g_tool, topic, g_got);
+	pid = spawn(child_sh, cmd);
+	sleep_ms(300);
+	CHECK_EQ(waitpid(pid, NULL, WNOHANG), 0); /* still waiting */
+	put_file(g_in, "early\nbird\n", 11);
+	CHECK_EQ(
+		tool("pub --subscribers 1 --timeout 30000 %s <%s", topic, g_in),
+		0);
+	CHECK_EQ(wait_child(pid, 30000), 0);
+	got_equals("early\nbird\n", 11);
+	CHECK_EQ(tool("rm %s", topic), 0);
+
+	/* History and the latest, on a kept topic pub does not shut down. */
+	CHECK_EQ(tool("create topic %s --capacity 64K --max-msg 64", topic), 0);
+	CHECK_EQ(tool("sub --latest %s", topic), 1);
+	HAS(g_err, "holds no message");
+	len = seq_lines(data, 1 << 20, 1, 10);
+	put_file(g_in, data, len);
+	CHECK_EQ(tool("pub --no-shutdown %s <%s", topic, g_in), 0);
+	CHECK_EQ(tool("sub --latest %s", topic), 0);
+	CHECK(!strcmp(g_out, "10\n"));
+	CHECK_EQ(tool("sub --latest --frames %s", topic), 0);
+	CHECK(!memcmp(g_out,
+		      "\x02\x00\x00\x00"
+		      "10",
+		      6));
+	snprintf(h3, sizeof(h3), "%s.h3", g_got);
+	snprintf(hall, sizeof(hall), "%s.hall", g_got);
+	snprintf(hnew, sizeof(hnew), "%s.hnew", g_got);
+	CHECK_EQ(sh("S='%s'; $S sub --history 3 --timeout 30000 %s >%s & "
+		    "$S sub --history all --timeout 30000 %s >%s & "
+		    "$S sub --timeout 30000 %s >%s & "
+		    "echo 11 | $S pub --subscribers 3 --timeout 30000 %s; "
+		    "p=$?; wait; exit $p",
+		    g_tool, topic, h3, topic, hall, topic, hnew, topic),
+		 0);
+	file_equals(h3, "8\n9\n10\n11\n", strlen("8\n9\n10\n11\n"));
+	len = seq_lines(data, 1 << 20, 1, 11);
+	file_equals(hall, data, len);
+	file_equals(hnew, "11\n", 3);
+	unlink(h3);
+	unlink(hall);
+	unlink(hnew);
+	CHECK_EQ(tool("rm %s", topic), 0);
+
+	/* Geometry asked for that the topic does not have; the wrong kind
+	 * both ways. */
+	CHECK_EQ(tool("create topic %s --capacity 8K --max-msg 64", topic), 0);
+	CHECK_EQ(tool("pub --lossy %s </dev/null", topic), 1);
+	HAS(g_err, "exists as a topic of capacity=8192 max_msg=64 lossless, "
+		   "not the capacity=8192 max_msg=64 lossy asked for");
+	CHECK_EQ(tool("pub --capacity 16K %s </dev/null", topic), 1);
+	HAS(g_err, "not the capacity=16384 max_msg=64 lossless asked for");
+	CHECK_EQ(tool("pub --capacity 8K --max-msg 64 --no-shutdown %s "
+		      "</dev/null",
+		      topic),
+		 0);
+	CHECK_EQ(tool("send %s </dev/null", topic), 1);
+	HAS(g_err, "is a topic, not a ring");
+	CHECK_OK(shmk_ring_create(ring, 2, 64, NULL, &r));
+	CHECK_EQ(tool("sub %s", ring), 1);
+	HAS(g_err, "is a ring, not a topic");
+	CHECK_EQ(tool("pub %s </dev/null", ring), 1);
+	HAS(g_err, "is a ring, not a topic");
+	CHECK_OK(shmk_ring_close(r));
+
+	/* Waiting for subscribers, and for room, in vain: said, with the
+	 * one that holds a lossless topic up. */
+	CHECK_EQ(tool("pub --subscribers 2 --timeout 200 --no-shutdown %s "
+		      "</dev/null",
+		      topic),
+		 1);
+	HAS(g_err, "0 of the 2 subscriber(s) waited for came within 200 ms");
+	pid = spawn(child_sub_idle, (void *)topic);
+	CHECK_EQ(read(g_pipe[0], &c, 1), 1);
+	len = seq_lines(data, 1 << 20, 1, 1000);
+	put_file(g_in, data, len);
+	CHECK_EQ(tool("pub --no-shutdown --timeout 200 %s <%s", topic, g_in),
+		 1);
+	snprintf(line, sizeof(line),
+		 "no room within 200 ms: the slowest subscriber, pid %d, is "
+		 "63 message(s) behind",
+		 (int)pid);
+	HAS(g_err, line);
+	kill(pid, SIGKILL);
+	CHECK_EQ(wait_child(pid, 5000), 128 + SIGKILL);
+	CHECK_EQ(tool("sub --timeout 200 %s", topic), 1);
+	HAS(g_err, "no message within 200 ms");
+	CHECK_EQ(tool("rm %s %s", topic, ring), 0);
+	CHECK_EQ(tool("sub --timeout 50 %s", tname("t.nothere")), 1);
+	HAS(g_err, "no such object");
+	free(data);
+}
+
+/* A lossy topic laps a stopped subscriber: it says so once, with the
+ * count, and goes on from the oldest message held to the end. */
+static void test_sub_lapped(void)
+{
+	const char *topic = tname("t.lossy");
+	char cmd[512], errf[80], *got, *p, *nl;
+	uint64_t lost;
+	size_t len, i;
+	pid_t pid;
+	int first, v, prev;
+
+	CHECK_EQ(tool("create topic %s --lossy --capacity 4K --max-msg 64",
+		      topic),
+		 0);
+	snprintf(errf, sizeof(errf), "%s.lap", g_errf);
+	snprintf(cmd, sizeof(cmd), "exec '%s' sub --timeout 30000 %s >%s 2>%s",
+		 g_tool, topic, g_got, errf);
+	pid = spawn(child_sh, cmd);
+	CHECK_EQ(wait_counter(topic, "subscribers", 1), 1);
+	put_file(g_in, "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n", 21);
+	CHECK_EQ(tool("pub --no-shutdown %s <%s", topic, g_in), 0);
+	CHECK_EQ(wait_counter(topic, "delivered", 10), 10);
+	kill(pid, SIGSTOP);
+	got = malloc(1 << 20);
+	CHECK(got != NULL);
+	len = seq_lines(got, 1 << 20, 11, 1000);
+	put_file(g_in, got, len);
+	CHECK_EQ(tool("pub %s <%s", topic, g_in), 0); /* never waits */
+	CHECK_EQ(tool("info %s", topic), 0);
+	snprintf(cmd, sizeof(cmd),
+		 "slowest:      pid %d, 990 message(s) "
+		 "behind\n",
+		 (int)pid);
+	HAS(g_out, cmd);
+	kill(pid, SIGCONT);
+	CHECK_EQ(wait_child(pid, 30000), 0);
+	lost = ring_counter(topic, "lost");
+	CHECK(lost >= 990 - 64 && lost < 990);
+
+	/* 1..10, then the last ones held, in order, up to 1000. */
+	free(got);
+	got = get_file(g_got, &len);
+	got = realloc(got, len + 1);
+	CHECK(got != NULL);
+	got[len] = 0;
+	for (i = 0, prev = 0, first = 0, p = got; *p; p = nl + 1, i++) {
+		nl = strchr(p, '\n');
+		CHECK(nl != NULL);
+		v = atoi(p);
+		if (i == 10)
+			first = v;
+		else
+			CHECK_EQ(v, prev + 1);
+		prev = v;
+	}
+	CHECK_EQ(prev, 1000);
+	CHECK_EQ((uint64_t)first, 11 + lost);
+	CHECK_EQ(i, 10 + 990 - lost);
+	/* One line on standard error, that counts them and says where. */
+	slurp(errf, g_err, sizeof(g_err));
+	CHECK_EQ(count_lines(g_err), 1);
+	snprintf(cmd, sizeof(cmd),
+		 "shmk sub: %s: lapped: lost %llu message(s) before message "
+		 "11 of the output\n",
+		 topic, (unsigned long long)lost);
+	HAS(g_err, cmd);
+	unlink(errf);
+	free(got);
+	CHECK_EQ(tool("rm %s", topic), 0);
+}
+
 /* check on a healthy topic and on one whose counters were overwritten;
- * gc of a closed creator's topic and of a killed one's. */
+ * gc of the topics pub made and of a killed creator's. */
 static void test_topic_check_gc(void)
 {
 	const char *topic = tname("t.chk"), *made = tname("gct.made");
@@ -1226,10 +1591,10 @@ static void test_topic_check_gc(void)
 	HAS(g_out, "shut down: publishers get -EPIPE");
 	CHECK_OK(shmk_unlink(topic));
 
-	/* Made by a process gone since, by one gone with a subscriber still
-	 * alive, by shmk create (kept). */
-	CHECK_OK(shmk_topic_create(made, 4096, 64, NULL, &t));
-	CHECK_OK(shmk_topic_close(t));
+	/* Made by pub (its creator, gone), by a process killed since with
+	 * a subscriber still alive, by shmk create (kept). */
+	put_file(g_in, "x\n", 2);
+	CHECK_EQ(tool("pub %s <%s", made, g_in), 0);
 	CHECK_EQ(tool("create topic %s", kept), 0);
 	CHECK_OK(shmk_topic_create(dead, 4096, 64, NULL, &t));
 	pid = spawn(child_sub_idle, (void *)dead);
@@ -1275,6 +1640,9 @@ int main(int argc, char **argv)
 	test_create();
 	test_gc();
 	test_topic_info();
+	test_pub_three();
+	test_pub_sub();
+	test_sub_lapped();
 	test_topic_check_gc();
 
 	unlink(g_outf);

@@ -8,6 +8,9 @@
  *                                     live rates, once a second
  *   shmk send [OPTIONS] NAME          standard input into a ring
  *   shmk recv [OPTIONS] NAME          a ring to standard output
+ *   shmk pub [OPTIONS] NAME           standard input to a topic's
+ *                                     subscribers
+ *   shmk sub [OPTIONS] NAME           a topic to standard output
  *   shmk create KIND NAME [OPTIONS]   create an object that outlives
  *                                     the tool (SHMK_F_KEEP)
  *   shmk check NAME...                validate objects
@@ -1232,33 +1235,82 @@ static int cmd_watch(int argc, char **argv)
 }
 
 /* ---------------------------------------------------------------------
- * send, recv
+ * send, recv (a ring); pub, sub (a topic)
  * --------------------------------------------------------------------- */
 
 enum { MODE_LINES, MODE_CHUNKS, MODE_FRAMES };
 
+/* pub's geometry options given, a bit each, in geometry order. */
+enum { G_CAPACITY = 1u << 0, G_MAX_MSG = 1u << 1, G_LOSSY = 1u << 2 };
+
 struct xfer {
 	const char *cmd, *name;
+	int topic; /* pub, sub: the object is a topic */
 	int mode;
 	uint64_t chunk; /* MODE_CHUNKS: bytes per message */
 	int create, shutdown;
-	uint64_t nodes, node_size; /* --create's geometry */
+	uint64_t nodes, node_size;  /* --create's geometry */
+	uint64_t capacity, max_msg; /* pub: the geometry of a new topic */
+	int lossy;		    /* pub: a new topic's; sub: the topic's */
+	unsigned given;		    /* pub: the G_* options given */
+	int subscribers;	    /* pub: wait for that many */
+	int history, latest;	    /* sub */
 	unsigned mode_bits;
 	int timeout_ms; /* -1: wait forever */
 	struct shmk_ring *r;
-	size_t node;   /* the ring's node size */
+	struct shmk_topic *t;
+	size_t node;   /* the longest message: a ring's node size, a
+			  topic's max_msg */
 	uint64_t nmsg; /* messages sent or received */
-	/* send: the message being filled, reserved in the ring */
+	/* send: the message being filled, reserved in the ring (pub: in
+	 * buf); recv, sub: the message taken */
 	struct shmk_msg m;
 	int open;
 	size_t fill;
 	unsigned char hdr[4]; /* MODE_FRAMES: the length prefix */
 	int nhdr;
 	size_t flen;
+	char *buf; /* pub: the message being built; sub: a lossy topic's
+		      message copied out, or the latest */
+	/* sub: losses said so far; laps not said yet, and the messages
+	 * written out before the first and the last of them */
+	uint64_t lost_told, laps, lap_first, lap_last;
+	uint64_t tell_ms; /* no word about laps before then */
 };
 
-/* Parses send's or recv's options.  Returns an exit status to return at
- * once, or -1 to go on. */
+/* The options of each command, by their codes in xfer_options(). */
+static const char *xfer_allowed(const char *cmd)
+{
+	if (!strcmp(cmd, "send"))
+		return "cfCnsmtNT";
+	if (!strcmp(cmd, "recv"))
+		return "cfCnsmtT";
+	if (!strcmp(cmd, "pub"))
+		return "cfKXLmtNS";
+	return "cfHlt"; /* sub */
+}
+
+/* sub --history: a count, or "all" (-1). */
+static int parse_history(const char *cmd, const char *s, int *out)
+{
+	char *end;
+	long v;
+
+	if (!strcmp(s, "all")) {
+		*out = -1;
+		return 0;
+	}
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < 0 || v > INT32_MAX)
+		return bad_value(cmd, "history", s,
+				 "a number of messages, or all");
+	*out = (int)v;
+	return 0;
+}
+
+/* Parses the options of send, recv, pub or sub.  Returns an exit status
+ * to return at once, or -1 to go on. */
 static int xfer_options(struct xfer *x, int argc, char **argv)
 {
 	static const struct option longs[] = {
@@ -1270,19 +1322,38 @@ static int xfer_options(struct xfer *x, int argc, char **argv)
 		{"mode", required_argument, NULL, 'm'},
 		{"timeout", required_argument, NULL, 't'},
 		{"no-shutdown", no_argument, NULL, 'N'},
+		{"capacity", required_argument, NULL, 'K'},
+		{"max-msg", required_argument, NULL, 'X'},
+		{"lossy", no_argument, NULL, 'L'},
+		{"subscribers", required_argument, NULL, 'S'},
+		{"history", required_argument, NULL, 'H'},
+		{"latest", no_argument, NULL, 'l'},
+		{"topic", no_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
-	const char *cmd = x->cmd;
-	int c, geom = 0;
+	const char *cmd = x->cmd, *allowed = xfer_allowed(cmd);
+	int c, i, geom = 0, history = 0, pub = !strcmp(cmd, "pub");
+	char msg[128];
 
+	x->topic = pub || !strcmp(cmd, "sub");
 	x->mode = MODE_LINES;
 	x->nodes = 64;
 	x->node_size = 65536;
+	x->capacity = TOPIC_CAP;
 	x->mode_bits = 0600;
 	x->timeout_ms = -1;
-	x->shutdown = !strcmp(cmd, "send");
+	x->shutdown = pub || !strcmp(cmd, "send");
 	optind = 0;
 	while ((c = next_opt(cmd, argc, argv, ":h", longs)) != -1) {
+		if (c != 'h' && c != '?' && !strchr(allowed, c)) {
+			/* Another of these commands' option: unknown here. */
+			for (i = 0; longs[i].name && longs[i].val != c; i++)
+				;
+			snprintf(msg, sizeof(msg), "unknown option '--%s'",
+				 longs[i].name ? longs[i].name : "?");
+			usage_error(cmd, msg);
+			return EXIT_USAGE;
+		}
 		switch (c) {
 		case 'h':
 			return help_of(cmd);
@@ -1321,28 +1392,64 @@ static int xfer_options(struct xfer *x, int argc, char **argv)
 				return EXIT_USAGE;
 			break;
 		case 'N':
-			if (strcmp(cmd, "send") != 0) {
-				usage_error(cmd, "unknown option "
-						 "'--no-shutdown'");
-				return EXIT_USAGE;
-			}
 			x->shutdown = 0;
 			break;
+		case 'K':
+			if (parse_capacity(cmd, optarg, &x->capacity) < 0)
+				return EXIT_USAGE;
+			x->given |= G_CAPACITY;
+			break;
+		case 'X':
+			if (parse_size(cmd, "max-msg", optarg, 1,
+				       UINT64_C(1) << 33, &x->max_msg) < 0)
+				return EXIT_USAGE;
+			x->given |= G_MAX_MSG;
+			break;
+		case 'L':
+			x->lossy = 1;
+			x->given |= G_LOSSY;
+			break;
+		case 'S':
+			if (parse_int(cmd, "subscribers", optarg, 0, 128,
+				      &x->subscribers) < 0)
+				return EXIT_USAGE;
+			break;
+		case 'H':
+			if (parse_history(cmd, optarg, &x->history) < 0)
+				return EXIT_USAGE;
+			history = 1;
+			break;
+		case 'l':
+			x->latest = 1;
+			break;
+		case 'T':
+			usage_error(cmd, "a topic has commands of its own: "
+					 "'shmk pub NAME' publishes to it, "
+					 "'shmk sub NAME' subscribes to it");
+			return EXIT_USAGE;
 		default:
 			return EXIT_USAGE;
 		}
 	}
 	if (argc - optind != 1) {
-		usage_error(cmd, argc == optind ? "which ring? (a NAME is "
-						  "needed)"
-						: "takes one NAME");
+		usage_error(cmd, argc != optind ? "takes one NAME"
+				 : x->topic ? "which topic? (a NAME is needed)"
+					    : "which ring? (a NAME is needed)");
 		return EXIT_USAGE;
 	}
-	if (geom && !x->create) {
+	if (geom && !x->create && !x->topic) {
 		usage_error(cmd, "--nodes, --node-size and --mode need "
 				 "--create");
 		return EXIT_USAGE;
 	}
+	if (x->latest && history) {
+		usage_error(cmd, "--latest reads the newest message without "
+				 "subscribing: it takes no --history");
+		return EXIT_USAGE;
+	}
+	if (pub && topic_max_msg(cmd, x->capacity, !!(x->given & G_MAX_MSG),
+				 &x->max_msg) < 0)
+		return EXIT_USAGE;
 	x->name = argv[optind];
 	return -1;
 }
@@ -1352,11 +1459,14 @@ static void xfer_mismatch(const struct xfer *x)
 {
 	static struct shmk_stat st;
 	int rc = shmk_stat(x->name, &st);
-	char kind[32];
+	int want = x->topic ? SHMK_KIND_TOPIC : SHMK_KIND_RING;
+	char kind[32], ak[48];
 
-	if (!rc && st.kind != SHMK_KIND_RING) {
-		errf(x->cmd, x->name, "is a %s, not a ring",
-		     kind_str(st.kind, kind, sizeof(kind)));
+	if (!rc && st.kind != want) {
+		errf(x->cmd, x->name, "is %s, not a %s",
+		     a_kind(kind_str(st.kind, kind, sizeof(kind)), ak,
+			    sizeof(ak)),
+		     x->topic ? "topic" : "ring");
 	} else if (!rc && x->create && st.ngeom >= 2) {
 		errf(x->cmd, x->name,
 		     "exists as a ring of %llu nodes of %llu bytes, not the "
@@ -1370,19 +1480,31 @@ static void xfer_mismatch(const struct xfer *x)
 	}
 }
 
-static int xfer_open(struct xfer *x)
+/*
+ * pub: opens the topic, or creates it if there is none (pub is then its
+ * creator, and its exit shuts the topic down, --no-shutdown or not).  An
+ * existing topic must have the geometry options given.  Returns 0, or -1
+ * once the error has been reported.
+ */
+static int pub_open(struct xfer *x)
 {
 	struct shmk_opts o = {0};
-	int rc;
+	uint64_t have[3], want[3];
+	char hs[128], ws[128];
+	int rc = -ENOENT, tries, i, made = 0, same = 1;
 
 	o.mode = x->mode_bits;
-	o.wait_ms = x->timeout_ms;
-	if (x->create) {
-		o.flags = SHMK_F_OPEN_OR_CREATE;
-		rc = shmk_ring_create(x->name, (size_t)x->nodes,
-				      (size_t)x->node_size, &o, &x->r);
-	} else {
-		rc = shmk_ring_open(x->name, &o, &x->r);
+	o.flags = x->lossy ? SHMK_F_LOSSY : 0;
+	/* Made by another between our open and our create: open it. */
+	for (tries = 0; tries < 100; tries++) {
+		rc = shmk_topic_open(x->name, NULL, &x->t);
+		if (rc != -ENOENT)
+			break;
+		rc = shmk_topic_create(x->name, (size_t)x->capacity,
+				       (size_t)x->max_msg, &o, &x->t);
+		made = !rc;
+		if (rc != -EEXIST)
+			break;
 	}
 	if (rc == -EPROTO)
 		xfer_mismatch(x);
@@ -1390,55 +1512,218 @@ static int xfer_open(struct xfer *x)
 		err(x->cmd, x->name, rc);
 	if (rc < 0)
 		return -1;
-	x->node = shmk_ring_node_size(x->r);
+	have[0] = shmk_topic_capacity(x->t);
+	have[1] = shmk_topic_max_msg(x->t);
+	have[2] = (uint64_t)shmk_topic_lossy(x->t);
+	want[0] = x->capacity;
+	want[1] = x->max_msg;
+	want[2] = (uint64_t)x->lossy;
+	for (i = 0; i < 3; i++) {
+		if (!(x->given & (1u << i)))
+			want[i] = have[i];
+		same = same && want[i] == have[i];
+	}
+	if (!made && !same) {
+		errf(x->cmd, x->name,
+		     "exists as a topic of %s, not the %s asked for",
+		     geom_of(SHMK_KIND_TOPIC, have, 3, hs, sizeof(hs)),
+		     geom_of(SHMK_KIND_TOPIC, want, 3, ws, sizeof(ws)));
+		shmk_topic_close(x->t);
+		x->t = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static int xfer_open(struct xfer *x)
+{
+	struct shmk_opts o = {0};
+	int rc;
+
+	if (!strcmp(x->cmd, "pub")) {
+		rc = pub_open(x);
+	} else {
+		o.wait_ms = x->timeout_ms;
+		if (x->topic) {
+			rc = shmk_topic_open(x->name, &o, &x->t);
+		} else if (x->create) {
+			o.mode = x->mode_bits;
+			o.flags = SHMK_F_OPEN_OR_CREATE;
+			rc = shmk_ring_create(x->name, (size_t)x->nodes,
+					      (size_t)x->node_size, &o, &x->r);
+		} else {
+			rc = shmk_ring_open(x->name, &o, &x->r);
+		}
+		if (rc == -EPROTO)
+			xfer_mismatch(x);
+		else if (rc < 0)
+			err(x->cmd, x->name, rc);
+	}
+	if (rc < 0)
+		return -1;
+	if (!x->topic) {
+		x->node = shmk_ring_node_size(x->r);
+		return 0;
+	}
+	x->node = shmk_topic_max_msg(x->t);
+	if (strcmp(x->cmd, "pub") != 0)
+		x->lossy = shmk_topic_lossy(x->t);
+	/* pub builds messages here; sub copies out a lossy topic's, and
+	 * the latest. */
+	if (!strcmp(x->cmd, "pub") || x->lossy || x->latest) {
+		x->buf = malloc(x->node);
+		if (!x->buf) {
+			err(x->cmd, "memory for a message", -ENOMEM);
+			shmk_topic_close(x->t);
+			x->t = NULL;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* One try of what a command waits for (a free node, a message, room in
+ * a topic), waiting at most t ms. */
+typedef int (*xfer_op)(struct xfer *x, int t);
+
+static int op_reserve(struct xfer *x, int t)
+{
+	return shmk_ring_reserve(x->r, &x->m, t);
+}
+
+static int op_acquire(struct xfer *x, int t)
+{
+	return shmk_ring_acquire(x->r, &x->m, t);
+}
+
+static int op_publish(struct xfer *x, int t)
+{
+	return shmk_topic_publish(x->t, x->buf, x->fill, t);
+}
+
+/* A lossless topic's message is read in place, held until it is written
+ * out; a lossy topic's is copied out first, as a publisher may overwrite
+ * it in place meanwhile (the receive checks the copy). */
+static int op_take(struct xfer *x, int t)
+{
+	ssize_t n;
+
+	if (!x->lossy)
+		return shmk_topic_acquire(x->t, &x->m, t);
+	n = shmk_topic_receive(x->t, x->buf, x->node, t);
+	if (n < 0)
+		return (int)n;
+	x->m.data = x->buf;
+	x->m.len = (size_t)n;
 	return 0;
 }
 
 /*
- * Runs a blocking ring operation (reserve or acquire) in slices of at
- * most SLICE_MS, so that a stopping signal is seen: the library's waits
- * are not shortened by signals, and nothing but a shutdown wakes them.
- * Each slice counts as a full or empty wait in the ring's counters.
- * Returns as the operation, -ETIMEDOUT after timeout_ms (-1: never), or
- * -EINTR on a signal.
+ * sub: says on standard error how many messages the laps not said yet
+ * lost, and where in the output; at most once a second (a subscriber
+ * lapped over and over would flood it) unless final.
  */
-static int ring_wait(struct shmk_ring *r, struct shmk_msg *m, int timeout_ms,
-		     int (*op)(struct shmk_ring *, struct shmk_msg *, int))
+static void sub_tell(struct xfer *x, int final)
 {
-	uint64_t end = timeout_ms < 0 ? 0 : now_ms() + (uint64_t)timeout_ms;
+	uint64_t lost = shmk_topic_lost(x->t), now = now_ms(), n;
+	char all[64] = "";
+
+	if (!x->laps || (!final && now < x->tell_ms))
+		return;
+	n = lost - x->lost_told;
+	if (x->lost_told)
+		snprintf(all, sizeof(all), " (%llu lost in all)",
+			 (unsigned long long)lost);
+	if (x->laps == 1)
+		errf(x->cmd, x->name,
+		     "lapped: lost %llu message(s) before message %llu of the "
+		     "output%s",
+		     (unsigned long long)n,
+		     (unsigned long long)x->lap_first + 1, all);
+	else
+		errf(x->cmd, x->name,
+		     "lapped %llu times, before messages %llu to %llu of the "
+		     "output: lost %llu message(s)%s",
+		     (unsigned long long)x->laps,
+		     (unsigned long long)x->lap_first + 1,
+		     (unsigned long long)x->lap_last + 1, (unsigned long long)n,
+		     all);
+	x->lost_told = lost;
+	x->laps = 0;
+	x->tell_ms = now + 1000;
+}
+
+/* sub: a lossy topic lapped us (the receive said -EOVERFLOW, and the
+ * next one gives the oldest message still held). */
+static void sub_lapped(struct xfer *x)
+{
+	if (!x->laps++)
+		x->lap_first = x->nmsg;
+	x->lap_last = x->nmsg;
+	sub_tell(x, 0);
+}
+
+/*
+ * Runs a blocking operation in slices of at most SLICE_MS, so that a
+ * stopping signal is seen: the library's waits are not shortened by
+ * signals, and nothing but a shutdown wakes them.  Each slice counts as
+ * a full or empty wait in the object's counters.  Returns as the
+ * operation, -ETIMEDOUT after x->timeout_ms (-1: never), or -EINTR on a
+ * signal.
+ */
+static int xfer_wait(struct xfer *x, xfer_op op)
+{
+	uint64_t end =
+		x->timeout_ms < 0 ? 0 : now_ms() + (uint64_t)x->timeout_ms;
 	int rc, t;
 
 	for (;;) {
 		t = SLICE_MS;
-		if (timeout_ms >= 0) {
+		if (x->timeout_ms >= 0) {
 			uint64_t now = now_ms();
 
 			t = now >= end		   ? 0
 			    : end - now < SLICE_MS ? (int)(end - now)
 						   : SLICE_MS;
 		}
-		rc = op(r, m, t);
+		rc = op(x, t);
 		if (rc != -ETIMEDOUT && rc != -EAGAIN)
 			return rc;
 		if (g_signal)
 			return -EINTR;
 		if (t == 0)
 			return -ETIMEDOUT;
+		if (x->laps) /* sub: laps not said yet, a second on */
+			sub_tell(x, 0);
 	}
 }
 
-/* Reports the error rc of an operation on the ring; returns -1. */
+/* Reports the error rc of an operation on the ring or topic; returns
+ * -1. */
 static int xfer_error(struct xfer *x, int rc)
 {
+	const char *what = x->topic ? "topic" : "ring";
+	int out = !strcmp(x->cmd, "send") || !strcmp(x->cmd, "pub");
+	struct shmk_topic_stats s;
+
 	if (rc == -EPIPE)
 		errf(x->cmd, x->name,
-		     "the ring is shut down, nothing more can be sent (it "
+		     "the %s is shut down, nothing more can be %s (it "
 		     "stays shut down: remove it with 'shmk rm %s')",
-		     x->name);
+		     what, x->topic ? "published" : "sent", x->name);
+	else if (rc == -ETIMEDOUT && x->topic && out &&
+		 !shmk_topic_stats(x->t, &s) && !s.lossy && s.subscribers)
+		/* Lossless: who holds the topic up. */
+		errf(x->cmd, x->name,
+		     "no room within %d ms: the slowest subscriber, pid "
+		     "%llu, is %llu message(s) behind",
+		     x->timeout_ms, (unsigned long long)s.slowest_pid,
+		     (unsigned long long)s.slowest_lag);
 	else if (rc == -ETIMEDOUT)
 		errf(x->cmd, x->name, "%s within %d ms",
-		     strcmp(x->cmd, "send") != 0 ? "no message"
-						 : "no free node",
+		     !out	? "no message"
+		     : x->topic ? "no room"
+				: "no free node",
 		     x->timeout_ms);
 	else if (rc == -EINTR)
 		errf(x->cmd, x->name, "interrupted (%s)", strsignal(g_signal));
@@ -1454,13 +1739,30 @@ static const char *unit_name(const struct xfer *x)
 					: "frame";
 }
 
-/* Reserves the node the next message is filled into. */
+/* What bounds a message: "a node", "the topic's max_msg". */
+static const char *bound_name(const struct xfer *x)
+{
+	return x->topic ? "the topic's max_msg" : "a node";
+}
+
+/*
+ * Starts the next message: a node reserved in the ring or, for a topic,
+ * buf.  A topic's message is published whole: a loan held while input
+ * trickles in would hold back every message loaned after it, other
+ * publishers' too.
+ */
 static int send_begin(struct xfer *x)
 {
-	int rc = ring_wait(x->r, &x->m, x->timeout_ms, shmk_ring_reserve);
+	int rc;
 
-	if (rc < 0)
-		return xfer_error(x, rc);
+	if (x->topic) {
+		x->m.data = x->buf;
+		x->m.len = x->node;
+	} else {
+		rc = xfer_wait(x, op_reserve);
+		if (rc < 0)
+			return xfer_error(x, rc);
+	}
 	x->open = 1;
 	x->fill = 0;
 	return 0;
@@ -1470,8 +1772,12 @@ static int send_commit(struct xfer *x)
 {
 	int rc;
 
-	x->m.len = x->fill;
-	rc = shmk_ring_commit(x->r, &x->m);
+	if (x->topic) {
+		rc = xfer_wait(x, op_publish);
+	} else {
+		x->m.len = x->fill;
+		rc = shmk_ring_commit(x->r, &x->m);
+	}
 	if (rc < 0)
 		return xfer_error(x, rc);
 	x->open = 0;
@@ -1482,9 +1788,10 @@ static int send_commit(struct xfer *x)
 static int too_long(struct xfer *x, const char *len)
 {
 	errf(x->cmd, x->name,
-	     "%s %llu%s is longer than a node (%zu bytes): not sent, and "
+	     "%s %llu%s is longer than %s (%zu bytes): not sent, and "
 	     "nothing is ever truncated",
-	     unit_name(x), (unsigned long long)x->nmsg + 1, len, x->node);
+	     unit_name(x), (unsigned long long)x->nmsg + 1, len, bound_name(x),
+	     x->node);
 	return -1;
 }
 
@@ -1577,9 +1884,47 @@ static int send_eof(struct xfer *x)
 	return x->open ? send_commit(x) : 0;
 }
 
-static int cmd_send(int argc, char **argv)
+/*
+ * pub --subscribers N: waits until the topic has N live subscribers, up
+ * to --timeout.  A subscription wakes nobody, so the topic's counters
+ * are looked at every 5 ms.  Returns 0, or -1 once the error has been
+ * reported.
+ */
+static int pub_wait_subscribers(struct xfer *x)
 {
-	struct xfer x = {.cmd = "send"};
+	uint64_t end = now_ms() + (uint64_t)x->timeout_ms;
+	static struct shmk_stat st;
+	struct shmk_topic_stats s;
+	int rc;
+
+	for (;;) {
+		rc = shmk_topic_stats(x->t, &s);
+		if (rc < 0)
+			return xfer_error(x, rc);
+		if (s.subscribers >= (uint64_t)x->subscribers)
+			return 0;
+		/* Shut down (a topic left from an earlier run, say): its
+		 * subscribers end at once, so they may never be seen. */
+		if (!shmk_stat(x->name, &st) && st.state == SHMK_STATE_SHUTDOWN)
+			return xfer_error(x, -EPIPE);
+		if (g_signal)
+			return xfer_error(x, -EINTR);
+		if (x->timeout_ms >= 0 && now_ms() >= end) {
+			errf(x->cmd, x->name,
+			     "%llu of the %d subscriber(s) waited for came "
+			     "within %d ms",
+			     (unsigned long long)s.subscribers, x->subscribers,
+			     x->timeout_ms);
+			return -1;
+		}
+		usleep(5000);
+	}
+}
+
+/* send, pub: standard input into a ring, or to a topic's subscribers. */
+static int xfer_send(const char *cmd, int argc, char **argv)
+{
+	struct xfer x = {.cmd = cmd};
 	int rc, status = EXIT_FAIL;
 	ssize_t n;
 
@@ -1589,12 +1934,13 @@ static int cmd_send(int argc, char **argv)
 	if (xfer_open(&x) < 0)
 		return EXIT_FAIL;
 	if (x.mode == MODE_CHUNKS && x.chunk > x.node) {
-		errf("send", x.name,
-		     "--chunk %llu is larger than a node (%zu bytes)",
-		     (unsigned long long)x.chunk, x.node);
+		errf(cmd, x.name, "--chunk %llu is larger than %s (%zu bytes)",
+		     (unsigned long long)x.chunk, bound_name(&x), x.node);
 		goto out;
 	}
 	catch_signals(0);
+	if (x.subscribers && pub_wait_subscribers(&x) < 0)
+		goto out;
 	for (;;) {
 		if (g_signal) {
 			xfer_error(&x, -EINTR);
@@ -1604,7 +1950,7 @@ static int cmd_send(int argc, char **argv)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			err("send", "standard input", -errno);
+			err(cmd, "standard input", -errno);
 			goto out;
 		}
 		if (n == 0)
@@ -1615,13 +1961,29 @@ static int cmd_send(int argc, char **argv)
 	if (send_eof(&x) == 0)
 		status = EXIT_OK;
 out:
-	if (x.open)
+	if (x.open && !x.topic)
 		shmk_ring_abort(x.r, &x.m);
 	/* However send ends, readers are told: they drain and stop. */
-	if (x.shutdown)
+	if (x.shutdown && x.topic)
+		shmk_topic_shutdown(x.t);
+	else if (x.shutdown)
 		shmk_ring_shutdown(x.r);
-	shmk_ring_close(x.r);
+	if (x.topic)
+		shmk_topic_close(x.t);
+	else
+		shmk_ring_close(x.r);
+	free(x.buf);
 	return status;
+}
+
+static int cmd_send(int argc, char **argv)
+{
+	return xfer_send("send", argc, argv);
+}
+
+static int cmd_pub(int argc, char **argv)
+{
+	return xfer_send("pub", argc, argv);
 }
 
 /* Writes message m to standard output in x's mode. */
@@ -1654,11 +2016,46 @@ fail:
 	return -1;
 }
 
-static int cmd_recv(int argc, char **argv)
+/* Hands the message taken back: a ring's node, a lossless topic's place
+ * (a lossy topic's was copied out). */
+static void recv_release(struct xfer *x)
 {
-	struct xfer x = {.cmd = "recv"};
-	struct shmk_msg m;
+	if (!x->topic)
+		shmk_ring_release(x->r, &x->m);
+	else if (!x->lossy)
+		shmk_topic_release(x->t, &x->m);
+}
+
+/* sub --latest: the newest message held, without subscribing. */
+static int sub_latest(struct xfer *x)
+{
+	ssize_t n = shmk_topic_latest(x->t, x->buf, x->node);
+
+	if (n == -EAGAIN) {
+		errf(x->cmd, x->name, "holds no message");
+		return EXIT_FAIL;
+	}
+	if (n < 0) {
+		err(x->cmd, x->name, (int)n);
+		return EXIT_FAIL;
+	}
+	x->m.data = x->buf;
+	x->m.len = (size_t)n;
+	if (recv_put(x, &x->m) < 0)
+		return EXIT_FAIL;
+	if (fflush(stdout) == EOF) {
+		err(x->cmd, "standard output", -errno);
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+/* recv, sub: a ring's or a topic's messages to standard output. */
+static int xfer_recv(const char *cmd, int argc, char **argv)
+{
+	struct xfer x = {.cmd = cmd};
 	int rc, status = EXIT_FAIL;
+	xfer_op take;
 
 	rc = xfer_options(&x, argc, argv);
 	if (rc >= 0)
@@ -1669,16 +2066,35 @@ static int cmd_recv(int argc, char **argv)
 	 * under load, prompt when idle. */
 	setvbuf(stdout, g_iobuf, _IOFBF, sizeof(g_iobuf));
 	signal(SIGPIPE, SIG_IGN); /* a closed pipe is an error to report */
+	if (x.latest) {
+		status = sub_latest(&x);
+		goto out;
+	}
+	if (x.topic) {
+		rc = shmk_topic_subscribe(x.t, x.history);
+		if (rc == -EPIPE) {
+			status = EXIT_OK; /* shut down: nothing to take */
+			goto out;
+		}
+		if (rc < 0) {
+			err(cmd, x.name, rc);
+			goto out;
+		}
+	}
+	take = x.topic ? op_take : op_acquire;
 	catch_signals(0);
 	for (;;) {
-		rc = shmk_ring_acquire(x.r, &m, 0);
+		rc = take(&x, 0);
 		if (rc == -EAGAIN) {
 			if (fflush(stdout) == EOF) {
-				err("recv", "standard output", -errno);
+				err(cmd, "standard output", -errno);
 				goto out;
 			}
-			rc = ring_wait(x.r, &m, x.timeout_ms,
-				       shmk_ring_acquire);
+			rc = xfer_wait(&x, take);
+		}
+		if (rc == -EOVERFLOW && x.topic) {
+			sub_lapped(&x);
+			continue;
 		}
 		if (rc == -EPIPE) /* shut down and drained: the end */
 			break;
@@ -1686,23 +2102,41 @@ static int cmd_recv(int argc, char **argv)
 			xfer_error(&x, rc);
 			goto out;
 		}
-		rc = recv_put(&x, &m);
-		shmk_ring_release(x.r, &m);
+		rc = recv_put(&x, &x.m);
+		recv_release(&x);
 		if (rc < 0)
 			goto out;
 		x.nmsg++;
+		if (x.laps)
+			sub_tell(&x, 0);
 		if (g_signal) {
 			xfer_error(&x, -EINTR);
 			goto out;
 		}
 	}
 	if (fflush(stdout) == EOF)
-		err("recv", "standard output", -errno);
+		err(cmd, "standard output", -errno);
 	else
 		status = EXIT_OK;
 out:
-	shmk_ring_close(x.r);
+	if (x.topic) {
+		sub_tell(&x, 1);
+		shmk_topic_close(x.t);
+	} else {
+		shmk_ring_close(x.r);
+	}
+	free(x.buf);
 	return status;
+}
+
+static int cmd_recv(int argc, char **argv)
+{
+	return xfer_recv("recv", argc, argv);
+}
+
+static int cmd_sub(int argc, char **argv)
+{
+	return xfer_recv("sub", argc, argv);
 }
 
 /* ---------------------------------------------------------------------
@@ -2886,15 +3320,96 @@ static const struct command commands[] = {
 	 "  --frames          write length-prefixed frames\n" XFER_HELP(
 		 "a message"),
 	 cmd_recv},
+	{"pub", "[OPTIONS] NAME", "standard input to a topic's subscribers",
+	 "Reads standard input and publishes it to the topic NAME as\n"
+	 "messages, framed as 'shmk send' frames them: one per line by\n"
+	 "default (the newline is not sent), --chunk or --frames.  Every\n"
+	 "subscriber ('shmk sub') gets every message, in one order.  A "
+	 "message\n"
+	 "longer than the topic's max_msg is an error that names it: nothing\n"
+	 "is ever truncated, and what came before it has been published.\n"
+	 "\n"
+	 "If NAME does not exist, pub creates it (--capacity, --max-msg,\n"
+	 "--lossy, --mode) and is its creator.  If it exists, it must have\n"
+	 "the geometry options given.  A subscriber gets only what is\n"
+	 "published after it subscribed (unless it asks for history):\n"
+	 "--subscribers N waits for N of them before the first message.  A\n"
+	 "lossless topic (the default) makes pub wait for its slowest\n"
+	 "subscriber; a lossy one overwrites what they have not taken.\n"
+	 "\n"
+	 "At the end of input pub shuts the topic down (shmk_topic_shutdown)\n"
+	 "so that subscribers take what is left and stop; it does so however\n"
+	 "it ends (an error, SIGINT, SIGTERM) unless --no-shutdown.  A shut-\n"
+	 "down topic stays shut down: remove it with 'shmk rm NAME' before\n"
+	 "using the name again.\n"
+	 "\n"
+	 "  --chunk SIZE       messages of SIZE bytes, the last one shorter "
+	 "if\n"
+	 "                     the input ends so\n"
+	 "  --frames           length-prefixed frames: a 4-byte little-endian\n"
+	 "                     length, then that many bytes\n"
+	 "  --subscribers N    wait for N live subscribers before the first\n"
+	 "                     message (default 0: do not wait)\n"
+	 "  --no-shutdown      leave the topic open at the end (no effect "
+	 "when\n"
+	 "                     pub created it: its creator's exit shuts it\n"
+	 "                     down; make one that outlives its publishers\n"
+	 "                     with 'shmk create topic')\n"
+	 "  --capacity SIZE    bytes of the log, a power of two from 4K to "
+	 "16G\n"
+	 "                     (default 4M)\n"
+	 "  --max-msg SIZE     the longest message, at most capacity / 2 - 64\n"
+	 "                     (default 64K, or that if less)\n"
+	 "  --lossy            overwrite the oldest messages rather than wait\n"
+	 "                     for slow subscribers\n"
+	 "  --mode OCTAL       permission bits of a topic pub creates "
+	 "(default\n"
+	 "                     0600)\n"
+	 "  --timeout MS       how long to wait for the subscribers and, for\n"
+	 "                     each message, for room; -1 (the default) waits\n"
+	 "                     forever, 0 does not wait\n"
+	 "\n"
+	 "One producer into three consumers:\n"
+	 "  shmk sub feed > a & shmk sub feed > b & shmk sub feed > c &\n"
+	 "  seq 100000 | shmk pub --subscribers 3 feed\n"
+	 "  wait; shmk rm feed",
+	 cmd_pub},
+	{"sub", "[OPTIONS] NAME", "a topic to standard output",
+	 "Subscribes to the topic NAME and writes each message published to\n"
+	 "it from then on to standard output, as 'shmk recv' writes a ring's:\n"
+	 "a line (the message and a newline), raw bytes (--chunk) or a frame\n"
+	 "(--frames).  Every subscriber gets every message, in the one order\n"
+	 "they all see.  If NAME does not exist yet, sub waits for it.  When\n"
+	 "the topic is shut down and drained, sub exits 0.\n"
+	 "\n"
+	 "A lossless topic waits for its slowest subscriber ('shmk info' "
+	 "names\n"
+	 "it).  A lossy topic overwrites what a subscriber has not taken yet:\n"
+	 "sub then says on standard error how many messages it lost and "
+	 "before\n"
+	 "which message of its output, and goes on from the oldest still held\n"
+	 "(one such line a second at most, the rest at the end).  The exit\n"
+	 "status stays 0: losing the oldest is a lossy topic's policy.\n"
+	 "\n"
+	 "  --history K|all  first the last K messages the topic still holds\n"
+	 "                   (all: every one), then the new ones (default 0)\n"
+	 "  --latest         write the newest message held and exit, without\n"
+	 "                   subscribing (exit 1 if it holds none)\n"
+	 "  --chunk SIZE     write messages as raw bytes\n"
+	 "  --frames         write length-prefixed frames\n"
+	 "  --timeout MS     how long to wait for the topic to appear and for\n"
+	 "                   each message; -1 (the default) waits forever, 0\n"
+	 "                   does not wait",
+	 cmd_sub},
 	{"create", "KIND NAME [OPTIONS]", "create an object for others to use",
 	 "Creates the object NAME of KIND (ring, topic, buffer, array or\n"
 	 "event) for other programs to open, and exits.  The object is kept\n"
 	 "(SHMK_F_KEEP): it stays ready after the tool exits, nobody's close\n"
 	 "shuts it down, and 'shmk gc' leaves it alone; 'shmk rm NAME'\n"
-	 "removes it ('shmk send' still shuts a ring down at the end of its\n"
-	 "input, unless --no-shutdown).  Prints nothing on success unless\n"
-	 "--verbose.  An rpc object is not created this way: its server\n"
-	 "process makes and owns it (shmk_rpc_serve).\n"
+	 "removes it ('shmk send' and 'shmk pub' still shut a ring or topic\n"
+	 "down at the end of their input, unless --no-shutdown).  Prints\n"
+	 "nothing on success unless --verbose.  An rpc object is not created\n"
+	 "this way: its server process makes and owns it (shmk_rpc_serve).\n"
 	 "\n"
 	 "  ring    --nodes N         nodes (at least 2; default 64)\n"
 	 "          --node-size SIZE  bytes per node (default 64K)\n"
