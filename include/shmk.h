@@ -290,11 +290,14 @@ int shmk_unlink_force(const char *name);
  * -ECHILD, -EMFILE and what socket(2) or bind(2) fail with.
  *
  * Waking: shmk_ring_wake() (and _topic_, _event_, _buffer_, _array_)
- * makes every call of the handle that is in progress (blocked, spinning,
- * about to sleep) return -ECANCELED, without shutting anything down;
- * calls made afterwards block as usual.  Async-signal-safe: a SIGINT
- * handler may call it to end a blocking read cleanly.  Returns 0 or
- * -EINVAL.
+ * makes every call of the handle that is waiting (blocked, spinning,
+ * about to sleep) return -ECANCELED, without shutting anything down.  If
+ * none is waiting, the next call of the handle that would wait returns
+ * -ECANCELED instead, so that a wake is never lost, whenever it comes
+ * (a SIGINT handler that calls it ends a `read` the program is about to
+ * make, or is making).  Calls that need not wait (they succeed at once,
+ * or have timeout 0) are not affected; once a wake has been answered,
+ * calls wait as usual.  Async-signal-safe.  Returns 0, -EINVAL, -ECHILD.
  */
 
 /*

@@ -292,11 +292,12 @@ struct shmk__region {
 	struct shmk__guard_slot *guard;
 	/* Waiting: the wake-up socket (-1 until shmk__poll_fd() makes it)
 	 * and the token in its name; the socket notifies send from (-1
-	 * until one first needs it); wakes counts shmk__region_wake(). */
+	 * until one first needs it); wakes counts shmk__region_wake(),
+	 * wakes_seen the wakes some wait has answered with -ECANCELED. */
 	int poll_fd;
 	uint64_t poll_token;
 	_Atomic int send_fd;
-	_Atomic uint32_t wakes;
+	_Atomic uint32_t wakes, wakes_seen;
 };
 
 /* Argument checks shared by every create and open call. */
@@ -489,11 +490,12 @@ int shmk__wait(struct shmk__region *r, uint32_t wakes0, struct shmk__ec *ec,
 	       shmk__cond_fn cond, void *arg, uint64_t deadline,
 	       int64_t spin_ns, uint64_t slice_ns, unsigned flags);
 
-/* What shmk__wait() compares against (seq_cst: before the look at the
- * condition that precedes the wait). */
+/* What shmk__wait() compares against: the wakes answered so far (a wake
+ * not answered yet ends the next wait).  seq_cst: before the look at the
+ * condition that precedes the wait. */
 static inline uint32_t shmk__wakes(struct shmk__region *r)
 {
-	return atomic_load_explicit(&r->wakes, memory_order_seq_cst);
+	return atomic_load_explicit(&r->wakes_seen, memory_order_seq_cst);
 }
 
 /*
@@ -514,7 +516,8 @@ int shmk__poll_fd(struct shmk__region *r);
 
 /*
  * Ends every wait of the handle in progress with -ECANCELED (the object
- * is not shut down).  Async-signal-safe.
+ * is not shut down); with none in progress, the next one.
+ * Async-signal-safe.
  */
 void shmk__region_wake(struct shmk__region *r);
 

@@ -374,10 +374,24 @@ int shmk__wake_call(struct shmk__region *r)
  * Waiting
  * --------------------------------------------------------------------- */
 
+/* A wake not answered when the wait began, or since: answer it. */
 static int woken(struct shmk__region *r, uint32_t wakes0)
 {
-	return r &&
-	       atomic_load_explicit(&r->wakes, memory_order_relaxed) != wakes0;
+	uint32_t w, seen;
+
+	if (!r)
+		return 0;
+	w = atomic_load_explicit(&r->wakes, memory_order_relaxed);
+	if (w == wakes0)
+		return 0;
+	/* The count answered only grows (two answering threads). */
+	seen = atomic_load_explicit(&r->wakes_seen, memory_order_relaxed);
+	while ((int32_t)(w - seen) > 0 &&
+	       !atomic_compare_exchange_weak_explicit(&r->wakes_seen, &seen, w,
+						      memory_order_relaxed,
+						      memory_order_relaxed))
+		;
+	return 1;
 }
 
 int shmk__wait(struct shmk__region *r, uint32_t wakes0, struct shmk__ec *ec,
@@ -399,6 +413,8 @@ int shmk__wait(struct shmk__region *r, uint32_t wakes0, struct shmk__ec *ec,
 		return rc < 0 ? rc : 0;
 	if (deadline == 0)
 		goto last_look;
+	if (woken(r, wakes0))
+		return -ECANCELED;
 	if (spin_ns > 0) {
 		until = shmk__mono_ns() + (uint64_t)spin_ns;
 		for (;;) {

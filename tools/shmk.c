@@ -45,7 +45,6 @@
 #define IO_BUF	   (1u << 20)		/* send's and recv's stdio buffers */
 #define TOPIC_CAP  (UINT64_C(4) << 20)	/* a new topic's default capacity */
 #define TOPIC_MSG  (UINT64_C(64) << 10) /* and its default max_msg */
-#define SLICE_MS   250 /* longest wait before looking at signals */
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -414,13 +413,34 @@ static int topic_max_msg(const char *cmd, uint64_t capacity, int given,
 
 static volatile sig_atomic_t g_signal; /* the stopping signal, or 0 */
 static volatile sig_atomic_t g_tstp;   /* watch: SIGTSTP arrived */
+/* send, recv, pub, sub: the handle a stopping signal wakes (its blocked
+ * call returns -ECANCELED; a wake that comes before the call ends the
+ * call's wait as soon as it begins).  Set once open, cleared before the
+ * handle closes. */
+static struct shmk_ring *volatile g_wake_ring;
+static struct shmk_topic *volatile g_wake_topic;
 
 static void on_signal(int sig)
 {
-	if (sig == SIGTSTP)
+	struct shmk_ring *r = g_wake_ring;
+	struct shmk_topic *t = g_wake_topic;
+
+	if (sig == SIGTSTP) {
 		g_tstp = 1;
-	else
-		g_signal = sig;
+		return;
+	}
+	g_signal = sig;
+	if (r)
+		shmk_ring_wake(r);
+	if (t)
+		shmk_topic_wake(t);
+}
+
+/* The handle the signals wake (NULL, NULL: none). */
+static void wake_on_signal(struct shmk_ring *r, struct shmk_topic *t)
+{
+	g_wake_ring = r;
+	g_wake_topic = t;
 }
 
 /* Without SA_RESTART, so that a blocking read(2) returns EINTR. */
@@ -1664,12 +1684,11 @@ static void sub_lapped(struct xfer *x)
 }
 
 /*
- * Runs a blocking operation in slices of at most SLICE_MS, so that a
- * stopping signal is seen: the library's waits are not shortened by
- * signals, and nothing but a shutdown wakes them.  Each slice counts as
- * a full or empty wait in the object's counters.  Returns as the
- * operation, -ETIMEDOUT after x->timeout_ms (-1: never), or -EINTR on a
- * signal.
+ * Runs a blocking operation until it is done, x->timeout_ms (-1: never)
+ * has passed, or a stopping signal came: the signal handler wakes the
+ * handle (shmk_*_wake), and the operation returns -ECANCELED.  sub waits
+ * at most a second at a time while it has laps to tell.  Returns as the
+ * operation, -ETIMEDOUT, or -EINTR on a signal.
  */
 static int xfer_wait(struct xfer *x, xfer_op op)
 {
@@ -1678,23 +1697,25 @@ static int xfer_wait(struct xfer *x, xfer_op op)
 	int rc, t;
 
 	for (;;) {
-		t = SLICE_MS;
+		if (g_signal)
+			return -EINTR;
+		t = x->timeout_ms;
 		if (x->timeout_ms >= 0) {
 			uint64_t now = now_ms();
 
-			t = now >= end		   ? 0
-			    : end - now < SLICE_MS ? (int)(end - now)
-						   : SLICE_MS;
+			t = now >= end ? 0 : (int)(end - now);
 		}
+		if (x->laps && (t < 0 || t > 1000))
+			t = 1000; /* sub: laps not said yet, a second on */
 		rc = op(x, t);
+		if (rc == -ECANCELED)
+			continue; /* a signal: seen above */
 		if (rc != -ETIMEDOUT && rc != -EAGAIN)
 			return rc;
-		if (g_signal)
-			return -EINTR;
-		if (t == 0)
-			return -ETIMEDOUT;
-		if (x->laps) /* sub: laps not said yet, a second on */
+		if (x->laps)
 			sub_tell(x, 0);
+		if (x->timeout_ms >= 0 && now_ms() >= end)
+			return -ETIMEDOUT;
 	}
 }
 
@@ -1938,6 +1959,7 @@ static int xfer_send(const char *cmd, int argc, char **argv)
 		     (unsigned long long)x.chunk, bound_name(&x), x.node);
 		goto out;
 	}
+	wake_on_signal(x.r, x.t);
 	catch_signals(0);
 	if (x.subscribers && pub_wait_subscribers(&x) < 0)
 		goto out;
@@ -1968,6 +1990,7 @@ out:
 		shmk_topic_shutdown(x.t);
 	else if (x.shutdown)
 		shmk_ring_shutdown(x.r);
+	wake_on_signal(NULL, NULL);
 	if (x.topic)
 		shmk_topic_close(x.t);
 	else
@@ -2082,6 +2105,7 @@ static int xfer_recv(const char *cmd, int argc, char **argv)
 		}
 	}
 	take = x.topic ? op_take : op_acquire;
+	wake_on_signal(x.r, x.t);
 	catch_signals(0);
 	for (;;) {
 		rc = take(&x, 0);
@@ -2119,6 +2143,7 @@ static int xfer_recv(const char *cmd, int argc, char **argv)
 	else
 		status = EXIT_OK;
 out:
+	wake_on_signal(NULL, NULL);
 	if (x.topic) {
 		sub_tell(&x, 1);
 		shmk_topic_close(x.t);
