@@ -559,6 +559,11 @@ SHMK__EXPORT int shmk_topic_open_fd(int fd, const struct shmk_opts *o,
 	return topic_attached(t, out, rc);
 }
 
+struct shmk__region *shmk__topic_region(struct shmk_topic *t)
+{
+	return &t->r;
+}
+
 SHMK__EXPORT int shmk_topic_fd(struct shmk_topic *t)
 {
 	return t ? shmk__region_share_fd(&t->r) : -EINVAL;
