@@ -12,13 +12,15 @@
  * or a whole descriptor; a loan slot's intent and size, a subscription's
  * cursor, in live and dead participants' blocks; counters; the header
  * (state, nslots, a participant's generation and flags, geometry, sizes,
- * magic, kind); the eventcounts; any bytes, of the log or anywhere.  The
- * other steps are calls on a handle, always with timeout 0: publish,
- * loan, commit, abandon, subscribe (new only, the last K, all held, a bad
- * history), unsubscribe, receive, acquire, release, latest, stats,
- * shmk_stat on the file, opening and closing the second and third handles
- * (a participant that leaves with loans and a message in its hands),
- * calls on messages no longer ours, shutdown.
+ * magic, kind); the eventcounts; a whole history that looks right (head,
+ * tail, floor and a run of linked descriptors) from any position; any
+ * bytes, of the log or anywhere.  The other steps are calls on a handle,
+ * always with timeout 0: publish, loan, commit, abandon, subscribe (new
+ * only, the last K, all held, a bad history), unsubscribe, receive,
+ * acquire, release, latest, stats, shmk_stat on the file, opening and
+ * closing the second and third handles (a participant that leaves with
+ * loans and a message in its hands), calls on messages no longer ours,
+ * shutdown.
  *
  * Whatever the bytes say: every call returns a value or an error it
  * documents, and the errors that depend only on the caller's own state
@@ -559,6 +561,38 @@ static void step_poke(struct lab *l, struct fuzz_in *in, uint8_t op)
 		poke32(l, fuzz_u8(in) & 1 ? CTL_DATA_EC : CTL_SPACE_EC,
 		       fuzz_u32(in));
 		break;
+	case 14: { /* a whole history that looks right, anywhere */
+		uint64_t t0 = fuzz_word(in, peek(l, CTL_TAIL));
+		uint64_t pos = fuzz_word(in, peek(l, desc_off(l, t0) + 8));
+		uint64_t cg = l->cap / GRAN, cnt = fuzz_u8(in) % (l->n + 2);
+		uint8_t states = fuzz_u8(in);
+
+		for (j = t0; j < t0 + cnt; j++) {
+			uint64_t mlen = fuzz_u16(in) % (l->max_msg + 1);
+			uint64_t g = (mlen + GRAN - 1) / GRAN, start = pos;
+
+			off = desc_off(l, j);
+			if (start % cg + g > cg)
+				start += cg - start % cg;
+			poke(l, off + 8, pos);
+			poke(l, off + 16, start);
+			poke(l, off + 24, mlen);
+			/* Mostly committed, some skipped or linked. */
+			poke(l, off,
+			     j * 4 + (states & 1   ? 2
+				      : states & 2 ? 3
+						   : 0));
+			states = (uint8_t)(states >> 1 | states << 7);
+			pos = start + g;
+		}
+		off = desc_off(l, t0 + cnt);
+		poke(l, off + 8, pos);
+		poke(l, off, (t0 + cnt) * 4);
+		poke(l, CTL_TAIL, t0);
+		poke(l, CTL_FLOOR, t0 + fuzz_u8(in) % (cnt + 1));
+		poke(l, CTL_HEAD, t0 + cnt);
+		break;
+	}
 	default: { /* any bytes: of the log (mostly), or anywhere */
 		size_t at;
 

@@ -137,8 +137,8 @@ PUB, LOAN, COMMIT, ABANDON, SUB, UNSUB, RECV, ACQ, REL, LATEST, TSTATS, \
     FSTAT, OPEN, CLOSE, MISUSE, SHUT = range(16)
 T1, T2 = 0x10, 0x20
 P_HEAD, P_TAIL, P_FLOOR, P_SEQ, P_LINK, P_START, P_LEN, P_DESC, \
-    P_INTENT, P_CURSOR, P_CTR, P_HDR, P_GEOM, P_EC, P_BYTES = \
-    [0x80 | i for i in range(15)]
+    P_INTENT, P_CURSOR, P_CTR, P_HDR, P_GEOM, P_EC, P_HISTORY, P_BYTES = \
+    [0x80 | i for i in range(16)]
 near = lambda off, tail=0: bytes([((off & 0x7f) << 1) | tail])
 same = lambda d=0: bytes([2, d & 0xff])  # fuzz_word: the base + d
 odd = lambda i: bytes([1 + 4 * i])  # fuzz_word: odd[i] (2: all ones)
@@ -175,6 +175,12 @@ put("fuzz_topic", "descriptors", bytes([0x05]) +
     bytes([P_SEQ]) + near(0x7f) + same(1) + bytes([2, LATEST, 1]) +
     bytes([P_BYTES, 1]) + u64(0)[:4] + bytes([16]) + b"\xff" * 16 +
     bytes([T1 | RECV, 1, FSTAT, TSTATS]))
+# A history of 10 messages forged near the end of the positions, read.
+put("fuzz_topic", "history", bytes([0x0c]) +
+    bytes([T1 | SUB, 1]) + bytes([P_HISTORY]) + odd(7) + same(0) +
+    bytes([10, 0x55]) + u16(300) * 10 + bytes([3]) +
+    bytes([T1 | RECV, 1, T1 | ACQ, T1 | REL, LATEST, 1, PUB]) + u16(9) +
+    bytes([T2 | OPEN, 1, T2 | SUB, 1, T2 | RECV, 1, TSTATS, FSTAT]))
 # The policy word flipped: the next opener sees a lossy topic.
 put("fuzz_topic", "geometry", bytes([0x03]) +
     bytes([PUB]) + u16(5) + bytes([P_GEOM, 5]) + odd(1) +
