@@ -25,7 +25,7 @@
  * Whatever the bytes say: every call returns a value or an error it
  * documents, and the errors that depend only on the caller's own state
  * (not subscribed, already subscribed, holding, too long) come exactly
- * when they should; every message handed out or copied lies in the log of
+ * when they should; a subscribe that fails leaves no cursor behind; every message handed out or copied lies in the log of
  * the handle's own mapping and is at most its max_msg bytes (buffers are
  * allocated to the byte, so that AddressSanitizer sees one written past).
  * Until the hostile peer's first write nothing may be called corrupt and
@@ -300,8 +300,16 @@ static void step_call(struct lab *l, struct fuzz_in *in, uint8_t op)
 		break;
 	case 4: { /* subscribe */
 		int hist = history(fuzz_u8(in));
+		size_t cur = PARTS +
+			     (size_t)shmk__topic_region(t)->slot * PART_BLOCK +
+			     SUB_OFF;
+		uint64_t before = peek(l, cur);
 
 		rc = shmk_topic_subscribe(t, hist);
+		/* One that fails leaves no subscription behind for lossless
+		 * publishers to wait for. */
+		if (rc < 0 && !hd->subscribed && !(before & SUB_BIT))
+			FUZZ_CHECK(!(peek(l, cur) & SUB_BIT));
 		if (hist < -1)
 			FUZZ_CHECK(rc == -EINVAL || rc == -EBADMSG);
 		else if (hd->subscribed)

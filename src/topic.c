@@ -1199,13 +1199,13 @@ SHMK__EXPORT int shmk_topic_subscribe(struct shmk_topic *t, int history)
 	for (round = 0;; round++) {
 		rc = snapshot(&t->v, &T, &h);
 		if (rc < 0)
-			goto out;
+			goto fail;
 		f = t->v.lossy ? T : load(&c->floor, memory_order_seq_cst);
 		/* The floor is at least tail and at most head (which may have
 		 * moved on since we read it: look again, a few times). */
 		if (f < T || round > 1000) {
 			rc = poison(t);
-			goto out;
+			goto fail;
 		}
 		if (f > h)
 			f = h;
@@ -1226,6 +1226,11 @@ SHMK__EXPORT int shmk_topic_subscribe(struct shmk_topic *t, int history)
 out:
 	sub_leave(t);
 	return rc;
+fail:
+	/* A cursor stored by an earlier round must not stay: lossless
+	 * publishers would wait for a subscription that does not exist. */
+	unsubscribe(t);
+	goto out;
 }
 
 static void unsubscribe(struct shmk_topic *t)
