@@ -11,23 +11,24 @@
  * (fuzz_word): head, tail, floor; a descriptor's seq, link, start or len,
  * or a whole descriptor; a loan slot's intent and size, a subscription's
  * cursor, in live and dead participants' blocks; counters; the header
- * (state, nslots, a participant's generation and flags, geometry, sizes,
- * magic, kind); the eventcounts; a whole history that looks right (head,
- * tail, floor and a run of linked descriptors) from any position; any
- * bytes, of the log or anywhere.  The other steps are calls on a handle,
- * always with timeout 0: publish, loan, commit, abandon, subscribe (new
- * only, the last K, all held, a bad history), unsubscribe, receive,
- * acquire, release, latest, stats, shmk_stat on the file, opening and
- * closing the second and third handles (a participant that leaves with
- * loans and a message in its hands), calls on messages no longer ours,
- * shutdown.
+ * (state, nslots, a participant's generation, flags, wake-up token and
+ * armed word, geometry, sizes, magic, kind); the eventcounts; a whole
+ * history that looks right (head, tail, floor and a run of linked
+ * descriptors) from any position; any bytes, of the log or anywhere.  The
+ * other steps are calls on a handle, always with timeout 0: publish,
+ * loan, commit, abandon, subscribe (new only, the last K, all held, a bad
+ * history), unsubscribe, receive, acquire, release, latest, stats,
+ * pollfd, wake, drain, shmk_stat on the file, opening and closing the
+ * second and third handles (a participant that leaves with loans and a
+ * message in its hands), calls on messages no longer ours, shutdown.
  *
  * Whatever the bytes say: every call returns a value or an error it
  * documents, and the errors that depend only on the caller's own state
  * (not subscribed, already subscribed, holding, too long) come exactly
- * when they should; a subscribe that fails leaves no cursor behind; every message handed out or copied lies in the log of
- * the handle's own mapping and is at most its max_msg bytes (buffers are
- * allocated to the byte, so that AddressSanitizer sees one written past).
+ * when they should; a subscribe that fails leaves no cursor behind; every
+ * message handed out or copied lies in the log of the handle's own
+ * mapping and is at most its max_msg bytes (buffers are allocated to the
+ * byte, so that AddressSanitizer sees one written past).
  * Until the hostile peer's first write nothing may be called corrupt and
  * every message must come back intact.  The offsets are those of the
  * structures at the top of src/topic.c (checked against the handle's
@@ -425,7 +426,21 @@ static void step_call(struct lab *l, struct fuzz_in *in, uint8_t op)
 		}
 		break;
 	}
-	case 12: /* open: this one is open already */
+	case 12: /* (open, when closed) the wake-up socket, waking, draining */
+		switch (fuzz_u8(in) % 3) {
+		case 0:
+			rc = shmk_topic_pollfd(t);
+			FUZZ_RC(rc, -EMFILE, -ENFILE, -ENOMEM, -ENOBUFS);
+			break;
+		case 1: /* ends calls in progress: none here */
+			FUZZ_CHECK(shmk_topic_wake(t) == 0);
+			break;
+		default:
+			rc = shmk_topic_drain(t, 0);
+			FUZZ_RC(rc, -EAGAIN, -EBADMSG);
+			FUZZ_CHECK(rc <= 0);
+			CLEAN(l, rc);
+		}
 		break;
 	case 13: /* the handle leaves, with what it holds */
 		if (h)
@@ -546,14 +561,33 @@ static void step_poke(struct lab *l, struct fuzz_in *in, uint8_t op)
 		break;
 	case 11: { /* the header: state, nslots, a participant's words */
 		uint8_t what = fuzz_u8(in);
-		uint32_t v = fuzz_u32(in);
+		size_t part =
+			offsetof(struct shmk__hdr, part) +
+			(size_t)(what / 8 % 6) * sizeof(struct shmk__part);
 
-		off = what % 4 == 0   ? 0x100
-		      : what % 4 == 1 ? 0x108
-		      : what % 4 == 2 ? 0x1000 + (size_t)(what / 4 % 6) * 64
-				      : 0x1000 + (size_t)(what / 4 % 6) * 64 +
-						4 * (1 + what / 32 % 3);
-		poke32(l, off, v);
+		switch (what % 8) {
+		case 0:
+			poke32(l, offsetof(struct shmk__hdr, state),
+			       fuzz_u32(in));
+			break;
+		case 1:
+			poke32(l, offsetof(struct shmk__hdr, nslots),
+			       fuzz_u32(in));
+			break;
+		case 2: /* gen, pid, uid, flags */
+		case 3:
+		case 4:
+		case 5:
+			poke32(l, part + 4 * (size_t)(what % 8 - 2),
+			       fuzz_u32(in));
+			break;
+		default: /* the wake-up socket's token, what it is armed on */
+			off = part +
+			      (what % 8 == 6
+				       ? offsetof(struct shmk__part, wake)
+				       : offsetof(struct shmk__part, armed));
+			poke(l, off, fuzz_word(in, peek(l, off)));
+		}
 		break;
 	}
 	case 12: { /* identity and geometry: what the next open validates */
