@@ -41,6 +41,7 @@
  */
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -1032,7 +1033,7 @@ struct vtopic {
 	const char *name;
 	int kind, lossy;
 	struct shmk_topic *t;
-	int subscribed;
+	int subscribed, pollfd;
 	uint64_t seq, it;
 };
 
@@ -1077,7 +1078,22 @@ static int vtopic_open(struct vtopic *v)
 		return -1;
 	}
 	v->subscribed = 0;
+	/* Half the handles have a wake-up socket: every -EAGAIN arms it,
+	 * and notifiers follow the (forged) tokens of the slots. */
+	v->pollfd = -1;
+	if (rnd() % 2)
+		v->pollfd =
+			(int)VICTIM(v->kind, ok_none, shmk_topic_pollfd(v->t));
 	return 0;
+}
+
+/* After an -EAGAIN: wait a little for the socket to say there is more. */
+static void vtopic_poll(struct vtopic *v, long rc)
+{
+	struct pollfd p = {.fd = v->pollfd, .events = POLLIN};
+
+	if (rc == -EAGAIN && v->pollfd >= 0)
+		CHECK(poll(&p, 1, (int)(rnd() % 2)) >= 0);
 }
 
 static void vtopic_drop(struct vtopic *v)
@@ -1139,6 +1155,7 @@ static void vtopic_publish(struct vtopic *v)
 				       shmk_topic_abandon(v->t, &m));
 		}
 	}
+	vtopic_poll(v, rc);
 	if (v->it++ % 64 == 0)
 		vtopic_extras(v);
 	if (rc == -EBADMSG || rc == -EPIPE || v->it % 256 == 0)
@@ -1189,6 +1206,7 @@ static void vtopic_take(struct vtopic *v)
 				n = rc; /* overwritten meanwhile: torn */
 		}
 	}
+	vtopic_poll(v, n);
 	if (n >= 0) {
 		atomic_fetch_add(&book->vtaken[v->lossy], 1);
 		if (!intact(buf, (size_t)n, &h))
@@ -1771,11 +1789,15 @@ static void pick_part(struct target *t, struct field *f)
 		hint(f, 3);
 		break;
 	case 3:
-		f->off = base + 16; /* attach_ns */
+		f->off = base + 16 + 8 * (rnd() % 2); /* attach_ns, wake */
 		f->width = 8;
+		/* Another participant's wake-up token, or none. */
+		hint(f, load(t, O_PART + 64 * (rnd() % 4) + 24, 8));
+		hint(f, 0);
 		break;
 	default:
-		f->off = base + 32 + 8 * (rnd() % 4); /* obj[]: read counts */
+		/* obj[] (read counts), armed. */
+		f->off = base + 32 + 8 * (rnd() % 4);
 		f->width = 8;
 		hint(f, 1);
 		hint(f, 2);
