@@ -10,7 +10,7 @@ build=${1:?usage: fuzz/run.sh BUILD_DIR SECONDS_EACH [TARGET...]}
 secs=${2:?usage: fuzz/run.sh BUILD_DIR SECONDS_EACH [TARGET...]}
 shift 2
 src=$(cd "$(dirname "$0")" && pwd)
-targets=${*:-fuzz_open fuzz_ring fuzz_rpc fuzz_names}
+targets=${*:-fuzz_open fuzz_ring fuzz_rpc fuzz_names fuzz_topic}
 failed=""
 for t in $targets; do
 	bin=$build/fuzz/$t

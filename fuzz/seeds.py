@@ -129,3 +129,60 @@ for i, (k, n) in enumerate([(0x80, b"frames"), (0x80, b"a.b_c-D9"),
                             (0x80, b"b" * 200), (0x00, b"x\xff/\x01y"),
                             (0x80, b"./rel"), (0x00, b"p/" * 2049)]):
     put("fuzz_names", "%02d" % i, bytes([k]) + n)
+
+# fuzz_topic: byte 0 geometry (bits 0-2), lossy (bit 3), the second handle
+# opened from a descriptor (bit 4); then steps (fuzz/fuzz_topic.c): calls
+# (handle << 4 | call), pokes (0x80 | what).
+PUB, LOAN, COMMIT, ABANDON, SUB, UNSUB, RECV, ACQ, REL, LATEST, TSTATS, \
+    FSTAT, OPEN, CLOSE, MISUSE, SHUT = range(16)
+T1, T2 = 0x10, 0x20
+P_HEAD, P_TAIL, P_FLOOR, P_SEQ, P_LINK, P_START, P_LEN, P_DESC, \
+    P_INTENT, P_CURSOR, P_CTR, P_HDR, P_GEOM, P_EC, P_HISTORY, P_BYTES = \
+    [0x80 | i for i in range(16)]
+near = lambda off, tail=0: bytes([((off & 0x7f) << 1) | tail])
+same = lambda d=0: bytes([2, d & 0xff])  # fuzz_word: the base + d
+odd = lambda i: bytes([1 + 4 * i])  # fuzz_word: odd[i] (2: all ones)
+put("fuzz_topic", "traffic", bytes([0x11]) +
+    bytes([T1 | SUB, 0]) + bytes([PUB]) + u16(10) + bytes([PUB]) + u16(50) +
+    bytes([T1 | RECV, 1, T1 | ACQ, T1 | REL]) +
+    bytes([LOAN]) + u16(20) + bytes([COMMIT, 0]) + u16(15) +
+    bytes([LOAN]) + u16(30) + bytes([ABANDON, 0]) +
+    bytes([T1 | RECV, 1, LATEST, 1, TSTATS, FSTAT]) +
+    bytes([T2 | OPEN, 0, T2 | SUB, 1, T2 | RECV, 1, T2 | RECV, 1]) +
+    bytes([T2 | LOAN]) + u16(99) + bytes([T2 | TSTATS, T1 | MISUSE, 0]) +
+    bytes([T1 | ACQ, T2 | CLOSE, T1 | UNSUB, T1 | MISUSE, 1, SHUT, 0x5d]) +
+    bytes([T1 | RECV, 1, PUB]) + u16(1))
+put("fuzz_topic", "lossy-lapped", bytes([0x08]) +
+    bytes([T1 | SUB, 0]) + (bytes([PUB]) + u16(1)) * 70 +
+    bytes([T1 | RECV, 1, T1 | RECV, 1, T1 | ACQ]) +
+    (bytes([PUB]) + u16(1)) * 70 + bytes([T1 | REL, T1 | TSTATS]))
+put("fuzz_topic", "lossless-full", bytes([0x00]) +
+    bytes([T1 | SUB, 0xff]) + (bytes([PUB]) + u16(1)) * 70 +
+    bytes([T1 | ACQ, T1 | CLOSE]) + (bytes([PUB]) + u16(1)) * 4 +
+    bytes([TSTATS, T1 | OPEN, 1, T1 | SUB, 1, T1 | RECV, 1]))
+# A publisher (slot 4, nobody's) that claimed message 0 and died.
+put("fuzz_topic", "dead-publisher", bytes([0x01]) +
+    bytes([T1 | SUB, 0]) +
+    bytes([P_INTENT, 0, 4]) + near(0) + same() + same(1) +
+    bytes([P_HEAD]) + same(1) + bytes([PUB]) + u16(7) +
+    bytes([T1 | RECV, 1, T1 | RECV, 1, TSTATS]))
+put("fuzz_topic", "descriptors", bytes([0x05]) +
+    bytes([T1 | SUB, 0xff]) + (bytes([PUB]) + u16(100)) * 3 +
+    bytes([P_LEN]) + near(0x7f) + odd(2) + bytes([T1 | RECV, 1]) +
+    bytes([P_START]) + near(0x7e) + odd(4) + bytes([T1 | ACQ]) +
+    bytes([P_DESC]) + near(0) + same(1) + same(0) + u16(7) + same(0) +
+    bytes([3]) + bytes([T1 | REL, T1 | RECV, 1, LATEST, 1]) +
+    bytes([P_SEQ]) + near(0x7f) + same(1) + bytes([2, LATEST, 1]) +
+    bytes([P_BYTES, 1]) + u64(0)[:4] + bytes([16]) + b"\xff" * 16 +
+    bytes([T1 | RECV, 1, FSTAT, TSTATS]))
+# A history of 10 messages forged near the end of the positions, read.
+put("fuzz_topic", "history", bytes([0x0c]) +
+    bytes([T1 | SUB, 1]) + bytes([P_HISTORY]) + odd(7) + same(0) +
+    bytes([10, 0x55]) + u16(300) * 10 + bytes([3]) +
+    bytes([T1 | RECV, 1, T1 | ACQ, T1 | REL, LATEST, 1, PUB]) + u16(9) +
+    bytes([T2 | OPEN, 1, T2 | SUB, 1, T2 | RECV, 1, TSTATS, FSTAT]))
+# The policy word flipped: the next opener sees a lossy topic.
+put("fuzz_topic", "geometry", bytes([0x03]) +
+    bytes([PUB]) + u16(5) + bytes([P_GEOM, 5]) + odd(1) +
+    bytes([T2 | OPEN, 0, T2 | SUB, 1, T2 | RECV, 1, FSTAT]) +
+    bytes([P_GEOM, 0]) + same(1) + bytes([FSTAT, T2 | CLOSE, T2 | OPEN, 1]))

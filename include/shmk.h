@@ -846,7 +846,9 @@ int shmk_topic_publish(struct shmk_topic *t, const void *src, size_t len,
  * messages still held as well (fewer if fewer are held), -1 for all that
  * are held.  shmk_topic_unsubscribe - end it (close does too).
  * A handle's subscription is used by one thread at a time.
- * Returns 0, -EALREADY (already subscribed), -EINVAL, -ECHILD, -EPIPE.
+ * Returns 0, -EALREADY (already subscribed), -EINVAL, -ECHILD, -EPIPE,
+ * -EAGAIN (publishers kept moving the log while we looked: try again),
+ * -EBADMSG (the shared words are corrupt: the handle is poisoned).
  */
 int shmk_topic_subscribe(struct shmk_topic *t, int history);
 int shmk_topic_unsubscribe(struct shmk_topic *t);

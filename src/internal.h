@@ -623,6 +623,9 @@ struct shmk__region *shmk__ring_region(struct shmk_ring *q);
 struct shmk_msg;
 int shmk__ring_acquire_spin(struct shmk_ring *q, struct shmk_msg *m,
 			    int timeout_ms, int64_t spin_ns);
+/* topic.c: the region under a topic (for the fuzz target's checks). */
+struct shmk_topic;
+struct shmk__region *shmk__topic_region(struct shmk_topic *t);
 /* rpc.c: a client's ring to its server (for the tests' hostile peer). */
 struct shmk_rpc;
 struct shmk_ring *shmk__rpc_out_ring(struct shmk_rpc *ep);

@@ -201,7 +201,8 @@ static int topic_layout(const uint64_t geom[SHMK__GEOM_N], uint64_t *total)
 
 static void view_of(struct shmk__region *r, struct topic_view *v)
 {
-	struct topic_geom g;
+	/* Zeroed: clang-tidy cannot see that the geometry was validated. */
+	struct topic_geom g = {0};
 
 	(void)topic_geometry(r->geom, &g); /* validated at open */
 	v->r = r;
@@ -557,6 +558,11 @@ SHMK__EXPORT int shmk_topic_open_fd(int fd, const struct shmk_opts *o,
 		return rc;
 	rc = shmk__region_open_fd(&t->r, fd, &shmk__topic_kind, o);
 	return topic_attached(t, out, rc);
+}
+
+struct shmk__region *shmk__topic_region(struct shmk_topic *t)
+{
+	return &t->r;
 }
 
 SHMK__EXPORT int shmk_topic_fd(struct shmk_topic *t)
@@ -1193,13 +1199,13 @@ SHMK__EXPORT int shmk_topic_subscribe(struct shmk_topic *t, int history)
 	for (round = 0;; round++) {
 		rc = snapshot(&t->v, &T, &h);
 		if (rc < 0)
-			goto out;
+			goto fail;
 		f = t->v.lossy ? T : load(&c->floor, memory_order_seq_cst);
 		/* The floor is at least tail and at most head (which may have
 		 * moved on since we read it: look again, a few times). */
 		if (f < T || round > 1000) {
 			rc = poison(t);
-			goto out;
+			goto fail;
 		}
 		if (f > h)
 			f = h;
@@ -1220,6 +1226,11 @@ SHMK__EXPORT int shmk_topic_subscribe(struct shmk_topic *t, int history)
 out:
 	sub_leave(t);
 	return rc;
+fail:
+	/* A cursor stored by an earlier round must not stay: lossless
+	 * publishers would wait for a subscription that does not exist. */
+	unsubscribe(t);
+	goto out;
 }
 
 static void unsubscribe(struct shmk_topic *t)
