@@ -232,16 +232,28 @@ static void test_lost_wakeups(int threads)
 		CHECK_RC(n, -EAGAIN);
 		if (next == LW_MSGS)
 			break;
-		/* Edge-triggered: only a notify after our -EAGAIN wakes us. */
+		/* Edge-triggered: only a notify after our -EAGAIN wakes us.
+		 * 2 s is plenty, but on a machine loaded far beyond its CPUs
+		 * a writer may be held back between its commit and its
+		 * notify that long: a wake-up lost for good stays lost (the
+		 * writer fills the ring and stops), so wait 30 s in all. */
 		do
 			k = epoll_wait(ep, &ev, 1, 2000);
 		while (k < 0 && errno == EINTR);
+		if (k == 0) {
+			do
+				k = epoll_wait(ep, &ev, 1, 28000);
+			while (k < 0 && errno == EINTR);
+			if (k > 0)
+				printf("  (a wake-up came more than 2 s late: "
+				       "a loaded machine)\n");
+		}
 		if (k == 0) {
 			struct shmk_ring_stats st;
 
 			CHECK_OK(shmk_ring_stats(r, &st));
 			fprintf(stderr,
-				"lost wake-up: nothing for 2 s after message "
+				"lost wake-up: nothing for 30 s after message "
 				"%llu of %d (written %llu, read %llu, lag "
 				"%llu; a read now: %zd)\n",
 				(unsigned long long)next, LW_MSGS,
@@ -600,9 +612,10 @@ static void test_sleeping_path(void)
 	CHECK_EQ(wait_child(pid, 10000), 0);
 	CHECK_OK(shmk_ring_stats(w, &st));
 	CHECK_EQ(st.read, 200);
-	/* Two bursts, each waking the sleeper once (a slow wake-up may let
-	 * the reader sleep again inside a burst: a few more at most). */
-	CHECK(st.wakeups >= 1 && st.wakeups <= 8);
+	/* Two bursts, each waking the sleeper once, not once a message: a
+	 * writer held back inside a burst (a loaded machine) lets the
+	 * reader drain and sleep again, so allow some, far below 200. */
+	CHECK(st.wakeups >= 1 && st.wakeups <= 40);
 	CHECK_OK(shmk_ring_close(w));
 	printf("  sleeping path: 2 bursts of 100 to a sleeping reader, %llu "
 	       "wake-ups; no system call with nobody waiting: ok\n",
