@@ -1302,12 +1302,24 @@ static int sub_cond(void *arg, int slow)
 		uint64_t i = t->cur, h, s, st, len, g, T;
 		struct topic_desc *d = desc(v, i);
 
-		h = load(&v->ctl->head, memory_order_acquire);
 		if (v->lossy) {
 			T = load(&v->ctl->tail, memory_order_acquire);
 			if (T > i)
 				return lapped(t, T);
 		}
+		/* A first look at the descriptor (acquire: pairs with the
+		 * publisher's release of seq).  A message that is there, or
+		 * passed over, needs no look at head, which every claim
+		 * writes; nor does one only linked while we spin, as we would
+		 * spin on whether it is claimed or not.  So a subscriber that
+		 * keeps up leaves head to the publishers, and reads it, then
+		 * the state again, only when it has to tell. */
+		s = load(&d->seq, memory_order_acquire);
+		if (s == SEQ(i, ST_LINKED) && !slow)
+			return SHMK__COND_WAIT;
+		if (s == SEQ(i, ST_COMMIT) || s == SEQ(i, ST_SKIP))
+			goto look;
+		h = load(&v->ctl->head, memory_order_acquire);
 		if (i >= h) {
 			if (i > h)
 				return poison(t);
@@ -1327,6 +1339,7 @@ static int sub_cond(void *arg, int slow)
 		}
 		/* Acquire: pairs with the publisher's release of seq. */
 		s = load(&d->seq, memory_order_acquire);
+	look:
 		if (s == SEQ(i, ST_SKIP)) {
 			set_cursor(t, i + 1);
 			continue;
