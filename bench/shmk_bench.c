@@ -2288,7 +2288,7 @@ static void usage(FILE *f)
 		"usage: shmk bench [options]\n"
 		"\n"
 		"Measures shmk beside the transports it replaces, on this "
-		"machine (about a\nminute; --full about five).  The topic "
+		"machine (about a\nminute; --full about ten).  The topic "
 		"section runs in short (64 B and\n1 MiB, 1 and 4 subscribers) "
 		"within a whole run, at every size and count\nwith --only "
 		"topic or --full.\n"
