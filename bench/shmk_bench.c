@@ -9,6 +9,10 @@
  *   peers    throughput by message size (64 B .. 1 MiB) of shmk and every
  *            other transport, one sending and one receiving process;
  *   latency  64-byte round trips (p50, p99, p99.9) through each transport;
+ *   topic    one publisher to 1, 2 and 4 subscriber processes: shmk_topic
+ *            beside a pipe per subscriber fed by a tee process and
+ *            iceoryx, per-subscriber rates, delivered bandwidth and the
+ *            64-byte publish-to-receive latency, against the ring;
  *
  * then the ratios: shmk against the best peer, a pipe, and the cross-core
  * copy bound measured in the same run.  Every message of every transport
@@ -43,7 +47,7 @@
 #include "verify.h"
 
 #define MAX_T	    32	   /* transports */
-#define MAX_KIDS    4	   /* processes of one measurement */
+#define MAX_KIDS    8	   /* processes of one measurement */
 #define MAX_REP	    9	   /* repeats */
 #define MAX_SAMPLES 400000 /* round trips kept */
 #define KILL_AFTER  20	   /* seconds a measurement may overrun */
@@ -56,20 +60,25 @@ enum fmt { F_TEXT, F_CSV, F_JSON };
 
 static struct {
 	int full;
-	int chart, peers, latency;
+	int chart, peers, latency, topic;
+	int topic_full; /* every size and subscriber count, not the short run */
 	enum fmt fmt;
 	const char *plot;
 	double secs; /* per measurement */
 	int reps;
 	const char *only_t; /* --transports */
 	size_t sizes[16];
-	int nsizes;
+	int nsizes, sizes_given;
 	int progress;
 	long corrupt; /* SHMK_BENCH_CORRUPT: corrupt message N */
 } opt;
 
 static const struct bt_transport *tr[MAX_T];
 static int ntr;
+
+/* The topic section's: the built-in ones, then plugins that fan out. */
+static const struct bt_transport *topic_tr[MAX_T];
+static int ntopic_tr;
 
 /* Peers that come as plugins, for "skipped" lines. */
 static const struct {
@@ -87,6 +96,15 @@ static const struct bt_transport *find_t(const char *name)
 		if (!strcmp(tr[i]->name, name))
 			return tr[i];
 	return NULL;
+}
+
+/* A transport of any section. */
+static const struct bt_transport *find_any(const char *name)
+{
+	for (int i = 0; i < ntopic_tr; i++)
+		if (!strcmp(topic_tr[i]->name, name))
+			return topic_tr[i];
+	return find_t(name);
 }
 
 static int is_shmk(const struct bt_transport *t)
@@ -157,7 +175,9 @@ static int load_dir(const char *dir)
 	return n;
 }
 
-static void load_transports(void)
+/* The peers and latency sections' transports: the built-in ones, then
+ * the plugins. */
+static void load_peer_transports(void)
 {
 	const char *env = getenv("SHMK_BENCH_PEERS");
 	char exe[PATH_MAX], dir[PATH_MAX + 8];
@@ -188,6 +208,17 @@ static void load_transports(void)
 #ifdef SHMK_BENCH_PEERDIR
 	load_dir(SHMK_BENCH_PEERDIR);
 #endif
+}
+
+static void load_transports(void)
+{
+	load_peer_transports();
+	topic_tr[ntopic_tr++] = &bt_topic;
+	topic_tr[ntopic_tr++] = &bt_topic_zc;
+	topic_tr[ntopic_tr++] = &bt_tee;
+	for (int i = 0; i < ntr && ntopic_tr < MAX_T; i++)
+		if (tr[i]->fanout)
+			topic_tr[ntopic_tr++] = tr[i];
 }
 
 /* ------------------------------------------------------------------ */
@@ -240,11 +271,14 @@ static void progress_done(void)
 enum st { ST_OK, ST_NA, ST_FAIL };
 
 struct rec {
-	const char *section; /* "chart", "peers", "latency" */
+	const char *section; /* "chart", "peers", "latency", "topic",
+				"topic-latency" */
 	const struct bt_transport *t;
 	char label[64];
 	size_t size;
-	unsigned nodes, readers, writers;
+	unsigned nodes, readers, writers; /* topic: readers = subscribers */
+	int rtt; /* topic-latency: a round trip (the ring's; the report
+		    halves it), else one way, by time stamp */
 	int nrep;
 	double gbps[MAX_REP], mps[MAX_REP]; /* per repeat */
 	double p50[MAX_REP], p99[MAX_REP], p999[MAX_REP];
@@ -321,6 +355,12 @@ struct ctl {
 	_Atomic uint32_t ready, go, stop;
 	uint64_t t_go, warm_ns;
 	struct kid kid[MAX_KIDS];
+	/* topic latency: what subscriber k (kid k) has taken, and how many
+	 * samples it has kept, each on a line of its own */
+	struct {
+		_Alignas(64) _Atomic uint64_t taken;
+		_Atomic uint64_t kept;
+	} ack[MAX_KIDS];
 	uint32_t nsamples;
 	uint32_t samples[MAX_SAMPLES]; /* round trips, ns */
 };
@@ -614,12 +654,20 @@ struct pair {
 	struct bt_chan c;
 };
 
-/* A process of a pair: on its CPU (TX 0, RX 1), open, then ready. */
+/*
+ * A process of a pair: on its CPU (TX 0, RX 1), open, then ready.  A
+ * fan-out (the topic section) has RX processes 1 to receivers, each on
+ * a CPU of its own where there are CPUs enough, else where the scheduler
+ * puts them.
+ */
 static void pair_open(int k, struct pair *p, enum bt_role role, struct ep *e)
 {
 	int rc;
 
-	pin(role == BT_TX ? 0 : 1);
+	if ((int)p->c.receivers < g_ncpu)
+		pin(role == BT_TX ? 0 : k);
+	if (role == BT_RX)
+		p->c.rx_index = (unsigned)k - 1;
 	rc = p->t->open(&p->c, role);
 	if (rc < 0)
 		kid_fail(k, rc, "open: %s",
@@ -690,6 +738,7 @@ static void chan_init(struct bt_chan *c, size_t size, unsigned depth)
 		 g_chan_no++);
 	c->msg_size = size;
 	c->depth = depth;
+	c->receivers = 1;
 }
 
 /* One throughput measurement into repeat i of r. */
@@ -909,7 +958,10 @@ static void measure_rtt(struct rec *r, int i)
 	r->p999[i] = quantile_us(ctl->samples, n, 0.999);
 	r->mps[i] = (double)ctl->kid[0].msgs / secs;
 	r->nrep = i + 1;
-	/* Keep the last repeat's samples for the distribution chart. */
+	/* Keep the last repeat's samples for the distribution chart (the
+	 * latency section's only). */
+	if (strcmp(r->section, "latency"))
+		goto out;
 	for (k = 0; k < ncdf && cdf[k].t != r->t; k++)
 		;
 	if (k == ncdf && ncdf < MAX_T)
@@ -1108,6 +1160,238 @@ static void measure_chart(struct rec *r, int i)
 	r->mps[i] = n / s;
 	r->gbps[i] = n * (double)r->size / s / 1e9;
 	r->nrep = i + 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* topic: one publisher to 1, 2 or 4 subscriber processes               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Throughput: pair_tx publishes, each of r->readers subscribers runs
+ * pair_rx (every message, in order, verified), as in the peers section.
+ * Into repeat i: the mean of the subscribers' rates (mps) and the bytes
+ * delivered to all of them together (gbps).
+ */
+static void measure_fan(struct rec *r, int i)
+{
+	struct pair p = {.t = r->t};
+	double sum = 0;
+	unsigned k, n = r->readers;
+	int rc;
+
+	chan_init(&p.c, r->size, 32);
+	p.c.receivers = n;
+	if (p.t->setup && (rc = p.t->setup(&p.c)) < 0) {
+		r->st = rc == -EMSGSIZE ? ST_NA : ST_FAIL;
+		snprintf(r->why, sizeof(r->why), "%s",
+			 p.c.why[0] ? p.c.why : strerror(-rc));
+		if (p.t->teardown)
+			p.t->teardown(&p.c);
+		return;
+	}
+	rc = run_kids(1, (int)n, pair_tx, pair_rx, &p, opt.secs, NULL, r->why,
+		      sizeof(r->why));
+	if (p.t->teardown)
+		p.t->teardown(&p.c);
+	if (rc < 0) {
+		r->st = ST_FAIL;
+		return;
+	}
+	for (k = 1; k <= n; k++) {
+		struct kid *kd = &ctl->kid[k];
+		double s = (double)(kd->t_end - kd->t_mark) / 1e9;
+		double m = (double)(kd->msgs - kd->n_mark);
+
+		/* As measure_pair(): the whole run if the window is empty. */
+		if (!kd->t_mark || s <= 0 || m < 100) {
+			s = (double)(kd->t_end - ctl->t_go) / 1e9;
+			m = (double)kd->msgs;
+		}
+		sum += m / s;
+	}
+	r->mps[i] = sum / n;
+	r->gbps[i] = sum * (double)r->size / 1e9;
+	r->nrep = i + 1;
+}
+
+/*
+ * Latency, one way, by a time stamp: the publisher reads CLOCK_MONOTONIC
+ * (one clock for every CPU), writes it into the message's payload and
+ * sends; each subscriber reads the clock once the message is in and
+ * verified, and keeps the difference.  One message at a time: the next
+ * goes out once every subscriber has taken the last (and waits for the
+ * next in the transport's own way), so no message queues behind another.
+ * The time stamp is part of the checksummed payload, so the publisher
+ * sums each message's payload again (32 bytes at 64 B).  Copy mode for
+ * every transport (send and recv).
+ */
+static int lat_send(struct ep *e, uint64_t seq, uint32_t flags)
+{
+	size_t len = e->c->msg_size;
+	unsigned char *b = e->buf;
+	uint64_t t0 = now_ns(), ps;
+	int rc;
+
+	memcpy(b + BM_HDR, &t0, sizeof(t0));
+	ps = bm_payload_sum(b + BM_HDR, len - BM_HDR);
+	bm_stamp(b, len, e->writer, seq, ps, flags);
+	if (opt.corrupt >= 0 && (uint64_t)opt.corrupt == seq &&
+	    !(flags & BM_END))
+		b[len - 1] ^= 0x10;
+	rc = e->t->send(e->c, b, len);
+	return rc;
+}
+
+/* Until every subscriber took message seq - 1.  A publisher that shares
+ * its CPU lets the subscribers run. */
+static void lat_wait(uint64_t seq, unsigned n, int shared)
+{
+	unsigned spins = 0;
+
+	for (unsigned k = 1; k <= n; k++)
+		while (atomic_load_explicit(&ctl->ack[k].taken,
+					    memory_order_acquire) < seq) {
+			if (shared && ++spins > 64)
+				sched_yield();
+			else
+				bench_relax();
+		}
+}
+
+static uint64_t lat_kept(unsigned n)
+{
+	uint64_t m = UINT64_MAX;
+
+	for (unsigned k = 1; k <= n; k++) {
+		uint64_t x = atomic_load_explicit(&ctl->ack[k].kept,
+						  memory_order_relaxed);
+
+		m = x < m ? x : m;
+	}
+	return m;
+}
+
+static void lat_tx(int k, void *arg)
+{
+	struct pair *p = arg;
+	unsigned n = p->c.receivers;
+	int shared = (int)n >= g_ncpu, rc;
+	struct ep e;
+	uint64_t seq;
+
+	pair_open(k, p, BT_TX, &e);
+	/* Past the stop, go on until every subscriber has 200 samples (a
+	 * loaded machine), for at most 5 s more. */
+	for (seq = 0; !stopped(seq) ||
+		      (lat_kept(n) < 200 &&
+		       now_ns() < ctl->t_go + ctl->warm_ns * 5 + 5000000000ull);
+	     seq++) {
+		lat_wait(seq, n, shared);
+		rc = lat_send(&e, seq, 0);
+		if (rc < 0)
+			kid_fail(k, rc, "send: %s", strerror(-rc));
+	}
+	lat_wait(seq, n, shared);
+	rc = lat_send(&e, seq, BM_END);
+	if (rc < 0)
+		kid_fail(k, rc, "send: %s", strerror(-rc));
+	ctl->kid[k].msgs = seq;
+	if (p->t->close)
+		p->t->close(&p->c, BT_TX);
+}
+
+static void lat_rx(int k, void *arg)
+{
+	char why[200];
+	struct pair *p = arg;
+	uint32_t per = MAX_SAMPLES / p->c.receivers, kept = 0;
+	uint32_t *samples = ctl->samples + (size_t)(k - 1) * per;
+	struct bm_hdr h;
+	struct ep e;
+	uint64_t want = 0, t0, t1;
+	int rc;
+
+	pair_open(k, p, BT_RX, &e);
+	e.zc = 0;
+	for (;;) {
+		if ((rc = ep_recv(&e, &h, why, sizeof(why))) < 0)
+			kid_fail(k, rc, "%s", why);
+		t1 = now_ns();
+		if (h.seq != want)
+			kid_fail(k, -EBADMSG,
+				 "message %llu arrived where %llu was due "
+				 "(lost, repeated or out of order)",
+				 (unsigned long long)h.seq,
+				 (unsigned long long)want);
+		memcpy(&t0, e.buf + BM_HDR, sizeof(t0));
+		if (t1 < t0)
+			kid_fail(k, -ERANGE,
+				 "the clock read %llu ns earlier on the "
+				 "subscriber than on the publisher",
+				 (unsigned long long)(t0 - t1));
+		if (t0 >= ctl->t_go + ctl->warm_ns && kept < per) {
+			samples[kept++] =
+				(uint32_t)(t1 - t0 > UINT32_MAX ? UINT32_MAX
+								: t1 - t0);
+			atomic_store_explicit(&ctl->ack[k].kept, kept,
+					      memory_order_relaxed);
+		}
+		/* Release: our sample is in before the publisher goes on. */
+		atomic_store_explicit(&ctl->ack[k].taken, want + 1,
+				      memory_order_release);
+		if (h.flags & BM_END)
+			break;
+		want++;
+	}
+	if (p->t->close)
+		p->t->close(&p->c, BT_RX);
+}
+
+static void measure_fan_lat(struct rec *r, int i)
+{
+	struct pair p = {.t = r->t};
+	double secs = opt.secs * 1.5;
+	unsigned k, n = r->readers;
+	uint32_t per = MAX_SAMPLES / n, total = 0;
+	int rc;
+
+	chan_init(&p.c, r->size, 32);
+	p.c.receivers = n;
+	if (p.t->setup && (rc = p.t->setup(&p.c)) < 0) {
+		r->st = rc == -EMSGSIZE ? ST_NA : ST_FAIL;
+		snprintf(r->why, sizeof(r->why), "%s",
+			 p.c.why[0] ? p.c.why : strerror(-rc));
+		goto out;
+	}
+	rc = run_kids(1, (int)n, lat_tx, lat_rx, &p, secs, NULL, r->why,
+		      sizeof(r->why));
+	if (rc < 0) {
+		r->st = ST_FAIL;
+		goto out;
+	}
+	/* Every subscriber's samples together, at the front. */
+	for (k = 1; k <= n; k++) {
+		uint32_t m = (uint32_t)atomic_load(&ctl->ack[k].kept);
+
+		memmove(ctl->samples + total, ctl->samples + (k - 1) * per,
+			(size_t)m * sizeof(uint32_t));
+		total += m;
+	}
+	if (total < 10) {
+		r->st = ST_FAIL;
+		snprintf(r->why, sizeof(r->why), "only %u messages timed",
+			 total);
+		goto out;
+	}
+	qsort(ctl->samples, total, sizeof(uint32_t), cmp_u32);
+	r->p50[i] = quantile_us(ctl->samples, total, 0.50);
+	r->p99[i] = quantile_us(ctl->samples, total, 0.99);
+	r->p999[i] = quantile_us(ctl->samples, total, 0.999);
+	r->mps[i] = (double)ctl->kid[0].msgs / secs;
+	r->nrep = i + 1;
+out:
+	if (p.t->teardown)
+		p.t->teardown(&p.c);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1364,9 +1648,230 @@ static void text_ratios(void)
 	}
 }
 
+/* The topic section's sizes and subscriber counts in this run. */
+static size_t topic_sizes[16];
+static int ntopic_sizes;
+static unsigned topic_subs[3];
+static int ntopic_subs;
+
+static struct rec *find_lat(const struct bt_transport *t, unsigned subs,
+			    int rtt)
+{
+	for (int i = 0; i < nrecs; i++) {
+		struct rec *r = &recs[i];
+
+		if (!strcmp(r->section, "topic-latency") && r->t == t &&
+		    r->readers == subs && r->rtt == rtt)
+			return r;
+	}
+	return NULL;
+}
+
+static struct rec *find_topic(const struct bt_transport *t, size_t size,
+			      unsigned subs)
+{
+	return find_rec("topic", t, size, 0, subs, 1);
+}
+
+static const struct bt_transport *topic_peer(const char *name)
+{
+	for (int i = 0; i < ntopic_tr; i++)
+		if (!strcmp(topic_tr[i]->name, name))
+			return topic_tr[i];
+	return NULL;
+}
+
+/* One target line: what / reference = ratio, against bound. */
+static void text_target(const char *what, const struct rec *a, double va,
+			const char *ref, const struct rec *b, double vb,
+			const char *unit, int at_most, double bound)
+{
+	double x;
+
+	printf("   %s\n", what);
+	if (!a || a->st != ST_OK || !b || b->st != ST_OK) {
+		const struct rec *m = !a || a->st != ST_OK ? a : b;
+
+		printf("     not measured: %s\n",
+		       m && m->why[0] ? m->why
+				      : "not in this run (sizes, subscribers, "
+					"--transports; iceoryx: --list)");
+		return;
+	}
+	x = va / vb;
+	printf("     %.2f %s against %s %.2f %s: %.2fx (target %s %.1fx): "
+	       "%s\n",
+	       va, unit, ref, vb, unit, x, at_most ? "<=" : ">=", bound,
+	       (at_most ? x <= bound : x >= bound) ? "met" : "MISSED");
+}
+
+static void text_topic(void)
+{
+	const struct bt_transport *ice = topic_peer("iceoryx");
+	struct rec *a, *b;
+	char m[32], cell[40];
+	int shared = 0;
+
+	for (int j = 0; j < ntopic_subs; j++)
+		shared |= (int)topic_subs[j] >= g_ncpu;
+	printf("\n5. Topic: one publisher to 1, 2 or 4 subscriber processes; "
+	       "every subscriber\n   gets and verifies every message.  "
+	       "Each cell: messages/s per subscriber,\n   then GB/s "
+	       "delivered to all subscribers together.\n");
+	if (shared)
+		printf("   With %d CPUs, a publisher and %d or more "
+		       "subscribers take turns on them\n   (not pinned; the "
+		       "tee is a process more).\n",
+		       g_ncpu, g_ncpu);
+	printf("\n   %-30s %4s", "transport", "subs");
+	for (int s = 0; s < ntopic_sizes; s++)
+		printf(" %19s", size_str(topic_sizes[s]));
+	printf("\n");
+	for (int i = 0; i < ntopic_tr; i++)
+		for (int j = 0; j < ntopic_subs; j++) {
+			int any = 0;
+
+			for (int s = 0; s < ntopic_sizes; s++)
+				any |= find_topic(topic_tr[i], topic_sizes[s],
+						  topic_subs[j]) != NULL;
+			if (!any)
+				continue;
+			printf("   %-30s %4u", topic_tr[i]->label,
+			       topic_subs[j]);
+			for (int s = 0; s < ntopic_sizes; s++) {
+				struct rec *r =
+					find_topic(topic_tr[i], topic_sizes[s],
+						   topic_subs[j]);
+
+				if (!r)
+					snprintf(cell, sizeof(cell), "-");
+				else if (r->st != ST_OK)
+					snprintf(cell, sizeof(cell), "%s",
+						 cell_status(r));
+				else {
+					fmt_rate(m, sizeof(m), MED(r, mps),
+						 "/s");
+					snprintf(cell, sizeof(cell), "%s %7.2f",
+						 m, MED(r, gbps));
+				}
+				printf(" %19s", cell);
+			}
+			printf("\n");
+		}
+	a = find_topic(&bt_shmk, 64, 1);
+	if (a) {
+		printf("   %-30s %4u", "shmk ring (copy), reference", 1u);
+		for (int s = 0; s < ntopic_sizes; s++) {
+			if (topic_sizes[s] != 64)
+				snprintf(cell, sizeof(cell), "-");
+			else if (a->st != ST_OK)
+				snprintf(cell, sizeof(cell), "%s",
+					 cell_status(a));
+			else {
+				fmt_rate(m, sizeof(m), MED(a, mps), "/s");
+				snprintf(cell, sizeof(cell), "%s %7.2f", m,
+					 MED(a, gbps));
+			}
+			printf(" %19s", cell);
+		}
+		printf("\n");
+	}
+
+	printf("\n   64-byte publish-to-receive latency, microseconds: a "
+	       "CLOCK_MONOTONIC time\n   stamp in each message, read again "
+	       "by each subscriber once it has the message\n   and has "
+	       "verified it; one message at a time; copy mode.\n\n");
+	printf("   %-44s %4s %9s %9s %9s\n", "transport", "subs", "p50", "p99",
+	       "p99.9");
+	for (int i = 0; i < nrecs; i++) {
+		struct rec *r = &recs[i];
+		double h = r->rtt ? 2 : 1;
+		char lab[96];
+
+		if (strcmp(r->section, "topic-latency"))
+			continue;
+		snprintf(lab, sizeof(lab), "%s%s", r->label,
+			 r->rtt		    ? ": half a round trip"
+			 : r->t == &bt_shmk ? ": one way, time stamp"
+					    : "");
+		if (r->st != ST_OK) {
+			printf("   %-44s %4u %9s\n", lab, r->readers,
+			       cell_status(r));
+			continue;
+		}
+		printf("   %-44s %4u %9.2f %9.2f %9.2f\n", lab, r->readers,
+		       MED(r, p50) / h, MED(r, p99) / h, MED(r, p999) / h);
+	}
+
+	/* Against the references, at every size and count measured: the
+	 * bandwidth delivered by the topic's better mode over theirs. */
+	printf("\n   The topic's better mode (copy or zero copy) against the "
+	       "references, delivered\n   bandwidth over delivered "
+	       "bandwidth:\n\n");
+	for (int q = 0; q < 2; q++) {
+		const struct bt_transport *ref = q ? topic_peer("tee") : ice;
+		char lab[40];
+
+		for (int j = 0; ref && j < ntopic_subs; j++) {
+			snprintf(lab, sizeof(lab), "/ %s", ref->label);
+			printf("   %-30s %4u", lab, topic_subs[j]);
+			for (int s = 0; s < ntopic_sizes; s++) {
+				struct rec *c =
+					find_topic(&bt_topic, topic_sizes[s],
+						   topic_subs[j]);
+				struct rec *z =
+					find_topic(&bt_topic_zc, topic_sizes[s],
+						   topic_subs[j]);
+				struct rec *o = find_topic(ref, topic_sizes[s],
+							   topic_subs[j]);
+				double v = 0;
+
+				if (c && c->st == ST_OK)
+					v = MED(c, gbps);
+				if (z && z->st == ST_OK && MED(z, gbps) > v)
+					v = MED(z, gbps);
+				if (v > 0 && o && o->st == ST_OK)
+					snprintf(cell, sizeof(cell), "%.2fx",
+						 v / MED(o, gbps));
+				else
+					snprintf(cell, sizeof(cell), "-");
+				printf(" %19s", cell);
+			}
+			printf("\n");
+		}
+	}
+
+	printf("\n   Targets, as ratios measured in this run:\n");
+	a = find_topic(&bt_topic, 64, 1);
+	b = find_topic(&bt_shmk, 64, 1);
+	text_target("1 to 1, 64 B, copy: the topic's rate against the "
+		    "ring's copy mode (>= 0.8x)",
+		    a, a ? MED(a, mps) / 1e6 : 0, "the ring", b,
+		    b ? MED(b, mps) / 1e6 : 0, "M msgs/s", 0, 0.8);
+	a = find_topic(&bt_topic_zc, 1 << 20, 4);
+	b = ice ? find_topic(ice, 1 << 20, 4) : NULL;
+	text_target("1 MiB, zero copy, 4 subscribers: delivered bandwidth "
+		    "against iceoryx's (>= 2x)",
+		    a, a ? MED(a, gbps) : 0, "iceoryx", b, b ? MED(b, gbps) : 0,
+		    "GB/s", 0, 2.0);
+	a = find_lat(&bt_topic, 1, 0);
+	b = find_lat(&bt_shmk, 1, 1);
+	text_target("64 B latency p50, 1 subscriber, against the ring's "
+		    "one way (half its round trip; <= 1.3x)",
+		    a, a ? MED(a, p50) : 0, "the ring", b,
+		    b ? MED(b, p50) / 2 : 0, "us", 1, 1.3);
+}
+
 /* ------------------------------------------------------------------ */
 /* CSV and JSON                                                         */
 /* ------------------------------------------------------------------ */
+
+/* A record of latencies (p50, p99, p99.9), not rates. */
+static int is_lat(const struct rec *r)
+{
+	return !strcmp(r->section, "latency") ||
+	       !strcmp(r->section, "topic-latency");
+}
 
 static const char *st_name(enum st s)
 {
@@ -1396,7 +1901,7 @@ static void out_csv(void)
 		csv_str(r->label);
 		printf(",%zu,%u,%u,%u,%d", r->size, r->nodes, r->readers,
 		       r->writers, r->nrep);
-		if (strcmp(r->section, "latency"))
+		if (!is_lat(r))
 			printf(",%.4f,%.4f,%.4f,%.0f,%.0f,%.0f,,,",
 			       stat_of(r->gbps, r->nrep, 0), MED(r, gbps),
 			       stat_of(r->gbps, r->nrep, 2),
@@ -1457,8 +1962,13 @@ static void out_json(void)
 			printf(", \"nodes\": %u, \"readers\": %u, "
 			       "\"writers\": %u",
 			       r->nodes, r->readers, r->writers);
+		if (!strncmp(r->section, "topic", 5))
+			printf(", \"subscribers\": %u", r->readers);
+		if (!strcmp(r->section, "topic-latency"))
+			printf(", \"measure\": \"%s\"",
+			       r->rtt ? "round trip" : "one way");
 		printf(", \"status\": \"%s\"", st_name(r->st));
-		if (r->st == ST_OK && strcmp(r->section, "latency"))
+		if (r->st == ST_OK && !is_lat(r))
 			printf(", \"gbps\": {\"min\": %.4f, \"median\": "
 			       "%.4f, \"max\": %.4f}, \"msgs_per_s\": "
 			       "{\"min\": %.0f, \"median\": %.0f, \"max\": "
@@ -1469,9 +1979,10 @@ static void out_json(void)
 			       stat_of(r->mps, r->nrep, 2));
 		else if (r->st == ST_OK)
 			printf(", \"p50_us\": %.3f, \"p99_us\": %.3f, "
-			       "\"p999_us\": %.3f, \"round_trips_per_s\": "
-			       "%.0f",
+			       "\"p999_us\": %.3f, \"%s_per_s\": %.0f",
 			       MED(r, p50), MED(r, p99), MED(r, p999),
+			       r->section[0] == 't' && !r->rtt ? "messages"
+							       : "round_trips",
 			       MED(r, mps));
 		printf(", \"repeats\": %d", r->nrep);
 		if (r->why[0]) {
@@ -1501,9 +2012,9 @@ static FILE *open_in(const char *dir, const char *file)
 
 static void plot(const char *dir)
 {
-	char cmd[PATH_MAX + 64], xtics[16 * 40];
+	char cmd[PATH_MAX + 64], xtics[16 * 40], ttics[16 * 40] = "";
+	int ok, ntopic_cols;
 	FILE *f;
-	int ok;
 
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
 		fprintf(stderr, "shmk bench: %s: %s\n", dir, strerror(errno));
@@ -1575,11 +2086,52 @@ static void plot(const char *dir)
 		}
 		fclose(f);
 	}
+	/* topic.dat: size, then the bandwidth delivered to all subscribers
+	 * by each transport and subscriber count. */
+	ntopic_cols = 0;
+	if (opt.topic && (f = open_in(dir, "topic.dat"))) {
+		const struct bt_transport *ct[MAX_T * 3];
+		unsigned cs[MAX_T * 3];
+
+		for (int i = 0; i < ntopic_tr; i++)
+			for (int j = 0; j < ntopic_subs; j++)
+				for (int k = 0; k < ntopic_sizes; k++)
+					if (find_topic(topic_tr[i],
+						       topic_sizes[k],
+						       topic_subs[j])) {
+						ct[ntopic_cols] = topic_tr[i];
+						cs[ntopic_cols++] =
+							topic_subs[j];
+						break;
+					}
+		fprintf(f, "size");
+		for (int c = 0; c < ntopic_cols; c++)
+			fprintf(f, " \"%s, %u\"", ct[c]->label, cs[c]);
+		fprintf(f, "\n");
+		for (int k = 0; k < ntopic_sizes; k++) {
+			fprintf(f, "%zu", topic_sizes[k]);
+			for (int c = 0; c < ntopic_cols; c++) {
+				struct rec *r = find_topic(
+					ct[c], topic_sizes[k], cs[c]);
+
+				if (r && r->st == ST_OK)
+					fprintf(f, " %.4f", MED(r, gbps));
+				else
+					fprintf(f, " NaN");
+			}
+			fprintf(f, "\n");
+		}
+		fclose(f);
+	}
 	/* The sizes measured, as the size axis's labels. */
 	for (int k = 0, n = 0; k < opt.nsizes; k++)
 		n += snprintf(xtics + n, sizeof(xtics) - (size_t)n,
 			      "%s\"%s\" %zu", k ? ", " : "",
 			      size_str(opt.sizes[k]), opt.sizes[k]);
+	for (int k = 0, n = 0; k < ntopic_sizes; k++)
+		n += snprintf(ttics + n, sizeof(ttics) - (size_t)n,
+			      "%s\"%s\" %zu", k ? ", " : "",
+			      size_str(topic_sizes[k]), topic_sizes[k]);
 	f = open_in(dir, "charts.gp");
 	if (!f)
 		return;
@@ -1622,6 +2174,20 @@ static void plot(const char *dir)
 			"unset logscale\nset xtics autofreq\n"
 			"set format x '%%g'\n",
 			g_date, xtics, ntr + 1);
+	if (opt.topic && ntopic_cols)
+		fprintf(f,
+			"set output 'topic.png'\n"
+			"set title 'Topic: bandwidth delivered to all "
+			"subscribers, by transport and subscribers (%s)'\n"
+			"set xlabel 'message size (bytes)'\n"
+			"set ylabel 'GB/s'\nset logscale xy\n"
+			"set format y '%%g'\n"
+			"set xtics (%s)\n"
+			"plot for [i=2:%d] 'topic.dat' using 1:i with "
+			"linespoints lw 2 lc rgb col(i) dt dash(i)\n"
+			"unset logscale\nset xtics autofreq\n"
+			"set format x '%%g'\n",
+			g_date, ttics, ntopic_cols + 1);
 	if (opt.latency && ncdf)
 		fprintf(f,
 			"set output 'latency.png'\n"
@@ -1645,7 +2211,8 @@ static void plot(const char *dir)
 	snprintf(cmd, sizeof(cmd), "cd '%s' && gnuplot charts.gp", dir);
 	ok = system(cmd) == 0;
 	fprintf(stderr, "shmk bench: %s in %s/\n",
-		ok ? "charts written (chart.png, peers.png, latency.png)"
+		ok ? "charts written (chart.png, peers.png, latency.png, "
+		     "topic.png)"
 		   : "gnuplot failed; data and charts.gp",
 		dir);
 }
@@ -1654,22 +2221,86 @@ static void plot(const char *dir)
 /* Main                                                                 */
 /* ------------------------------------------------------------------ */
 
+/*
+ * The topic section's measurements (create: make them, else count them):
+ * every transport at every size and subscriber count; the 64-byte latency
+ * with 1 and 4 subscribers; the ring's copy mode at 64 B and its round
+ * trip as the references, and its one way by time stamp (a check of the
+ * method: it should match half the round trip).  Within a whole
+ * `shmk bench`, a short form: 64 B and 1 MiB, 1 and 4 subscribers.
+ */
+static int topic_plan(int create)
+{
+	static const size_t full_sizes[] = {64, 1024, 65536, 1 << 20};
+	static const unsigned lat_subs[] = {1, 4};
+	int n = 0;
+
+	ntopic_sizes = ntopic_subs = 0;
+	if (opt.sizes_given)
+		for (int s = 0; s < opt.nsizes; s++)
+			topic_sizes[ntopic_sizes++] = opt.sizes[s];
+	else
+		for (int s = 0; s < 4; s++)
+			if (opt.topic_full || s == 0 || s == 3)
+				topic_sizes[ntopic_sizes++] = full_sizes[s];
+	topic_subs[ntopic_subs++] = 1;
+	if (opt.topic_full)
+		topic_subs[ntopic_subs++] = 2;
+	topic_subs[ntopic_subs++] = 4;
+	for (int i = 0; i < ntopic_tr; i++)
+		for (int j = 0; wanted(topic_tr[i]) && j < ntopic_subs; j++)
+			for (int s = 0; s < ntopic_sizes; s++, n++)
+				if (create)
+					new_rec("topic", topic_tr[i],
+						topic_sizes[s])
+						->readers = topic_subs[j];
+	for (int s = 0; wanted(&bt_shmk) && s < ntopic_sizes; s++) {
+		if (topic_sizes[s] != 64)
+			continue;
+		n++;
+		if (create)
+			new_rec("topic", &bt_shmk, 64)->readers = 1;
+	}
+	for (int i = 0; i < ntopic_tr; i++)
+		for (int j = 0; topic_tr[i] != &bt_topic_zc &&
+				wanted(topic_tr[i]) && j < 2;
+		     j++, n++)
+			if (create)
+				new_rec("topic-latency", topic_tr[i], 64)
+					->readers = lat_subs[j];
+	for (int j = 0; wanted(&bt_shmk) && j < 2; j++, n++)
+		if (create) {
+			struct rec *r = new_rec("topic-latency", &bt_shmk, 64);
+
+			r->readers = 1;
+			r->rtt = !j;
+		}
+	if (create)
+		for (int i = 0; i < nrecs; i++)
+			if (!strncmp(recs[i].section, "topic", 5))
+				recs[i].writers = 1;
+	return n;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: shmk bench [options]\n"
 		"\n"
 		"Measures shmk beside the transports it replaces, on this "
-		"machine (about a\nminute; --full about five).\n"
+		"machine (about a\nminute; --full about ten).  The topic "
+		"section runs in short (64 B and\n1 MiB, 1 and 4 subscribers) "
+		"within a whole run, at every size and count\nwith --only "
+		"topic or --full.\n"
 		"\n"
-		"  --only LIST        sections: chart, peers, latency "
-		"(comma-separated)\n"
+		"  --only LIST        sections: chart, peers, latency, "
+		"topic (comma-separated)\n"
 		"  --full             longer runs, 5 repeats: min, median, "
 		"max\n"
-		"  --transports LIST  peers and latency for these only "
-		"(names: --list)\n"
-		"  --sizes LIST       message sizes for peers, e.g. "
-		"64,1K,1M\n"
+		"  --transports LIST  peers, latency and topic for these "
+		"only (names: --list)\n"
+		"  --sizes LIST       message sizes for peers and topic, "
+		"e.g. 64,1K,1M\n"
 		"  --seconds S        time per measurement (default 0.25, "
 		"--full 0.5)\n"
 		"  --repeats N        repeats of each measurement (1..%d)\n"
@@ -1712,6 +2343,10 @@ static void list(void)
 	printf("transports:\n");
 	for (int i = 0; i < ntr; i++)
 		printf("  %-10s %s\n", tr[i]->name, tr[i]->label);
+	for (int i = 0; i < ntopic_tr; i++)
+		if (!find_t(topic_tr[i]->name))
+			printf("  %-10s %s (topic section)\n",
+			       topic_tr[i]->name, topic_tr[i]->label);
 	for (size_t k = 0; k < sizeof(known_peers) / sizeof(known_peers[0]);
 	     k++)
 		if (!find_t(known_peers[k].name))
@@ -1766,6 +2401,7 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--transports") && v) {
 			opt.only_t = v, i++;
 		} else if (!strcmp(a, "--sizes") && v) {
+			opt.sizes_given = 1;
 			if (parse_sizes(v) < 0) {
 				fprintf(stderr,
 					"shmk bench: --sizes: a list of sizes "
@@ -1807,14 +2443,17 @@ int main(int argc, char **argv)
 		opt.chart = strstr(only, "chart") != NULL;
 		opt.peers = strstr(only, "peers") != NULL;
 		opt.latency = strstr(only, "latency") != NULL;
-		if (!opt.chart && !opt.peers && !opt.latency) {
-			fprintf(stderr, "shmk bench: --only: chart, peers "
-					"or latency\n");
+		opt.topic = opt.topic_full = strstr(only, "topic") != NULL;
+		if (!opt.chart && !opt.peers && !opt.latency && !opt.topic) {
+			fprintf(stderr, "shmk bench: --only: chart, peers, "
+					"latency or topic\n");
 			return 2;
 		}
 	} else {
-		opt.chart = opt.peers = opt.latency = 1;
+		opt.chart = opt.peers = opt.latency = opt.topic = 1;
 	}
+	if (opt.full)
+		opt.topic_full = 1;
 	if (opt.secs < 0)
 		opt.secs = opt.full ? 0.5 : 0.25;
 	if (!opt.reps)
@@ -1834,7 +2473,7 @@ int main(int argc, char **argv)
 			char name[32];
 
 			snprintf(name, sizeof(name), "%.*s", (int)n, p);
-			if (!find_t(name)) {
+			if (!find_any(name)) {
 				fprintf(stderr,
 					"shmk bench: no transport '%s' "
 					"(shmk bench --list)\n",
@@ -1859,7 +2498,8 @@ int main(int argc, char **argv)
 			nt += wanted(tr[i]);
 		step_total = opt.reps * ((opt.chart ? 40 : 0) +
 					 (opt.peers ? nt * opt.nsizes : 0) +
-					 (opt.latency ? nt : 0));
+					 (opt.latency ? nt : 0) +
+					 (opt.topic ? topic_plan(0) : 0));
 		if (opt.fmt == F_TEXT) {
 			struct utsname u;
 
@@ -1896,6 +2536,8 @@ int main(int argc, char **argv)
 		for (i = 0; i < ntr; i++)
 			if (wanted(tr[i]))
 				new_rec("latency", tr[i], 64);
+	if (opt.topic)
+		topic_plan(1);
 	for (rep = 0; rep < opt.reps; rep++)
 		for (i = 0; i < nrecs; i++) {
 			struct rec *r = &recs[i];
@@ -1911,6 +2553,23 @@ int main(int argc, char **argv)
 				progress("throughput: %s, %s", r->t->label,
 					 size_str(r->size));
 				measure_pair(r, rep);
+			} else if (!strcmp(r->section, "topic")) {
+				progress("topic: %s, %u subscriber%s, %s",
+					 r->t->label, r->readers,
+					 r->readers > 1 ? "s" : "",
+					 size_str(r->size));
+				if (r->t == &bt_shmk)
+					measure_pair(r, rep);
+				else
+					measure_fan(r, rep);
+			} else if (!strcmp(r->section, "topic-latency")) {
+				progress("topic latency: %s, %u subscriber%s",
+					 r->t->label, r->readers,
+					 r->readers > 1 ? "s" : "");
+				if (r->rtt)
+					measure_rtt(r, rep);
+				else
+					measure_fan_lat(r, rep);
 			} else {
 				progress("round trip: %s", r->t->label);
 				measure_rtt(r, rep);
@@ -1934,8 +2593,10 @@ int main(int argc, char **argv)
 			text_latency();
 		if (opt.peers || opt.latency)
 			text_ratios();
+		if (opt.topic)
+			text_topic();
 		printf("\n");
-		if (opt.peers || opt.latency) {
+		if (opt.peers || opt.latency || opt.topic) {
 			int missing = 0;
 
 			for (size_t p = 0;

@@ -7,7 +7,9 @@
  *      two payload words swapped, or a wrong length;
  *   2. shmk-bench (argv[1]) run with SHMK_BENCH_CORRUPT=N, which corrupts
  *      one payload byte of message N in every run, reports every run
- *      failed and exits 1; the same run without it passes.
+ *      failed and exits 1; the same run without it passes.  Both for the
+ *      peers and latency sections and for the topic section, where every
+ *      subscriber must catch it.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -79,9 +81,10 @@ static void test_check(void)
 	free(copy);
 }
 
-/* Runs the benchmark; its exit status, stderr in err. */
-static int run_bench(const char *bench, const char *corrupt, char *err,
-		     size_t cap)
+/* Runs the benchmark on sections only and transports tr; its exit
+ * status, stderr in err. */
+static int run_bench(const char *bench, const char *only, const char *tr,
+		     const char *corrupt, char *err, size_t cap)
 {
 	int p[2], st;
 	size_t got = 0;
@@ -100,9 +103,8 @@ static int run_bench(const char *bench, const char *corrupt, char *err,
 			setenv("SHMK_BENCH_CORRUPT", corrupt, 1);
 		else
 			unsetenv("SHMK_BENCH_CORRUPT");
-		execl(bench, bench, "--only", "peers,latency", "--transports",
-		      "shmk,shmk-zc,pipe,dgram", "--sizes", "1K", "--seconds",
-		      "0.1", (char *)NULL);
+		execl(bench, bench, "--only", only, "--transports", tr,
+		      "--sizes", "1K", "--seconds", "0.1", (char *)NULL);
 		_exit(127);
 	}
 	close(p[1]);
@@ -131,17 +133,24 @@ int main(int argc, char **argv)
 	int rc;
 
 	test_check();
-	if (argc > 1) {
-		rc = run_bench(argv[1], NULL, err, sizeof(err));
+	for (int s = 0; argc > 1 && s < 2; s++) {
+		/* Four transports, each in two sections; or the topic's three
+		 * built-in transports at 1, 2 and 4 subscribers, two of them
+		 * also timed with 1 and 4. */
+		const char *only = s ? "topic" : "peers,latency";
+		const char *tr =
+			s ? "topic,topic-zc,tee" : "shmk,shmk-zc,pipe,dgram";
+		int runs = s ? 13 : 8;
+
+		rc = run_bench(argv[1], only, tr, NULL, err, sizeof(err));
 		CHECK(rc == 0);
 		if (rc)
 			fprintf(stderr, "clean run:\n%s\n", err);
-		rc = run_bench(argv[1], "5", err, sizeof(err));
+		rc = run_bench(argv[1], only, tr, "5", err, sizeof(err));
 		CHECK(rc == 1);
-		/* Four transports, each in two sections. */
-		CHECK(count(err, "FAILED") == 8);
-		CHECK(count(err, "arrived corrupt") == 8);
-		if (count(err, "FAILED") != 8)
+		CHECK(count(err, "FAILED") == runs);
+		CHECK(count(err, "arrived corrupt") == runs);
+		if (count(err, "FAILED") != runs)
 			fprintf(stderr, "corrupted run:\n%s\n", err);
 	}
 	if (fails) {

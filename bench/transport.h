@@ -19,6 +19,12 @@
  *   4. each process calls close(); the parent calls teardown() after both
  *      ended (also after a failure or a kill: remove every name made).
  *
+ * The topic section fans a channel out: one TX process and c->receivers
+ * RX processes (1, 2 or 4), each of which must receive every message, in
+ * order (publish/subscribe).  Only transports whose fanout is 1 are given
+ * more than one receiver; each RX process finds its number, 0 to
+ * receivers - 1, in c->rx_index when it calls open().
+ *
  * Every message of a run has the same size, so a byte-stream transport
  * (a pipe, a stream socket) reads exactly msg_size bytes per message and
  * needs no framing.  Functions return 0 (recv: the length) or -errno;
@@ -42,7 +48,7 @@
 extern "C" {
 #endif
 
-#define BT_ABI 1
+#define BT_ABI 2 /* 2: receivers, rx_index and fanout */
 
 enum bt_role { BT_TX = 0, BT_RX = 1 };
 
@@ -58,6 +64,9 @@ struct bt_chan {
 	char why[160];	   /* a reason for the table, on failure */
 	const char *label; /* optional: a label for this run, e.g. for
 			      a mode chosen by setup() */
+	/* Set by the harness: RX processes (1 but for a fan-out), and in
+	 * each RX process before open(), its number. */
+	unsigned receivers, rx_index;
 };
 
 struct bt_transport {
@@ -81,6 +90,9 @@ struct bt_transport {
 	void (*close)(struct bt_chan *c, enum bt_role role);
 	/* Parent, after both children ended.  May be NULL. */
 	void (*teardown)(struct bt_chan *c);
+	/* 1: every one of several RX processes receives every message (the
+	 * topic section); 0: one receiver only. */
+	int fanout;
 };
 
 typedef const struct bt_transport *(*bt_entry_fn)(void);

@@ -55,6 +55,9 @@
 #define ST_SKIP	     3u
 #define SEQ(j, st)   ((uint64_t)(j)*4 + (st))
 #define POL_LOSSY    1u /* geom[2] */
+_Static_assert(!(MIN_SLOTS & (MIN_SLOTS - 1)) &&
+		       !(CAP_PER_SLOT & (CAP_PER_SLOT - 1)),
+	       "descriptor counts are powers of two");
 
 /* Descriptor of message j, in desc[j % N]: one cache line each. */
 struct topic_desc {
@@ -180,6 +183,7 @@ static int topic_geometry(const uint64_t geom[SHMK__GEOM_N],
 	if (cap < MIN_CAP || cap > MAX_CAP || (cap & (cap - 1)) || max < 1 ||
 	    max > cap / 2 - GRAN)
 		return -EINVAL;
+	/* A power of two, as cap is (desc() masks with it). */
 	g->n = cap / CAP_PER_SLOT < MIN_SLOTS ? MIN_SLOTS : cap / CAP_PER_SLOT;
 	g->desc_off = SHMK__HDR_SIZE +
 		      SHMK__MAX_PARTS * (uint64_t)sizeof(struct topic_part);
@@ -201,7 +205,8 @@ static int topic_layout(const uint64_t geom[SHMK__GEOM_N], uint64_t *total)
 
 static void view_of(struct shmk__region *r, struct topic_view *v)
 {
-	/* Zeroed: clang-tidy cannot see that the geometry was validated. */
+	/* Zeroed: the analyser cannot see that open validated the geometry
+	 * (topic_geometry() cannot fail here). */
 	struct topic_geom g = {0};
 
 	(void)topic_geometry(r->geom, &g); /* validated at open */
@@ -250,18 +255,26 @@ static uint64_t grans(uint64_t bytes)
 	return (bytes + GRAN - 1) >> GRAN_SHIFT;
 }
 
+/* The log offset, in granules, of granule position pos.  The log's
+ * granules and the descriptors are powers of two (topic_geometry()): a
+ * mask, not a division, on every message's path. */
+static uint64_t gran_off(const struct topic_view *v, uint64_t pos)
+{
+	return pos & (v->cg - 1);
+}
+
 /* Where a message of g granules linked at position l starts: at l, or at
  * the next lap if it would cross the end of the log. */
 static uint64_t place(const struct topic_view *v, uint64_t l, uint64_t g)
 {
-	uint64_t off = l % v->cg;
+	uint64_t off = gran_off(v, l);
 
 	return off + g > v->cg ? l - off + v->cg : l;
 }
 
 static struct topic_desc *desc(const struct topic_view *v, uint64_t j)
 {
-	return &v->desc[j % v->n];
+	return &v->desc[j & (v->n - 1)];
 }
 
 static uint64_t load(_Atomic uint64_t *w, memory_order mo)
@@ -687,11 +700,22 @@ static void bump(_Atomic uint64_t *w, uint64_t x)
  * handle that publishes while its own subscription lags waits for
  * itself, and its loan times out).  *slow_k: the slowest subscriber's
  * slot, or -1.
+ *
+ * Only the slots below nslots are read, as the read/write lock's writer
+ * drains its readers (sync.c): a joiner's attach raised nslots (seq_cst)
+ * before its cursor, so a joiner we do not reach read the floor after we
+ * raised it.  This runs every few messages (slack_n in advance()), and
+ * the whole table is 128 cache lines.  A forged nslots can make us pass
+ * over a live subscriber, which may then read a message being written
+ * over, as it would if the forger wrote into the log: a peer that may
+ * write the object can spoil its messages anyway.  Nothing is read out
+ * of bounds.
  */
 static uint64_t scan(struct shmk_topic *t, uint64_t want, int *slow_k)
 {
 	struct topic_ctl *c = t->v.ctl;
 	uint64_t f = load(&c->floor, memory_order_seq_cst), m = UINT64_MAX;
+	uint32_t ns;
 	int k;
 
 	while (f < want && !atomic_compare_exchange_weak_explicit(
@@ -701,7 +725,11 @@ static uint64_t scan(struct shmk_topic *t, uint64_t want, int *slow_k)
 	if (f < want)
 		f = want;
 	*slow_k = -1;
-	for (k = 0; k < SHMK__MAX_PARTS; k++) {
+	/* seq_cst: after the floor, before the cursors. */
+	ns = atomic_load_explicit(&t->r.hdr->nslots, memory_order_seq_cst);
+	if (ns > SHMK__MAX_PARTS)
+		ns = SHMK__MAX_PARTS; /* corrupt: look at them all */
+	for (k = 0; k < (int)ns; k++) {
 		uint64_t cw =
 			load(&t->v.parts[k].sub.cursor, memory_order_seq_cst);
 
@@ -1048,7 +1076,7 @@ SHMK__EXPORT int shmk_topic_loan(struct shmk_topic *t, size_t size,
 	}
 	atomic_store_explicit(&t->mine[a.k], a.j + 1, memory_order_relaxed);
 	atomic_store_explicit(&t->mine_size[a.k], size, memory_order_relaxed);
-	m->data = t->v.log + (a.start % t->v.cg) * GRAN;
+	m->data = t->v.log + gran_off(&t->v, a.start) * GRAN;
 	m->len = size;
 	m->pos_ = a.j;
 	m->intent_ = a.k;
@@ -1286,12 +1314,24 @@ static int sub_cond(void *arg, int slow)
 		uint64_t i = t->cur, h, s, st, len, g, T;
 		struct topic_desc *d = desc(v, i);
 
-		h = load(&v->ctl->head, memory_order_acquire);
 		if (v->lossy) {
 			T = load(&v->ctl->tail, memory_order_acquire);
 			if (T > i)
 				return lapped(t, T);
 		}
+		/* A first look at the descriptor (acquire: pairs with the
+		 * publisher's release of seq).  A message that is there, or
+		 * passed over, needs no look at head, which every claim
+		 * writes; nor does one only linked while we spin, as we would
+		 * spin on whether it is claimed or not.  So a subscriber that
+		 * keeps up leaves head to the publishers, and reads it, then
+		 * the state again, only when it has to tell. */
+		s = load(&d->seq, memory_order_acquire);
+		if (s == SEQ(i, ST_LINKED) && !slow)
+			return SHMK__COND_WAIT;
+		if (s == SEQ(i, ST_COMMIT) || s == SEQ(i, ST_SKIP))
+			goto look;
+		h = load(&v->ctl->head, memory_order_acquire);
 		if (i >= h) {
 			if (i > h)
 				return poison(t);
@@ -1311,6 +1351,7 @@ static int sub_cond(void *arg, int slow)
 		}
 		/* Acquire: pairs with the publisher's release of seq. */
 		s = load(&d->seq, memory_order_acquire);
+	look:
 		if (s == SEQ(i, ST_SKIP)) {
 			set_cursor(t, i + 1);
 			continue;
@@ -1338,7 +1379,7 @@ static int sub_cond(void *arg, int slow)
 		st = load(&d->start, memory_order_relaxed);
 		len = load(&d->len, memory_order_relaxed);
 		g = grans(len);
-		if (len > v->max_msg || st % v->cg + g > v->cg) {
+		if (len > v->max_msg || gran_off(v, st) + g > v->cg) {
 			if (v->lossy &&
 			    load(&v->ctl->tail, memory_order_acquire) > i &&
 			    ++round <= 64)
@@ -1396,7 +1437,7 @@ SHMK__EXPORT int shmk_topic_acquire(struct shmk_topic *t, struct shmk_msg *m,
 		return rc;
 	rc = take(t, &a, timeout_ms);
 	if (!rc) {
-		m->data = t->v.log + (a.start % t->v.cg) * GRAN;
+		m->data = t->v.log + gran_off(&t->v, a.start) * GRAN;
 		m->len = (size_t)a.len;
 		m->pos_ = a.pos;
 		m->intent_ = -1;
@@ -1441,7 +1482,8 @@ SHMK__EXPORT ssize_t shmk_topic_receive(struct shmk_topic *t, void *dst,
 		rc = -EMSGSIZE; /* it stays next */
 	if (!rc) {
 		if (a.len)
-			racy_copy(dst, t->v.log + (a.start % t->v.cg) * GRAN,
+			racy_copy(dst,
+				  t->v.log + gran_off(&t->v, a.start) * GRAN,
 				  (size_t)a.len);
 		rc = overwritten(t, a.pos);
 		if (!rc)
@@ -1551,12 +1593,13 @@ SHMK__EXPORT ssize_t shmk_topic_latest(struct shmk_topic *t, void *dst,
 				continue;
 			st = load(&d->start, memory_order_relaxed);
 			len = load(&d->len, memory_order_relaxed);
-			if (len > v->max_msg || st % v->cg + grans(len) > v->cg)
+			if (len > v->max_msg ||
+			    gran_off(v, st) + grans(len) > v->cg)
 				break; /* overwritten, or corrupt: again */
 			if (len > cap)
 				return -EMSGSIZE;
 			if (len)
-				racy_copy(dst, v->log + (st % v->cg) * GRAN,
+				racy_copy(dst, v->log + gran_off(v, st) * GRAN,
 					  (size_t)len);
 			atomic_thread_fence(memory_order_acquire);
 			if (load(&v->ctl->tail, memory_order_acquire) < i &&

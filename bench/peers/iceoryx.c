@@ -22,6 +22,14 @@
  *
  * Each process registers one runtime with RouDi, named after the harness's
  * pid and its own; a round trip opens two channels in one process.
+ *
+ * Fan-out (the topic section, c->receivers > 1): every RX process is a
+ * subscriber of the one service, and iceoryx hands each of them every
+ * chunk (one chunk, counted once per subscriber); the publisher waits
+ * while any subscriber's queue is full.  A subscriber's open() returns
+ * only once RouDi has connected it to the publisher (which the harness
+ * opens at the same time, in another process), so that the first message
+ * reaches all of them.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -389,9 +397,9 @@ static int ice_setup(struct bt_chan *c)
 		return -ENOMEM;
 	if (roudi.users == 0) {
 		/* Per channel: the queue, one chunk loaned, one held by
-		 * the subscriber and slack; two channels. */
+		 * each subscriber and slack; two channels. */
 		chunk = (c->msg_size + CHUNK_EXTRA + 63) & ~(size_t)63;
-		rc = start_roudi(c, chunk, 2 * (queue + 8));
+		rc = start_roudi(c, chunk, 2 * (queue + 8 + c->receivers));
 		if (rc < 0) {
 			free(p);
 			return rc;
@@ -451,12 +459,15 @@ static int open_rx(struct bt_chan *c, struct ilocal *l)
 		return -EIO;
 	}
 	/* RouDi has the subscription once it is no longer just requested:
-	 * the publisher, offered now or later, then connects to it. */
+	 * the publisher, offered now or later, then connects to it.  With
+	 * several subscribers the publisher cannot tell when all of them
+	 * are there (it only learns that one is): each waits until it is
+	 * connected. */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		s = iox_sub_get_subscription_state(l->sub);
 		if (s == SubscribeState_SUBSCRIBED ||
-		    s == SubscribeState_WAIT_FOR_OFFER)
+		    (s == SubscribeState_WAIT_FOR_OFFER && c->receivers <= 1))
 			return 0;
 		if (ms_since(&t0) > START_MS) {
 			snprintf(c->why, sizeof(c->why),
@@ -683,6 +694,7 @@ static const struct bt_transport ice_transport = {
 	.release = ice_release,
 	.close = ice_close,
 	.teardown = ice_teardown,
+	.fanout = 1,
 };
 
 BT_PLUGIN(ice_transport)
