@@ -36,6 +36,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -275,6 +276,8 @@ static double run(enum mech m, int rounds, double *p99)
 	pid = fork();
 	if (pid < 0)
 		die("fork");
+	if (pid == 0) /* never outlive the parent (a failed run) */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 	s.me = pid == 0;
 	pin(s.me);
 	setup_side(&s, pipes);

@@ -49,9 +49,21 @@ static int ring_setup(struct bt_chan *c)
 	struct shmk_ring *r;
 	int rc;
 
+	unsigned depth = c->depth;
+
 	if (c->arg & RING_SINGLE)
 		o.flags = SHMK_F_SINGLE_WRITER | SHMK_F_SINGLE_READER;
-	rc = shmk_ring_create(c->name, c->depth, c->msg_size, &o, &r);
+	/* A reader that sleeps at once wakes tens of microseconds after the
+	 * writer's first message; a ring of c->depth nodes (2 KiB at 64
+	 * bytes) is full long before, and the writer sleeps too.  Without
+	 * spinning the ring gets the pipe's buffer: 1 MiB of nodes (at most
+	 * 16384, at least c->depth). */
+	if ((c->arg & RING_NO_SPIN) && c->msg_size &&
+	    (1u << 20) / c->msg_size > depth)
+		depth = (1u << 20) / c->msg_size > 16384
+				? 16384
+				: (unsigned)((1u << 20) / c->msg_size);
+	rc = shmk_ring_create(c->name, depth, c->msg_size, &o, &r);
 
 	if (rc < 0) {
 		snprintf(c->why, sizeof(c->why), "shmk_ring_create: %s",
@@ -194,11 +206,12 @@ const struct bt_transport bt_shmk_single = {
 };
 
 /* Copy mode with no spinning: every wait sleeps in the kernel at once,
- * as the other transports do (what a caller pays for a wake-up). */
+ * as the other transports do (what a caller pays for a wake-up), with as
+ * many bytes of nodes as the pipe's buffer (ring_setup()). */
 const struct bt_transport bt_shmk_sleep = {
 	.abi = BT_ABI,
 	.name = "shmk-sleep",
-	.label = "shmk ring (copy, no spin)",
+	.label = "shmk ring (copy, no spin, 1 MiB)",
 	.setup = ring_setup_sleep,
 	.open = ring_open,
 	.send = ring_send,
