@@ -48,7 +48,9 @@ void shmk__nap(uint64_t ns, uint64_t deadline);
  * Crash points, compiled into the test library only (SHMK_CRASH_POINTS):
  * with SHMK_CRASH=NAME or NAME:N in the environment, the process kills
  * itself with SIGKILL at the Nth (default first) pass through the point
- * NAME.  The crash tests put them where a peer's death hurts most.
+ * NAME; with NAME:N:stop it stops itself there (SIGSTOP) instead, alive,
+ * until a SIGCONT.  The crash tests put them where a peer's death hurts
+ * most.
  */
 #ifdef SHMK_CRASH_POINTS
 void shmk__crash_point(const char *name);

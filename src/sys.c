@@ -168,14 +168,16 @@ void shmk__crash_point(const char *name)
 	const char *want = getenv("SHMK_CRASH");
 	size_t n = strlen(name);
 	unsigned long nth = 1;
+	char *end = NULL;
 
 	if (!want || strncmp(want, name, n) != 0 ||
 	    (want[n] != '\0' && want[n] != ':'))
 		return;
 	if (want[n] == ':')
-		nth = strtoul(want + n + 1, NULL, 10);
+		nth = strtoul(want + n + 1, &end, 10);
 	if (atomic_fetch_add(&hits, 1) + 1 == nth)
-		kill(getpid(), SIGKILL);
+		kill(getpid(),
+		     end && !strcmp(end, ":stop") ? SIGSTOP : SIGKILL);
 }
 #endif
 
