@@ -31,7 +31,14 @@
  * claims j it writes an intent (j and the granules it takes), so that
  * whoever finds j claimed but unfinished can tell a live owner (wait)
  * from a dead one (write j + 1's link if it is missing, then mark j
- * skipped).  docs/format.md has every byte, docs/design.md the argument.
+ * skipped).  As the intent comes before the claim, a dead publisher's
+ * intent may name a message that another claimed (it died before its
+ * claim, or after losing it), and a live one's a message a dead one
+ * claimed: j is finished for a dead owner only when no live intent names
+ * it, with a dead intent's size.  So when a dead participant's slot is
+ * taken again, its intents for unfinished messages stay, orphaned, until
+ * those are finished.  docs/format.md has every byte, docs/design.md the
+ * argument.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -44,6 +51,7 @@
 #define GRAN_SHIFT   6
 #define NOPS	     8 /* loans open at once per handle */
 #define INTENT_BIT   (UINT64_C(1) << 63)
+#define ORPHAN_BIT   (UINT64_C(1) << 62)       /* intent: its owner is gone */
 #define SUB_BIT	     (UINT64_C(1) << 63)       /* cursor word: subscribed */
 #define IDX_MAX	     ((UINT64_C(1) << 61) - 1) /* message numbers stay below */
 #define MIN_CAP	     (UINT64_C(1) << 12)
@@ -70,7 +78,7 @@ struct topic_desc {
 
 /* A loan slot: its intent, and what the loans that held it counted. */
 struct topic_op {
-	_Atomic uint64_t intent; /* j | INTENT_BIT, or 0 */
+	_Atomic uint64_t intent; /* j | INTENT_BIT [| ORPHAN_BIT], or 0 */
 	_Atomic uint64_t gran;	 /* granules the loan takes; before intent */
 	_Atomic uint64_t ctr[6];
 };
@@ -282,6 +290,14 @@ static uint64_t load(_Atomic uint64_t *w, memory_order mo)
 	return atomic_load_explicit(w, mo);
 }
 
+/* Is message j committed or skipped (or its descriptor a later one's)? */
+static int finished(const struct topic_view *v, uint64_t j)
+{
+	uint64_t s = load(&desc(v, j)->seq, memory_order_acquire);
+
+	return s == SEQ(j, ST_COMMIT) || s == SEQ(j, ST_SKIP) || s >> 2 > j;
+}
+
 /*
  * tail and head at one moment: tail read before and after head, equal
  * (tail only grows, so it held while head was read).  Then tail <= head
@@ -358,20 +374,6 @@ static int finish_dead(const struct topic_view *v, uint64_t j, uint64_t g)
 	return 1;
 }
 
-/* Does a live participant other than slot except hold a loan of j? */
-static int live_owner(const struct topic_view *v, uint64_t j, int except)
-{
-	int k, i;
-
-	for (k = 0; k < SHMK__MAX_PARTS; k++)
-		for (i = 0; i < NOPS && k != except; i++)
-			if (load(&v->parts[k].op[i].intent,
-				 memory_order_acquire) == (j | INTENT_BIT) &&
-			    shmk__part_alive(v->r, k) != 0)
-				return 1;
-	return 0;
-}
-
 /*
  * Message j < head is unfinished: is its publisher alive?  Every loan
  * slot of every participant is looked at (a hostile nslots must not hide
@@ -389,18 +391,22 @@ static int recover(const struct topic_view *v, uint64_t j)
 	for (k = 0; k < SHMK__MAX_PARTS; k++)
 		for (i = 0; i < NOPS; i++) {
 			struct topic_op *op = &v->parts[k].op[i];
-
 			/* Acquire: the granule count came before the intent. */
-			if (load(&op->intent, memory_order_acquire) != want)
+			uint64_t in = load(&op->intent, memory_order_acquire);
+
+			if ((in & ~ORPHAN_BIT) != want)
 				continue;
-			if (shmk__part_alive(v->r, k) != 0)
+			/* An orphan's owner is gone, whoever holds the slot
+			 * now (topic_reclaim()). */
+			if (!(in & ORPHAN_BIT) &&
+			    shmk__part_alive(v->r, k) != 0)
 				return SHMK__COND_WAIT;
 			g = load(&op->gran, memory_order_relaxed);
 		}
 	if (g != UINT64_MAX)
 		return finish_dead(v, j, g);
-	/* No intent names j: its owner finished (look again), or its slot
-	 * was taken over (the new holder finished j for it at attach). */
+	/* No intent names j: its owner finished (look again).  (A slot
+	 * taken over keeps its intents for unfinished messages.) */
 	s = load(&d->seq, memory_order_acquire);
 	if (s == SEQ(j, ST_COMMIT) || s == SEQ(j, ST_SKIP) || s >> 2 > j)
 		return 1; /* finished (the descriptor may have moved on) */
@@ -446,32 +452,39 @@ static void fold(struct shmk__region *r, struct topic_part *p)
 }
 
 /*
- * A slot changes hands: its last holder's loans are finished for it (it
- * is gone, or closed with nothing open), its counters kept, its
- * subscription ended.
+ * A slot changes hands: its last holder (gone, or closed with nothing
+ * open) leaves its counters, and its subscription ends.  An intent of
+ * its for a claimed, unfinished message is not acted on here, nor
+ * thrown away: the message may be a live publisher's (the holder died
+ * before its claim, or after losing it), or the holder's own claim that
+ * a live publisher's intent names too (that one lost the claim, and will
+ * need the message finished); only recover() tells, when no live intent
+ * names it.  The intent stays, orphaned, with its granule count, until
+ * the message is finished; op_get() passes over it meanwhile.  The
+ * others are cleared.
  */
 static void topic_reclaim(struct shmk__region *r, int slot)
 {
 	struct topic_view v;
 	struct topic_part *p;
+	uint64_t head;
 	int i;
 
 	view_of(r, &v);
 	p = &v.parts[slot];
+	/* Below head a message was claimed, by the holder or another; a
+	 * dead holder claims nothing more. */
+	head = load(&v.ctl->head, memory_order_acquire);
 	for (i = 0; i < NOPS; i++) {
 		uint64_t in = load(&p->op[i].intent, memory_order_acquire);
-		uint64_t j = in & ~INTENT_BIT;
+		uint64_t j = in & ~(INTENT_BIT | ORPHAN_BIT);
 
-		/* An intent whose claim was lost (its holder died between the
-		 * two) may name a message another publisher holds: only a
-		 * message no live participant names is finished. */
-		if ((in & INTENT_BIT) &&
-		    j < load(&v.ctl->head, memory_order_acquire) &&
-		    !live_owner(&v, j, slot))
-			(void)finish_dead(
-				&v, j,
-				load(&p->op[i].gran, memory_order_relaxed));
-		atomic_store_explicit(&p->op[i].intent, 0,
+		/* Release: the granule count, stored before, goes with it. */
+		atomic_store_explicit(&p->op[i].intent,
+				      (in & INTENT_BIT) && j < head &&
+						      !finished(&v, j)
+					      ? in | ORPHAN_BIT
+					      : 0,
 				      memory_order_release);
 	}
 	fold(r, p);
@@ -1030,13 +1043,27 @@ static int op_get(struct shmk_topic *t)
 	int k;
 
 	for (k = 0; k < NOPS; k++) {
+		_Atomic uint64_t *iw = &t->me->op[k].intent;
 		uint8_t free_ = 0;
+		uint64_t in, j;
 
 		/* Acquire: pairs with op_put(); the last holder is done. */
-		if (atomic_compare_exchange_strong_explicit(
+		if (!atomic_compare_exchange_strong_explicit(
 			    &t->busy[k], &free_, 1, memory_order_acquire,
 			    memory_order_relaxed))
+			continue;
+		/* An orphaned intent our slot's last holder left: recover()
+		 * needs it until its message is finished, which it does now
+		 * unless a live publisher still names the message. */
+		in = load(iw, memory_order_acquire);
+		if (!(in & ORPHAN_BIT))
 			return k;
+		j = in & ~(INTENT_BIT | ORPHAN_BIT);
+		if (finished(&t->v, j) || recover(&t->v, j) == 1) {
+			atomic_store_explicit(iw, 0, memory_order_relaxed);
+			return k;
+		}
+		atomic_store_explicit(&t->busy[k], 0, memory_order_release);
 	}
 	return -EBUSY;
 }

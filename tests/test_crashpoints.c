@@ -72,7 +72,7 @@ struct book {
 };
 
 static struct book *B;
-static const char *g_ring, *g_buf, *g_arr, *g_rpc;
+static const char *g_ring, *g_buf, *g_arr, *g_rpc, *g_topic;
 static uint64_t g_rng;
 static int g_failed_rounds;
 
@@ -1140,6 +1140,182 @@ static void rpc_run(const char *point, int server_side, int rounds)
 }
 
 /* ======================================================================
+ * Topic
+ * ====================================================================== */
+
+static int topic_lossy_run; /* the policy of the topic being tested */
+
+static int topic_open_(struct shmk_topic **t)
+{
+	struct shmk_opts o = {.wait_ms = 5000};
+
+	return shmk_topic_open(g_topic, &o, t);
+}
+
+static struct shmk_topic *topic_make(size_t cap, size_t max_msg)
+{
+	struct shmk_opts o = {.flags = topic_lossy_run ? SHMK_F_LOSSY : 0};
+	struct shmk_topic *t;
+
+	CHECK_OK(shmk_topic_create(g_topic, cap, max_msg, &o, &t));
+	return t;
+}
+
+/* Publishes once, armed to die at its crash point; or (mode 1) dies
+ * holding three loans. */
+static int topic_one_victim(void *arg)
+{
+	struct role *ro = arg;
+	struct shmk_topic *t;
+	struct shmk_msg m;
+	int i;
+
+	CHECK_OK(topic_open_(&t));
+	if (ro->mode == 1) {
+		for (i = 0; i < 3; i++)
+			CHECK_OK(shmk_topic_loan(t, 8, &m, 1000));
+		raise(SIGKILL);
+	}
+	arm(ro->point, ro->n);
+	shmk_topic_publish(t, "x", 1, 1000);
+	return 3;
+}
+
+/* Attaches (taking the lowest free participant slot) and leaves; with
+ * mode 1, first holds every loan a handle may hold, and commits them. */
+static int topic_attacher(void *arg)
+{
+	struct role *ro = arg;
+	struct shmk_topic *t;
+	struct shmk_msg m[8];
+	int i;
+
+	CHECK_OK(topic_open_(&t));
+	for (i = 0; ro->mode && i < 8; i++)
+		CHECK_OK(shmk_topic_loan(t, 8, &m[i], 1000));
+	for (i = 0; ro->mode && i < 8; i++) {
+		memcpy(m[i].data, "loan ", 5);
+		((char *)m[i].data)[5] = (char)('0' + i);
+		m[i].len = 6;
+		CHECK_OK(shmk_topic_commit(t, &m[i]));
+	}
+	CHECK_OK(shmk_topic_close(t));
+	return 0;
+}
+
+/* Publishes once, stopping itself (SHMK_CRASH=topic_intent:1:stop) with
+ * its intent naming the next message, before its claim; continued, its
+ * claim is lost, and it must publish all the same. */
+static int topic_stopper(void *arg)
+{
+	struct shmk_topic *t;
+	int rc;
+
+	(void)arg;
+	CHECK_OK(topic_open_(&t));
+	CHECK_OK(setenv("SHMK_CRASH", "topic_intent:1:stop", 1));
+	rc = shmk_topic_publish(t, "late", 4, 2000);
+	if (rc < 0)
+		return bad("a publisher whose claim was lost: %s",
+			   shmk_strerror(rc));
+	CHECK_OK(shmk_topic_close(t));
+	return 0;
+}
+
+/* Waits until pid has stopped itself. */
+static void wait_stopped(pid_t pid)
+{
+	uint64_t t0 = check_now_ns();
+	int st;
+
+	for (;;) {
+		pid_t r = waitpid(pid, &st, WNOHANG | WUNTRACED);
+
+		if (r == pid) {
+			CHECK(WIFSTOPPED(st));
+			return;
+		}
+		CHECK(r == 0 || (r < 0 && errno == EINTR));
+		CHECK(check_now_ns() - t0 < 20000000000u);
+		nap_us(200);
+	}
+}
+
+/*
+ * The slot of a dead publisher taken again.  (a) A live publisher stops
+ * between its intent for message j and its claim; another claims j and
+ * is killed before it links j + 1; a new process takes the dead one's
+ * slot while the stopped one's intent still names j.  Continued, the
+ * stopped one loses its claim and needs j finished, which only the dead
+ * one's intent (its size) can do: it must not be thrown away.  (b) A
+ * publisher killed there, its slot taken twice again before anyone
+ * looked: the second new holder gets past j (skipped, counted), with all
+ * the loans a handle may hold at once.  (c) So does the new holder of the
+ * slot of a publisher killed holding three loans.  (test_crash has the
+ * converse of (a): a dead intent never passes for a live claimer's.)
+ */
+static void topic_slot_reuse(void)
+{
+	unsigned char buf[256];
+	struct shmk_topic *t = topic_make(4096, 256), *s;
+	struct shmk_topic_stats st;
+	pid_t v, l;
+	int i;
+
+	CHECK_OK(topic_open_(&s)); /* slot 1; the creator has slot 0 */
+	CHECK_OK(shmk_topic_subscribe(s, 0));
+	memset(B, 0, sizeof(*B));
+	l = spawn(topic_stopper, NULL); /* slot 2 */
+	wait_stopped(l);
+	v = go(topic_one_victim, 0, "topic_claimed", 1, 0); /* slot 3 */
+	reap_killed(v, "topic_claimed");
+	CHECK_EQ(wait_child(go(topic_attacher, 0, NULL, 0, 0), 20000), 0);
+	CHECK_OK(kill(l, SIGCONT));
+	i = wait_child(l, 20000);
+	check_book("topic, a lost claim");
+	CHECK_EQ(i, 0);
+	CHECK_EQ(shmk_topic_receive(s, buf, sizeof(buf), 1000), 4);
+	CHECK(!memcmp(buf, "late", 4));
+	CHECK_OK(shmk_topic_stats(t, &st));
+	CHECK_EQ(st.recovered, 1);
+	CHECK_EQ(st.published, 1);
+
+	v = go(topic_one_victim, 0, "topic_claimed", 1, 0);
+	reap_killed(v, "topic_claimed");
+	CHECK_EQ(wait_child(go(topic_attacher, 0, NULL, 0, 0), 20000), 0);
+	CHECK_EQ(wait_child(go(topic_attacher, 0, NULL, 0, 1), 20000), 0);
+	for (i = 0; i < 8; i++) {
+		CHECK_EQ(shmk_topic_receive(s, buf, sizeof(buf), 1000), 6);
+		CHECK(!memcmp(buf, "loan ", 5) && buf[5] == '0' + i);
+	}
+	CHECK_OK(shmk_topic_publish(t, "after", 5, 1000));
+	CHECK_EQ(shmk_topic_receive(s, buf, sizeof(buf), 1000), 5);
+	CHECK(!memcmp(buf, "after", 5));
+	CHECK_OK(shmk_topic_stats(t, &st));
+	CHECK_EQ(st.recovered, 2);
+	CHECK_EQ(st.published, 10);
+
+	reap_killed(go(topic_one_victim, 0, NULL, 0, 1), "three loans");
+	CHECK_EQ(wait_child(go(topic_attacher, 0, NULL, 0, 1), 20000), 0);
+	for (i = 0; i < 8; i++) {
+		CHECK_EQ(shmk_topic_receive(s, buf, sizeof(buf), 1000), 6);
+		CHECK(!memcmp(buf, "loan ", 5) && buf[5] == '0' + i);
+	}
+	CHECK_RC(shmk_topic_receive(s, buf, sizeof(buf), 0), -EAGAIN);
+	CHECK_OK(shmk_topic_stats(t, &st));
+	CHECK_EQ(st.recovered, 5);
+	CHECK_EQ(st.published, 18);
+	CHECK_OK(shmk_topic_close(s));
+	CHECK_OK(shmk_topic_close(t));
+	CHECK_OK(shmk_unlink(g_topic));
+	printf("  %-18s %s: a claim lost to a publisher killed before its "
+	       "link, its slot taken again: the loser publishes; a killed "
+	       "claim and three loans skipped, counted; the new holder loans "
+	       "8 at once\n",
+	       "topic slot reuse", topic_lossy_run ? "lossy" : "lossless");
+}
+
+/* ======================================================================
  * The bounds, against kills from outside with the waiter asleep
  * ====================================================================== */
 
@@ -1378,6 +1554,7 @@ int main(int argc, char **argv)
 	g_buf = tname("buf");
 	g_arr = tname("arr");
 	g_rpc = tname("rpc");
+	g_topic = tname("topic");
 #define WANT(x) (!only || !strncmp(only, (x), strlen(only)))
 	printf("ring: writers and readers killed at each point\n");
 	for (i = 0; i < N_OF(ring_writer_points); i++)
@@ -1416,6 +1593,10 @@ int main(int argc, char **argv)
 		rpc_run(NULL, 1, rounds / 2);
 	if (WANT("random-rpc-client"))
 		rpc_run(NULL, 0, rounds / 2);
+	printf("topic: publishers and subscribers killed at each point\n");
+	for (topic_lossy_run = 0; topic_lossy_run < 2; topic_lossy_run++)
+		if (WANT("topic-slot-reuse"))
+			topic_slot_reuse();
 	if (WANT("bounds")) {
 		printf("bounds: kills from outside, the waiter asleep "
 		       "(documented: %d ms; asserted: median %d ms, max %d "
