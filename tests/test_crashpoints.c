@@ -24,12 +24,25 @@
  *   rpc:    callers of a dead server fail with -EPIPE within the bound and
  *           connect to its successor; a server drops a dead client's
  *           channel (and its rings' names) within the bound and keeps
- *           serving the others.
+ *           serving the others;
+ *   topic:  (both policies) a publisher's message is delivered whole to
+ *           every subscriber if it died after publishing it, and skipped
+ *           by every one and counted recovered, once, if it died before;
+ *           every message whose publish returned is delivered to every
+ *           subscriber (lossy: or counted lost), whole, in its
+ *           publisher's order, and all subscribers see one order; a dead
+ *           subscriber holds nobody up; the log moves past each death
+ *           within the bound (a lap or two), holds as much as a fresh one at
+ *           the end, and the slots of the dead are taken again (also:
+ *           "topic slot reuse", below).
  *
  * The last part measures the bounds against kills from outside with the
  * waiter asleep (the worst case): how long a dead ring writer or reader
  * holds up the others (T_unblock), how long until the next locker gets a
- * dead holder's lock, and how long until an rpc peer's death is noticed.
+ * dead holder's lock, how long until an rpc peer's death is noticed, and
+ * how long a topic publisher or subscriber, stopped at its crash point
+ * (and left alone while stopped: it is alive), then killed, holds up
+ * the others.
  * Run it alone to read the figures:  ./build/tests/test_crashpoints
  */
 #include <pthread.h>
@@ -54,6 +67,13 @@
 #define MAXSEQ 32768 /* messages per writer instance */
 #define NODES  8
 
+/* The topic: 64 descriptors and 128 granules, so that both run out by
+ * turns; messages of 16 to 400 bytes (1 to 7 granules). */
+#define TCAP   8192
+#define TMAX   400
+#define TSLOTS 64
+#define TLOG   (1 << 18) /* messages each honest subscriber records */
+
 struct book {
 	_Atomic int stop, drain, bad;
 	char why[240];
@@ -65,6 +85,10 @@ struct book {
 	_Atomic uint64_t eod, version;
 	/* rpc */
 	_Atomic uint64_t calls_ok, epipe, last_epipe_ns, connects;
+	/* topic: what each honest subscriber took (publisher << 32 | seq,
+	 * in its order), what it lost, and what victims took */
+	_Atomic uint64_t tgot[2], tlost[2], vgot;
+	_Atomic uint64_t tlog[2][TLOG];
 	/* timing: a child's moment */
 	_Atomic int flag;
 	_Atomic uint64_t t_done;
@@ -72,7 +96,7 @@ struct book {
 };
 
 static struct book *B;
-static const char *g_ring, *g_buf, *g_arr, *g_rpc, *g_topic;
+static const char *g_ring, *g_buf, *g_arr, *g_rpc, *g_topic, *g_topic2;
 static uint64_t g_rng;
 static int g_failed_rounds;
 
@@ -1162,7 +1186,8 @@ static struct shmk_topic *topic_make(size_t cap, size_t max_msg)
 }
 
 /* Publishes once, armed to die at its crash point; or (mode 1) dies
- * holding three loans. */
+ * holding three loans; or (mode 2) subscribes to what is held and
+ * acquires, armed. */
 static int topic_one_victim(void *arg)
 {
 	struct role *ro = arg;
@@ -1177,12 +1202,18 @@ static int topic_one_victim(void *arg)
 		raise(SIGKILL);
 	}
 	arm(ro->point, ro->n);
+	if (ro->mode == 2) {
+		CHECK_OK(shmk_topic_subscribe(t, -1));
+		shmk_topic_acquire(t, &m, 1000);
+		return 3;
+	}
 	shmk_topic_publish(t, "x", 1, 1000);
 	return 3;
 }
 
 /* Attaches (taking the lowest free participant slot) and leaves; with
- * mode 1, first holds every loan a handle may hold, and commits them. */
+ * mode 1, first holds every loan a handle may hold, and commits them;
+ * with mode 2, first publishes three laps of the log. */
 static int topic_attacher(void *arg)
 {
 	struct role *ro = arg;
@@ -1191,9 +1222,11 @@ static int topic_attacher(void *arg)
 	int i;
 
 	CHECK_OK(topic_open_(&t));
-	for (i = 0; ro->mode && i < 8; i++)
+	for (i = 0; ro->mode == 2 && i < 3 * TSLOTS; i++)
+		CHECK_OK(shmk_topic_publish(t, "lap", 3, 1000));
+	for (i = 0; ro->mode == 1 && i < 8; i++)
 		CHECK_OK(shmk_topic_loan(t, 8, &m[i], 1000));
-	for (i = 0; ro->mode && i < 8; i++) {
+	for (i = 0; ro->mode == 1 && i < 8; i++) {
 		memcpy(m[i].data, "loan ", 5);
 		((char *)m[i].data)[5] = (char)('0' + i);
 		m[i].len = 6;
@@ -1251,8 +1284,11 @@ static void wait_stopped(pid_t pid)
  * publisher killed there, its slot taken twice again before anyone
  * looked: the second new holder gets past j (skipped, counted), with all
  * the loans a handle may hold at once.  (c) So does the new holder of the
- * slot of a publisher killed holding three loans.  (test_crash has the
- * converse of (a): a dead intent never passes for a live claimer's.)
+ * slot of a publisher killed holding three loans.  (d) A subscriber
+ * killed holding a message, its slot taken by a publisher: the dead
+ * cursor holds nobody up, also while the slot's new holder lives.
+ * (test_crash has the converse of (a): a dead intent never passes for a
+ * live claimer's.)
  */
 static void topic_slot_reuse(void)
 {
@@ -1305,14 +1341,521 @@ static void topic_slot_reuse(void)
 	CHECK_OK(shmk_topic_stats(t, &st));
 	CHECK_EQ(st.recovered, 5);
 	CHECK_EQ(st.published, 18);
-	CHECK_OK(shmk_topic_close(s));
+
+	CHECK_OK(shmk_topic_close(s)); /* no live subscriber from here on */
+	v = go(topic_one_victim, 0, "topic_acquired", 1, 2);
+	reap_killed(v, "topic_acquired");
+	CHECK_EQ(wait_child(go(topic_attacher, 0, NULL, 0, 2), 20000), 0);
+	CHECK_OK(shmk_topic_stats(t, &st));
+	CHECK_EQ(st.published, 18 + 3 * TSLOTS);
+	CHECK_EQ(st.subscribers, 0);
 	CHECK_OK(shmk_topic_close(t));
 	CHECK_OK(shmk_unlink(g_topic));
 	printf("  %-18s %s: a claim lost to a publisher killed before its "
 	       "link, its slot taken again: the loser publishes; a killed "
 	       "claim and three loans skipped, counted; the new holder loans "
-	       "8 at once\n",
+	       "8 at once; a dead subscriber's slot, a publisher's now, "
+	       "holds nobody\n",
 	       "topic slot reuse", topic_lossy_run ? "lossy" : "lossless");
+}
+
+/* A topic message: who, which, how long, then bytes that say so. */
+struct thdr {
+	uint32_t w, len;
+	uint64_t seq;
+};
+
+static size_t tmsg_len(uint32_t w, uint64_t seq)
+{
+	return sizeof(struct thdr) + (size_t)((seq * 131 + w * 17) %
+					      (TMAX - sizeof(struct thdr) + 1));
+}
+
+static unsigned char tpat(uint32_t w, uint64_t seq, size_t i)
+{
+	return (unsigned char)(seq * 37 + w * 101 + i * 11 + 5);
+}
+
+static void tmsg_make(unsigned char *p, uint32_t w, uint64_t seq, size_t len)
+{
+	struct thdr h = {.w = w, .len = (uint32_t)len, .seq = seq};
+	size_t i;
+
+	memcpy(p, &h, sizeof(h));
+	for (i = sizeof(h); i < len; i++)
+		p[i] = tpat(w, seq, i);
+}
+
+/*
+ * Checks a delivered message (whole, never torn) and its order: each
+ * publisher's messages come in its order and, lossless, without a gap
+ * (an honest subscriber, there from the start, from its first).  last[]
+ * is this subscriber's last seq + 1 per publisher.  An honest
+ * subscriber k records it.
+ */
+static int tmsg_take(const unsigned char *p, size_t n, uint64_t *last, int k)
+{
+	struct thdr h;
+	size_t i;
+	uint64_t at;
+
+	if (n < sizeof(h))
+		return bad("topic: a message of %zu bytes", n);
+	memcpy(&h, p, sizeof(h));
+	if (h.w >= MAXW || h.len != n || n != tmsg_len(h.w, h.seq))
+		return bad("topic: a message of %zu bytes says w%u seq %llu "
+			   "len %u",
+			   n, h.w, (unsigned long long)h.seq, h.len);
+	for (i = sizeof(h); i < n; i++)
+		if (p[i] != tpat(h.w, h.seq, i))
+			return bad("topic: w%u seq %llu torn at byte %zu", h.w,
+				   (unsigned long long)h.seq, i);
+	if (h.seq < last[h.w] ||
+	    (!topic_lossy_run && (last[h.w] || k >= 0) && h.seq != last[h.w]))
+		return bad("topic: subscriber %d: w%u seq %llu after %llu", k,
+			   h.w, (unsigned long long)h.seq,
+			   (unsigned long long)last[h.w] - 1);
+	last[h.w] = h.seq + 1;
+	if (k < 0)
+		return 0;
+	at = atomic_load(&B->tgot[k]);
+	if (at >= TLOG)
+		return bad("topic: subscriber %d's log is full", k);
+	atomic_store(&B->tlog[k][at], (uint64_t)h.w << 32 | h.seq);
+	atomic_store(&B->tgot[k], at + 1);
+	return 0;
+}
+
+/*
+ * mode 0: honest (paced, until stop); 1: victim at a crash point (flat
+ * out); 2: victim killed from outside (paced, and slow inside its
+ * loans).  Copies (publish) and loans by turns; a loan may be larger
+ * than the message put in it.
+ */
+static int topic_writer(void *arg)
+{
+	struct role *ro = arg;
+	unsigned char buf[TMAX];
+	struct shmk_topic *t;
+	struct shmk_msg m;
+	uint32_t w = (uint32_t)ro->id;
+	uint64_t seq;
+	int rc;
+
+	CHECK_OK(topic_open_(&t));
+	if (ro->point)
+		arm(ro->point, ro->n);
+	for (seq = 0; seq < UINT32_MAX && !atomic_load(&B->stop); seq++) {
+		size_t len = tmsg_len(w, seq), half = len / 2;
+
+		if (seq % 2 == 0) {
+			tmsg_make(buf, w, seq, len);
+			rc = shmk_topic_publish(t, buf, len, 5000);
+		} else {
+			size_t size = len + (size_t)(seq % 3) * 8;
+
+			rc = shmk_topic_loan(t, size < TMAX ? size : TMAX, &m,
+					     5000);
+			if (!rc) {
+				tmsg_make(buf, w, seq, len);
+				memcpy(m.data, buf, half);
+				if (ro->mode == 2)
+					nap_us(20);
+				memcpy((char *)m.data + half, buf + half,
+				       len - half);
+				m.len = len;
+				rc = shmk_topic_commit(t, &m);
+			}
+		}
+		if (rc < 0)
+			return bad("topic w%u: %s", w, shmk_strerror(rc));
+		/* Logged only once the publish or commit returned. */
+		atomic_store(&B->committed[w], seq + 1);
+		if (ro->mode != 1)
+			nap_us(ro->mode == 0 ? 100 : 20);
+	}
+	if (ro->mode == 1)
+		return 3; /* never reached its crash point */
+	CHECK_OK(shmk_topic_close(t));
+	return 0;
+}
+
+/*
+ * Subscribers, there before any publisher, until drain: id 0 copies out
+ * (receive), id 1 reads in place (acquire, copy, release; lossy, a copy
+ * is believed only if release says it was not overwritten); victims (id
+ * -1) read in place, join late and record nothing.
+ */
+static int topic_reader(void *arg)
+{
+	struct role *ro = arg;
+	static uint64_t last[MAXW];
+	unsigned char buf[TMAX];
+	struct shmk_topic *t;
+	struct shmk_msg m;
+	ssize_t n = 0;
+	int rc;
+
+	CHECK_OK(topic_open_(&t));
+	CHECK_OK(shmk_topic_subscribe(t, 0));
+	if (ro->id >= 0)
+		atomic_fetch_add(&B->flag, 1);
+	if (ro->point)
+		arm(ro->point, ro->n);
+	for (;;) {
+		if (ro->id == 0) {
+			n = shmk_topic_receive(t, buf, sizeof(buf), 50);
+			rc = n < 0 ? (int)n : 0;
+		} else {
+			rc = shmk_topic_acquire(t, &m, 50);
+			if (!rc) {
+				if (m.len > sizeof(buf))
+					return bad("topic: a %zu-byte message",
+						   m.len);
+				n = (ssize_t)m.len;
+				memcpy(buf, m.data, m.len);
+				rc = shmk_topic_release(t, &m);
+				if (!rc && ro->id < 0)
+					atomic_fetch_add(&B->vgot, 1);
+			}
+		}
+		if (!rc) {
+			if (tmsg_take(buf, (size_t)n, last, ro->id))
+				return 1;
+			if (ro->mode == 2)
+				nap_us(20);
+			continue;
+		}
+		if (rc == -EOVERFLOW && topic_lossy_run)
+			continue; /* lapped: counted lost */
+		if (rc != -ETIMEDOUT)
+			return bad("topic subscriber %d: %s", ro->id,
+				   shmk_strerror(rc));
+		if (atomic_load(&B->drain))
+			break;
+	}
+	if (ro->mode == 1)
+		return 3;
+	if (ro->id >= 0)
+		atomic_store(&B->tlost[ro->id], shmk_topic_lost(t));
+	CHECK_OK(shmk_topic_close(t));
+	return 0;
+}
+
+/*
+ * Waits until each honest subscriber has taken enough more messages to
+ * be past a death (N descriptors).  A dead publisher's message j is at or
+ * past every cursor (nobody passes it unfinished), and each cursor is at
+ * least tail >= head - N >= j + 1 - N: N + 1 more means past j.  A dead
+ * lossless subscriber's cursor c holds tail at or below it, and each live
+ * cursor is at least head - N >= c - N: 2 N + 1 more means tail passed c.
+ */
+static double topic_lap_ms(uint64_t t_dead, int subscriber)
+{
+	uint64_t g0 = atomic_load(&B->tgot[0]), g1 = atomic_load(&B->tgot[1]);
+	uint64_t need = (subscriber ? 2 : 1) * TSLOTS + 1;
+
+	while (atomic_load(&B->tgot[0]) < g0 + need ||
+	       atomic_load(&B->tgot[1]) < g1 + need) {
+		check_book("topic");
+		if (check_now_ns() - t_dead > (uint64_t)WEDGE_MS * 1000000)
+			wedged("topic wedged after a death");
+		nap_us(100);
+	}
+	return (double)(check_now_ns() - t_dead) / 1e6;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	return check_cmp_u64(a, b);
+}
+
+/* Every subscriber sees one order: lossless, the same messages; lossy,
+ * the ones both took in the same order. */
+static void topic_same_order(const char *what)
+{
+	uint64_t n0 = atomic_load(&B->tgot[0]), n1 = atomic_load(&B->tgot[1]);
+	uint64_t *byid, i, prev = 0, common = 0;
+
+	if (!topic_lossy_run) {
+		CHECK_EQ(n0, n1);
+		for (i = 0; i < n0; i++)
+			if (B->tlog[0][i] != B->tlog[1][i]) {
+				fprintf(stderr,
+					"%s: subscribers differ at message "
+					"%llu\n",
+					what, (unsigned long long)i);
+				exit(1);
+			}
+		return;
+	}
+	/* Subscriber 0's messages sorted by id, each with its place. */
+	byid = malloc(n0 * 2 * sizeof(*byid) + 16);
+	CHECK(byid != NULL);
+	for (i = 0; i < n0; i++) {
+		byid[2 * i] = B->tlog[0][i];
+		byid[2 * i + 1] = i;
+	}
+	qsort(byid, n0, 2 * sizeof(*byid), cmp_u64);
+	for (i = 0; i < n1; i++) {
+		uint64_t lo = 0, hi = n0, id = B->tlog[1][i];
+
+		while (lo < hi) {
+			uint64_t mid = (lo + hi) / 2;
+
+			if (byid[2 * mid] < id)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo == n0 || byid[2 * lo] != id)
+			continue;
+		if (common++ && byid[2 * lo + 1] <= prev) {
+			fprintf(stderr,
+				"%s: w%llu seq %llu out of the order the other "
+				"subscriber saw\n",
+				what, (unsigned long long)(id >> 32),
+				(unsigned long long)(uint32_t)id);
+			exit(1);
+		}
+		prev = byid[2 * lo + 1];
+	}
+	free(byid);
+}
+
+/*
+ * The log holds as many messages as a fresh topic's (lossless: a new
+ * subscriber lets as many in before the log is full; lossy: publishers
+ * never wait, a lapped subscriber is told and goes on from the oldest
+ * held), and gives them back whole and in order.
+ */
+static int topic_fill(struct shmk_topic *t)
+{
+	struct shmk_topic *s;
+	unsigned char buf[TMAX];
+	uint64_t seq, next;
+	int n = 0, rc;
+
+	CHECK_OK(topic_open_(&s));
+	CHECK_OK(shmk_topic_subscribe(s, 0));
+	for (seq = 0; seq < 3 * TSLOTS; seq++) {
+		tmsg_make(buf, 0, seq, 64);
+		rc = shmk_topic_publish(t, buf, 64, 0);
+		if (rc == -EAGAIN && !topic_lossy_run)
+			break;
+		CHECK_OK(rc);
+		n++;
+	}
+	if (topic_lossy_run)
+		CHECK_RC(shmk_topic_receive(s, buf, sizeof(buf), 0),
+			 -EOVERFLOW);
+	next = shmk_topic_lost(s);
+	while ((rc = (int)shmk_topic_receive(s, buf, sizeof(buf), 0)) > 0) {
+		struct thdr h;
+
+		CHECK_EQ(rc, 64);
+		memcpy(&h, buf, sizeof(h));
+		CHECK_EQ(h.seq, next);
+		next++;
+	}
+	CHECK_RC(rc, -EAGAIN);
+	CHECK_EQ(next, (uint64_t)n);
+	n -= (int)shmk_topic_lost(s);
+	CHECK_OK(shmk_topic_close(s));
+	return n;
+}
+
+static void topic_capacity(struct shmk_topic *t)
+{
+	const char *keep = g_topic;
+	struct shmk_topic *f;
+	int held, fresh;
+
+	held = topic_fill(t);
+	g_topic = g_topic2;
+	f = topic_make(TCAP, TMAX);
+	fresh = topic_fill(f);
+	CHECK_OK(shmk_topic_close(f));
+	CHECK_OK(shmk_unlink(g_topic));
+	g_topic = keep;
+	if (topic_lossy_run)
+		CHECK(held >= 1 && held <= TSLOTS && fresh >= 1);
+	else
+		CHECK_EQ(held, fresh);
+}
+
+/* Publisher points, and the subscriber's. */
+static const char *const topic_pub_points[] = {
+	"topic_claimed", "topic_loaned", "topic_mid_copy", "topic_committed"};
+
+/*
+ * One run: two honest subscribers and then two honest publishers
+ * throughout; rounds victims, publishers or subscribers, die at point
+ * (or, point NULL, are killed from outside at random moments).
+ */
+static void topic_run(const char *point, int side, int rounds)
+{
+	const char *what = point ? point : "topic, random kill";
+	struct shmk_topic *t = NULL;
+	struct shmk_topic_stats st;
+	struct shmk_stat ss;
+	struct stat_ms lap = {0};
+	uint64_t *top[2], sum_c = 0, x = 0, missing[2] = {0, 0}, got;
+	pid_t hw[2], hr[2], v;
+	int i, k, w, wdeaths = 0, rdeaths = 0;
+	int committed_pt = point && !strcmp(point, "topic_committed");
+
+	memset(B, 0, sizeof(*B));
+	t = topic_make(TCAP, TMAX);
+	hr[0] = go(topic_reader, 0, NULL, 0, 0);
+	hr[1] = go(topic_reader, 1, NULL, 0, 0);
+	while (atomic_load(&B->flag) < 2) {
+		check_book(what);
+		nap_us(200);
+	}
+	hw[0] = go(topic_writer, 0, NULL, 0, 0);
+	hw[1] = go(topic_writer, 1, NULL, 0, 0);
+	for (i = 0; i < rounds; i++) {
+		int as = point ? side : (int)(rnd() % 2);
+		uint64_t t_dead;
+
+		w = 2 + i;
+		if (as == R_WRITER)
+			v = go(topic_writer, w, point,
+			       1 + (unsigned)(rnd() % 40), point ? 1 : 2);
+		else
+			v = go(topic_reader, -1, point,
+			       1 + (unsigned)(rnd() % 40), point ? 1 : 2);
+		if (point) {
+			reap_killed(v, point);
+		} else {
+			sleep_ms((unsigned)(rnd() % 6));
+			kill(v, SIGKILL);
+			CHECK_EQ(wait_child(v, 20000), 128 + SIGKILL);
+		}
+		t_dead = check_now_ns();
+		if (as == R_WRITER)
+			wdeaths++;
+		else
+			rdeaths++;
+		stat_add(&lap, topic_lap_ms(t_dead, as == R_READER));
+	}
+	atomic_store(&B->stop, 1);
+	i = wait_child(hw[0], 20000) | wait_child(hw[1], 20000);
+	atomic_store(&B->drain, 1);
+	i |= wait_child(hr[0], 20000) | wait_child(hr[1], 20000);
+	check_book(what);
+	CHECK_EQ(i, 0);
+
+	/* What each honest subscriber took of each publisher: its count and
+	 * its last seq + 1 (in order, checked as taken). */
+	for (k = 0; k < 2; k++) {
+		uint64_t j, n = atomic_load(&B->tgot[k]);
+
+		top[k] = calloc(MAXW, sizeof(uint64_t));
+		CHECK(top[k] != NULL);
+		for (j = 0; j < n; j++) {
+			uint64_t id = B->tlog[k][j];
+
+			top[k][id >> 32] = (uint32_t)id + 1;
+		}
+	}
+	for (w = 0; w < 2 + rounds && w < MAXW; w++) {
+		uint64_t c = atomic_load(&B->committed[w]);
+		int victim = w >= 2, seen = 0;
+
+		sum_c += c;
+		for (k = 0; k < 2; k++) {
+			uint64_t n = 0, j;
+
+			/* Never anything past the message it died in. */
+			if (top[k][w] > c + victim) {
+				fprintf(stderr,
+					"%s: w%d seq %llu delivered, never "
+					"published\n",
+					what, w,
+					(unsigned long long)top[k][w] - 1);
+				exit(1);
+			}
+			for (j = 0; j < atomic_load(&B->tgot[k]); j++)
+				if (B->tlog[k][j] >> 32 == (uint64_t)w &&
+				    (uint32_t)B->tlog[k][j] < c)
+					n++;
+			missing[k] += c - n;
+			seen += top[k][w] == c + 1;
+		}
+		/* The message a victim died in: delivered (whole) only if
+		 * it was committed; skipped by every subscriber if not. */
+		if (victim && seen)
+			x++;
+		if (victim && point && side == R_WRITER && !topic_lossy_run)
+			CHECK_EQ(seen, committed_pt ? 2 : 0);
+		if (victim && point && side == R_WRITER && !committed_pt)
+			CHECK_EQ(seen, 0);
+	}
+	for (k = 0; k < 2; k++) {
+		uint64_t lost = atomic_load(&B->tlost[k]);
+
+		if (topic_lossy_run)
+			CHECK(missing[k] <= lost);
+		else
+			CHECK(missing[k] == 0 && lost == 0);
+		free(top[k]);
+	}
+	topic_same_order(what);
+
+	CHECK_OK(shmk_topic_stats(t, &st));
+	got = atomic_load(&B->tgot[0]) + atomic_load(&B->tgot[1]) +
+	      atomic_load(&B->vgot);
+	CHECK_EQ(st.abandoned, 0);
+	CHECK_EQ(st.subscribers, 0);
+	if (!topic_lossy_run)
+		CHECK_EQ(st.lost, 0);
+	if (point && side == R_WRITER) {
+		/* One recovered per death before the publication, none after
+		 * it; what was published is what was logged, and the message
+		 * each victim died in if it died after publishing it. */
+		CHECK_EQ(st.recovered, committed_pt ? 0 : (uint64_t)wdeaths);
+		CHECK_EQ(st.published,
+			 sum_c + (committed_pt ? (uint64_t)wdeaths : 0));
+		CHECK_EQ(st.delivered, got);
+	} else if (point) {
+		CHECK_EQ(st.recovered, 0);
+		CHECK_EQ(st.published, sum_c);
+		CHECK_EQ(st.delivered, got);
+	} else {
+		/* A victim killed between its count and its publication is
+		 * counted published and recovered. */
+		CHECK(st.recovered + x <= (uint64_t)wdeaths);
+		CHECK(st.published >= sum_c + x);
+		CHECK(st.published <= sum_c + (uint64_t)wdeaths);
+		if (!topic_lossy_run)
+			CHECK(st.published <= sum_c + x + st.recovered);
+		CHECK(st.delivered >= got &&
+		      st.delivered <= got + (uint64_t)rdeaths);
+	}
+	/* The killed processes' slots were taken again: at most the six of
+	 * us at a time (creator, four honest, one victim) were ever used. */
+	CHECK_OK(shmk_stat(g_topic, &ss));
+	CHECK(ss.nparts <= 6);
+	CHECK_EQ(ss.nalive, 1);
+	topic_capacity(t);
+	printf("  %-18s %-8s %3d deaths (%d publishers, %d subscribers): "
+	       "%llu published, %llu recovered, %llu + %llu taken (lost "
+	       "%llu + %llu), one order; a lap after a death: max %.1f ms, "
+	       "mean %.1f ms\n",
+	       point ? point : "topic, random",
+	       topic_lossy_run ? "lossy" : "lossless", wdeaths + rdeaths,
+	       wdeaths, rdeaths, (unsigned long long)st.published,
+	       (unsigned long long)st.recovered,
+	       (unsigned long long)atomic_load(&B->tgot[0]),
+	       (unsigned long long)atomic_load(&B->tgot[1]),
+	       (unsigned long long)atomic_load(&B->tlost[0]),
+	       (unsigned long long)atomic_load(&B->tlost[1]), lap.max,
+	       lap.sum / lap.n);
+	CHECK(lap.sum / lap.n <= TYPICAL_MS && lap.max <= MAX_MS);
+	CHECK_OK(shmk_topic_close(t));
+	CHECK_OK(shmk_unlink(g_topic));
 }
 
 /* ======================================================================
@@ -1512,6 +2055,127 @@ static void bounds(int reps)
 	}
 }
 
+/*
+ * The topic's: a holder that stops itself at a crash point (alive, so
+ * nothing of it may be taken: the waiter still waits after 1 s in the
+ * first round, 30 to 60 ms in the others), then is killed while the
+ * waiter sleeps.
+ *   mode 0: a publisher stopped inside its loan; the subscriber behind
+ *           it gets the next message (the dead one's is skipped);
+ *   mode 1: a lossless subscriber stopped holding a message; the
+ *           publisher on the full log publishes.
+ */
+static int topic_holder(void *arg)
+{
+	struct role *ro = arg;
+	unsigned char buf[TMAX];
+	struct shmk_topic *t;
+	struct shmk_msg m;
+
+	CHECK_OK(topic_open_(&t));
+	if (ro->mode == 0) {
+		CHECK_OK(setenv("SHMK_CRASH", "topic_loaned:1:stop", 1));
+		tmsg_make(buf, 1, 0, 200);
+		CHECK_OK(shmk_topic_publish(t, buf, 200, 5000));
+	} else {
+		CHECK_OK(shmk_topic_subscribe(t, 0));
+		atomic_store(&B->flag, 1);
+		CHECK_OK(setenv("SHMK_CRASH", "topic_acquired:1:stop", 1));
+		CHECK_OK(shmk_topic_acquire(t, &m, 5000));
+	}
+	return 3; /* continued: never */
+}
+
+static int topic_waiter(void *arg)
+{
+	struct role *ro = arg;
+	unsigned char buf[TMAX];
+	struct shmk_topic *t;
+	int rc;
+
+	CHECK_OK(topic_open_(&t));
+	if (ro->mode == 0) {
+		CHECK_OK(shmk_topic_subscribe(t, 0));
+		atomic_store(&B->flag, 1);
+		rc = (int)shmk_topic_receive(t, buf, sizeof(buf), 5000);
+	} else {
+		tmsg_make(buf, 2, 0, 64);
+		rc = shmk_topic_publish(t, buf, 64, 5000);
+	}
+	atomic_store(&B->t_done, check_now_ns());
+	atomic_store(&B->rc_done, rc);
+	return 0;
+}
+
+static void topic_bounds(int reps)
+{
+	double ms[64];
+	unsigned char buf[TMAX];
+	int kind, i, k;
+
+	for (kind = 0; kind < 3; kind++) {
+		topic_lossy_run = kind == 1;
+		for (i = 0; i < reps; i++) {
+			struct shmk_topic *t = topic_make(TCAP, TMAX);
+			struct shmk_topic_stats st;
+			uint64_t t_kill;
+			pid_t h, w;
+
+			memset(B, 0, sizeof(*B));
+			if (kind < 2) {
+				w = go(topic_waiter, 0, NULL, 0, 0);
+				while (!atomic_load(&B->flag))
+					nap_us(200);
+				h = go(topic_holder, 0, NULL, 0, 0);
+				wait_stopped(h);
+				/* A message loaned after the stopped one's. */
+				tmsg_make(buf, 0, 0, 64);
+				CHECK_OK(shmk_topic_publish(t, buf, 64, 0));
+			} else {
+				h = go(topic_holder, 0, NULL, 0, 1);
+				while (!atomic_load(&B->flag))
+					nap_us(200);
+				tmsg_make(buf, 0, 0, 64);
+				CHECK_OK(shmk_topic_publish(t, buf, 64, 0));
+				wait_stopped(h);
+				for (k = 0;
+				     k < 2 * TSLOTS &&
+				     shmk_topic_publish(t, buf, 64, 0) == 0;
+				     k++)
+					;
+				CHECK(k <
+				      2 * TSLOTS); /* full: it is waited for */
+				w = go(topic_waiter, 0, NULL, 0, 1);
+			}
+			sleep_ms(i ? 30 + (unsigned)(rnd() % 30) : 1000);
+			/* Stopped is alive: nothing of it was taken. */
+			CHECK_EQ(atomic_load(&B->t_done), 0);
+			CHECK_OK(shmk_topic_stats(t, &st));
+			CHECK_EQ(st.recovered, 0);
+			t_kill = check_now_ns();
+			CHECK_OK(kill(h, SIGKILL));
+			CHECK_EQ(wait_child(w, 20000), 0);
+			ms[i] = (double)(atomic_load(&B->t_done) - t_kill) /
+				1e6;
+			CHECK_RC(atomic_load(&B->rc_done), kind < 2 ? 64 : 0);
+			CHECK_EQ(wait_child(h, 20000), 128 + SIGKILL);
+			CHECK_OK(shmk_topic_stats(t, &st));
+			CHECK_EQ(st.recovered, kind < 2);
+			CHECK_OK(shmk_topic_close(t));
+			CHECK_OK(shmk_unlink(g_topic));
+		}
+		bound_report(
+			kind == 0
+				? "topic: dead publisher, the subscriber behind"
+			: kind == 1
+				? "topic (lossy): the same"
+				: "topic: dead subscriber, the publisher on it",
+			ms, reps, 0,
+			kind < 2 ? "got the next message" : "published");
+	}
+	topic_lossy_run = 0;
+}
+
 /* ====================================================================== */
 
 static const char *const ring_writer_points[] = {
@@ -1555,6 +2219,7 @@ int main(int argc, char **argv)
 	g_arr = tname("arr");
 	g_rpc = tname("rpc");
 	g_topic = tname("topic");
+	g_topic2 = tname("topic.fresh");
 #define WANT(x) (!only || !strncmp(only, (x), strlen(only)))
 	printf("ring: writers and readers killed at each point\n");
 	for (i = 0; i < N_OF(ring_writer_points); i++)
@@ -1594,15 +2259,26 @@ int main(int argc, char **argv)
 	if (WANT("random-rpc-client"))
 		rpc_run(NULL, 0, rounds / 2);
 	printf("topic: publishers and subscribers killed at each point\n");
-	for (topic_lossy_run = 0; topic_lossy_run < 2; topic_lossy_run++)
+	for (topic_lossy_run = 0; topic_lossy_run < 2; topic_lossy_run++) {
+		for (i = 0; i < N_OF(topic_pub_points); i++)
+			if (WANT(topic_pub_points[i]))
+				topic_run(topic_pub_points[i], R_WRITER,
+					  rounds);
+		if (WANT("topic_acquired"))
+			topic_run("topic_acquired", R_READER, rounds);
+		if (WANT("topic-random"))
+			topic_run(NULL, 0, rounds * 2);
 		if (WANT("topic-slot-reuse"))
 			topic_slot_reuse();
+	}
+	topic_lossy_run = 0;
 	if (WANT("bounds")) {
 		printf("bounds: kills from outside, the waiter asleep "
 		       "(documented: %d ms; asserted: median %d ms, max %d "
 		       "ms)\n",
 		       BOUND_MS, TYPICAL_MS, MAX_MS);
 		bounds(10);
+		topic_bounds(10);
 	}
 	printf("test_crashpoints: ok (%.1f s)\n",
 	       (double)(check_now_ns() - t0) / 1e9);
