@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * soak - every object in use by eight processes while a supervisor
+ * soak - every object in use by twelve processes while a supervisor
  * SIGKILLs a random one every second and starts it again.
  *
  *	soak [--seconds N]	(300 by default; ctest runs 20, CI 300)
@@ -8,13 +8,19 @@
  * Workers: two ring writers and a ring reader (messages that check
  * themselves), a buffer locker and an array locker (every word holds the
  * version: a locker told 0 must see one whole version), an event setter
- * and waiter, an rpc server and an rpc client (echo, checked).  Killed
- * workers start again; a killed server's successor takes its name over.
+ * and waiter, an rpc server and an rpc client (echo, checked), two topic
+ * publishers that publish each message to a lossless and then to a lossy
+ * topic (by copy and by loan, by turns), and a subscriber of each (by
+ * copy and in place, by turns).  Killed workers start again; a killed
+ * server's successor takes its name over.
  *
  * The checker stays green throughout: no corrupt message, no message
  * twice or out of its writer's order, no more missing than dead readers
- * explain, no torn data behind a clean lock, no wrong reply, and every
- * worker's progress counter advances within every 5 s window (no wedge).
+ * explain, no torn data behind a clean lock, no wrong reply, a lossless
+ * subscriber never misses a message of a publisher it has seen (lossy:
+ * what it missed is counted lost), dead publishers' loans counted
+ * recovered, at most one per death, and every worker's progress counter
+ * advances within every 5 s window (no wedge).
  * Resources stay flat: the supervisor's RSS and descriptors, the RSS and
  * descriptors of workers that lived long, and the /dev/shm entries,
  * compared between the end of the warm-up and the end (tolerances below).
@@ -26,8 +32,10 @@
 
 #include "check.h"
 
-#define NWORK	 8
+#define NWORK	 12
 #define NODES	 16
+#define TCAP	 16384 /* topics: 64 descriptors, 256 granules */
+#define TMAX	 600
 #define WORDS	 512 /* buffer: 4096 bytes; array: 64 x 64 */
 #define GENS	 4096
 #define WINDOW_S 5
@@ -36,10 +44,23 @@
 #define SHM_TOL	 2 /* a connect under way has its two rings named */
 #define WARMUP_S 5
 
-enum { W_RW0, W_RW1, W_RR, W_BUF, W_ARR, W_EVT, W_SRV, W_CLI };
-static const char *const wname[NWORK] = {"ring-w0", "ring-w1", "ring-r",
-					 "buffer",  "array",   "event",
-					 "rpc-srv", "rpc-cli"};
+enum {
+	W_RW0,
+	W_RW1,
+	W_RR,
+	W_BUF,
+	W_ARR,
+	W_EVT,
+	W_SRV,
+	W_CLI,
+	W_TP0,
+	W_TP1,
+	W_TS,
+	W_TL
+};
+static const char *const wname[NWORK] = {
+	"ring-w0", "ring-w1", "ring-r",	  "buffer",   "array",	 "event",
+	"rpc-srv", "rpc-cli", "topic-p0", "topic-p1", "topic-s", "topic-sl"};
 
 struct book {
 	_Atomic int bad;
@@ -51,10 +72,14 @@ struct book {
 	_Atomic uint64_t gaps, delivered;
 	_Atomic uint64_t version, eod;
 	_Atomic uint64_t calls, epipe;
+	/* topics: publisher generations; messages each subscriber took */
+	_Atomic uint32_t tgen[2];
+	_Atomic uint64_t tgot[2];
 };
 
 static struct book *B;
 static char n_ring[64], n_buf[64], n_arr[64], n_evt[64], n_rpc[64];
+static char n_top[64], n_topl[64]; /* the lossless and the lossy topic */
 
 static int bad(const char *fmt, ...)
 {
@@ -319,6 +344,158 @@ static int rpc_client(void)
 	}
 }
 
+/* A topic message: its publisher slot and generation, its seq, its
+ * length, then bytes that say all of it. */
+struct tmsg {
+	uint32_t slot, gen;
+	uint64_t seq;
+	uint32_t len, pad;
+};
+
+static size_t tmsg_len(uint64_t seq)
+{
+	return sizeof(struct tmsg) +
+	       (size_t)(seq * 131 % (TMAX - sizeof(struct tmsg) + 1));
+}
+
+static unsigned char tbyte(const struct tmsg *h, size_t i)
+{
+	return (unsigned char)(h->seq * 37 + h->gen * 13 + h->slot * 101 +
+			       i * 11);
+}
+
+static void tmsg_make(unsigned char *p, uint32_t slot, uint32_t gen,
+		      uint64_t seq)
+{
+	struct tmsg h = {slot, gen, seq, (uint32_t)tmsg_len(seq), 0};
+	size_t i;
+
+	memcpy(p, &h, sizeof(h));
+	for (i = sizeof(h); i < h.len; i++)
+		p[i] = tbyte(&h, i);
+}
+
+/* One message to topic t: a copy, or a loan by turns; every 8th message
+ * is a loan held for 1 ms, so that many kills land inside one. */
+static int topic_put(struct shmk_topic *t, const unsigned char *m, size_t len,
+		     uint64_t seq)
+{
+	struct shmk_msg l;
+	int rc;
+
+	if (seq % 2 == 0)
+		return shmk_topic_publish(t, m, len, 5000);
+	rc = shmk_topic_loan(t, len, &l, 5000);
+	if (rc < 0)
+		return rc;
+	memcpy(l.data, m, len / 2);
+	if (seq % 8 == 1)
+		nap_us(1000);
+	memcpy((char *)l.data + len / 2, m + len / 2, len - len / 2);
+	return shmk_topic_commit(t, &l);
+}
+
+static int topic_publisher(int slot)
+{
+	struct shmk_opts o = {.wait_ms = 5000};
+	struct shmk_topic *t, *tl;
+	uint32_t gen = atomic_fetch_add(&B->tgen[slot], 1) + 1;
+	unsigned char m[TMAX];
+	uint64_t seq;
+	int rc;
+
+	CHECK_OK(shmk_topic_open(n_top, &o, &t));
+	CHECK_OK(shmk_topic_open(n_topl, &o, &tl));
+	for (seq = 0;; seq++) {
+		size_t len = tmsg_len(seq);
+
+		tmsg_make(m, (uint32_t)slot, gen, seq);
+		rc = topic_put(t, m, len, seq);
+		if (rc == 0)
+			rc = topic_put(tl, m, len, seq);
+		if (rc < 0)
+			return bad("topic publish: %s", shmk_strerror(rc));
+		atomic_fetch_add(&B->progress[W_TP0 + slot], 1);
+		nap_us(seq % 8 == 0 ? 300 : 50);
+	}
+}
+
+/*
+ * A subscriber (lossy or not) from now on, by copy and in place by turns.
+ * Each message is whole and comes after the last one this subscriber
+ * took of its publisher slot (its generation, then its seq); lossless,
+ * it is exactly the next: the same generation's next seq, or a later
+ * generation's first (a publisher restarted after this subscriber saw
+ * its predecessor, so nothing of the new one was published before).
+ */
+static int topic_subscriber(int lossy)
+{
+	struct shmk_opts o = {.wait_ms = 5000};
+	struct shmk_topic *t;
+	uint64_t last[2] = {0, 0}, n; /* gen << 32 | seq + 1 */
+	unsigned char buf[TMAX];
+	int rc;
+
+	CHECK_OK(shmk_topic_open(lossy ? n_topl : n_top, &o, &t));
+	CHECK_OK(shmk_topic_subscribe(t, 0));
+	for (n = 0;; n++) {
+		struct shmk_msg m;
+		struct tmsg h;
+		size_t len = 0, i;
+		uint64_t cur;
+
+		if (n % 2 == 0) {
+			ssize_t r =
+				shmk_topic_receive(t, buf, sizeof(buf), 2000);
+
+			rc = r < 0 ? (int)r : 0;
+			len = r < 0 ? 0 : (size_t)r;
+		} else {
+			rc = shmk_topic_acquire(t, &m, 2000);
+			if (!rc) {
+				len = m.len <= sizeof(buf) ? m.len : 0;
+				memcpy(buf, m.data, len);
+				/* Lossy: believed only if not overwritten. */
+				rc = shmk_topic_release(t, &m);
+			}
+		}
+		if (rc == -ETIMEDOUT || (lossy && rc == -EOVERFLOW))
+			continue;
+		if (rc < 0)
+			return bad("topic receive: %s", shmk_strerror(rc));
+		if (len < sizeof(h))
+			return bad("topic: a message of %zu bytes", len);
+		memcpy(&h, buf, sizeof(h));
+		if (h.slot > 1 || h.len != len || len != tmsg_len(h.seq))
+			return bad("topic: a message of %zu bytes says slot %u "
+				   "seq %llu len %u",
+				   len, h.slot, (unsigned long long)h.seq,
+				   h.len);
+		for (i = sizeof(h); i < len; i++)
+			if (buf[i] != tbyte(&h, i))
+				return bad(
+					"topic: slot %u gen %u seq %llu torn",
+					h.slot, h.gen,
+					(unsigned long long)h.seq);
+		cur = (uint64_t)h.gen << 32 | (h.seq + 1);
+		if (cur <= last[h.slot] ||
+		    (!lossy && last[h.slot] &&
+		     (h.gen == last[h.slot] >> 32
+			      ? h.seq != (uint32_t)last[h.slot]
+			      : h.seq != 0)))
+			return bad("topic%s: slot %u gen %u seq %llu after gen "
+				   "%u seq %llu",
+				   lossy ? " (lossy)" : "", h.slot, h.gen,
+				   (unsigned long long)h.seq,
+				   (unsigned)(last[h.slot] >> 32),
+				   (unsigned long long)(uint32_t)last[h.slot] -
+					   1);
+		last[h.slot] = cur;
+		atomic_fetch_add(&B->tgot[lossy], 1);
+		atomic_fetch_add(&B->progress[lossy ? W_TL : W_TS], 1);
+	}
+}
+
 static int worker(void *arg)
 {
 	int k = (int)(intptr_t)arg;
@@ -336,8 +513,13 @@ static int worker(void *arg)
 		return event_worker();
 	case W_SRV:
 		return rpc_server();
-	default:
+	case W_CLI:
 		return rpc_client();
+	case W_TP0:
+	case W_TP1:
+		return topic_publisher(k - W_TP0);
+	default:
+		return topic_subscriber(k == W_TL);
 	}
 }
 
@@ -392,11 +574,16 @@ int main(int argc, char **argv)
 	struct shmk_buffer *buf;
 	struct shmk_array *arr;
 	struct shmk_event *evt;
+	struct shmk_topic *top, *topl;
+	struct shmk_topic_stats ts, tsl;
+	struct shmk_stat ss;
+	struct shmk_opts lossy = {.flags = SHMK_F_LOSSY};
 	struct shmk_ring_stats st;
 	uint64_t seen[NWORK], t0, t_warm = 0, t_win, t_print, end;
 	long rss_sup0 = 0, rss_sup;
 	int seconds = 300, fd_sup0 = 0, shm0 = 0, i, kills = 0, lived = 0;
-	int deaths_rr = 0;
+	int deaths_rr = 0, deaths_tp = 0, ts_down = 0;
+	uint64_t ts_pub0 = 0;
 
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
@@ -419,11 +606,15 @@ int main(int argc, char **argv)
 	snprintf(n_arr, sizeof(n_arr), "%s", tname("soak.arr"));
 	snprintf(n_evt, sizeof(n_evt), "%s", tname("soak.evt"));
 	snprintf(n_rpc, sizeof(n_rpc), "%s", tname("soak.rpc"));
+	snprintf(n_top, sizeof(n_top), "%s", tname("soak.topic"));
+	snprintf(n_topl, sizeof(n_topl), "%s", tname("soak.topic-lossy"));
 	CHECK_OK(shmk_ring_create(n_ring, NODES, sizeof(struct msg), NULL,
 				  &ring));
 	CHECK_OK(shmk_buffer_create(n_buf, WORDS * 8, NULL, &buf));
 	CHECK_OK(shmk_array_create(n_arr, 64, 64, NULL, &arr));
 	CHECK_OK(shmk_event_create(n_evt, 0, 0, NULL, &evt));
+	CHECK_OK(shmk_topic_create(n_top, TCAP, TMAX, NULL, &top));
+	CHECK_OK(shmk_topic_create(n_topl, TCAP, TMAX, &lossy, &topl));
 	srand((unsigned)getpid());
 	t0 = check_now_ns();
 	for (i = 0; i < NWORK; i++) {
@@ -453,10 +644,31 @@ int main(int argc, char **argv)
 		}
 		/* First resource sample of each worker, 2 s after its start. */
 		for (k = 0; k < NWORK; k++)
-			if (!w[k].rss0 && now - w[k].born > 2000000000ull) {
+			if (w[k].pid > 0 && !w[k].rss0 &&
+			    now - w[k].born > 2000000000ull) {
 				w[k].rss0 = rss_of(w[k].pid);
 				w[k].fd0 = fds_of(w[k].pid);
 			}
+		/* The lossless topic's subscriber, killed a second ago, starts
+		 * again only now: meanwhile its dead cursor held nobody up
+		 * (the publishers went on for more than the log holds). */
+		if (ts_down) {
+			uint64_t p = atomic_load(&B->progress[W_TP0]) +
+				     atomic_load(&B->progress[W_TP1]);
+
+			if (p - ts_pub0 <= 2 * 64) {
+				check_green();
+				fprintf(stderr,
+					"soak: a dead subscriber held the "
+					"lossless topic's publishers up (%llu "
+					"messages in 1 s)\n",
+					(unsigned long long)(p - ts_pub0));
+				return 1;
+			}
+			w[W_TS].pid = spawn(worker, (void *)(intptr_t)W_TS);
+			w[W_TS].born = check_now_ns();
+			ts_down = 0;
+		}
 		/* A random worker dies and starts again. */
 		k = rand() % NWORK;
 		CHECK_OK(kill(w[k].pid, SIGKILL));
@@ -470,9 +682,17 @@ int main(int argc, char **argv)
 		kills++;
 		w[k].kills++;
 		deaths_rr += k == W_RR;
-		w[k].pid = spawn(worker, (void *)(intptr_t)k);
-		w[k].born = check_now_ns();
+		deaths_tp += k == W_TP0 || k == W_TP1;
 		w[k].rss0 = 0;
+		if (k == W_TS) {
+			ts_down = 1;
+			ts_pub0 = atomic_load(&B->progress[W_TP0]) +
+				  atomic_load(&B->progress[W_TP1]);
+			w[k].pid = 0;
+		} else {
+			w[k].pid = spawn(worker, (void *)(intptr_t)k);
+			w[k].born = check_now_ns();
+		}
 		/* No wedge: every counter moved in the last window. */
 		if (now >= t_win) {
 			for (k = 0; k < NWORK; k++) {
@@ -491,12 +711,15 @@ int main(int argc, char **argv)
 		}
 		if (now >= t_print) {
 			CHECK_OK(shmk_ring_stats(ring, &st));
+			CHECK_OK(shmk_topic_stats(top, &ts));
+			CHECK_OK(shmk_topic_stats(topl, &tsl));
 			fprintf(stderr,
 				"soak: %3llu s: %d kills; ring %llu delivered, "
 				"%llu lost, %llu recovered, %llu gaps; locks "
 				"%llu+%llu (%llu -EOWNERDEAD); events %llu; "
-				"rpc %llu calls (%llu -EPIPE); supervisor RSS "
-				"%ld KiB, %d fds; /dev/shm %d\n",
+				"rpc %llu calls (%llu -EPIPE); topics %llu + "
+				"%llu taken (%llu lost), %llu recovered; "
+				"supervisor RSS %ld KiB, %d fds; /dev/shm %d\n",
 				(unsigned long long)((now - t0) / 1000000000u),
 				kills, (unsigned long long)B->delivered,
 				(unsigned long long)st.lost,
@@ -508,6 +731,11 @@ int main(int argc, char **argv)
 				(unsigned long long)B->progress[W_EVT],
 				(unsigned long long)B->calls,
 				(unsigned long long)B->epipe,
+				(unsigned long long)B->tgot[0],
+				(unsigned long long)B->tgot[1],
+				(unsigned long long)tsl.lost,
+				(unsigned long long)(ts.recovered +
+						     tsl.recovered),
 				rss_of(getpid()) / 1024, count_fds(),
 				count_ours());
 			t_print = now + 10000000000ull;
@@ -560,7 +788,30 @@ int main(int argc, char **argv)
 	/* A gap is a message a dead reader took (counted lost), or one it
 	 * had just released when it died, before it could record it. */
 	CHECK(B->gaps <= st.lost + (uint64_t)deaths_rr);
+	/* Topics: a dead publisher leaves at most one loan (it holds one at
+	 * a time), recovered once; lossless loses nothing; the slots of the
+	 * killed were taken again (the supervisor, two publishers and a
+	 * subscriber at a time); nothing waits on the dead. */
+	CHECK_OK(shmk_topic_stats(top, &ts));
+	CHECK_OK(shmk_topic_stats(topl, &tsl));
+	printf("  topics: lossless %llu published, %llu taken, %llu "
+	       "recovered; lossy %llu published, %llu taken, %llu lost, %llu "
+	       "recovered (allowed: %d publisher deaths)\n",
+	       (unsigned long long)ts.published, (unsigned long long)B->tgot[0],
+	       (unsigned long long)ts.recovered,
+	       (unsigned long long)tsl.published,
+	       (unsigned long long)B->tgot[1], (unsigned long long)tsl.lost,
+	       (unsigned long long)tsl.recovered, deaths_tp);
+	CHECK(ts.recovered + tsl.recovered <= (uint64_t)deaths_tp);
+	CHECK_EQ(ts.lost, 0);
+	CHECK_EQ(ts.abandoned + tsl.abandoned, 0);
+	CHECK_OK(shmk_stat(n_top, &ss));
+	CHECK(ss.nparts <= 4);
+	CHECK_OK(shmk_stat(n_topl, &ss));
+	CHECK(ss.nparts <= 4);
 	for (i = 0; i < NWORK; i++) {
+		if (w[i].pid <= 0)
+			continue; /* the topic subscriber, between lives */
 		kill(w[i].pid, SIGKILL);
 		wait_child(w[i].pid, 10000);
 	}
@@ -568,6 +819,10 @@ int main(int argc, char **argv)
 	shmk_buffer_close(buf);
 	shmk_array_close(arr);
 	shmk_event_close(evt);
+	shmk_topic_close(top);
+	shmk_topic_close(topl);
+	shmk_unlink(n_top);
+	shmk_unlink(n_topl);
 	shmk_unlink(n_ring);
 	shmk_unlink(n_buf);
 	shmk_unlink(n_arr);
