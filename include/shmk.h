@@ -794,7 +794,7 @@ struct shmk_topic;
 /*
  * shmk_topic_create - create a topic whose log holds capacity bytes (a
  * power of two, 4 KiB to 16 GiB) of messages of at most max_msg bytes (1
- * to capacity / 2 - 64).  Each message takes its length rounded up to 64
+ * to capacity / 2).  Each message takes its length rounded up to 64
  * bytes of the log, and the log holds at most capacity / 256 - 1
  * messages (at least 63) whatever their size (shmk_topic_stats: slots).
  * A message is contiguous in memory wherever it falls in the log.

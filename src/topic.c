@@ -189,7 +189,7 @@ static int topic_geometry(const uint64_t geom[SHMK__GEOM_N],
 		if (geom[i])
 			return -EINVAL;
 	if (cap < MIN_CAP || cap > MAX_CAP || (cap & (cap - 1)) || max < 1 ||
-	    max > cap / 2 - GRAN)
+	    max > cap / 2)
 		return -EINVAL;
 	/* A power of two, as cap is (desc() masks with it). */
 	g->n = cap / CAP_PER_SLOT < MIN_SLOTS ? MIN_SLOTS : cap / CAP_PER_SLOT;

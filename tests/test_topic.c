@@ -88,15 +88,15 @@ static void test_args(void)
 	CHECK(t == NULL);
 	CHECK_RC(shmk_topic_create(name, 2048, 100, NULL, &t), -EINVAL);
 	CHECK_RC(shmk_topic_create(name, 4096, 0, NULL, &t), -EINVAL);
-	CHECK_RC(shmk_topic_create(name, 4096, 2048 - 63, NULL, &t), -EINVAL);
-	CHECK_OK(shmk_topic_create(name, 4096, 2048 - 64, NULL, &t));
+	CHECK_RC(shmk_topic_create(name, 4096, 2049, NULL, &t), -EINVAL);
+	CHECK_OK(shmk_topic_create(name, 4096, 2048, NULL, &t));
 	CHECK_EQ(shmk_topic_capacity(t), 4096);
-	CHECK_EQ(shmk_topic_max_msg(t), 2048 - 64);
+	CHECK_EQ(shmk_topic_max_msg(t), 2048);
 	CHECK_EQ(shmk_topic_lossy(t), 0);
 	CHECK_RC(shmk_topic_open(name, &lossy, &s), -EINVAL);
 	CHECK_OK(shmk_topic_open(name, NULL, &s));
 
-	CHECK_RC(shmk_topic_loan(t, 2048 - 63, &m, 0), -EMSGSIZE);
+	CHECK_RC(shmk_topic_loan(t, 2049, &m, 0), -EMSGSIZE);
 	CHECK_RC(shmk_topic_publish(t, buf, 4000, 0), -EMSGSIZE);
 	CHECK_RC(shmk_topic_publish(t, NULL, 1, 0), -EINVAL);
 	CHECK_RC(shmk_topic_loan(t, 1, &m, -2), -EINVAL);
@@ -222,6 +222,40 @@ static void test_sizes(void)
 	CHECK_OK(shmk_topic_close(b));
 	CHECK_OK(shmk_topic_close(t));
 	printf("  sizes 0..%zu over many laps, copy and zero-copy: ok\n", max);
+}
+
+/* Messages of half the log always fit, wherever the last one ended:
+ * lossless with a subscriber that keeps up, and lossy. */
+static void test_half(void)
+{
+	static unsigned char buf[2048];
+	struct shmk_opts lossy = {.flags = SHMK_F_LOSSY};
+	size_t lens[] = {2048, 1, 2048, 65, 2047, 2048, 0, 1984, 2048};
+	int pol;
+
+	for (pol = 0; pol < 2; pol++) {
+		const char *name = tname(pol ? "half_lossy" : "half");
+		struct shmk_topic *t, *s;
+		uint64_t seq;
+
+		CHECK_OK(shmk_topic_create(name, 4096, 2048, pol ? &lossy : NULL,
+					   &t));
+		s = sub_open(name, 0);
+		for (seq = 0; seq < 900; seq++) {
+			size_t len = lens[seq % 9];
+
+			fill(buf, seq, len);
+			CHECK_OK(shmk_topic_publish(t, buf, len, 0));
+			memset(buf, 0, sizeof(buf));
+			CHECK_EQ(shmk_topic_receive(s, buf, sizeof(buf), 0),
+				 len);
+			CHECK(intact(buf, seq, len));
+		}
+		CHECK_OK(shmk_topic_close(s));
+		CHECK_OK(shmk_topic_close(t));
+	}
+	printf("  messages of half the log, lap after lap, both policies: "
+	       "ok\n");
 }
 
 static void test_history(void)
@@ -950,6 +984,7 @@ int main(int argc, char **argv)
 	}
 	test_args();
 	test_sizes();
+	test_half();
 	test_history();
 	test_lossless();
 	test_slots();

@@ -382,14 +382,14 @@ static int parse_capacity(const char *cmd, const char *s, uint64_t *out)
 }
 
 /*
- * A topic's --max-msg against its capacity: at most capacity / 2 - 64
+ * A topic's --max-msg against its capacity: at most capacity / 2
  * (shmk_topic_create).  Not given: the default, or the largest a small
  * capacity allows.  Returns 0, or -1 once the error has been reported.
  */
 static int topic_max_msg(const char *cmd, uint64_t capacity, int given,
 			 uint64_t *max_msg)
 {
-	uint64_t most = capacity / 2 - 64;
+	uint64_t most = capacity / 2;
 	char msg[256];
 
 	if (!given) {
@@ -400,7 +400,7 @@ static int topic_max_msg(const char *cmd, uint64_t capacity, int given,
 		return 0;
 	snprintf(msg, sizeof(msg),
 		 "--max-msg %llu is too large for --capacity %llu: at most "
-		 "%llu (capacity / 2 - 64)",
+		 "%llu (capacity / 2)",
 		 (unsigned long long)*max_msg, (unsigned long long)capacity,
 		 (unsigned long long)most);
 	usage_error(cmd, msg);
@@ -3383,7 +3383,7 @@ static const struct command commands[] = {
 	 "  --capacity SIZE    bytes of the log, a power of two from 4K to "
 	 "16G\n"
 	 "                     (default 4M)\n"
-	 "  --max-msg SIZE     the longest message, at most capacity / 2 - 64\n"
+	 "  --max-msg SIZE     the longest message, at most capacity / 2\n"
 	 "                     (default 64K, or that if less)\n"
 	 "  --lossy            overwrite the oldest messages rather than wait\n"
 	 "                     for slow subscribers\n"
