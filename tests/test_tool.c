@@ -1237,7 +1237,7 @@ static void test_topic_info(void)
 	CHECK_EQ(tool("create -v topic %s --lossy --capacity 4K --mode 0660",
 		      topic),
 		 0);
-	HAS(g_out, "capacity=4096 max_msg=1984 lossy, mode 0660");
+	HAS(g_out, "capacity=4096 max_msg=2048 lossy, mode 0660");
 	created_ok(topic, SHMK_KIND_TOPIC, &st);
 	CHECK_EQ(st.geom[2], 1);
 	CHECK_EQ(st.mode, 0660);
@@ -1251,7 +1251,7 @@ static void test_topic_info(void)
 	CHECK_EQ(tool("create topic %s --capacity 2K", never), 2);
 	CHECK_EQ(tool("create topic %s --capacity 8K --max-msg 8K", never), 2);
 	HAS(g_err, "--max-msg 8192 is too large for --capacity 8192: at most "
-		   "4032");
+		   "4096");
 	CHECK_EQ(tool("create topic %s --max-msg 0", never), 2);
 	CHECK_EQ(tool("create topic %s --nodes 4", never), 2);
 	HAS(g_err, "--nodes is not an option of a topic");

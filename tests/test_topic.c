@@ -238,8 +238,8 @@ static void test_half(void)
 		struct shmk_topic *t, *s;
 		uint64_t seq;
 
-		CHECK_OK(shmk_topic_create(name, 4096, 2048, pol ? &lossy : NULL,
-					   &t));
+		CHECK_OK(shmk_topic_create(name, 4096, 2048,
+					   pol ? &lossy : NULL, &t));
 		s = sub_open(name, 0);
 		for (seq = 0; seq < 900; seq++) {
 			size_t len = lens[seq % 9];
