@@ -225,6 +225,12 @@ static int free_loan(struct hand *hd)
 	return -1;
 }
 
+/*
+ * publish and loan may also say -EBUSY: a handle that took over a slot
+ * whose loan slots name messages a dead holder left unfinished (forged
+ * intents, once reclaimed, are such orphans) keeps those loan slots out
+ * of use until the messages are finished.
+ */
 static void step_call(struct lab *l, struct fuzz_in *in, uint8_t op)
 {
 	int h = (int)(((unsigned)op >> 4) & 7) % NH, rc, i, lossy;
@@ -254,7 +260,7 @@ static void step_call(struct lab *l, struct fuzz_in *in, uint8_t op)
 		if (len > max)
 			FUZZ_RC(rc, -EMSGSIZE, -EBADMSG);
 		else
-			FUZZ_RC(rc, -EAGAIN, -EPIPE, -EBADMSG);
+			FUZZ_RC(rc, -EAGAIN, -EPIPE, -EBADMSG, -EBUSY);
 		FUZZ_CHECK(rc <= 0);
 		CLEAN(l, rc);
 		break;
@@ -267,7 +273,7 @@ static void step_call(struct lab *l, struct fuzz_in *in, uint8_t op)
 		if (len > max)
 			FUZZ_RC(rc, -EMSGSIZE, -EBADMSG);
 		else
-			FUZZ_RC(rc, -EAGAIN, -EPIPE, -EBADMSG);
+			FUZZ_RC(rc, -EAGAIN, -EPIPE, -EBADMSG, -EBUSY);
 		FUZZ_CHECK(rc <= 0);
 		CLEAN(l, rc);
 		if (rc == 0) {

@@ -828,8 +828,9 @@ int shmk_topic_lossy(const struct shmk_topic *t);
  * subscriber; both policies: for a live publisher still writing the
  * oldest message).
  * loan returns 0, -EMSGSIZE (size > max_msg), -ETIMEDOUT / -EAGAIN, -EPIPE,
- * -EBUSY (8 loans already open through this handle), -EINVAL, -ECHILD,
- * -EBADMSG.  commit returns 0, -EMSGSIZE if m->len exceeds the loan (still
+ * -EBUSY (8 loans already open through this handle; or fewer, while loan
+ * slots it took over with its participant slot still name a message a
+ * dead publisher left unfinished), -EINVAL, -ECHILD, -EBADMSG.  commit returns 0, -EMSGSIZE if m->len exceeds the loan (still
  * loaned), -EINVAL for a loan this handle did not make.  Thread-safe.
  * shmk_topic_publish - the copy: loan, copy len bytes, commit.
  */
