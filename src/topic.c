@@ -700,6 +700,19 @@ static void bump(_Atomic uint64_t *w, uint64_t x)
  * Room: advancing tail
  * --------------------------------------------------------------------- */
 
+/* Slot k's subscriber, cursor word cw, was found dead before by this
+ * handle (sub_dead()) and its slot has not changed hands since.  The
+ * cursor was read with acquire, then the generation: a new holder's
+ * generation came before its cursor. */
+static int known_dead(struct shmk_topic *t, int k, uint64_t cw)
+{
+	return cw == load(&t->dead_cur[k], memory_order_relaxed) &&
+	       atomic_load_explicit(&t->r.hdr->part[k].gen,
+				    memory_order_acquire) ==
+		       atomic_load_explicit(&t->dead_gen[k],
+					    memory_order_relaxed);
+}
+
 /*
  * Lossless: the lowest cursor of the live subscribers, as a bound tail
  * may advance to without another look.  First the floor is raised to
@@ -748,13 +761,7 @@ static uint64_t scan(struct shmk_topic *t, uint64_t want, int *slow_k)
 
 		if (!(cw & SUB_BIT))
 			continue;
-		/* Acquire on the cursor, then the generation: a new holder's
-		 * generation came before its cursor. */
-		if (cw == load(&t->dead_cur[k], memory_order_relaxed) &&
-		    atomic_load_explicit(&t->r.hdr->part[k].gen,
-					 memory_order_acquire) ==
-			    atomic_load_explicit(&t->dead_gen[k],
-						 memory_order_relaxed))
+		if (known_dead(t, k, cw))
 			continue;
 		if ((cw & ~SUB_BIT) < m) {
 			m = cw & ~SUB_BIT;
@@ -1545,12 +1552,8 @@ static int drain_cond(void *arg, int slow)
 		if (!(cw & SUB_BIT) || (cw & ~SUB_BIT) >= a->h0 ||
 		    k == t->r.slot)
 			continue;
-		if (cw == load(&t->dead_cur[k], memory_order_relaxed) &&
-		    atomic_load_explicit(&t->r.hdr->part[k].gen,
-					 memory_order_acquire) ==
-			    atomic_load_explicit(&t->dead_gen[k],
-						 memory_order_relaxed))
-			continue; /* found dead before */
+		if (known_dead(t, k, cw))
+			continue;
 		if (slow && sub_dead(t, k, cw))
 			continue;
 		return SHMK__COND_WAIT;
