@@ -412,6 +412,12 @@ int shmk__name_path(const char *name, char *path, size_t cap);
 struct stat;
 int shmk__region_peek(const char *name, int *fdp, struct stat *st,
 		      struct shmk__hdr *h);
+/* The same for a descriptor already open (read access is enough). */
+int shmk__region_peek_fd(int fd, struct stat *st, struct shmk__hdr *h);
+/* shmk_stat() of the object behind fd (the file itself, whatever its name
+ * now holds). */
+struct shmk_stat;
+int shmk__stat_fd(int fd, struct shmk_stat *st);
 /* Validates a private header copy against the file size and the kind:
  * -EPROTO for another format or kind, -EBADMSG for inconsistent sizes. */
 int shmk__hdr_check(const struct shmk__hdr *h, uint64_t file_size,

@@ -404,6 +404,13 @@ int shmk__region_peek(const char *name, int *fdp, struct stat *st,
 	return 0;
 }
 
+int shmk__region_peek_fd(int fd, struct stat *st, struct shmk__hdr *h)
+{
+	int sealed;
+
+	return load_hdr(fd, 1, st, h, &sealed);
+}
+
 /* ---------------------------------------------------------------------
  * Create
  * --------------------------------------------------------------------- */

@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -2110,6 +2111,61 @@ static int copy_allow(struct shmk_rpc *ep, const struct shmk_rpc_opts *o)
 	return 0;
 }
 
+/*
+ * Removes the object at name if it is a dead server's.  It is looked at,
+ * and removed, under an exclusive flock() of that very file, taken by
+ * every server that takes a name over, after checking that the name still
+ * holds that file: of servers racing to take over one dead server's name,
+ * one removes it and the others find the winner's new object (alive) or
+ * nothing, never a stale verdict on a file that is gone.  (flock locks
+ * are not the OFD locks that say who lives: neither sees the other.  A
+ * process that may read the file can hold the flock and so delay a
+ * takeover, never cause a wrong one.)  Returns 0 if the name is free now,
+ * -EADDRINUSE if it holds a live server's object, -EAGAIN if another
+ * server is taking it over (look again), -EEXIST if it holds something
+ * else or cannot be judged.
+ */
+static int take_over(const char *name)
+{
+	char path[SHMK__PATH_MAX];
+	struct shmk_stat st;
+	struct stat own, now;
+	int fd, rc;
+
+	rc = shmk__name_path(name, path, sizeof(path));
+	if (rc < 0)
+		return -EEXIST;
+	fd = open(path,
+		  O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -EEXIST;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		return errno == EWOULDBLOCK ? -EAGAIN : -EEXIST;
+	}
+	rc = shmk__stat_fd(fd, &st);
+	if (rc == 0 && st.kind != SHMK_KIND_RPC)
+		rc = -EEXIST;
+	else if (rc == 0 && st.creator_alive)
+		rc = -EADDRINUSE;
+	else if (rc < 0)
+		rc = -EEXIST;
+	/* A dead creator stays dead: what is left to check is that the name
+	 * still holds this file (no other taker removed it before we had
+	 * the lock). */
+	if (!rc && fstat(fd, &own) < 0)
+		rc = -EEXIST;
+	if (!rc && fstatat(AT_FDCWD, path, &now, AT_SYMLINK_NOFOLLOW) < 0)
+		rc = errno == ENOENT ? -EAGAIN : -EEXIST;
+	if (!rc && (now.st_ino != own.st_ino || now.st_dev != own.st_dev))
+		rc = -EAGAIN;
+	SHMK__CRASH("rpc_takeover_locked"); /* judged dead, not removed */
+	if (!rc && unlink(path) < 0 && errno != ENOENT)
+		rc = -EEXIST;
+	close(fd); /* and with it the flock */
+	return rc;
+}
+
 SHMK__EXPORT int shmk_rpc_serve(const char *name, const struct shmk_rpc_opts *o,
 				struct shmk_rpc **out)
 {
@@ -2122,7 +2178,6 @@ SHMK__EXPORT int shmk_rpc_serve(const char *name, const struct shmk_rpc_opts *o,
 	struct shmk_opts ro = {.mode = mode & ~(unsigned)(S_IWGRP | S_IWOTH),
 			       .spin_us = o ? o->spin_us : 0};
 	struct shmk_rpc *ep;
-	struct shmk_stat st;
 	int rc = ep_new(name, o, out, &ep), src;
 	uint64_t give_up = shmk__mono_ns() + TAKEOVER_NS;
 
@@ -2167,14 +2222,15 @@ SHMK__EXPORT int shmk_rpc_serve(const char *name, const struct shmk_rpc_opts *o,
 		 * never from a live one.  One killed a moment ago can still
 		 * look alive, and the name can come and go under a peer's
 		 * takeover: look again, for TAKEOVER_NS at most. */
-		src = shmk_stat(name, &st);
-		if (shmk__mono_ns() > give_up || (src < 0 && src != -ENOENT) ||
-		    (src == 0 && st.kind != SHMK_KIND_RPC))
+		if (shmk__mono_ns() > give_up)
 			break;
-		if (src == 0 && st.creator_alive)
+		src = take_over(name);
+		if (src == -EADDRINUSE)
 			shmk__nap(TAKEOVER_NAP_NS, give_up);
-		else if (src == 0)
-			shmk_unlink(name);
+		else if (src == -EAGAIN)
+			shmk__nap(TAKEOVER_NAP_NS / 5, give_up);
+		else if (src < 0)
+			break;
 	}
 	if (rc < 0) {
 		ep_free(ep);

@@ -132,9 +132,38 @@ static int fill(struct shmk_stat *st, const struct shmk__hdr *h, int fd,
 	return k->stat_counters ? k->stat_counters(fd, h, st->counter) : 0;
 }
 
+/* Describes the object of fd, whose header h and fstat fs were read. */
+static int stat_of(int fd, const struct stat *fs, const struct shmk__hdr *h,
+		   struct shmk_stat *st)
+{
+	const struct shmk__kind *k = kind_of(h->kind);
+	int rc = k ? shmk__hdr_check(h, (uint64_t)fs->st_size, k) : -EPROTO;
+
+	if (!rc && atomic_load_explicit(&h->state, memory_order_relaxed) >
+			   SHMK_STATE_SHUTDOWN)
+		rc = -EBADMSG;
+	if (!rc)
+		rc = fill(st, h, fd, fs, k);
+	return rc;
+}
+
+int shmk__stat_fd(int fd, struct shmk_stat *st)
+{
+	struct shmk__hdr *h = calloc(1, sizeof(*h));
+	struct stat fs;
+	int rc;
+
+	if (!h)
+		return -ENOMEM;
+	rc = shmk__region_peek_fd(fd, &fs, h);
+	if (!rc)
+		rc = stat_of(fd, &fs, h, st);
+	free(h);
+	return rc;
+}
+
 SHMK__EXPORT int shmk_stat(const char *name, struct shmk_stat *st)
 {
-	const struct shmk__kind *k;
 	struct shmk__hdr *h;
 	struct stat fs;
 	int fd, rc;
@@ -149,13 +178,7 @@ SHMK__EXPORT int shmk_stat(const char *name, struct shmk_stat *st)
 		free(h);
 		return rc;
 	}
-	k = kind_of(h->kind);
-	rc = k ? shmk__hdr_check(h, (uint64_t)fs.st_size, k) : -EPROTO;
-	if (!rc && atomic_load_explicit(&h->state, memory_order_relaxed) >
-			   SHMK_STATE_SHUTDOWN)
-		rc = -EBADMSG;
-	if (!rc)
-		rc = fill(st, h, fd, &fs, k);
+	rc = stat_of(fd, &fs, h, st);
 	close(fd);
 	free(h);
 	return rc;

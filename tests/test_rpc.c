@@ -713,6 +713,85 @@ static void test_many_clients(void)
 	       N);
 }
 
+/*
+ * Servers that take over a dead server's name at the same instant: one
+ * serves, the others get -EADDRINUSE (an earlier version let a racer that
+ * had seen the dead object remove the winner's new one and serve too).
+ */
+static int g_go[2], g_res[2];
+
+static int serve_then_die(void *arg)
+{
+	(void)arg;
+	serve(echo1, 8, 1);
+	kill(getpid(), SIGKILL);
+	return 1;
+}
+
+static int racer(void *arg)
+{
+	struct shmk_rpc_opts o = {
+		.handler = echo1, .nodes = 8, .node_size = NODE, .workers = 1};
+	struct shmk_rpc *s;
+	char c;
+	int rc;
+
+	(void)arg;
+	close(g_go[1]);
+	CHECK_EQ(read(g_go[0], &c, 1), 0); /* the parent's close: go */
+	rc = shmk_rpc_serve(g_name, &o, &s);
+	CHECK_EQ(write(g_res[1], &rc, sizeof(rc)), sizeof(rc));
+	if (rc == 0)
+		for (;;)
+			pause(); /* until killed */
+	return 0;
+}
+
+static void test_takeover_race(void)
+{
+	enum { K = 6, ROUNDS = 40 };
+	int round, i;
+
+	for (round = 0; round < ROUNDS; round++) {
+		pid_t pid[K];
+		int wins = 0, busy = 0, rc;
+		struct shmk_rpc *c;
+
+		CHECK_EQ(wait_child(spawn(serve_then_die, NULL), 10000),
+			 128 + SIGKILL); /* its object stays, creator dead */
+		CHECK_OK(pipe(g_go));
+		CHECK_OK(pipe(g_res));
+		for (i = 0; i < K; i++)
+			pid[i] = spawn(racer, NULL);
+		close(g_go[0]);
+		close(g_go[1]); /* every racer wakes at once */
+		for (i = 0; i < K; i++) {
+			CHECK_EQ(read(g_res[0], &rc, sizeof(rc)), sizeof(rc));
+			if (rc == 0)
+				wins++;
+			else if (rc == -EADDRINUSE)
+				busy++;
+			else
+				CHECK_OK(rc);
+		}
+		CHECK_EQ(wins, 1);
+		CHECK_EQ(busy, K - 1);
+		/* The winner serves the name. */
+		c = connect_(NULL);
+		echo_call(c, 100, (unsigned)round);
+		CHECK_OK(shmk_rpc_close(c));
+		for (i = 0; i < K; i++)
+			kill(pid[i], SIGKILL);
+		for (i = 0; i < K; i++)
+			wait_child(pid[i], 5000);
+		close(g_res[0]);
+		close(g_res[1]);
+	}
+	printf("  %d servers taking over a dead server's name at once, %d "
+	       "times: one served, the others got -EADDRINUSE\n",
+	       K, ROUNDS);
+}
+
 /* The server dies mid-call: the call fails with -EPIPE at once. */
 static void test_server_killed(void)
 {
@@ -990,6 +1069,15 @@ int main(int argc, char **argv)
 {
 	check_init();
 	g_name = tname("rpc");
+	if (argc > 2 && !strcmp(argv[1], "only")) {
+		/* One multi-process test by name, while working on it. */
+		if (!strcmp(argv[2], "takeover"))
+			test_takeover_race();
+		else
+			return 2;
+		printf("test_rpc only %s: ok\n", argv[2]);
+		return 0;
+	}
 	test_seed_example();
 	test_nosys();
 	test_reply_is_request();
@@ -1006,6 +1094,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	test_deadline_races();
+	test_takeover_race();
 	test_many_clients();
 	test_server_killed();
 	test_client_killed();
