@@ -1121,7 +1121,9 @@ struct shmk_rpc_result {
  * whole call: sending every fragment (blocking while the ring is full)
  * and the reply.  Returns res->status: 0, the handler's code, or -ENOSYS,
  * -ETIMEDOUT, -EPIPE, -EMSGSIZE, -ECANCELED (shmk_rpc_cancel from another
- * thread), -EPROTO (a peer's malformed answer), -ENOMEM, a ring error
+ * thread), -ECONNABORTED (the server gave up on the reply: this client
+ * took none of it for a second, as when stopped; said as soon as it
+ * reads again), -EPROTO (a peer's malformed answer), -ENOMEM, a ring error
  * (-EBADMSG: corrupt shared memory), or -EINVAL (also on a server
  * endpoint: use shmk_rpc_submit with the client's number; res is then not
  * written).  Thread-safe.
@@ -1176,7 +1178,8 @@ struct shmk_rpc_stats {
 	uint64_t errors;    /* error replies received */
 	uint64_t malformed; /* frames dropped as invalid */
 	uint64_t discarded; /* replies dropped: late (their call was gone),
-			       or not taken by a stuck client within 1 s */
+			       or not taken by a stuck client within 1 s
+			       (its caller gets -ECONNABORTED) */
 	uint64_t clients;   /* server: connected now */
 	uint64_t connects;  /* server: connections accepted in all (refused
 			       ones: counter 13 of shmk_stat, "refused") */

@@ -194,6 +194,7 @@ struct call {
 	size_t cap;
 	uint64_t total, got; /* reply bytes announced, arrived */
 	int started;	     /* a first fragment arrived */
+	int err;	     /* ... of an error (F_ERR), not a reply */
 	int waiting;	     /* a thread is in shmk_rpc_wait for it (mu) */
 	_Atomic int filling; /* the reader is copying into buf */
 	_Atomic uint32_t done;
@@ -235,6 +236,11 @@ struct chan {
 	 * without it by chan_busy() (a frame more or less does not matter). */
 	_Atomic uint64_t active_bytes;
 	_Atomic int stuck; /* a reply did not fit within REPLY_MS */
+	/* Replies that did not go (cut short or never begun): their callers
+	 * are owed an error frame, sent as soon as the ring has room (under
+	 * ep->mu; nowed is also read without it, as a hint). */
+	uint64_t *owed;
+	_Atomic int nowed;
 	/* Client: who reads ring in.  Callers waiting for a reply read it
 	 * themselves when they can (one hand-off fewer); the reader thread
 	 * stands aside while any wants to. */
@@ -843,17 +849,81 @@ static void inreq_drop(struct chan *ch, struct inreq *in)
  * is dropped (counted as discarded) and its caller times out.
  */
 #define REPLY_MS 1000
+
+/* What the caller of a reply that did not go is told (one frame: the
+ * smallest node holds 16 bytes of message). */
+static const char cut_text[] = "reply cut short";
+_Static_assert(sizeof(cut_text) - 1 <= MIN_NODE_SIZE - HDR, "cut text");
+
+/*
+ * Sends the error frames owed to callers whose replies did not go, while
+ * they fit without waiting: a reader calls it too, and never waits on a
+ * ring it writes.  The caller of a reply cut short hears of it as soon
+ * as its client reads again, not at its deadline.
+ */
+static void send_owed(struct chan *ch)
+{
+	struct shmk_rpc *ep = ch->ep;
+
+	while (atomic_load_explicit(&ch->nowed, memory_order_relaxed) &&
+	       !atomic_load_explicit(&ch->dead, memory_order_acquire)) {
+		struct shmk_msg m;
+		uint64_t corr;
+		int n;
+
+		if (shmk_ring_reserve(ch->out, &m, 0) < 0)
+			return;
+		pthread_mutex_lock(&ep->mu);
+		n = atomic_load_explicit(&ch->nowed, memory_order_relaxed);
+		corr = n ? ch->owed[n - 1] : 0;
+		if (n)
+			atomic_store_explicit(&ch->nowed, n - 1,
+					      memory_order_relaxed);
+		pthread_mutex_unlock(&ep->mu);
+		if (!n) {
+			shmk_ring_abort(ch->out, &m);
+			return;
+		}
+		fill(&m, F_ERR, -ECONNABORTED, 0, corr, cut_text,
+		     sizeof(cut_text) - 1, 0, sizeof(cut_text) - 1);
+		if (shmk_ring_commit(ch->out, &m) < 0)
+			return;
+	}
+}
+
+/* Notes that call corr's reply did not go (at most MAX_ACTIVE owed per
+ * channel: past that its caller times out). */
+static void owe(struct chan *ch, uint64_t corr)
+{
+	struct shmk_rpc *ep = ch->ep;
+	int n;
+
+	pthread_mutex_lock(&ep->mu);
+	if (!ch->owed)
+		ch->owed = malloc(MAX_ACTIVE * sizeof(*ch->owed));
+	n = atomic_load_explicit(&ch->nowed, memory_order_relaxed);
+	if (ch->owed && n < MAX_ACTIVE) {
+		ch->owed[n] = corr;
+		atomic_store_explicit(&ch->nowed, n + 1, memory_order_relaxed);
+	}
+	pthread_mutex_unlock(&ep->mu);
+}
+
 static void send_reply(struct chan *ch, int type, int32_t status, uint64_t corr,
 		       const void *data, uint64_t len)
 {
-	int stuck = atomic_load_explicit(&ch->stuck, memory_order_relaxed);
-	int rc = send_msg(ch, type, status, 0, corr, data, len,
-			  shmk__deadline(stuck ? 0 : REPLY_MS), REPLY_MS);
+	int stuck = atomic_load_explicit(&ch->stuck, memory_order_relaxed), rc;
 
+	/* Errors owed to earlier calls go first, if they fit. */
+	send_owed(ch);
+	rc = send_msg(ch, type, status, 0, corr, data, len,
+		      shmk__deadline(stuck ? 0 : REPLY_MS), REPLY_MS);
 	atomic_store_explicit(&ch->stuck, rc == -ETIMEDOUT || rc == -EAGAIN,
 			      memory_order_relaxed);
 	if (rc < 0 && rc != -EPIPE)
 		count(ch->ep, C_DISCARDED, 1);
+	if (rc == -ETIMEDOUT || rc == -EAGAIN)
+		owe(ch, corr);
 }
 
 static void run_work(struct shmk_rpc *ep, struct inreq *in)
@@ -1063,15 +1133,22 @@ static void on_reply(struct chan *ch, const struct frame *f, const char *p)
 		count(ep, C_DISCARDED, 1);
 		return;
 	}
+	/* An error's first fragment may end a reply under way: its sender
+	 * gave up on it (our reader stopped taking it) and says so. */
+	if (f->type == F_ERR && f->frag_off == 0 && c->started && !c->err) {
+		c->started = 0;
+		c->got = 0;
+	}
 	if ((!c->started && f->frag_off != 0) ||
-	    (c->started &&
-	     (f->total_len != c->total || f->frag_off != c->got)) ||
+	    (c->started && (f->total_len != c->total || f->frag_off != c->got ||
+			    (f->type == F_ERR) != c->err)) ||
 	    (f->type == F_ERR && f->total_len >= SHMK_RPC_ERRMAX)) {
 		pthread_mutex_unlock(&ep->mu);
 		malformed(ch);
 		return;
 	}
 	c->started = 1;
+	c->err = f->type == F_ERR;
 	c->total = f->total_len;
 	last = f->frag_off + f->frag_len == f->total_len;
 	atomic_store_explicit(&c->filling, 1, memory_order_relaxed);
@@ -1257,6 +1334,7 @@ static void *reader_main(void *arg)
 		if (rc < 0)
 			pthread_mutex_unlock(&ch->rd);
 		if (rc == -ETIMEDOUT) {
+			send_owed(ch);
 			/* Quiet: is the peer still there?  A client that never
 			 * says hello in its ring keeps its channel, and its
 			 * place in the limits, for as long as it lives: were it
@@ -1337,6 +1415,7 @@ static void chan_put(struct chan *ch)
 		free(in->buf);
 		free(in);
 	}
+	free(ch->owed);
 	shmk_ring_close(ch->in);
 	shmk_ring_close(ch->out);
 	/* The peer sees our end hang up: its calls fail at once. */

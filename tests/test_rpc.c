@@ -608,13 +608,14 @@ static int hold_h(void *arg, struct shmk_rpc_req *rq)
 }
 
 /* Its reply may come, or be dropped: a client that takes nothing for
- * over a second is a stuck client to its server. */
+ * over a second is a stuck client to its server, which then tells the
+ * caller so (-ECONNABORTED) once there is room. */
 static void *waiting_caller(void *arg)
 {
 	struct shmk_rpc_result res;
 	int rc = shmk_rpc_call(arg, "H", 1, NULL, 0, &res, 5000);
 
-	CHECK(rc == 0 || rc == -ETIMEDOUT);
+	CHECK(rc == 0 || rc == -ECONNABORTED || rc == -ETIMEDOUT);
 	return NULL;
 }
 
@@ -924,6 +925,64 @@ static void test_stopped_client(void)
 	CHECK_OK(shmk_rpc_close(s));
 }
 
+/*
+ * A client stopped in the middle of a reply for longer than the server's
+ * patience (1 s a fragment): the reply is cut short, and once the client
+ * runs again its caller hears so at once (-ECONNABORTED), rather than at
+ * its deadline (an earlier version let it wait for it).
+ */
+static int big_reply(void *arg, struct shmk_rpc_req *rq)
+{
+	static unsigned char blob[1u << 20];
+
+	(void)arg;
+	rq->reply = blob;
+	rq->reply_len = sizeof(blob);
+	return 0;
+}
+
+static int stop_mid_reply(void *arg)
+{
+	static unsigned char rep[1u << 20];
+	struct shmk_rpc *c = connect_(NULL);
+	struct shmk_rpc_result res;
+	uint64_t id, t0, took;
+
+	(void)arg;
+	CHECK_OK(shmk_rpc_submit(c, 0, "x", 1, rep, sizeof(rep), 20000, &id));
+	raise(SIGSTOP); /* the reply fills our 8-node ring, then waits */
+	t0 = check_now_ms();
+	CHECK_OK(shmk_rpc_wait(c, id, &res, -1));
+	took = check_now_ms() - t0;
+	printf("  a reply cut short while its client was stopped: the caller "
+	       "heard %d (\"%s\") %llu ms after the client ran again\n",
+	       res.status, res.error, (unsigned long long)took);
+	CHECK_EQ(res.status, -ECONNABORTED);
+	CHECK(took < 1000);
+	/* The channel goes on. */
+	CHECK_OK(shmk_rpc_call(c, "y", 1, rep, sizeof(rep), &res, 20000));
+	CHECK_EQ(res.len, sizeof(rep));
+	CHECK_OK(shmk_rpc_close(c));
+	return 0;
+}
+
+static void test_cut_reply(void)
+{
+	struct shmk_rpc *s = serve(big_reply, 8, 1);
+	struct shmk_rpc_stats st;
+	pid_t pid = spawn(stop_mid_reply, NULL);
+	int status;
+
+	CHECK_EQ(waitpid(pid, &status, WUNTRACED), pid);
+	CHECK(WIFSTOPPED(status));
+	sleep_ms(1500);
+	CHECK_OK(kill(pid, SIGCONT));
+	CHECK_EQ(wait_child(pid, 30000), 0);
+	CHECK_OK(shmk_rpc_stats(s, &st));
+	CHECK_EQ(st.discarded, 1);
+	CHECK_OK(shmk_rpc_close(s));
+}
+
 /* A client that reads its reply slowly but steadily (stopped for 300 ms,
  * running for 2 ms, over and over) gets all of it, however long the whole
  * reply takes: the server's patience is for a fragment that does not fit,
@@ -1073,6 +1132,12 @@ int main(int argc, char **argv)
 		/* One multi-process test by name, while working on it. */
 		if (!strcmp(argv[2], "takeover"))
 			test_takeover_race();
+		else if (!strcmp(argv[2], "cut"))
+			test_cut_reply();
+		else if (!strcmp(argv[2], "slow"))
+			test_slow_reader();
+		else if (!strcmp(argv[2], "stopped"))
+			test_stopped_client();
 		else
 			return 2;
 		printf("test_rpc only %s: ok\n", argv[2]);
@@ -1099,6 +1164,7 @@ int main(int argc, char **argv)
 	test_server_killed();
 	test_client_killed();
 	test_stopped_client();
+	test_cut_reply();
 	test_slow_reader();
 	test_chaos_client();
 	printf("test_rpc: ok\n");
