@@ -241,6 +241,10 @@ struct chan {
 	 * ep->mu; nowed is also read without it, as a hint). */
 	uint64_t *owed;
 	_Atomic int nowed;
+	/* Server: when its reader began running a request in place (ns),
+	 * 0 while it reads.  The acceptor reads the channel for it meanwhile
+	 * (watch_inline). */
+	_Atomic uint64_t inline_since;
 	/* Client: who reads ring in.  Callers waiting for a reply read it
 	 * themselves when they can (one hand-off fewer); the reader thread
 	 * stands aside while any wants to. */
@@ -285,6 +289,13 @@ struct shmk_rpc {
 	_Atomic uint32_t uncollected; /* calls ended, callers not back yet */
 	struct shmk__ec qec;
 	int nworkers;
+	_Atomic int slots; /* handler slots free (take_slot) */
+	/* Requests run in place by their channel's reader (server): how
+	 * many run now, and when the last one began (ns; both hints for the
+	 * watch, below); whether the acceptor sleeps without watching. */
+	_Atomic int ninline;
+	_Atomic uint64_t inline_ns;
+	_Atomic int watch_asleep;
 	pthread_t *workers;
 	/* Server: the acceptor, its listening socket, the eventfd that
 	 * stops it, its handshakes under way and who may connect. */
@@ -590,7 +601,7 @@ static void call_free(struct call *c)
 	free(c);
 }
 
-static int on_frame(struct chan *ch, struct shmk_msg *m);
+static int on_frame(struct chan *ch, struct shmk_msg *m, struct inreq **ready);
 
 /* Flow control: a peer with MAX_ACTIVE requests, or 4 x max_msg bytes of
  * them, unanswered is not read from until the workers catch up.  Every
@@ -619,7 +630,7 @@ static int help_read(struct chan *ch)
 	       !atomic_load_explicit(&ch->dead, memory_order_acquire) &&
 	       !chan_busy(ch) &&
 	       shmk__ring_acquire_spin(ch->in, &m, 0, 0) == 0) {
-		rc = on_frame(ch, &m);
+		rc = on_frame(ch, &m, NULL);
 		shmk_ring_release(ch->in, &m);
 		n++;
 		if (rc) {
@@ -670,12 +681,14 @@ static int read_for(struct shmk_rpc *ep, struct call *c, uint64_t deadline)
 				   0);
 			continue;
 		}
-		/* Spin while frames come; a quiet ring gets slept on. */
-		rc = shmk__ring_acquire_spin(ch->in, &m, 1,
-					     idle ? 0 : ep->spin_ns);
+		/* Spin while frames come; a quiet ring gets slept on.  Not
+		 * on a server: its reader is one of our threads and may need
+		 * this CPU (measured: spinning there halved the calls/s). */
+		rc = shmk__ring_acquire_spin(
+			ch->in, &m, 1, idle || ep->server ? 0 : ep->spin_ns);
 		idle = rc == -ETIMEDOUT;
 		if (rc == 0) {
-			rc = on_frame(ch, &m);
+			rc = on_frame(ch, &m, NULL);
 			shmk_ring_release(ch->in, &m);
 		}
 		pthread_mutex_unlock(&ch->rd);
@@ -718,14 +731,7 @@ SHMK__EXPORT int shmk_rpc_wait(struct shmk_rpc *ep, uint64_t id,
 	deadline = shmk__deadline(timeout_ms);
 	if (c->deadline < deadline)
 		deadline = c->deadline;
-	/* A server's calls are ended by its reader threads.  No spinning:
-	 * that thread is one of ours and may need this CPU (measured:
-	 * spinning here halves the calls/s). */
-	if (ep->server)
-		rc = shmk__wait(NULL, 0, &c->ec, done_cond, c, deadline, 0, 0,
-				0);
-	else
-		rc = read_for(ep, c, deadline);
+	rc = read_for(ep, c, deadline);
 	pthread_mutex_lock(&ep->mu);
 	if (rc < 0 && !atomic_load_explicit(&c->done, memory_order_acquire) &&
 	    shmk__mono_ns() < c->deadline) {
@@ -978,7 +984,9 @@ static int queue_cond(void *arg, int slow)
 	(void)slow;
 	if (atomic_load_explicit(&ep->stop, memory_order_acquire))
 		return -ECANCELED;
-	return atomic_load_explicit(&ep->queued, memory_order_acquire)
+	return atomic_load_explicit(&ep->queued, memory_order_acquire) &&
+			       atomic_load_explicit(&ep->slots,
+						    memory_order_acquire) > 0
 		       ? SHMK__COND_DONE
 		       : SHMK__COND_IDLE;
 }
@@ -1000,6 +1008,33 @@ static struct inreq *dequeue(struct shmk_rpc *ep)
 	return in;
 }
 
+/*
+ * Handler slots: at most `workers` handlers run at once, on workers or on
+ * the readers that run them in place.  Taking one is a CAS on the count
+ * of free slots (acquire: pairs with give_slot's release, so a slot's
+ * previous holder is done with what it touched).
+ */
+static int take_slot(struct shmk_rpc *ep)
+{
+	int n = atomic_load_explicit(&ep->slots, memory_order_relaxed);
+
+	while (n > 0)
+		if (atomic_compare_exchange_weak_explicit(&ep->slots, &n, n - 1,
+							  memory_order_acquire,
+							  memory_order_relaxed))
+			return 1;
+	return 0;
+}
+
+/* Gives a slot back; a worker that waits for one (work is queued) wakes.
+ * seq_cst: the slot is published before the waiter bit is looked at. */
+static void give_slot(struct shmk_rpc *ep)
+{
+	atomic_fetch_add_explicit(&ep->slots, 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&ep->queued, memory_order_seq_cst))
+		shmk__ec_notify(&ep->qec);
+}
+
 static void *worker_main(void *arg)
 {
 	struct shmk_rpc *ep = arg;
@@ -1011,11 +1046,40 @@ static void *worker_main(void *arg)
 		if (shmk__wait(NULL, 0, &ep->qec, queue_cond, ep, SHMK__FOREVER,
 			       0, 0, 0) < 0)
 			break;
+		if (!take_slot(ep))
+			continue; /* a reader took it first */
 		in = dequeue(ep);
 		if (in)
 			run_work(ep, in);
+		give_slot(ep);
 	}
 	return NULL;
+}
+
+/* Makes a whole request a worker's (or its reader's, to run in place):
+ * it holds a reference to ch, and a cancel no longer frees it. */
+static void claim(struct shmk_rpc *ep, struct chan *ch, struct inreq *in)
+{
+	atomic_fetch_add(&ch->refs, 1);
+	pthread_mutex_lock(&ep->mu);
+	in->ch = ch;
+	in->queued = 1;
+	pthread_mutex_unlock(&ep->mu);
+}
+
+/* Hands a claimed request to the workers. */
+static void enqueue_claimed(struct shmk_rpc *ep, struct inreq *in)
+{
+	pthread_mutex_lock(&ep->mu);
+	in->qnext = NULL;
+	if (ep->qtail)
+		ep->qtail->qnext = in;
+	else
+		ep->qhead = in;
+	ep->qtail = in;
+	atomic_fetch_add_explicit(&ep->queued, 1, memory_order_seq_cst);
+	pthread_mutex_unlock(&ep->mu);
+	shmk__ec_notify(&ep->qec);
 }
 
 /* Hands the whole request in to the workers, with a reference to ch. */
@@ -1062,7 +1126,8 @@ static struct inreq *inreq_find(struct chan *ch, uint64_t id)
  * once they come round to it (N frames later), and a handler that calls
  * its caller back would wait on its own ring.
  */
-static void on_request(struct chan *ch, const struct frame *f, const char *p)
+static void on_request(struct chan *ch, const struct frame *f, const char *p,
+		       struct inreq **ready)
 {
 	struct shmk_rpc *ep = ch->ep;
 	struct inreq *in;
@@ -1114,7 +1179,12 @@ static void on_request(struct chan *ch, const struct frame *f, const char *p)
 		return;
 	count(ep, C_BYTES_IN, in->total);
 	SHMK__CRASH("rpc_request_read"); /* whole, not yet queued */
-	enqueue(ep, ch, in);
+	if (ready) {
+		claim(ep, ch, in);
+		*ready = in; /* the reader runs it, or queues it */
+	} else {
+		enqueue(ep, ch, in);
+	}
 }
 
 /* A reply or error frame for one of our calls. */
@@ -1204,7 +1274,7 @@ static void on_hello(struct chan *ch, const struct frame *f);
  * read once from a private copy and checked before use).  Returns 1 if the
  * peer said goodbye.
  */
-static int on_frame(struct chan *ch, struct shmk_msg *m)
+static int on_frame(struct chan *ch, struct shmk_msg *m, struct inreq **ready)
 {
 	struct frame f;
 	const char *p = (const char *)m->data + HDR;
@@ -1221,7 +1291,7 @@ static int on_frame(struct chan *ch, struct shmk_msg *m)
 		return malformed(ch);
 	switch (f.type) {
 	case F_REQ:
-		on_request(ch, &f, p);
+		on_request(ch, &f, p, ready);
 		break;
 	case F_REP:
 	case F_ERR:
@@ -1287,6 +1357,45 @@ static int peer_dead(struct chan *ch)
 
 static void chan_end(struct chan *ch);
 
+/*
+ * A whole request that a server's channel reader took: run in place when
+ * a handler slot is free and no request waits for a worker, so that the
+ * reply goes from the thread that read the request (no hand-off), else
+ * queued for the workers.  While it runs the channel has no reader: the
+ * acceptor reads it for it once the handler has run WATCH_NS
+ * (watch_inline), and a handler that waits for a call of its own reads
+ * it itself (read_for).
+ */
+static void run_or_queue(struct shmk_rpc *ep, struct chan *ch, struct inreq *in)
+{
+	uint64_t now;
+
+	if (atomic_load_explicit(&ep->queued, memory_order_relaxed) ||
+	    !take_slot(ep)) {
+		enqueue_claimed(ep, in);
+		return;
+	}
+	now = shmk__mono_ns();
+	atomic_store_explicit(&ch->inline_since, now, memory_order_relaxed);
+	atomic_store_explicit(&ep->inline_ns, now, memory_order_relaxed);
+	/* seq_cst, as is the acceptor's store of watch_asleep and its load
+	 * of ninline after it: one of the two sees the other. */
+	atomic_fetch_add_explicit(&ep->ninline, 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&ep->watch_asleep, memory_order_seq_cst) &&
+	    atomic_exchange_explicit(&ep->watch_asleep, 0,
+				     memory_order_seq_cst)) {
+		uint64_t one = 1;
+
+		/* The acceptor sleeps in poll(): it starts watching. */
+		if (write(ep->stopfd, &one, sizeof(one)) < 0)
+			(void)0; /* cannot fail: a counter far from full */
+	}
+	run_work(ep, in); /* drops the claim's reference, not ours */
+	atomic_store_explicit(&ch->inline_since, 0, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&ep->ninline, 1, memory_order_relaxed);
+	give_slot(ep);
+}
+
 static void *reader_main(void *arg)
 {
 	struct chan *ch = arg;
@@ -1295,6 +1404,7 @@ static void *reader_main(void *arg)
 	while (!atomic_load_explicit(&ep->stop, memory_order_acquire) &&
 	       !atomic_load_explicit(&ch->dead, memory_order_acquire)) {
 		struct shmk_msg m;
+		struct inreq *ready;
 		int64_t spin;
 		int rc, busy;
 
@@ -1346,9 +1456,12 @@ static void *reader_main(void *arg)
 		}
 		if (rc < 0)
 			break; /* shut down and drained, or corrupt */
-		rc = on_frame(ch, &m);
+		ready = NULL;
+		rc = on_frame(ch, &m, ep->server ? &ready : NULL);
 		shmk_ring_release(ch->in, &m);
 		pthread_mutex_unlock(&ch->rd);
+		if (ready)
+			run_or_queue(ep, ch, ready);
 		if (rc)
 			break;
 	}
@@ -1940,6 +2053,39 @@ static void take_connections(struct shmk_rpc *ep)
 }
 
 /*
+ * How long a channel's frames wait while its reader runs a handler in
+ * place before the acceptor reads them (cancels, more requests, replies
+ * to the server's calls), and how long the acceptor keeps watching after
+ * the last such run began.
+ */
+#define WATCH_NS      (UINT64_C(1000000))
+#define WATCH_IDLE_NS (UINT64_C(100) * 1000000)
+
+/* Reads, without waiting, the channels whose readers have been running a
+ * handler for WATCH_NS or more; requests read so go to the workers. */
+static void watch_inline(struct shmk_rpc *ep, uint64_t now)
+{
+	struct chan *late[16], *ch;
+	int n = 0, i;
+
+	pthread_mutex_lock(&ep->mu);
+	for (ch = ep->chans; ch && n < 16; ch = ch->next) {
+		uint64_t t = atomic_load_explicit(&ch->inline_since,
+						  memory_order_relaxed);
+
+		if (t && now > t && now - t >= WATCH_NS) {
+			atomic_fetch_add(&ch->refs, 1);
+			late[n++] = ch;
+		}
+	}
+	pthread_mutex_unlock(&ep->mu);
+	for (i = 0; i < n; i++) {
+		help_read(late[i]);
+		chan_put(late[i]);
+	}
+}
+
+/*
  * The acceptor: one poll over the stop eventfd, the listening socket and
  * every handshake under way.  It never waits on a client: a connection
  * that says nothing within HANDSHAKE_NS is dropped, and each message is
@@ -1953,7 +2099,7 @@ static void *acceptor_main(void *arg)
 
 	for (;;) {
 		uint64_t now = shmk__mono_ns(), first = SHMK__FOREVER;
-		int n = 2, ms, j;
+		int n = 2, ms, j, watching;
 
 		pf[0] = (struct pollfd){.fd = ep->stopfd, .events = POLLIN};
 		pf[1] = (struct pollfd){
@@ -1968,11 +2114,43 @@ static void *acceptor_main(void *arg)
 		ms = first == SHMK__FOREVER ? -1
 		     : first <= now	    ? 0
 				    : (int)((first - now + 999999) / 1000000);
+		/* Watch the readers that run handlers in place, every
+		 * millisecond while they do; else sleep, and be woken by the
+		 * next that begins (run_or_queue). */
+		watching = atomic_load_explicit(&ep->ninline,
+						memory_order_relaxed) ||
+			   now - atomic_load_explicit(&ep->inline_ns,
+						      memory_order_relaxed) <
+				   WATCH_IDLE_NS;
+		if (!watching) {
+			atomic_store_explicit(&ep->watch_asleep, 1,
+					      memory_order_seq_cst);
+			if (atomic_load_explicit(&ep->ninline,
+						 memory_order_seq_cst)) {
+				watching = 1;
+				atomic_store_explicit(&ep->watch_asleep, 0,
+						      memory_order_relaxed);
+			}
+		}
+		if (watching && (ms < 0 || ms > 1))
+			ms = 1;
 		if (poll(pf, (nfds_t)n, ms) < 0 && errno != EINTR)
 			shmk__nap(1000000, SHMK__FOREVER);
+		atomic_store_explicit(&ep->watch_asleep, 0,
+				      memory_order_relaxed);
+		if (pf[0].revents) {
+			uint64_t v;
+
+			/* A wake to watch (close sets stop first: looked at
+			 * after this read, it is seen). */
+			if (read(ep->stopfd, &v, sizeof(v)) < 0)
+				(void)0; /* already read: nothing to do */
+		}
 		if (atomic_load_explicit(&ep->stop, memory_order_acquire))
 			break;
 		now = shmk__mono_ns();
+		if (atomic_load_explicit(&ep->ninline, memory_order_relaxed))
+			watch_inline(ep, now);
 		for (i = 0; i < ep->npend; i++) {
 			struct pending *p = &ep->pend[i];
 
@@ -2050,6 +2228,7 @@ static int start_workers(struct shmk_rpc *ep, const struct shmk_rpc_opts *o)
 		if (rc)
 			return -rc;
 		ep->nworkers = i + 1;
+		atomic_fetch_add(&ep->slots, 1);
 	}
 	return 0;
 }
@@ -2491,7 +2670,7 @@ static int connect_once(struct shmk_rpc *ep, const char *name,
 					       ? remaining_ms(answer_by)
 					       : 1000);
 		if (!rc) {
-			on_frame(ch, &m);
+			on_frame(ch, &m, NULL);
 			shmk_ring_release(ch->in, &m);
 			if (!ch->hello)
 				rc = -EPROTO;
