@@ -494,6 +494,10 @@ typedef int (*shmk__cond_fn)(void *arg, int slow);
  * next notify of ec makes it readable.
  */
 #define SHMK__WAIT_ASYNC 1u /* notifiers use shmk__ec_notify_async() */
+/* An idle condition (SHMK__COND_IDLE) is slept on until the deadline, not
+ * SHMK__LOST_WAKE_NS at a time: the caller's notifiers are threads of its
+ * own process, or it sees their death another way and bounds its wait. */
+#define SHMK__WAIT_LONG 2u
 int shmk__wait(struct shmk__region *r, uint32_t wakes0, struct shmk__ec *ec,
 	       shmk__cond_fn cond, void *arg, uint64_t deadline,
 	       int64_t spin_ns, uint64_t slice_ns, unsigned flags);
@@ -629,6 +633,11 @@ struct shmk_ring;
 struct shmk__region *shmk__ring_region(struct shmk_ring *q);
 /* shmk_ring_acquire with a spin budget of its own (ns, 0: none). */
 struct shmk_msg;
+/* The same, waiting with SHMK__WAIT_LONG (an empty ring is slept on until
+ * the deadline): for a reader that learns of its writers' deaths another
+ * way (rpc: the peer's socket and pidfd). */
+int shmk__ring_acquire_long(struct shmk_ring *q, struct shmk_msg *m,
+			    int timeout_ms, int64_t spin_ns);
 int shmk__ring_acquire_spin(struct shmk_ring *q, struct shmk_msg *m,
 			    int timeout_ms, int64_t spin_ns);
 /* topic.c: the region under a topic (for the fuzz target's checks). */

@@ -818,7 +818,7 @@ static int ring_args(struct shmk_ring *q, struct shmk_msg *m, int timeout_ms)
 /* Runs cond once (the fast path, no deadline to compute), then waits. */
 static int ring_wait(struct shmk_ring *q, struct shmk__ec *ec,
 		     shmk__cond_fn cond, void *a, int timeout_ms,
-		     int64_t spin_ns)
+		     int64_t spin_ns, unsigned flags)
 {
 	uint32_t wakes0 = shmk__wakes(&q->r);
 	int rc = cond(a, 0);
@@ -827,7 +827,7 @@ static int ring_wait(struct shmk_ring *q, struct shmk__ec *ec,
 		return rc > 0 ? 0 : rc;
 	return shmk__wait(&q->r, wakes0, ec, cond, a,
 			  shmk__deadline(timeout_ms), spin_ns,
-			  SHMK__LIVENESS_SLICE_NS, SHMK__WAIT_ASYNC);
+			  SHMK__LIVENESS_SLICE_NS, SHMK__WAIT_ASYNC | flags);
 }
 
 SHMK__EXPORT int shmk_ring_reserve(struct shmk_ring *q, struct shmk_msg *m,
@@ -842,7 +842,7 @@ SHMK__EXPORT int shmk_ring_reserve(struct shmk_ring *q, struct shmk_msg *m,
 	if (a.k < 0)
 		return a.k;
 	rc = ring_wait(q, &q->ctl->space, res_cond, &a, timeout_ms,
-		       q->r.spin_ns);
+		       q->r.spin_ns, 0);
 	if (rc < 0) {
 		op_done(q, a.k);
 		return rc;
@@ -1102,7 +1102,7 @@ again:
 }
 
 static int acquire(struct shmk_ring *q, struct shmk_msg *m, size_t cap,
-		   int timeout_ms, int64_t spin_ns)
+		   int timeout_ms, int64_t spin_ns, unsigned flags)
 {
 	struct acq_wait a = {.q = q, .cap = cap};
 	int rc = ring_args(q, m, timeout_ms);
@@ -1112,7 +1112,8 @@ static int acquire(struct shmk_ring *q, struct shmk_msg *m, size_t cap,
 	a.k = (q->mode & MODE_SR) ? role_enter(q, 1) : op_get(q);
 	if (a.k < 0)
 		return a.k;
-	rc = ring_wait(q, &q->ctl->data, acq_cond, &a, timeout_ms, spin_ns);
+	rc = ring_wait(q, &q->ctl->data, acq_cond, &a, timeout_ms, spin_ns,
+		       flags);
 	if (rc < 0) {
 		op_done(q, a.k);
 		return rc;
@@ -1131,13 +1132,19 @@ static int acquire(struct shmk_ring *q, struct shmk_msg *m, size_t cap,
 SHMK__EXPORT int shmk_ring_acquire(struct shmk_ring *q, struct shmk_msg *m,
 				   int timeout_ms)
 {
-	return acquire(q, m, SIZE_MAX, timeout_ms, q ? q->r.spin_ns : 0);
+	return acquire(q, m, SIZE_MAX, timeout_ms, q ? q->r.spin_ns : 0, 0);
 }
 
 int shmk__ring_acquire_spin(struct shmk_ring *q, struct shmk_msg *m,
 			    int timeout_ms, int64_t spin_ns)
 {
-	return acquire(q, m, SIZE_MAX, timeout_ms, spin_ns);
+	return acquire(q, m, SIZE_MAX, timeout_ms, spin_ns, 0);
+}
+
+int shmk__ring_acquire_long(struct shmk_ring *q, struct shmk_msg *m,
+			    int timeout_ms, int64_t spin_ns)
+{
+	return acquire(q, m, SIZE_MAX, timeout_ms, spin_ns, SHMK__WAIT_LONG);
 }
 
 SHMK__EXPORT int shmk_ring_release(struct shmk_ring *q, struct shmk_msg *m)
@@ -1168,7 +1175,7 @@ SHMK__EXPORT ssize_t shmk_ring_read(struct shmk_ring *q, void *dst, size_t cap,
 
 	if (!q || (cap && !dst))
 		return -EINVAL;
-	rc = acquire(q, &m, cap, timeout_ms, q->r.spin_ns);
+	rc = acquire(q, &m, cap, timeout_ms, q->r.spin_ns, 0);
 	if (rc < 0)
 		return rc;
 	len = m.len;
@@ -1245,7 +1252,7 @@ SHMK__EXPORT int shmk_ring_drain(struct shmk_ring *q, int timeout_ms)
 	a.h0 = h;
 	a.p = h > q->n ? h - q->n : 0;
 	return ring_wait(q, &q->ctl->space, drain_cond, &a, timeout_ms,
-			 q->r.spin_ns);
+			 q->r.spin_ns, 0);
 }
 
 /* ---------------------------------------------------------------------

@@ -124,6 +124,20 @@ int shmk__ec_notify(struct shmk__region *r, struct shmk__ec *ec)
 
 static pthread_once_t mb_once = PTHREAD_ONCE_INIT;
 
+/*
+ * A child of fork() has a new mm, which may not be registered: a sleeper's
+ * barrier would not reach the CPU of a notifier in the child.  So the
+ * child registers again (or, failing that, sleeps in 1 ms slices as if
+ * there were no barrier).
+ */
+static void mb_child(void)
+{
+	if (mb_usable() &&
+	    syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0,
+		    0) < 0)
+		atomic_store_explicit(&mb_ok, 0, memory_order_relaxed);
+}
+
 static void mb_init(void)
 {
 	long q = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
@@ -133,6 +147,8 @@ static void mb_init(void)
 		return;
 	if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0,
 		    0) < 0)
+		return;
+	if (pthread_atfork(NULL, NULL, mb_child) != 0)
 		return;
 	atomic_store_explicit(&mb_ok, 1, memory_order_relaxed);
 }
@@ -452,7 +468,9 @@ int shmk__wait(struct shmk__region *r, uint32_t wakes0, struct shmk__ec *ec,
 		 * SHMK__LOST_WAKE_NS: a notifier killed between clearing the
 		 * waiter bit and its FUTEX_WAKE leaves sleepers whom no later
 		 * notifier wakes, as they all find the bit clear. */
-		until = now + SHMK__LOST_WAKE_NS;
+		until = (flags & SHMK__WAIT_LONG) && rc == SHMK__COND_IDLE
+				? deadline
+				: now + SHMK__LOST_WAKE_NS;
 		if (slice && (rc != SHMK__COND_IDLE ||
 			      ((flags & SHMK__WAIT_ASYNC) && !mb_usable()))) {
 			until = now + slice;
