@@ -15,8 +15,15 @@
  * the same length; with several calls in flight the client writes them
  * all, then reads the replies.
  *
+ * Then 1 KiB again with spinning off (spin_us -1, on both ends), with two
+ * CPU-bound hog processes (one per CPU) running through the rpc row and
+ * its socket reference alike, and one call at a time from one client while
+ * 1000 other client processes are connected and idle (beside the same row
+ * without them: the ratio is what the idle clients cost).
+ *
  * Usage: bench_rpc [--quick]
- *        bench_rpc --one SIZE DEPTH CLIENTS    (one row, for profiling)
+ *        bench_rpc --one SIZE DEPTH CLIENTS [nospin|hogs|idle=N]
+ *                                              (one row, for profiling)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -33,6 +40,9 @@
 
 static int quick;
 static char g_name[64];
+static int g_spin_us; /* 0: the default; -1: spinning off */
+static int g_hogs;    /* CPU-bound processes during a row */
+static int g_idle;    /* idle client processes connected during a row */
 
 static void die(const char *what, int rc)
 {
@@ -103,7 +113,7 @@ static long calls_for(size_t size)
  * elapsed ns, then (depth 1) the sorted round trips' p50 and p99. */
 static void rpc_client(size_t size, long n, int depth, int fd)
 {
-	struct shmk_rpc_opts o = {.wait_ms = 5000};
+	struct shmk_rpc_opts o = {.wait_ms = 5000, .spin_us = g_spin_us};
 	unsigned char *req = malloc(size * DEPTH), *rep = malloc(size * DEPTH);
 	uint64_t *rtt = malloc(sizeof(*rtt) * (size_t)n), ids[DEPTH], t0;
 	struct shmk_rpc_result res;
@@ -167,10 +177,13 @@ static struct result run_rpc(size_t size, long n, int depth, int nclients)
 {
 	struct shmk_rpc_opts so = {.handler = echo,
 				   .workers = 1,
-				   .node_size = 64 << 10,
-				   .nodes = 16};
+				   .node_size = g_idle ? 4096 : 64 << 10,
+				   .nodes = 16,
+				   .spin_us = g_spin_us,
+				   .max_clients = g_idle + 16,
+				   .max_per_pid = 4};
 	struct result r = {0};
-	pid_t srv, cl[2];
+	pid_t srv, cl[2], *idle = NULL;
 	int p[2], i, st;
 	uint64_t out[3], worst = 0;
 
@@ -192,6 +205,30 @@ static struct result run_rpc(size_t size, long n, int depth, int nclients)
 	}
 	if (read(p[0], out, 1) != 1)
 		exit(1);
+	if (g_idle) {
+		/* Idle clients: connected, then asleep until killed. */
+		idle = calloc((size_t)g_idle, sizeof(*idle));
+		if (!idle)
+			exit(1);
+		for (i = 0; i < g_idle; i++) {
+			idle[i] = fork();
+			if (idle[i] == 0) {
+				struct shmk_rpc_opts o = {.wait_ms = 60000};
+				struct shmk_rpc *c;
+				int rc = shmk_rpc_connect(g_name, &o, &c);
+
+				if (rc < 0)
+					die("idle connect", rc);
+				if (write(p[1], "i", 1) != 1)
+					_exit(1);
+				for (;;)
+					pause();
+			}
+		}
+		for (i = 0; i < g_idle; i++)
+			if (read(p[0], out, 1) != 1)
+				exit(1);
+	}
 	for (i = 0; i < nclients; i++) {
 		cl[i] = fork();
 		if (cl[i] == 0) {
@@ -212,6 +249,11 @@ static struct result run_rpc(size_t size, long n, int depth, int nclients)
 		if (!WIFEXITED(st) || WEXITSTATUS(st))
 			exit(1);
 	}
+	for (i = 0; i < g_idle; i++)
+		kill(idle[i], SIGKILL);
+	for (i = 0; i < g_idle; i++)
+		waitpid(idle[i], &st, 0);
+	free(idle);
 	kill(srv, SIGKILL);
 	waitpid(srv, &st, 0);
 	shmk_unlink(g_name);
@@ -303,11 +345,44 @@ static int sock_depth(size_t size, int want)
 	return d < want ? d : want;
 }
 
+/* CPU-bound processes, one per CPU in turn, until stop_hogs(). */
+static pid_t g_hog[4];
+
+static void start_hogs(void)
+{
+	int i;
+
+	for (i = 0; i < g_hogs && i < 4; i++) {
+		g_hog[i] = fork();
+		if (g_hog[i] == 0) {
+			volatile uint64_t x = 0;
+
+			pin(i % 2);
+			for (;;)
+				x++;
+		}
+	}
+}
+
+static void stop_hogs(void)
+{
+	int i, st;
+
+	for (i = 0; i < g_hogs && i < 4; i++) {
+		kill(g_hog[i], SIGKILL);
+		waitpid(g_hog[i], &st, 0);
+	}
+}
+
 static void row(const char *label, size_t size, long n, int depth, int clients)
 {
-	struct result a = run_rpc(size, n, depth, clients);
-	struct result b = run_sock(size, n, sock_depth(size, depth));
+	struct result a, b;
 	char sz[24];
+
+	start_hogs();
+	a = run_rpc(size, n, depth, clients);
+	b = run_sock(size, n, sock_depth(size, depth));
+	stop_hogs();
 
 	if (size >= 1024)
 		snprintf(sz, sizeof(sz), "%zu KiB", size >> 10);
@@ -328,9 +403,18 @@ int main(int argc, char **argv)
 	size_t i;
 
 	quick = argc > 1 && !strcmp(argv[1], "--quick");
-	if (argc == 5 && !strcmp(argv[1], "--one")) {
+	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "--one")) {
 		size_t size = (size_t)atol(argv[2]);
 		int depth = atoi(argv[3]), clients = atoi(argv[4]);
+
+		if (argc == 6 && !strcmp(argv[5], "nospin"))
+			g_spin_us = -1;
+		else if (argc == 6 && !strcmp(argv[5], "hogs"))
+			g_hogs = 2;
+		else if (argc == 6 && !strncmp(argv[5], "idle=", 5))
+			g_idle = atoi(argv[5] + 5);
+		else if (argc == 6)
+			depth = -1;
 
 		snprintf(g_name, sizeof(g_name), "bench_rpc.%d", (int)getpid());
 		if (size < 1 || depth < 1 || depth > DEPTH || clients < 1 ||
@@ -354,6 +438,35 @@ int main(int argc, char **argv)
 		row("1 call at a time", sizes[i], n / 4, 1, 1);
 		row("16 in flight", sizes[i], n, DEPTH, 1);
 		row("2 clients x 16", sizes[i], n / 2, DEPTH, 2);
+	}
+	{
+		long n = calls_for(1024);
+
+		g_spin_us = -1;
+		row("1 at a time, no spin", 1024, n / 8, 1, 1);
+		row("16 in flight, no spin", 1024, n / 2, DEPTH, 1);
+		g_spin_us = 0;
+		g_hogs = 2;
+		row("1 at a time, 2 hogs", 1024, n / 8, 1, 1);
+		row("16 in flight, 2 hogs", 1024, n / 2, DEPTH, 1);
+		g_hogs = 0;
+		/* What 1000 idle clients cost one busy one (same geometry,
+		 * 16 nodes of 4 KiB, with and without them). */
+		g_idle = 0;
+		{
+			struct result a, b;
+
+			a = run_rpc(1024, n / 4, 1, 1);
+			g_idle = quick ? 200 : 1000;
+			b = run_rpc(1024, n / 4, 1, 1);
+			printf("  1 KiB    1 at a time, %d idle     %12.0f "
+			       "%12.0f "
+			       "%7.2f   %8.1f %8.1f   (calls/s and p50/p99 "
+			       "without and with the idle clients)\n",
+			       g_idle, a.calls_s, b.calls_s,
+			       b.calls_s / a.calls_s, a.p50_us, b.p50_us);
+			g_idle = 0;
+		}
 	}
 	printf("\n(a reply equals its request in size; every reply checked. "
 	       "The socket reference with several in flight keeps at most "

@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/socket.h>
@@ -197,6 +198,7 @@ struct call {
 	int err;	     /* ... of an error (F_ERR), not a reply */
 	int waiting;	     /* a thread is in shmk_rpc_wait for it (mu) */
 	_Atomic int filling; /* the reader is copying into buf */
+	_Atomic int nudged;  /* the reading is free: try to take it */
 	_Atomic uint32_t done;
 	struct shmk__ec ec; /* the caller sleeps here */
 	uint64_t deadline;
@@ -245,11 +247,13 @@ struct chan {
 	 * 0 while it reads.  The acceptor reads the channel for it meanwhile
 	 * (watch_inline). */
 	_Atomic uint64_t inline_since;
+	_Atomic int unwatched; /* server: not in the acceptor's epoll set */
 	/* Client: who reads ring in.  Callers waiting for a reply read it
 	 * themselves when they can (one hand-off fewer); the reader thread
 	 * stands aside while any wants to. */
 	pthread_mutex_t rd;
 	_Atomic int want;
+	struct shmk__ec want_ec; /* the reader thread waits here for want 0 */
 	/* Requests reassembling or in a worker's hands (under ep->mu). */
 	struct inreq *active;
 	_Atomic int nactive;
@@ -278,6 +282,7 @@ struct shmk_rpc {
 	uint64_t next_chan;
 	unsigned nchans; /* server: channels in the list (under mu) */
 	struct call *calls;
+	_Atomic int npending; /* calls in the table (a hint for readers) */
 	_Atomic uint64_t next_id;
 	/* Counters: a server's (and a lab's) are the object's; a client's
 	 * its own, in own[] (a client never writes the server's memory). */
@@ -296,6 +301,7 @@ struct shmk_rpc {
 	_Atomic int ninline;
 	_Atomic uint64_t inline_ns;
 	_Atomic int watch_asleep;
+	_Atomic int nowed; /* error frames owed, on all channels */
 	pthread_t *workers;
 	/* Server: the acceptor, its listening socket, the eventfd that
 	 * stops it, its handshakes under way and who may connect. */
@@ -303,6 +309,10 @@ struct shmk_rpc {
 	int acceptor_started;
 	pid_t owner; /* the process that made the endpoint (fork: see close) */
 	int lsock, stopfd;
+	/* Server: every channel's socket and pidfd (EPOLLONESHOT, keyed by
+	 * channel number), polled by the acceptor: a death is seen at once,
+	 * and the readers need not wake to look. */
+	int epfd;
 	struct pending *pend;
 	int npend;
 	unsigned conn_mode; /* the requested mode: group/other may connect */
@@ -491,12 +501,15 @@ static void calls_fail(struct shmk_rpc *ep, struct chan *ch, int status)
 	pthread_mutex_unlock(&ep->mu);
 }
 
-static int done_cond(void *arg, int slow)
+/* Done, or nudged: a caller that read the channel has left (read_for). */
+static int nudge_cond(void *arg, int slow)
 {
 	struct call *c = arg;
 
 	(void)slow;
-	return atomic_load_explicit(&c->done, memory_order_acquire)
+	return atomic_load_explicit(&c->done, memory_order_acquire) ||
+			       atomic_load_explicit(&c->nudged,
+						    memory_order_acquire)
 		       ? SHMK__COND_DONE
 		       : SHMK__COND_IDLE;
 }
@@ -509,6 +522,7 @@ static void call_unlink(struct shmk_rpc *ep, struct call *c)
 	if (call_find(ep, c->id, &link) != c)
 		return;
 	*link = c->next;
+	atomic_fetch_sub_explicit(&ep->npending, 1, memory_order_relaxed);
 	if (atomic_load_explicit(&c->done, memory_order_relaxed))
 		atomic_fetch_sub_explicit(&ep->uncollected, 1,
 					  memory_order_relaxed);
@@ -568,6 +582,7 @@ SHMK__EXPORT int shmk_rpc_submit(struct shmk_rpc *ep, uint64_t peer,
 	pthread_mutex_lock(&ep->mu);
 	c->next = ep->calls;
 	ep->calls = c;
+	atomic_fetch_add_explicit(&ep->npending, 1, memory_order_relaxed);
 	pthread_mutex_unlock(&ep->mu);
 	count(ep, C_CALLS, 1);
 	rc = send_msg(ch, F_REQ, 0, c->id, 0, req, len, c->deadline, -1);
@@ -651,9 +666,34 @@ static int help_read(struct chan *ch)
  * the caller sleeps on its call, 1 ms at a time.  Returns 0 once c is
  * done, else the wait's error at the deadline.
  */
+#define PEER_LOOK_NS (UINT64_C(10) * 1000000) /* T_live, docs/design.md */
+
+/*
+ * A caller leaves the reading of its channel while others wait to read
+ * it: one of them is nudged to take it, so that the channel is read at
+ * once, not at the next look of a waiter (every PEER_LOOK_NS).
+ * seq_cst store, as call_done's: published before the notify.
+ */
+static void nudge_one(struct shmk_rpc *ep, struct call *self)
+{
+	struct call *x;
+
+	pthread_mutex_lock(&ep->mu);
+	for (x = ep->calls; x; x = x->next)
+		if (x != self && x->ch == self->ch && x->waiting &&
+		    !atomic_load_explicit(&x->done, memory_order_relaxed)) {
+			atomic_store_explicit(&x->nudged, 1,
+					      memory_order_seq_cst);
+			shmk__ec_notify(NULL, &x->ec);
+			break;
+		}
+	pthread_mutex_unlock(&ep->mu);
+}
+
 static int read_for(struct shmk_rpc *ep, struct call *c, uint64_t deadline)
 {
 	struct chan *ch = c->ch;
+	uint64_t look;
 	int rc = 0, idle = 0;
 
 	if (shmk__mono_ns() >= deadline) {
@@ -665,8 +705,9 @@ static int read_for(struct shmk_rpc *ep, struct call *c, uint64_t deadline)
 			       : shmk__expired(deadline);
 	}
 	atomic_fetch_add_explicit(&ch->want, 1, memory_order_acq_rel);
+	look = shmk__mono_ns() + PEER_LOOK_NS;
 	while (!atomic_load_explicit(&c->done, memory_order_acquire)) {
-		uint64_t now = shmk__mono_ns(), until = now + 1000000;
+		uint64_t now = shmk__mono_ns(), until = now + PEER_LOOK_NS;
 		struct shmk_msg m;
 
 		if (now >= deadline) {
@@ -675,17 +716,34 @@ static int read_for(struct shmk_rpc *ep, struct call *c, uint64_t deadline)
 		}
 		if (until > deadline)
 			until = deadline;
+		/* A caller that has waited PEER_LOOK_NS looks at the peer
+		 * itself, every PEER_LOOK_NS: whoever reads may be asleep for
+		 * a second (quiet_ms). */
+		if (now >= look) {
+			look = now + PEER_LOOK_NS;
+			if (peer_dead(ch)) {
+				atomic_store_explicit(&ch->dead, 1,
+						      memory_order_release);
+				calls_fail(ep, ch, -EPIPE);
+				continue;
+			}
+		}
 		if (atomic_load_explicit(&ch->dead, memory_order_acquire) ||
 		    chan_busy(ch) || pthread_mutex_trylock(&ch->rd) != 0) {
-			shmk__wait(NULL, 0, &c->ec, done_cond, c, until, 0, 0,
-				   0);
+			/* Whoever reads completes our call, or nudges us
+			 * when it leaves (SHMK__WAIT_LONG: our own threads). */
+			shmk__wait(NULL, 0, &c->ec, nudge_cond, c, until, 0, 0,
+				   SHMK__WAIT_LONG);
+			atomic_store_explicit(&c->nudged, 0,
+					      memory_order_relaxed);
 			continue;
 		}
 		/* Spin while frames come; a quiet ring gets slept on.  Not
 		 * on a server: its reader is one of our threads and may need
 		 * this CPU (measured: spinning there halved the calls/s). */
 		rc = shmk__ring_acquire_spin(
-			ch->in, &m, 1, idle || ep->server ? 0 : ep->spin_ns);
+			ch->in, &m, (int)((until - now) / 1000000),
+			idle || ep->server ? 0 : ep->spin_ns);
 		idle = rc == -ETIMEDOUT;
 		if (rc == 0) {
 			rc = on_frame(ch, &m, NULL);
@@ -701,7 +759,12 @@ static int read_for(struct shmk_rpc *ep, struct call *c, uint64_t deadline)
 		}
 		rc = 0;
 	}
-	atomic_fetch_sub_explicit(&ch->want, 1, memory_order_acq_rel);
+	/* seq_cst: the count before the notify's look at the waiter bit. */
+	if (atomic_fetch_sub_explicit(&ch->want, 1, memory_order_seq_cst) > 1)
+		nudge_one(ep, c);
+	else
+		shmk__ec_notify(NULL,
+				&ch->want_ec); /* the reader thread's turn */
 	return atomic_load_explicit(&c->done, memory_order_acquire) ? 0 : rc;
 }
 
@@ -882,9 +945,12 @@ static void send_owed(struct chan *ch)
 		pthread_mutex_lock(&ep->mu);
 		n = atomic_load_explicit(&ch->nowed, memory_order_relaxed);
 		corr = n ? ch->owed[n - 1] : 0;
-		if (n)
+		if (n) {
 			atomic_store_explicit(&ch->nowed, n - 1,
 					      memory_order_relaxed);
+			atomic_fetch_sub_explicit(&ep->nowed, 1,
+						  memory_order_relaxed);
+		}
 		pthread_mutex_unlock(&ep->mu);
 		if (!n) {
 			shmk_ring_abort(ch->out, &m);
@@ -895,6 +961,25 @@ static void send_owed(struct chan *ch)
 		if (shmk_ring_commit(ch->out, &m) < 0)
 			return;
 	}
+}
+
+/*
+ * Wakes a server's acceptor if it sleeps without watching (poll with no
+ * timeout): something now needs it to look every few milliseconds (a
+ * handler run in place, an error owed).  seq_cst, as the acceptor's store
+ * of watch_asleep and its loads after it: one of the two sees the other.
+ */
+static void wake_watch(struct shmk_rpc *ep)
+{
+	uint64_t one = 1;
+
+	if (!ep->server || ep->stopfd < 0 ||
+	    !atomic_load_explicit(&ep->watch_asleep, memory_order_seq_cst) ||
+	    !atomic_exchange_explicit(&ep->watch_asleep, 0,
+				      memory_order_seq_cst))
+		return;
+	if (write(ep->stopfd, &one, sizeof(one)) < 0)
+		(void)0; /* cannot fail: a counter far from full */
 }
 
 /* Notes that call corr's reply did not go (at most MAX_ACTIVE owed per
@@ -911,8 +996,10 @@ static void owe(struct chan *ch, uint64_t corr)
 	if (ch->owed && n < MAX_ACTIVE) {
 		ch->owed[n] = corr;
 		atomic_store_explicit(&ch->nowed, n + 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&ep->nowed, 1, memory_order_seq_cst);
 	}
 	pthread_mutex_unlock(&ep->mu);
+	wake_watch(ep); /* it sends what the reader, asleep, would not */
 }
 
 static void send_reply(struct chan *ch, int type, int32_t status, uint64_t corr,
@@ -1032,7 +1119,7 @@ static void give_slot(struct shmk_rpc *ep)
 {
 	atomic_fetch_add_explicit(&ep->slots, 1, memory_order_seq_cst);
 	if (atomic_load_explicit(&ep->queued, memory_order_seq_cst))
-		shmk__ec_notify(&ep->qec);
+		shmk__ec_notify(NULL, &ep->qec);
 }
 
 static void *worker_main(void *arg)
@@ -1042,9 +1129,10 @@ static void *worker_main(void *arg)
 	for (;;) {
 		struct inreq *in;
 
-		/* No spinning, as in shmk_rpc_wait(). */
+		/* No spinning, as in shmk_rpc_wait(); every notifier is a
+		 * thread of ours, so no 10 ms slices (SHMK__WAIT_LONG). */
 		if (shmk__wait(NULL, 0, &ep->qec, queue_cond, ep, SHMK__FOREVER,
-			       0, 0, 0) < 0)
+			       0, 0, SHMK__WAIT_LONG) < 0)
 			break;
 		if (!take_slot(ep))
 			continue; /* a reader took it first */
@@ -1079,7 +1167,7 @@ static void enqueue_claimed(struct shmk_rpc *ep, struct inreq *in)
 	ep->qtail = in;
 	atomic_fetch_add_explicit(&ep->queued, 1, memory_order_seq_cst);
 	pthread_mutex_unlock(&ep->mu);
-	shmk__ec_notify(&ep->qec);
+	shmk__ec_notify(NULL, &ep->qec);
 }
 
 /* Hands the whole request in to the workers, with a reference to ch. */
@@ -1381,19 +1469,41 @@ static void run_or_queue(struct shmk_rpc *ep, struct chan *ch, struct inreq *in)
 	/* seq_cst, as is the acceptor's store of watch_asleep and its load
 	 * of ninline after it: one of the two sees the other. */
 	atomic_fetch_add_explicit(&ep->ninline, 1, memory_order_seq_cst);
-	if (atomic_load_explicit(&ep->watch_asleep, memory_order_seq_cst) &&
-	    atomic_exchange_explicit(&ep->watch_asleep, 0,
-				     memory_order_seq_cst)) {
-		uint64_t one = 1;
-
-		/* The acceptor sleeps in poll(): it starts watching. */
-		if (write(ep->stopfd, &one, sizeof(one)) < 0)
-			(void)0; /* cannot fail: a counter far from full */
-	}
+	wake_watch(ep);
 	run_work(ep, in); /* drops the claim's reference, not ours */
 	atomic_store_explicit(&ch->inline_since, 0, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&ep->ninline, 1, memory_order_relaxed);
 	give_slot(ep);
+}
+
+/*
+ * How long a reader waits on a quiet ring before it looks at its peer:
+ * 10 ms while a call of ours is pending or an error is owed (T_live), else
+ * a second.  A server's acceptor sees a client's death at once (epoll)
+ * and shuts its rings down, which wakes the reader; a client's waiting
+ * callers look themselves (read_for).  So an idle channel costs a wake-up
+ * a second, not a hundred.
+ */
+static int quiet_ms(struct shmk_rpc *ep, struct chan *ch)
+{
+	if (atomic_load_explicit(&ep->npending, memory_order_relaxed) ||
+	    atomic_load_explicit(&ch->nowed, memory_order_relaxed) ||
+	    atomic_load_explicit(&ch->unwatched, memory_order_relaxed))
+		return 10;
+	return ch->sock >= 0 ? 1000 : 10;
+}
+
+/* No caller wants to read the channel (or it is over). */
+static int want_cond(void *arg, int slow)
+{
+	struct chan *ch = arg;
+
+	(void)slow;
+	return !atomic_load_explicit(&ch->want, memory_order_acquire) ||
+			       atomic_load_explicit(&ch->dead,
+						    memory_order_acquire)
+		       ? SHMK__COND_DONE
+		       : SHMK__COND_IDLE;
 }
 
 static void *reader_main(void *arg)
@@ -1406,7 +1516,7 @@ static void *reader_main(void *arg)
 		struct shmk_msg m;
 		struct inreq *ready;
 		int64_t spin;
-		int rc, busy;
+		int rc, busy, quiet;
 
 		/* Flow control: a peer with MAX_ACTIVE requests, or
 		 * 4 x max_msg bytes of them, unanswered waits (its ring fills)
@@ -1421,10 +1531,13 @@ static void *reader_main(void *arg)
 		if (!ep->server &&
 		    (atomic_load_explicit(&ch->want, memory_order_acquire) ||
 		     pthread_mutex_trylock(&ch->rd) != 0)) {
-			/* Callers read: we only watch the server. */
+			/* Callers read (and look at the server, read_for):
+			 * we wait for the last to leave, looking at the
+			 * server once a second. */
 			if (peer_dead(ch))
 				break;
-			shmk__nap(2000000, SHMK__FOREVER);
+			shmk__wait(NULL, 0, &ch->want_ec, want_cond, ch,
+				   shmk__deadline(1000), 0, 0, SHMK__WAIT_LONG);
 			continue;
 		}
 		/* Spin for the next frame only while this process has no
@@ -1439,7 +1552,14 @@ static void *reader_main(void *arg)
 			       : ep->spin_ns;
 		if (ep->server)
 			pthread_mutex_lock(&ch->rd); /* ours alone */
-		rc = shmk__ring_acquire_spin(ch->in, &m, 10, spin);
+		quiet = quiet_ms(ep, ch);
+		/* A long wait is not cut into 10 ms slices: a writer that
+		 * dies is the peer (its death is seen through the socket and
+		 * pidfd, and shuts the rings down on a server) or a thread of
+		 * ours. */
+		rc = quiet > 10
+			     ? shmk__ring_acquire_long(ch->in, &m, quiet, spin)
+			     : shmk__ring_acquire_spin(ch->in, &m, quiet, spin);
 
 		if (rc < 0)
 			pthread_mutex_unlock(&ch->rd);
@@ -1529,8 +1649,16 @@ static void chan_put(struct chan *ch)
 		free(in);
 	}
 	free(ch->owed);
+	atomic_fetch_sub_explicit(&ch->ep->nowed, ch->nowed,
+				  memory_order_relaxed);
 	shmk_ring_close(ch->in);
 	shmk_ring_close(ch->out);
+	/* Out of the acceptor's set first: a copy of a descriptor (in a
+	 * child of fork()) would keep it there after our close. */
+	if (ch->ep->epfd >= 0 && ch->sock >= 0)
+		epoll_ctl(ch->ep->epfd, EPOLL_CTL_DEL, ch->sock, NULL);
+	if (ch->ep->epfd >= 0 && ch->pidfd >= 0)
+		epoll_ctl(ch->ep->epfd, EPOLL_CTL_DEL, ch->pidfd, NULL);
 	/* The peer sees our end hang up: its calls fail at once. */
 	if (ch->sock >= 0)
 		close(ch->sock);
@@ -1882,6 +2010,25 @@ static int over_limit(struct shmk_rpc *ep, pid_t pid)
 }
 
 /*
+ * Puts (op EPOLL_CTL_ADD) or puts back (EPOLL_CTL_MOD) ch's socket and
+ * pidfd in the acceptor's epoll set, each for one report (EPOLLONESHOT:
+ * a death is reported once, not for as long as the reader takes to end
+ * the channel).  A channel that cannot be watched so (the kernel's
+ * max_user_watches) has its reader look every 10 ms instead.
+ */
+static void watch_chan(struct shmk_rpc *ep, struct chan *ch, int op)
+{
+	struct epoll_event es = {.events = EPOLLRDHUP | EPOLLONESHOT,
+				 .data.u64 = ch->num};
+	struct epoll_event ep_ = {.events = EPOLLIN | EPOLLONESHOT,
+				  .data.u64 = ch->num};
+
+	if (epoll_ctl(ep->epfd, op, ch->sock, &es) < 0 ||
+	    epoll_ctl(ep->epfd, op, ch->pidfd, &ep_) < 0)
+		atomic_store_explicit(&ch->unwatched, 1, memory_order_relaxed);
+}
+
+/*
  * Makes the channel of the client on p (its hello read and checked), and
  * answers.  The socket and pidfd are the channel's from here, or closed.
  * Nothing here waits for the client: the answer goes into an empty socket
@@ -1933,6 +2080,7 @@ static void accept_chan(struct shmk_rpc *ep, struct pending *p, int pidfd)
 	ep->nchans++;
 	pthread_mutex_unlock(&ep->mu);
 	count(ep, C_CLIENTS, 1);
+	watch_chan(ep, ch, EPOLL_CTL_ADD);
 	/* The reader first: a client told yes must find its channel served.
 	 * Our own reference keeps ch while we answer (the reader may end it
 	 * at any time from here). */
@@ -2085,26 +2233,91 @@ static void watch_inline(struct shmk_rpc *ep, uint64_t now)
 	}
 }
 
+/* Takes a reference to the channel numbered num, or NULL. */
+static struct chan *chan_by_num(struct shmk_rpc *ep, uint64_t num)
+{
+	struct chan *ch;
+
+	pthread_mutex_lock(&ep->mu);
+	for (ch = ep->chans; ch; ch = ch->next)
+		if (ch->num == num)
+			break;
+	if (ch)
+		atomic_fetch_add(&ch->refs, 1);
+	pthread_mutex_unlock(&ep->mu);
+	return ch;
+}
+
 /*
- * The acceptor: one poll over the stop eventfd, the listening socket and
- * every handshake under way.  It never waits on a client: a connection
+ * Channels whose socket hung up or whose peer's pidfd became readable:
+ * the peer is gone (peer_dead says so for certain).  Its rings are shut
+ * down, which wakes its reader (it ends the channel: calls fail, the
+ * client is forgotten) and any worker waiting for room.
+ */
+static void watch_deaths(struct shmk_rpc *ep)
+{
+	struct epoll_event ev[64];
+	int n, i;
+
+	n = epoll_wait(ep->epfd, ev, 64, 0);
+	for (i = 0; i < n; i++) {
+		struct chan *ch = chan_by_num(ep, ev[i].data.u64);
+
+		if (!ch)
+			continue;
+		if (peer_dead(ch)) {
+			atomic_store_explicit(&ch->dead, 1,
+					      memory_order_release);
+			shmk_ring_shutdown(ch->in);
+			shmk_ring_shutdown(ch->out);
+		} else {
+			watch_chan(ep, ch, EPOLL_CTL_MOD); /* not yet */
+		}
+		chan_put(ch);
+	}
+}
+
+/* Sends, without waiting, the error frames owed on every channel (their
+ * readers may sleep for a second). */
+static void flush_owed(struct shmk_rpc *ep)
+{
+	struct chan *owing[16], *ch;
+	int n = 0, i;
+
+	pthread_mutex_lock(&ep->mu);
+	for (ch = ep->chans; ch && n < 16; ch = ch->next)
+		if (atomic_load_explicit(&ch->nowed, memory_order_relaxed)) {
+			atomic_fetch_add(&ch->refs, 1);
+			owing[n++] = ch;
+		}
+	pthread_mutex_unlock(&ep->mu);
+	for (i = 0; i < n; i++) {
+		send_owed(owing[i]);
+		chan_put(owing[i]);
+	}
+}
+
+/*
+ * The acceptor: one poll over the stop eventfd, the listening socket, the
+ * channels' liveness (epoll) and every handshake under way.  It never waits on a client: a connection
  * that says nothing within HANDSHAKE_NS is dropped, and each message is
  * read without waiting.
  */
 static void *acceptor_main(void *arg)
 {
 	struct shmk_rpc *ep = arg;
-	struct pollfd pf[2 + MAX_PENDING];
+	struct pollfd pf[3 + MAX_PENDING];
 	int i;
 
 	for (;;) {
 		uint64_t now = shmk__mono_ns(), first = SHMK__FOREVER;
-		int n = 2, ms, j, watching;
+		int n = 3, ms, j, watching;
 
 		pf[0] = (struct pollfd){.fd = ep->stopfd, .events = POLLIN};
 		pf[1] = (struct pollfd){
 			.fd = ep->npend < MAX_PENDING ? ep->lsock : -1,
 			.events = POLLIN};
+		pf[2] = (struct pollfd){.fd = ep->epfd, .events = POLLIN};
 		for (i = 0; i < ep->npend; i++) {
 			pf[n++] = (struct pollfd){.fd = ep->pend[i].fd,
 						  .events = POLLIN};
@@ -2134,6 +2347,9 @@ static void *acceptor_main(void *arg)
 		}
 		if (watching && (ms < 0 || ms > 1))
 			ms = 1;
+		if (atomic_load_explicit(&ep->nowed, memory_order_seq_cst) &&
+		    (ms < 0 || ms > 10))
+			ms = 10;
 		if (poll(pf, (nfds_t)n, ms) < 0 && errno != EINTR)
 			shmk__nap(1000000, SHMK__FOREVER);
 		atomic_store_explicit(&ep->watch_asleep, 0,
@@ -2151,10 +2367,14 @@ static void *acceptor_main(void *arg)
 		now = shmk__mono_ns();
 		if (atomic_load_explicit(&ep->ninline, memory_order_relaxed))
 			watch_inline(ep, now);
+		if (pf[2].revents)
+			watch_deaths(ep);
+		if (atomic_load_explicit(&ep->nowed, memory_order_relaxed))
+			flush_owed(ep);
 		for (i = 0; i < ep->npend; i++) {
 			struct pending *p = &ep->pend[i];
 
-			if (pf[2 + i].revents)
+			if (pf[3 + i].revents)
 				handshake(ep, p);
 			if (p->fd >= 0 && now >= p->deadline) {
 				count(ep, C_REFUSED, 1); /* too slow */
@@ -2207,6 +2427,7 @@ static int ep_new(const char *name, const struct shmk_rpc_opts *o,
 	ep->r.fd = -1;
 	ep->lsock = -1;
 	ep->stopfd = -1;
+	ep->epfd = -1;
 	ep->owner = getpid();
 	ep->ctr = ep->own;
 	pthread_mutex_init(&ep->mu, NULL);
@@ -2263,10 +2484,15 @@ static void ep_stop(struct shmk_rpc *ep)
 	if (ep->lsock >= 0)
 		close(ep->lsock);
 	ep->lsock = -1;
-	/* Readers see stop within their 10 ms polls. */
+	/* Readers may sleep for a second: the rings they read are shut
+	 * down (which wakes them), a reader standing aside is notified. */
 	pthread_mutex_lock(&ep->mu);
-	for (ch = ep->chans; ch; ch = ch->next)
-		atomic_store_explicit(&ch->dead, 1, memory_order_release);
+	for (ch = ep->chans; ch; ch = ch->next) {
+		atomic_store_explicit(&ch->dead, 1, memory_order_seq_cst);
+		if (ch->in && ch->sock >= 0)
+			shmk_ring_shutdown(ch->in);
+		shmk__ec_notify(NULL, &ch->want_ec);
+	}
 	pthread_mutex_unlock(&ep->mu);
 	for (i = 0; i < ep->nworkers; i++)
 		pthread_join(ep->workers[i], NULL);
@@ -2314,6 +2540,8 @@ static void ep_free(struct shmk_rpc *ep)
 		close(ep->lsock);
 	if (ep->stopfd >= 0)
 		close(ep->stopfd);
+	if (ep->epfd >= 0)
+		close(ep->epfd);
 	free(ep->pend);
 	free(ep->allow_uid);
 	free(ep->allow_gid);
@@ -2506,6 +2734,10 @@ SHMK__EXPORT int shmk_rpc_serve(const char *name, const struct shmk_rpc_opts *o,
 	ep->pend = calloc(MAX_PENDING, sizeof(*ep->pend));
 	ep->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	rc = !ep->pend ? -ENOMEM : ep->stopfd < 0 ? -errno : 0;
+	if (!rc) {
+		ep->epfd = epoll_create1(EPOLL_CLOEXEC);
+		rc = ep->epfd < 0 ? -errno : 0;
+	}
 	if (!rc)
 		rc = start_workers(ep, o);
 	if (!rc) {
@@ -2705,7 +2937,8 @@ SHMK__EXPORT int shmk_rpc_connect(const char *name,
 			       .flags = o ? o->flags & SHMK_F_ALLOW_SHARED : 0};
 	uint64_t deadline;
 	struct shmk_rpc *ep;
-	int rc = ep_new(name, o, out, &ep), nap_ms = 1;
+	int rc = ep_new(name, o, out, &ep), nap_ms = 1, busy_ms = 1;
+	uint64_t jitter = shmk__mono_ns() ^ ((uint64_t)getpid() << 32);
 
 	if (rc < 0)
 		return rc;
@@ -2732,8 +2965,23 @@ SHMK__EXPORT int shmk_rpc_connect(const char *name,
 			break;
 		if (shmk__mono_ns() >= (rc == -EAGAIN ? answer_by : deadline))
 			break;
-		shmk__nap((uint64_t)nap_ms * 1000000,
-			  rc == -EAGAIN ? answer_by : deadline);
+		/* A busy server (its backlog or handshake table full) is
+		 * given room: the naps grow to 128 ms, each a random 1/2 to
+		 * 1 of its length, so that a thousand clients connecting at
+		 * once do not retry in step (at most 10 ms, they kept both
+		 * CPUs busy and the acceptor starved). */
+		if (rc == -EAGAIN) {
+			jitter = jitter * 6364136223846793005ull +
+				 1442695040888963407ull;
+			busy_ms = busy_ms * 2 > 128 ? 128 : busy_ms * 2;
+			shmk__nap((uint64_t)busy_ms * 500000 +
+					  (jitter >> 33) %
+						  ((uint64_t)busy_ms * 500000 +
+						   1),
+				  answer_by);
+			continue;
+		}
+		shmk__nap((uint64_t)nap_ms * 1000000, deadline);
 		nap_ms = nap_ms * 2 > 10 ? 10 : nap_ms * 2;
 	}
 	if (rc < 0) {
