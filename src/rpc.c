@@ -72,6 +72,20 @@ struct frame {
 _Static_assert(sizeof(struct frame) == HDR, "rpc frame");
 
 /*
+ * A message to send, as its frames' headers describe it: built with
+ * designated initialisers, so that a field left out is 0 (a message of
+ * no bytes, no status, no id).
+ */
+struct frame_out {
+	int type;	  /* enum ftype */
+	int32_t status;	  /* F_ERR: the handler's negative code */
+	uint64_t id;	  /* msg_id: the sender's id of this message */
+	uint64_t corr;	  /* corr_id: F_REP, F_ERR, F_CANCEL: the request's */
+	const void *data; /* the whole message, len bytes */
+	uint64_t len;
+};
+
+/*
  * The handshake on the socket (docs/format.md, 5.6.2): the client's hello,
  * then the server's answer, which carries the two ring descriptors
  * (SCM_RIGHTS, client-to-server ring first) when it accepts.
@@ -352,30 +366,31 @@ static int remaining_ms(uint64_t deadline)
 			     : (deadline - now + 999999) / 1000000);
 }
 
-/* One frame into the node m (reserved): header and fragment. */
-static void fill(struct shmk_msg *m, int type, int32_t status, uint64_t id,
-		 uint64_t corr, const char *data, uint64_t total, uint64_t off,
+/* One frame into the node m (reserved): header and the fragment of o's
+ * message at off, flen bytes. */
+static void fill(struct shmk_msg *m, const struct frame_out *o, uint64_t off,
 		 uint32_t flen)
 {
 	struct frame f = {.magic = RPC_MAGIC,
 			  .version = RPC_VERSION,
-			  .type = (uint8_t)type,
-			  .status = status,
+			  .type = (uint8_t)o->type,
+			  .status = o->status,
 			  .frag_len = flen,
-			  .msg_id = id,
-			  .corr_id = corr,
-			  .total_len = total,
+			  .msg_id = o->id,
+			  .corr_id = o->corr,
+			  .total_len = o->len,
 			  .frag_off = off};
 
 	memcpy(m->data, &f, HDR);
 	if (flen)
-		memcpy((char *)m->data + HDR, data + off, flen);
+		memcpy((char *)m->data + HDR, (const char *)o->data + off,
+		       flen);
 	m->len = HDR + flen;
 }
 
 /*
- * Sends a message of len bytes as frames, by deadline.  Each fragment is
- * copied straight from data into its node.  A full ring blocks within the
+ * Sends the message o (o->len bytes) as frames, by deadline.  Each
+ * fragment is copied straight from o->data into its node.  A full ring blocks within the
  * deadline; a dead channel fails at once (-EPIPE).  A message cut short by
  * the deadline is followed by a cancel, so that the peer drops the part.
  * With stall_ms >= 0 the deadline holds for the first fragment only and
@@ -385,11 +400,10 @@ static void fill(struct shmk_msg *m, int type, int32_t status, uint64_t id,
 static int peer_dead(struct chan *ch);
 static int help_read(struct chan *ch);
 
-static int send_msg(struct chan *ch, int type, int32_t status, uint64_t id,
-		    uint64_t corr, const void *data, uint64_t len,
-		    uint64_t deadline, int stall_ms)
+static int send_frame(struct chan *ch, const struct frame_out *o,
+		      uint64_t deadline, int stall_ms)
 {
-	uint64_t frag = ch->ep->node_size - HDR, off = 0;
+	uint64_t frag = ch->ep->node_size - HDR, off = 0, len = o->len;
 	int rc = 0;
 
 	do {
@@ -436,7 +450,7 @@ static int send_msg(struct chan *ch, int type, int32_t status, uint64_t id,
 		}
 		if (rc < 0)
 			break;
-		fill(&m, type, status, id, corr, data, len, off, flen);
+		fill(&m, o, off, flen);
 		rc = shmk_ring_commit(ch->out, &m);
 		if (rc < 0)
 			break;
@@ -446,11 +460,15 @@ static int send_msg(struct chan *ch, int type, int32_t status, uint64_t id,
 	} while (off < len);
 	/* A request cut short: the peer drops what it has of it (a dead
 	 * peer has nothing to drop). */
-	if (rc < 0 && rc != -EPIPE && off > 0 && type == F_REQ) {
+	if (rc < 0 && rc != -EPIPE && off > 0 && o->type == F_REQ) {
 		struct shmk_msg m;
 
 		if (shmk_ring_reserve(ch->out, &m, 100) == 0) {
-			fill(&m, F_CANCEL, 0, id, id, NULL, 0, 0, 0);
+			fill(&m,
+			     &(struct frame_out){.type = F_CANCEL,
+						 .id = o->id,
+						 .corr = o->id},
+			     0, 0);
 			shmk_ring_commit(ch->out, &m);
 		}
 	}
@@ -585,7 +603,11 @@ SHMK__EXPORT int shmk_rpc_submit(struct shmk_rpc *ep, uint64_t peer,
 	atomic_fetch_add_explicit(&ep->npending, 1, memory_order_relaxed);
 	pthread_mutex_unlock(&ep->mu);
 	count(ep, C_CALLS, 1);
-	rc = send_msg(ch, F_REQ, 0, c->id, 0, req, len, c->deadline, -1);
+	rc = send_frame(
+		ch,
+		&(struct frame_out){
+			.type = F_REQ, .id = c->id, .data = req, .len = len},
+		c->deadline, -1);
 	if (rc < 0) {
 		pthread_mutex_lock(&ep->mu);
 		call_unlink(ep, c);
@@ -605,8 +627,10 @@ SHMK__EXPORT int shmk_rpc_submit(struct shmk_rpc *ep, uint64_t peer,
  * 100 ms). */
 static void send_cancel(struct shmk_rpc *ep, struct chan *ch, uint64_t id)
 {
-	if (send_msg(ch, F_CANCEL, 0, id, id, NULL, 0, shmk__deadline(100),
-		     -1) == 0)
+	if (send_frame(
+		    ch,
+		    &(struct frame_out){.type = F_CANCEL, .id = id, .corr = id},
+		    shmk__deadline(100), -1) == 0)
 		count(ep, C_CANCELS_SENT, 1);
 }
 
@@ -956,8 +980,13 @@ static void send_owed(struct chan *ch)
 			shmk_ring_abort(ch->out, &m);
 			return;
 		}
-		fill(&m, F_ERR, -ECONNABORTED, 0, corr, cut_text,
-		     sizeof(cut_text) - 1, 0, sizeof(cut_text) - 1);
+		fill(&m,
+		     &(struct frame_out){.type = F_ERR,
+					 .status = -ECONNABORTED,
+					 .corr = corr,
+					 .data = cut_text,
+					 .len = sizeof(cut_text) - 1},
+		     0, sizeof(cut_text) - 1);
 		if (shmk_ring_commit(ch->out, &m) < 0)
 			return;
 	}
@@ -1002,21 +1031,19 @@ static void owe(struct chan *ch, uint64_t corr)
 	wake_watch(ep); /* it sends what the reader, asleep, would not */
 }
 
-static void send_reply(struct chan *ch, int type, int32_t status, uint64_t corr,
-		       const void *data, uint64_t len)
+static void send_reply(struct chan *ch, const struct frame_out *o)
 {
 	int stuck = atomic_load_explicit(&ch->stuck, memory_order_relaxed), rc;
 
 	/* Errors owed to earlier calls go first, if they fit. */
 	send_owed(ch);
-	rc = send_msg(ch, type, status, 0, corr, data, len,
-		      shmk__deadline(stuck ? 0 : REPLY_MS), REPLY_MS);
+	rc = send_frame(ch, o, shmk__deadline(stuck ? 0 : REPLY_MS), REPLY_MS);
 	atomic_store_explicit(&ch->stuck, rc == -ETIMEDOUT || rc == -EAGAIN,
 			      memory_order_relaxed);
 	if (rc < 0 && rc != -EPIPE)
 		count(ch->ep, C_DISCARDED, 1);
 	if (rc == -ETIMEDOUT || rc == -EAGAIN)
-		owe(ch, corr);
+		owe(ch, o->corr);
 }
 
 static void run_work(struct shmk_rpc *ep, struct inreq *in)
@@ -1051,12 +1078,21 @@ static void run_work(struct shmk_rpc *ep, struct inreq *in)
 	SHMK__CRASH("rpc_pre_reply"); /* handled, reply not sent */
 	/* After the handler: the reply may point into the request. */
 	if (!atomic_load_explicit(&in->cancelled, memory_order_relaxed)) {
-		if (rc == 0)
-			send_reply(ch, F_REP, 0, in->id, req.reply,
-				   req.reply_len);
-		else /* the text, at most SHMK_RPC_ERRMAX - 1 bytes */
-			send_reply(ch, F_ERR, rc, in->id, req.error,
-				   strnlen(req.error, sizeof(req.error) - 1));
+		if (rc == 0) {
+			send_reply(ch,
+				   &(struct frame_out){.type = F_REP,
+						       .corr = in->id,
+						       .data = req.reply,
+						       .len = req.reply_len});
+		} else { /* the text, at most SHMK_RPC_ERRMAX - 1 bytes */
+			size_t n = strnlen(req.error, sizeof(req.error) - 1);
+
+			send_reply(ch, &(struct frame_out){.type = F_ERR,
+							   .status = rc,
+							   .corr = in->id,
+							   .data = req.error,
+							   .len = n});
+		}
 	}
 	if (req.reply_free && req.reply)
 		req.reply_free((void *)(uintptr_t)req.reply);
@@ -1240,8 +1276,13 @@ static void on_request(struct chan *ch, const struct frame *f, const char *p,
 			/* The caller hears of it now, not at its deadline
 			 * (one try: a reader never waits for room; its
 			 * further fragments are dropped as malformed). */
-			send_msg(ch, F_ERR, -ENOMEM, 0, f->msg_id, oom,
-				 sizeof(oom) - 1, 0, -1);
+			send_frame(ch,
+				   &(struct frame_out){.type = F_ERR,
+						       .status = -ENOMEM,
+						       .corr = f->msg_id,
+						       .data = oom,
+						       .len = sizeof(oom) - 1},
+				   0, -1);
 			return;
 		}
 		in->id = f->msg_id;
@@ -1686,7 +1727,7 @@ static int say_hello(struct chan *ch)
 
 	if (rc < 0)
 		return rc;
-	fill(&m, F_HELLO, 0, 0, 0, NULL, 0, 0, 0);
+	fill(&m, &(struct frame_out){.type = F_HELLO}, 0, 0);
 	return shmk_ring_commit(ch->out, &m);
 }
 
@@ -3045,7 +3086,7 @@ SHMK__EXPORT int shmk_rpc_close(struct shmk_rpc *ep)
 		struct shmk_msg m;
 
 		if (shmk_ring_reserve(ep->chans->out, &m, 0) == 0) {
-			fill(&m, F_BYE, 0, 0, 0, NULL, 0, 0, 0);
+			fill(&m, &(struct frame_out){.type = F_BYE}, 0, 0);
 			shmk_ring_commit(ep->chans->out, &m);
 		}
 	}
