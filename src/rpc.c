@@ -233,10 +233,37 @@ struct inreq {
 	_Atomic int cancelled;
 };
 
+/*
+ * What the channel calls above itself: its frames' handlers and what its
+ * reader hands on.  The endpoint sets the table (ep->chan_ops) and every
+ * channel it makes takes it (chan_new); the channel calls nothing above
+ * it but through these, so that the send path, which reads (help_read),
+ * does not make the channel depend on the calls and workers above it.
+ */
+struct chan_ops {
+	/* A request frame f (fragment at p).  With ready, a whole request
+	 * is claimed and left in *ready; without, it is queued. */
+	void (*on_request)(struct chan *ch, const struct frame *f,
+			   const char *p, struct inreq **ready);
+	/* A reply or error frame for one of our calls. */
+	void (*on_reply)(struct chan *ch, const struct frame *f, const char *p);
+	/* A cancel of one of the peer's requests. */
+	void (*on_cancel)(struct chan *ch, const struct frame *f);
+	/* A server's reader has a whole request (*ready above): run it in
+	 * place or queue it. */
+	void (*run_request)(struct shmk_rpc *ep, struct chan *ch,
+			    struct inreq *in);
+	/* The reader's ring was quiet: the error frames owed go now. */
+	void (*send_owed)(struct chan *ch);
+	/* The channel is over: every call pending on ch fails. */
+	void (*fail_calls)(struct shmk_rpc *ep, struct chan *ch, int status);
+};
+
 struct chan {
 	struct shmk_rpc *ep;
-	struct chan *next; /* the server's list */
-	uint64_t num;	   /* peer number */
+	const struct chan_ops *ops; /* the endpoint's (chan_new) */
+	struct chan *next;	    /* the server's list */
+	uint64_t num;		    /* peer number */
 	struct shmk_ring *in, *out;
 	/* The peer as the kernel knows it: the channel's socket (its
 	 * hang-up is the peer's death), the peer's pidfd (readable once
@@ -285,6 +312,7 @@ struct pending {
 struct shmk_rpc {
 	struct shmk__region r; /* server (and lab): the rpc object */
 	int server;
+	const struct chan_ops *chan_ops; /* every channel's (chan_new) */
 	char name[SHMK_RPC_NAME_MAX + 1];
 	shmk_rpc_handler fn;
 	void *arg;
@@ -675,7 +703,7 @@ static int help_read(struct chan *ch)
 		if (rc) {
 			atomic_store_explicit(&ch->dead, 1,
 					      memory_order_release);
-			calls_fail(ch->ep, ch, -EPIPE);
+			ch->ops->fail_calls(ch->ep, ch, -EPIPE);
 		}
 	}
 	pthread_mutex_unlock(&ch->rd);
@@ -1420,14 +1448,14 @@ static int on_frame(struct chan *ch, struct shmk_msg *m, struct inreq **ready)
 		return malformed(ch);
 	switch (f.type) {
 	case F_REQ:
-		on_request(ch, &f, p, ready);
+		ch->ops->on_request(ch, &f, p, ready);
 		break;
 	case F_REP:
 	case F_ERR:
-		on_reply(ch, &f, p);
+		ch->ops->on_reply(ch, &f, p);
 		break;
 	case F_CANCEL:
-		on_cancel(ch, &f);
+		ch->ops->on_cancel(ch, &f);
 		break;
 	case F_HELLO:
 		on_hello(ch, &f);
@@ -1605,7 +1633,7 @@ static void *reader_main(void *arg)
 		if (rc < 0)
 			pthread_mutex_unlock(&ch->rd);
 		if (rc == -ETIMEDOUT) {
-			send_owed(ch);
+			ch->ops->send_owed(ch);
 			/* Quiet: is the peer still there?  A client that never
 			 * says hello in its ring keeps its channel, and its
 			 * place in the limits, for as long as it lives: were it
@@ -1622,7 +1650,7 @@ static void *reader_main(void *arg)
 		shmk_ring_release(ch->in, &m);
 		pthread_mutex_unlock(&ch->rd);
 		if (ready)
-			run_or_queue(ep, ch, ready);
+			ch->ops->run_request(ep, ch, ready);
 		if (rc)
 			break;
 	}
@@ -1645,7 +1673,7 @@ static void chan_end(struct chan *ch)
 	struct inreq *in;
 
 	atomic_store_explicit(&ch->dead, 1, memory_order_release);
-	calls_fail(ep, ch, -EPIPE);
+	ch->ops->fail_calls(ep, ch, -EPIPE);
 	pthread_mutex_lock(&ep->mu);
 	/* What no worker has: requests still reassembling. */
 	for (in = ch->active; in; in = in->next)
@@ -1672,6 +1700,7 @@ static struct chan *chan_new(struct shmk_rpc *ep)
 		return NULL;
 	pthread_mutex_init(&ch->rd, NULL);
 	ch->ep = ep;
+	ch->ops = ep->chan_ops;
 	ch->sock = -1;
 	ch->pidfd = -1;
 	atomic_store(&ch->refs, 1);
@@ -2440,6 +2469,16 @@ static void *acceptor_main(void *arg)
  * Endpoints
  * --------------------------------------------------------------------- */
 
+/* What every channel of an endpoint calls above itself. */
+static const struct chan_ops rpc_chan_ops = {
+	.on_request = on_request,
+	.on_reply = on_reply,
+	.on_cancel = on_cancel,
+	.run_request = run_or_queue,
+	.send_owed = send_owed,
+	.fail_calls = calls_fail,
+};
+
 static int ep_new(const char *name, const struct shmk_rpc_opts *o,
 		  struct shmk_rpc **out, struct shmk_rpc **epp)
 {
@@ -2470,6 +2509,7 @@ static int ep_new(const char *name, const struct shmk_rpc_opts *o,
 	ep->stopfd = -1;
 	ep->epfd = -1;
 	ep->owner = getpid();
+	ep->chan_ops = &rpc_chan_ops;
 	ep->ctr = ep->own;
 	pthread_mutex_init(&ep->mu, NULL);
 	atomic_store(&ep->next_id, 1);
