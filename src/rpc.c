@@ -2679,6 +2679,55 @@ static int copy_allow(struct shmk_rpc *ep, const struct shmk_rpc_opts *o)
 }
 
 /*
+ * Is the creator of the rpc object on fd alive?  1 yes, 0 no, < 0 if fd
+ * holds no valid rpc object or a participant's liveness cannot be asked.
+ * Read as shmk_stat() reads it (a private copy of the header, the kernel's
+ * word on each participant's lock byte), from the region layer: stat.c
+ * sits above every kind, rpc included.
+ */
+static int creator_alive(int fd)
+{
+	struct shmk__hdr *h = calloc(1, sizeof(*h));
+	struct stat fs;
+	int rc, i, alive = 0;
+
+	if (!h)
+		return -ENOMEM;
+	rc = shmk__region_peek_fd(fd, &fs, h);
+	if (rc < 0)
+		goto out;
+	rc = h->kind == SHMK_KIND_RPC
+		     ? shmk__hdr_check(h, (uint64_t)fs.st_size, &shmk__rpc_kind)
+		     : -EPROTO;
+	if (rc < 0)
+		goto out;
+	if (atomic_load_explicit(&h->state, memory_order_relaxed) >
+	    SHMK_STATE_SHUTDOWN) {
+		rc = -EBADMSG;
+		goto out;
+	}
+	for (i = 0; i < SHMK__MAX_PARTS; i++) {
+		const struct shmk__part *p = &h->part[i];
+		int held;
+
+		if (!atomic_load_explicit(&p->gen, memory_order_relaxed))
+			continue;
+		held = shmk__ofd_held(fd, SHMK__LOCK_BYTE(i));
+		if (held < 0) {
+			rc = held;
+			goto out;
+		}
+		if (held &&
+		    (atomic_load_explicit(&p->flags, memory_order_relaxed) &
+		     SHMK__PART_CREATOR))
+			alive = 1;
+	}
+out:
+	free(h);
+	return rc < 0 ? rc : alive;
+}
+
+/*
  * Removes the object at name if it is a dead server's.  It is looked at,
  * and removed, under an exclusive flock() of that very file, taken by
  * every server that takes a name over, after checking that the name still
@@ -2695,7 +2744,6 @@ static int copy_allow(struct shmk_rpc *ep, const struct shmk_rpc_opts *o)
 static int take_over(const char *name)
 {
 	char path[SHMK__PATH_MAX];
-	struct shmk_stat st;
 	struct stat own, now;
 	int fd, rc;
 
@@ -2710,13 +2758,11 @@ static int take_over(const char *name)
 		close(fd);
 		return errno == EWOULDBLOCK ? -EAGAIN : -EEXIST;
 	}
-	rc = shmk__stat_fd(fd, &st);
-	if (rc == 0 && st.kind != SHMK_KIND_RPC)
-		rc = -EEXIST;
-	else if (rc == 0 && st.creator_alive)
+	rc = creator_alive(fd);
+	if (rc > 0)
 		rc = -EADDRINUSE;
 	else if (rc < 0)
-		rc = -EEXIST;
+		rc = -EEXIST; /* not an rpc object, or cannot be judged */
 	/* A dead creator stays dead: what is left to check is that the name
 	 * still holds this file (no other taker removed it before we had
 	 * the lock). */
