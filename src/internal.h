@@ -643,14 +643,18 @@ int shmk__ring_acquire_spin(struct shmk_ring *q, struct shmk_msg *m,
 /* topic.c: the region under a topic (for the fuzz target's checks). */
 struct shmk_topic;
 struct shmk__region *shmk__topic_region(struct shmk_topic *t);
-/* rpc.c: a client's ring to its server (for the tests' hostile peer). */
+/*
+ * rpc/testhooks.c, built into the tests' library (shmk_testing) only,
+ * never into libshmk: a client's ring to its server (for the tests'
+ * hostile peer).
+ */
 struct shmk_rpc;
 struct shmk_ring *shmk__rpc_out_ring(struct shmk_rpc *ep);
 /*
- * rpc.c, for the fuzz target (fuzz/fuzz_rpc.c): an endpoint (a server if
- * server) whose one channel, peer number 1, runs over the rings in (frames
- * from the peer) and out (same node size), made without a connect and
- * without threads or sockets: frames are taken from in only by
+ * rpc/testhooks.c too, for the fuzz target (fuzz/fuzz_rpc.c): an endpoint
+ * (a server if server) whose one channel, peer number 1, runs over the
+ * rings in (frames from the peer) and out (same node size), made without a
+ * connect and without threads or sockets: frames are taken from in only by
  * shmk__rpc_poll(), which does what the reader does with each frame
  * waiting there (at most a ring's worth; returns how many) and then runs
  * the requests that completed (o->handler) as a worker would, and by calls
@@ -663,12 +667,12 @@ int shmk__rpc_lab(const char *name, int server, struct shmk_ring *in,
 int shmk__rpc_poll(struct shmk_rpc *ep);
 
 /*
- * rpc.c: the connect handshake's socket messages (docs/format.md 5.6.2),
- * parsed from a private copy of what one recvmsg() returned (len bytes,
- * nfds descriptors with it).  The hello: 0 and the client's claimed pid,
- * or -EPROTO.  The answer: 0 and *a for an acceptance, the refusal's code
- * for a refusal (a code the protocol does not carry becomes -EPROTO), or
- * -EPROTO for anything malformed.
+ * rpc/handshake.c: the connect handshake's socket messages (docs/format.md
+ * 5.6.2), parsed from a private copy of what one recvmsg() returned (len
+ * bytes, nfds descriptors with it).  The hello: 0 and the client's claimed
+ * pid, or -EPROTO.  The answer: 0 and *a for an acceptance, the refusal's
+ * code for a refusal (a code the protocol does not carry becomes -EPROTO),
+ * or -EPROTO for anything malformed.
  */
 #define SHMK__RPC_HELLO_SIZE  16u
 #define SHMK__RPC_ANSWER_SIZE 48u

@@ -18,6 +18,12 @@ done
 if printf '%s\n' "$syms" | grep -q '^shmk__'; then
 	echo "internal symbols leak"; exit 1
 fi
+# The test hooks (src/rpc/testhooks.c) are not even hidden in it.
+hooks=$(nm "$lib" 2>/dev/null | awk '{print $NF}' |
+	grep -x 'shmk__rpc_lab\|shmk__rpc_poll\|shmk__rpc_out_ring' || true)
+if [ -n "$hooks" ]; then
+	echo "test hooks in the library:"; printf '%s\n' "$hooks"; exit 1
+fi
 soname=$(objdump -p "$lib" | awk '/SONAME/ {print $2}')
 [ "$soname" = "libshmk.so.0" ] || { echo "SONAME is '$soname'"; exit 1; }
 echo "test_symbols: $(printf '%s\n' "$syms" | wc -l) symbols, all public"
