@@ -100,58 +100,67 @@ static void watch_chan(struct shmk_rpc *ep, struct chan *ch, int op)
 }
 
 /*
- * Makes the channel of the client on p (its hello read and checked), and
- * answers.  The socket and pidfd are the channel's from here, or closed.
- * Nothing here waits for the client: the answer goes into an empty socket
- * buffer.
+ * Stage 1 of a channel: its two rings, and our hello in the ring to the
+ * client; fds are the rings' descriptors, for the answer.
  */
-static void accept_chan(struct shmk_rpc *ep, struct pending *p, int pidfd)
+static int accept_make_rings(struct shmk_rpc *ep, struct chan *ch, int fds[2])
 {
 	struct shmk_opts o = {
 		.spin_us = ep->spin_ns > 0 ? (int)(ep->spin_ns / 1000) : -1};
-	struct hs_answer a = {.magic = HS_MAGIC,
-			      .version = HS_VERSION,
-			      .type = HS_ACCEPT,
-			      .nodes = ep->nodes,
-			      .node_size = ep->node_size,
-			      .max_msg = ep->max_msg};
-	struct chan *ch = shmk__rpc_chan_new(ep);
-	int rc = ch ? 0 : -ENOMEM, fds[2];
+	int rc;
 
 	/* Anonymous rings (mode 0666: a client of another user reopens the
 	 * descriptor it receives), sealed against shrinking and growing:
 	 * nobody can open them by name, nor make a reader fault. */
-	if (!rc)
-		rc = shmk_ring_create(NULL, ep->nodes, ep->node_size, &o,
-				      &ch->in);
-	if (!rc)
-		rc = shmk_ring_create(NULL, ep->nodes, ep->node_size, &o,
-				      &ch->out);
-	if (!rc)
-		rc = shmk__rpc_say_hello(ch);
-	if (!rc && (fds[0] = shmk_ring_fd(ch->in)) < 0)
-		rc = fds[0];
-	if (!rc && (fds[1] = shmk_ring_fd(ch->out)) < 0)
-		rc = fds[1];
-	if (rc < 0) {
-		if (ch)
-			shmk__rpc_chan_put(ch);
-		close(pidfd);
-		refuse(ep, p->fd, rc);
-		return;
-	}
-	SHMK__CRASH("rpc_accept_created"); /* rings made, no answer */
+	rc = shmk_ring_create(NULL, ep->nodes, ep->node_size, &o, &ch->in);
+	if (rc < 0)
+		return rc;
+	rc = shmk_ring_create(NULL, ep->nodes, ep->node_size, &o, &ch->out);
+	if (rc < 0)
+		return rc;
+	rc = shmk__rpc_say_hello(ch);
+	if (rc < 0)
+		return rc;
+	fds[0] = shmk_ring_fd(ch->in);
+	if (fds[0] < 0)
+		return fds[0];
+	fds[1] = shmk_ring_fd(ch->out);
+	if (fds[1] < 0)
+		return fds[1];
+	return 0;
+}
+
+/*
+ * Stage 2: the channel takes the client's socket and pidfd, gets its
+ * number (in the answer a too), joins the server's list and is watched.
+ */
+static void accept_publish(struct shmk_rpc *ep, struct chan *ch,
+			   const struct pending *p, int pidfd,
+			   struct hs_answer *a)
+{
 	ch->sock = p->fd;
 	ch->pidfd = pidfd;
 	ch->pid = p->pid;
 	pthread_mutex_lock(&ep->mu);
-	a.chan = ch->num = ++ep->next_chan;
+	a->chan = ch->num = ++ep->next_chan;
 	ch->next = ep->chans;
 	ep->chans = ch;
 	ep->nchans++;
 	pthread_mutex_unlock(&ep->mu);
 	count(ep, C_CLIENTS, 1);
 	watch_chan(ep, ch, EPOLL_CTL_ADD);
+}
+
+/*
+ * Stage 3: the channel's reader, then the answer a with the rings'
+ * descriptors fds.  A channel whose reader cannot start is ended, and
+ * the client told why.
+ */
+static void accept_answer(struct shmk_rpc *ep, struct chan *ch,
+			  const struct hs_answer *a, const int fds[2])
+{
+	int rc;
+
 	/* The reader first: a client told yes must find its channel served.
 	 * Our own reference keeps ch while we answer (the reader may end it
 	 * at any time from here). */
@@ -164,7 +173,7 @@ static void accept_chan(struct shmk_rpc *ep, struct pending *p, int pidfd)
 			ch); /* the last reference: closes the socket */
 		return;
 	}
-	rc = shmk__rpc_send_hs(ch->sock, &a, sizeof(a), fds, 2);
+	rc = shmk__rpc_send_hs(ch->sock, a, sizeof(*a), fds, 2);
 	/* The client has its own descriptors now (or never will): ours
 	 * need not stay open. */
 	shmk__region_unshare(shmk__ring_region(ch->in));
@@ -176,47 +185,106 @@ static void accept_chan(struct shmk_rpc *ep, struct pending *p, int pidfd)
 	shmk__rpc_chan_put(ch);
 }
 
-/* The client on p has said something: its hello, or a lie. */
-static void handshake(struct shmk_rpc *ep, struct pending *p)
+/*
+ * Makes the channel of the client on p (its hello read and checked), and
+ * answers.  The socket and pidfd are the channel's from here, or closed.
+ * Nothing here waits for the client: the answer goes into an empty socket
+ * buffer.
+ */
+static void accept_chan(struct shmk_rpc *ep, struct pending *p, int pidfd)
+{
+	struct hs_answer a = {.magic = HS_MAGIC,
+			      .version = HS_VERSION,
+			      .type = HS_ACCEPT,
+			      .nodes = ep->nodes,
+			      .node_size = ep->node_size,
+			      .max_msg = ep->max_msg};
+	struct chan *ch = shmk__rpc_chan_new(ep);
+	int rc, fds[2];
+
+	if (!ch) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	rc = accept_make_rings(ep, ch, fds);
+	if (rc < 0)
+		goto fail;
+	SHMK__CRASH("rpc_accept_created"); /* rings made, no answer */
+	accept_publish(ep, ch, p, pidfd, &a);
+	accept_answer(ep, ch, &a, fds);
+	return;
+fail:
+	if (ch)
+		shmk__rpc_chan_put(ch);
+	close(pidfd);
+	refuse(ep, p->fd, rc);
+}
+
+/*
+ * The hello waiting on p's socket: 0 if it is one and its pid is the
+ * sender's, -EAGAIN if nothing waits after all, else why not and, in
+ * *quiet, whether that is worth no answer (a malformed hello).
+ */
+static int hello_read(struct pending *p, int *quiet)
 {
 	char buf[2 * SHMK__RPC_HELLO_SIZE];
 	uint32_t pid;
 	ssize_t n;
-	int fds[1], nfds, pidfd;
+	int fds[1], nfds;
 
 	/* No descriptor belongs in a hello: any that came is closed. */
 	n = shmk__rpc_recv_msg(p->fd, buf, sizeof(buf), fds, 0, &nfds);
 	if (n == -EAGAIN)
-		return; /* spurious: still pending */
+		return -EAGAIN; /* spurious: still pending */
 	if (n < 0 || shmk__rpc_hello_parse(buf, (size_t)n, &pid) < 0) {
-		count(ep, C_REFUSED, 1); /* malformed: not worth an answer */
-		close(p->fd);
-		goto done;
+		*quiet = 1; /* malformed: not worth an answer */
+		return -EPROTO;
 	}
-	if ((pid_t)pid != p->pid) {
-		/* A pid that is not the sender's, as the kernel sees it: a
-		 * lie, or a client in another pid namespace. */
-		refuse(ep, p->fd, -EACCES);
-		goto done;
-	}
+	/* A pid that is not the sender's, as the kernel sees it: a lie, or
+	 * a client in another pid namespace. */
+	if ((pid_t)pid != p->pid)
+		return -EACCES;
+	return 0;
+}
+
+/* May the client on p have a channel?  0, or why not. */
+static int hello_judge(struct shmk_rpc *ep, const struct pending *p)
+{
+	if (!peer_allowed(ep, p->uid, p->gid))
+		return -EACCES;
+	return over_limit(ep, p->pid);
+}
+
+/* The client on p has said something: its hello, or a lie. */
+static void handshake(struct shmk_rpc *ep, struct pending *p)
+{
+	int rc, quiet = 0, pidfd;
+
+	rc = hello_read(p, &quiet);
+	if (rc == -EAGAIN)
+		return;
+	if (rc < 0)
+		goto fail;
 	SHMK__CRASH("rpc_accept_hello"); /* hello read, nothing made */
-	if (!peer_allowed(ep, p->uid, p->gid)) {
-		refuse(ep, p->fd, -EACCES);
-		goto done;
-	}
-	n = over_limit(ep, p->pid);
-	if (n < 0) {
-		refuse(ep, p->fd, (int)n);
-		goto done;
-	}
+	rc = hello_judge(ep, p);
+	if (rc < 0)
+		goto fail;
 	pidfd = shmk__rpc_peer_pidfd(p->fd, p->pid);
 	if (pidfd < 0) { /* gone already */
-		count(ep, C_REFUSED, 1);
-		close(p->fd);
-		goto done;
+		rc = pidfd;
+		quiet = 1;
+		goto fail;
 	}
 	accept_chan(ep, p, pidfd);
-done:
+	p->fd = -1;
+	return;
+fail:
+	if (quiet) {
+		count(ep, C_REFUSED, 1);
+		close(p->fd);
+	} else {
+		refuse(ep, p->fd, rc);
+	}
 	p->fd = -1;
 }
 

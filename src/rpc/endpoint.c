@@ -343,31 +343,18 @@ static int take_over(const char *name)
 	return rc;
 }
 
-SHMK__EXPORT int shmk_rpc_serve(const char *name, const struct shmk_rpc_opts *o,
-				struct shmk_rpc **out)
+/*
+ * Stage 1 of a server: the object name (geometry geom, options ro) with
+ * its listening socket bound, taken over from a dead server if need be.
+ * -EADDRINUSE if a live server has the name.
+ */
+static int serve_create_object(struct shmk_rpc *ep, const char *name,
+			       const uint64_t geom[SHMK__GEOM_N],
+			       const struct shmk_opts *ro)
 {
-	uint64_t geom[SHMK__GEOM_N] = {o && o->nodes ? o->nodes : 64,
-				       o && o->node_size ? o->node_size : 4096,
-				       o && o->max_msg ? o->max_msg
-						       : UINT64_C(64) << 20};
-	unsigned mode = o && o->mode ? o->mode : 0600;
-	/* Clients only read the object: nobody but us may write it. */
-	struct shmk_opts ro = {.mode = mode & ~(unsigned)(S_IWGRP | S_IWOTH),
-			       .spin_us = o ? o->spin_us : 0};
-	struct shmk_rpc *ep;
-	int rc = shmk__rpc_ep_new(name, o, out, &ep), src;
 	uint64_t give_up = shmk__mono_ns() + TAKEOVER_NS;
+	int rc, src;
 
-	if (rc < 0)
-		return rc;
-	if ((mode & ~0777u) || (mode & 0600u) != 0600u)
-		rc = -EINVAL;
-	if (!rc)
-		rc = copy_allow(ep, o);
-	if (rc < 0) {
-		shmk__rpc_ep_free(ep);
-		return rc;
-	}
 	for (;;) {
 		int s = socket(AF_UNIX,
 			       SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK,
@@ -380,7 +367,7 @@ SHMK__EXPORT int shmk_rpc_serve(const char *name, const struct shmk_rpc_opts *o,
 		tl_bind_fd = s;
 		tl_bind_rc = -EINVAL; /* the hook did not run */
 		rc = shmk__region_create(&ep->r, name, &shmk__rpc_kind, geom,
-					 &ro, rpc_init);
+					 ro, rpc_init);
 		tl_bind_fd = -1;
 		if (!rc && tl_bind_rc < 0) {
 			/* Published, yet no address: it goes again. */
@@ -409,10 +396,17 @@ SHMK__EXPORT int shmk_rpc_serve(const char *name, const struct shmk_rpc_opts *o,
 		else if (src < 0)
 			break;
 	}
-	if (rc < 0) {
-		shmk__rpc_ep_free(ep);
-		return rc == -EEXIST ? -EADDRINUSE : rc;
-	}
+	return rc == -EEXIST ? -EADDRINUSE : rc;
+}
+
+/*
+ * Stage 2: the server's geometry, who may connect and its limits (the
+ * object's mode and o), the handshake table, the stop eventfd and the
+ * epoll set of the channels.
+ */
+static int serve_setup(struct shmk_rpc *ep, const struct shmk_rpc_opts *o,
+		       unsigned mode)
+{
 	shmk__rpc_ep_geometry(ep);
 	ep->server = 1;
 	ep->conn_mode = mode;
@@ -424,49 +418,82 @@ SHMK__EXPORT int shmk_rpc_serve(const char *name, const struct shmk_rpc_opts *o,
 					      : DEFAULT_MAX_PER_PID;
 	ep->pend = calloc(MAX_PENDING, sizeof(*ep->pend));
 	ep->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	rc = !ep->pend ? -ENOMEM : ep->stopfd < 0 ? -errno : 0;
-	if (!rc) {
-		ep->epfd = epoll_create1(EPOLL_CLOEXEC);
-		rc = ep->epfd < 0 ? -errno : 0;
-	}
-	if (!rc)
-		rc = shmk__rpc_start_workers(ep, o);
-	if (!rc) {
-		rc = -pthread_create(&ep->acceptor, NULL,
-				     shmk__rpc_acceptor_main, ep);
-		ep->acceptor_started = rc == 0;
-	}
-	if (rc < 0) {
-		ep_stop(ep);
-		shmk__region_unlink(&ep->r, name);
-		shmk__rpc_ep_free(ep);
-		return rc;
-	}
-	*out = ep;
-	return 0;
+	if (!ep->pend)
+		return -ENOMEM;
+	if (ep->stopfd < 0)
+		return -errno;
+	ep->epfd = epoll_create1(EPOLL_CLOEXEC);
+	return ep->epfd < 0 ? -errno : 0;
 }
 
-SHMK__EXPORT int shmk_rpc_connect(const char *name,
-				  const struct shmk_rpc_opts *o,
-				  struct shmk_rpc **out)
+/* Stage 3: the workers, then the acceptor. */
+static int serve_start(struct shmk_rpc *ep, const struct shmk_rpc_opts *o)
 {
-	struct shmk_opts ro = {.wait_ms = o ? o->wait_ms : 0,
-			       .spin_us = o ? o->spin_us : 0,
-			       .flags = o ? o->flags & SHMK_F_ALLOW_SHARED : 0};
-	uint64_t deadline;
-	struct shmk_rpc *ep;
-	int rc = shmk__rpc_ep_new(name, o, out, &ep), nap_ms = 1, busy_ms = 1;
-	uint64_t jitter = shmk__mono_ns() ^ ((uint64_t)getpid() << 32);
+	int rc = shmk__rpc_start_workers(ep, o);
 
 	if (rc < 0)
 		return rc;
-	rc = shmk__opts_check(&ro, 0);
-	if (rc < 0) {
-		shmk__rpc_ep_free(ep);
+	rc = -pthread_create(&ep->acceptor, NULL, shmk__rpc_acceptor_main, ep);
+	ep->acceptor_started = rc == 0;
+	return rc;
+}
+
+SHMK__EXPORT int shmk_rpc_serve(const char *name, const struct shmk_rpc_opts *o,
+				struct shmk_rpc **out)
+{
+	uint64_t geom[SHMK__GEOM_N] = {o && o->nodes ? o->nodes : 64,
+				       o && o->node_size ? o->node_size : 4096,
+				       o && o->max_msg ? o->max_msg
+						       : UINT64_C(64) << 20};
+	unsigned mode = o && o->mode ? o->mode : 0600;
+	/* Clients only read the object: nobody but us may write it. */
+	struct shmk_opts ro = {.mode = mode & ~(unsigned)(S_IWGRP | S_IWOTH),
+			       .spin_us = o ? o->spin_us : 0};
+	struct shmk_rpc *ep;
+	int rc = shmk__rpc_ep_new(name, o, out, &ep), created = 0;
+
+	if (rc < 0)
 		return rc;
+	if ((mode & ~0777u) || (mode & 0600u) != 0600u) {
+		rc = -EINVAL;
+		goto fail;
 	}
-	ep->spin_ns = shmk__spin_ns(&ro);
-	deadline = shmk__deadline(ro.wait_ms);
+	rc = copy_allow(ep, o);
+	if (rc < 0)
+		goto fail;
+	rc = serve_create_object(ep, name, geom, &ro);
+	if (rc < 0)
+		goto fail;
+	created = 1;
+	rc = serve_setup(ep, o, mode);
+	if (rc < 0)
+		goto fail;
+	rc = serve_start(ep, o);
+	if (rc < 0)
+		goto fail;
+	*out = ep;
+	return 0;
+fail:
+	if (created) {
+		ep_stop(ep);
+		shmk__region_unlink(&ep->r, name);
+	}
+	shmk__rpc_ep_free(ep);
+	return rc;
+}
+
+/*
+ * Stage 1 of a client: its channel, by connect_once attempts until the
+ * wait of ro runs out.  -ETIMEDOUT if the server stayed busy.
+ */
+static int connect_retry(struct shmk_rpc *ep, const char *name,
+			 const struct shmk_opts *ro)
+{
+	uint64_t deadline;
+	int rc, nap_ms = 1, busy_ms = 1;
+	uint64_t jitter = shmk__mono_ns() ^ ((uint64_t)getpid() << 32);
+
+	deadline = shmk__deadline(ro->wait_ms);
 	for (;;) {
 		/* The answer gets a second at least, as it always had. */
 		uint64_t answer_by =
@@ -475,7 +502,7 @@ SHMK__EXPORT int shmk_rpc_connect(const char *name,
 				? shmk__deadline(1000)
 				: deadline;
 
-		rc = shmk__rpc_connect_once(ep, name, &shmk__rpc_kind, &ro,
+		rc = shmk__rpc_connect_once(ep, name, &shmk__rpc_kind, ro,
 					    answer_by);
 		/* No server yet, a dead one's object, a full backlog: wait
 		 * for a server (a new one takes the name over) while we
@@ -503,20 +530,47 @@ SHMK__EXPORT int shmk_rpc_connect(const char *name,
 		shmk__nap((uint64_t)nap_ms * 1000000, deadline);
 		nap_ms = nap_ms * 2 > 10 ? 10 : nap_ms * 2;
 	}
-	if (rc < 0) {
-		shmk__rpc_ep_free(ep);
-		return rc == -EAGAIN ? -ETIMEDOUT : rc;
-	}
-	rc = shmk__rpc_start_workers(ep, o);
-	if (!rc)
-		rc = shmk__rpc_start_reader(ep->chans);
-	if (rc < 0) {
-		ep_stop(ep);
-		shmk__rpc_ep_free(ep);
+	return rc == -EAGAIN ? -ETIMEDOUT : rc;
+}
+
+/* Stage 2: the workers, then the channel's reader. */
+static int connect_start(struct shmk_rpc *ep, const struct shmk_rpc_opts *o)
+{
+	int rc = shmk__rpc_start_workers(ep, o);
+
+	return rc < 0 ? rc : shmk__rpc_start_reader(ep->chans);
+}
+
+SHMK__EXPORT int shmk_rpc_connect(const char *name,
+				  const struct shmk_rpc_opts *o,
+				  struct shmk_rpc **out)
+{
+	struct shmk_opts ro = {.wait_ms = o ? o->wait_ms : 0,
+			       .spin_us = o ? o->spin_us : 0,
+			       .flags = o ? o->flags & SHMK_F_ALLOW_SHARED : 0};
+	struct shmk_rpc *ep;
+	int rc = shmk__rpc_ep_new(name, o, out, &ep), connected = 0;
+
+	if (rc < 0)
 		return rc;
-	}
+	rc = shmk__opts_check(&ro, 0);
+	if (rc < 0)
+		goto fail;
+	ep->spin_ns = shmk__spin_ns(&ro);
+	rc = connect_retry(ep, name, &ro);
+	if (rc < 0)
+		goto fail;
+	connected = 1;
+	rc = connect_start(ep, o);
+	if (rc < 0)
+		goto fail;
 	*out = ep;
 	return 0;
+fail:
+	if (connected)
+		ep_stop(ep);
+	shmk__rpc_ep_free(ep);
+	return rc;
 }
 
 /*
