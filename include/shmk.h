@@ -1009,7 +1009,8 @@ int shmk_rpc_cancelled(const struct shmk_rpc_req *rq);
 struct shmk_rpc_opts {
 	shmk_rpc_handler handler; /* NULL: calls to us get -ENOSYS */
 	void *arg;		  /* passed to the handler */
-	int workers;		  /* handler threads; 0 means 2 */
+	int workers; /* handler threads; 0 means 2; -1: none, the handlers
+			run in shmk_rpc_dispatch (an event loop's thread) */
 	/* Server: every channel's geometry; 0 means the default. */
 	size_t nodes;	  /* ring nodes per direction (64; 2 to 2^20) */
 	size_t node_size; /* bytes per node, 48 of them the frame header
@@ -1187,6 +1188,42 @@ struct shmk_rpc_stats {
 
 /* shmk_rpc_stats - the counters.  Returns 0 or -EINVAL. */
 int shmk_rpc_stats(struct shmk_rpc *ep, struct shmk_rpc_stats *st);
+
+/*
+ * An endpoint in an event loop.
+ *
+ * shmk_rpc_pollfd - the endpoint's descriptor (made on first use, owned
+ * by the endpoint, closed by shmk_rpc_close) for epoll, poll, select or
+ * io_uring.  It becomes readable (POLLIN) after a call that found nothing
+ * to do armed it: shmk_rpc_wait(ep, id, &res, 0) returning -EAGAIN (it
+ * is then readable when any call of the endpoint has ended: wait again,
+ * timeout 0, for each call under way), or shmk_rpc_dispatch returning
+ * -EAGAIN (readable when a request has come).  Arming empties it.  A call
+ * that ended before the arming and is not collected makes it readable at
+ * once, so nothing is missed.  Readable is a hint: another thread may
+ * have collected what there was.  Until a loop arms it, nothing costs
+ * more; while armed, whoever ends a call or queues a request writes it
+ * once (one system call), which the endpoint's own threads do: the
+ * descriptor is an eventfd of this process.  Returns the descriptor,
+ * -EINVAL, -ECHILD (an endpoint inherited over fork), or what eventfd(2)
+ * fails with.  Thread-safe.
+ *
+ * shmk_rpc_dispatch - on an endpoint made with workers = -1, run the
+ * handlers of up to max requests that have come, on the calling thread,
+ * and send their replies.  Returns how many ran (>= 1), -EAGAIN if none
+ * had come (the descriptor is then armed), -EINVAL (no such mode, max <=
+ * 0), -ECHILD.  Thread-safe; a handler may call shmk_rpc_cancelled.
+ *
+ * shmk_rpc_wake - make every shmk_rpc_wait and shmk_rpc_call of ep that
+ * is waiting return -ECANCELED within 10 ms, without closing anything: a
+ * wait's call stays under way (wait again or cancel it), a
+ * shmk_rpc_call's is cancelled.  If none is waiting, the next one that
+ * would wait returns -ECANCELED instead (a wake is never lost).
+ * Async-signal-safe.  Returns 0 or -EINVAL.
+ */
+int shmk_rpc_pollfd(struct shmk_rpc *ep);
+int shmk_rpc_dispatch(struct shmk_rpc *ep, int max);
+int shmk_rpc_wake(struct shmk_rpc *ep);
 
 /* ======================================================================
  * Introspection (what `shmk ls` and `shmk info` print)

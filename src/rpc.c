@@ -325,6 +325,14 @@ struct shmk_rpc {
 	unsigned max_chans, max_per_pid;
 	_Atomic int readers; /* channel readers still running */
 	struct shmk__ec stop_ec;
+	/* Event loops (shmk_rpc_pollfd): the eventfd, -1 until asked for;
+	 * armed while a call that found nothing to do waits for it to be
+	 * written (poll_arm, poll_kick).  dispatch: workers < 0, the
+	 * handlers run in shmk_rpc_dispatch.  wakes: shmk_rpc_wake's. */
+	_Atomic int pollfd;
+	_Atomic int armed;
+	int dispatch;
+	_Atomic uint32_t wakes, wakes_seen;
 };
 
 static void chan_put(struct chan *ch);
@@ -332,6 +340,44 @@ static void chan_put(struct chan *ch);
 static void count(struct shmk_rpc *ep, int i, uint64_t n)
 {
 	atomic_fetch_add_explicit(&ep->ctr[i], n, memory_order_relaxed);
+}
+
+/*
+ * The endpoint's descriptor for event loops (shmk_rpc_pollfd): an eventfd
+ * of this process, as every notifier is one of its threads.  A call that
+ * found nothing to do arms it (poll_arm) and then looks again; whoever
+ * makes progress possible afterwards (a call ended, a request queued)
+ * publishes that with a seq_cst operation and then calls poll_kick: the
+ * seq_cst store of armed and the seq_cst load in poll_kick order the two
+ * sides as in the eventcount (one sees the other).  A kick writes only
+ * when armed: no system call when no loop waits.
+ */
+static void poll_kick(struct shmk_rpc *ep)
+{
+	uint64_t one = 1;
+
+	if (!atomic_load_explicit(&ep->armed, memory_order_seq_cst) ||
+	    !atomic_exchange_explicit(&ep->armed, 0, memory_order_acquire))
+		return;
+	/* acquire: pairs with poll_arm's store, after the descriptor was
+	 * made.  EAGAIN means the counter is full: readable anyway. */
+	if (write(atomic_load_explicit(&ep->pollfd, memory_order_relaxed), &one,
+		  sizeof(one)) < 0)
+		(void)0;
+}
+
+/* Empties the descriptor and arms it; the caller then looks again (with
+ * a seq_cst load) at what it waits for.  No descriptor: nothing to do. */
+static void poll_arm(struct shmk_rpc *ep)
+{
+	int fd = atomic_load_explicit(&ep->pollfd, memory_order_acquire);
+	uint64_t v;
+
+	if (fd < 0)
+		return;
+	if (read(fd, &v, sizeof(v)) < 0)
+		(void)0; /* EAGAIN: it was empty */
+	atomic_store_explicit(&ep->armed, 1, memory_order_seq_cst);
 }
 
 /* ---------------------------------------------------------------------
@@ -482,11 +528,14 @@ static void call_done(struct call *c, int status)
 {
 	if (atomic_load_explicit(&c->done, memory_order_relaxed))
 		return;
+	/* seq_cst: counted before poll_kick's look at armed, which pairs
+	 * with the look at uncollected after poll_arm (read_for). */
 	atomic_fetch_add_explicit(&c->ch->ep->uncollected, 1,
-				  memory_order_relaxed);
+				  memory_order_seq_cst);
 	c->status = status;
 	atomic_store_explicit(&c->done, 1, memory_order_seq_cst);
 	shmk__ec_notify(NULL, &c->ec);
+	poll_kick(c->ch->ep);
 }
 
 /* Fails every call pending on ch (every call, if ch is NULL). */
@@ -690,7 +739,8 @@ static void nudge_one(struct shmk_rpc *ep, struct call *self)
 	pthread_mutex_unlock(&ep->mu);
 }
 
-static int read_for(struct shmk_rpc *ep, struct call *c, uint64_t deadline)
+static int read_for(struct shmk_rpc *ep, struct call *c, uint64_t deadline,
+		    uint32_t wakes0)
 {
 	struct chan *ch = c->ch;
 	uint64_t look;
@@ -700,6 +750,15 @@ static int read_for(struct shmk_rpc *ep, struct call *c, uint64_t deadline)
 		/* A poll: take what is there, without making the reader
 		 * thread stand aside. */
 		help_read(ch);
+		if (atomic_load_explicit(&c->done, memory_order_acquire))
+			return 0;
+		/* Nothing: the descriptor is armed for any call's end.  A
+		 * call that ended before, and is not collected, makes it
+		 * readable now (the loop may not have asked for it yet). */
+		poll_arm(ep);
+		if (atomic_load_explicit(&ep->uncollected,
+					 memory_order_seq_cst))
+			poll_kick(ep);
 		return atomic_load_explicit(&c->done, memory_order_acquire)
 			       ? 0
 			       : shmk__expired(deadline);
@@ -709,9 +768,22 @@ static int read_for(struct shmk_rpc *ep, struct call *c, uint64_t deadline)
 	while (!atomic_load_explicit(&c->done, memory_order_acquire)) {
 		uint64_t now = shmk__mono_ns(), until = now + PEER_LOOK_NS;
 		struct shmk_msg m;
+		uint32_t w;
 
 		if (now >= deadline) {
 			rc = shmk__expired(deadline);
+			break;
+		}
+		/* shmk_rpc_wake: seen here, within PEER_LOOK_NS (each sleep
+		 * below ends by then).  One made since this wait began, or
+		 * one nobody answered yet, ends it (and is answered). */
+		w = atomic_load_explicit(&ep->wakes, memory_order_acquire);
+		if (w != wakes0 ||
+		    w != atomic_load_explicit(&ep->wakes_seen,
+					      memory_order_relaxed)) {
+			atomic_store_explicit(&ep->wakes_seen, w,
+					      memory_order_relaxed);
+			rc = -ECANCELED;
 			break;
 		}
 		if (until > deadline)
@@ -772,6 +844,7 @@ SHMK__EXPORT int shmk_rpc_wait(struct shmk_rpc *ep, uint64_t id,
 			       struct shmk_rpc_result *res, int timeout_ms)
 {
 	uint64_t deadline;
+	uint32_t wakes0;
 	struct call *c;
 	int rc;
 
@@ -780,6 +853,8 @@ SHMK__EXPORT int shmk_rpc_wait(struct shmk_rpc *ep, uint64_t id,
 	rc = shmk__timeout_ok(timeout_ms);
 	if (rc < 0)
 		return rc;
+	/* A wake from now on ends this wait; seq_cst as in shmk__wakes(). */
+	wakes0 = atomic_load_explicit(&ep->wakes, memory_order_seq_cst);
 	pthread_mutex_lock(&ep->mu);
 	c = call_find(ep, id, NULL);
 	if (c && c->waiting) {
@@ -794,7 +869,7 @@ SHMK__EXPORT int shmk_rpc_wait(struct shmk_rpc *ep, uint64_t id,
 	deadline = shmk__deadline(timeout_ms);
 	if (c->deadline < deadline)
 		deadline = c->deadline;
-	rc = read_for(ep, c, deadline);
+	rc = read_for(ep, c, deadline, wakes0);
 	pthread_mutex_lock(&ep->mu);
 	if (rc < 0 && !atomic_load_explicit(&c->done, memory_order_acquire) &&
 	    shmk__mono_ns() < c->deadline) {
@@ -872,6 +947,11 @@ SHMK__EXPORT int shmk_rpc_call(struct shmk_rpc *ep, const void *req, size_t len,
 		return rc;
 	}
 	rc = shmk_rpc_wait(ep, id, res, -1);
+	if (rc == -ECANCELED) {
+		/* Woken (shmk_rpc_wake): the call ends here. */
+		shmk_rpc_cancel(ep, id);
+		res->status = rc;
+	}
 	if (rc < 0)
 		return rc;
 	return res->status;
@@ -1168,6 +1248,7 @@ static void enqueue_claimed(struct shmk_rpc *ep, struct inreq *in)
 	atomic_fetch_add_explicit(&ep->queued, 1, memory_order_seq_cst);
 	pthread_mutex_unlock(&ep->mu);
 	shmk__ec_notify(NULL, &ep->qec);
+	poll_kick(ep);
 }
 
 /* Hands the whole request in to the workers, with a reference to ch. */
@@ -1186,6 +1267,7 @@ static void enqueue(struct shmk_rpc *ep, struct chan *ch, struct inreq *in)
 	atomic_fetch_add_explicit(&ep->queued, 1, memory_order_seq_cst);
 	pthread_mutex_unlock(&ep->mu);
 	shmk__ec_notify(NULL, &ep->qec);
+	poll_kick(ep);
 }
 
 /* ---------------------------------------------------------------------
@@ -2411,7 +2493,7 @@ static int ep_new(const char *name, const struct shmk_rpc_opts *o,
 		return -EINVAL; /* plain names, as before: kept for clients */
 	if (strlen(name) > SHMK_RPC_NAME_MAX)
 		return -ENAMETOOLONG;
-	if (o && (o->workers < 0 || o->workers > 1024 ||
+	if (o && (o->workers < -1 || o->workers > 1024 ||
 		  (o->n_allow_uid && !o->allow_uid) ||
 		  (o->n_allow_gid && !o->allow_gid) || o->max_clients < 0 ||
 		  o->max_per_pid < 0))
@@ -2428,6 +2510,7 @@ static int ep_new(const char *name, const struct shmk_rpc_opts *o,
 	ep->lsock = -1;
 	ep->stopfd = -1;
 	ep->epfd = -1;
+	atomic_init(&ep->pollfd, -1);
 	ep->owner = getpid();
 	ep->ctr = ep->own;
 	pthread_mutex_init(&ep->mu, NULL);
@@ -2440,6 +2523,10 @@ static int start_workers(struct shmk_rpc *ep, const struct shmk_rpc_opts *o)
 {
 	int i, n = o && o->workers ? o->workers : 2, rc;
 
+	if (n < 0) {
+		ep->dispatch = 1; /* shmk_rpc_dispatch runs the handlers */
+		return 0;
+	}
 	/* nworkers counts the threads started: ep_stop joins that many. */
 	ep->workers = calloc((size_t)n, sizeof(pthread_t));
 	if (!ep->workers)
@@ -2542,6 +2629,8 @@ static void ep_free(struct shmk_rpc *ep)
 		close(ep->stopfd);
 	if (ep->epfd >= 0)
 		close(ep->epfd);
+	if (atomic_load(&ep->pollfd) >= 0)
+		close(atomic_load(&ep->pollfd));
 	free(ep->pend);
 	free(ep->allow_uid);
 	free(ep->allow_gid);
@@ -3137,5 +3226,60 @@ SHMK__EXPORT int shmk_rpc_stats(struct shmk_rpc *ep, struct shmk_rpc_stats *st)
 	st->clients = GET(C_CLIENTS);
 	st->connects = GET(C_CONNECTS);
 #undef GET
+	return 0;
+}
+
+SHMK__EXPORT int shmk_rpc_pollfd(struct shmk_rpc *ep)
+{
+	int fd;
+
+	if (!ep)
+		return -EINVAL;
+	if (getpid() != ep->owner)
+		return -ECHILD;
+	pthread_mutex_lock(&ep->mu);
+	fd = atomic_load_explicit(&ep->pollfd, memory_order_relaxed);
+	if (fd < 0) {
+		fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (fd < 0)
+			fd = -errno;
+		else /* release: before any poll_arm that finds it */
+			atomic_store_explicit(&ep->pollfd, fd,
+					      memory_order_release);
+	}
+	pthread_mutex_unlock(&ep->mu);
+	return fd;
+}
+
+SHMK__EXPORT int shmk_rpc_dispatch(struct shmk_rpc *ep, int max)
+{
+	struct inreq *in;
+	int n = 0;
+
+	if (!ep || !ep->dispatch || max <= 0)
+		return -EINVAL;
+	if (getpid() != ep->owner)
+		return -ECHILD;
+	for (;;) {
+		while (n < max && (in = dequeue(ep)) != NULL) {
+			run_work(ep, in);
+			n++;
+		}
+		if (n)
+			return n;
+		/* Nothing queued: arm, then look again (seq_cst: pairs with
+		 * enqueue's count and its poll_kick). */
+		poll_arm(ep);
+		if (!atomic_load_explicit(&ep->queued, memory_order_seq_cst))
+			return -EAGAIN;
+	}
+}
+
+SHMK__EXPORT int shmk_rpc_wake(struct shmk_rpc *ep)
+{
+	if (!ep)
+		return -EINVAL;
+	/* seq_cst, as the load that begins a wait (shmk_rpc_wait). */
+	atomic_fetch_add_explicit(&ep->wakes, 1, memory_order_seq_cst);
 	return 0;
 }
