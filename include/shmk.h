@@ -257,7 +257,8 @@ int shmk_unlink_force(const char *name);
  * Waiting in an event loop, and waking a blocked call.
  *
  * Descriptors: shmk_ring_pollfd(), shmk_topic_pollfd(), shmk_event_pollfd()
- * and shmk_buffer_pollfd() return a descriptor for epoll, poll, select or
+ * and shmk_buffer_pollfd() (for RPC endpoints: shmk_rpc_pollfd(), under
+ * shmk_rpc) return a descriptor for epoll, poll, select or
  * io_uring.  It becomes readable (POLLIN) when a call of the same handle
  * that returned -EAGAIN (timeout 0) may now make progress: a message or a
  * free node arrived, the event was set, the buffer changed, the object was
@@ -289,7 +290,8 @@ int shmk_unlink_force(const char *name);
  * closed by the handle's close.  Returns the descriptor, or -EINVAL,
  * -ECHILD, -EMFILE and what socket(2) or bind(2) fail with.
  *
- * Waking: shmk_ring_wake() (and _topic_, _event_, _buffer_, _array_)
+ * Waking: shmk_ring_wake() (and _topic_, _event_, _buffer_, _array_;
+ * shmk_rpc_wake() under shmk_rpc)
  * makes every call of the handle that is waiting (blocked, spinning,
  * about to sleep) return -ECANCELED, without shutting anything down.  If
  * none is waiting, the next call of the handle that would wait returns
