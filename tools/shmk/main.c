@@ -40,48 +40,15 @@
 
 #include "shmk.h"
 
+#include "cli.h"
+#include "json.h"
+
 #define SHM_DIR	   "/dev/shm"
 #define SHM_PREFIX "shmk."
-#define IO_BUF	   (1u << 20)		/* send's and recv's stdio buffers */
-#define TOPIC_CAP  (UINT64_C(4) << 20)	/* a new topic's default capacity */
-#define TOPIC_MSG  (UINT64_C(64) << 10) /* and its default max_msg */
-
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+#define IO_BUF	   (1u << 20) /* send's and recv's stdio buffers */
 
 /* send's input and recv's output buffer: one command runs per process. */
 static char g_iobuf[IO_BUF];
-
-struct command {
-	const char *name;
-	const char *args;
-	const char *summary;
-	const char *help;
-	int (*run)(int argc, char **argv);
-};
-
-static const struct command *find_command(const char *name);
-
-static void err(const char *cmd, const char *what, int rc)
-{
-	fprintf(stderr, "shmk %s: %s: %s\n", cmd, what, shmk_strerror(rc));
-}
-
-/* "shmk CMD: WHAT: message" on standard error. */
-static void errf(const char *cmd, const char *what, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "shmk %s: %s: ", cmd, what);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-static void usage_error(const char *cmd, const char *msg)
-{
-	fprintf(stderr, "shmk %s: %s\nTry 'shmk %s --help'.\n", cmd, msg, cmd);
-}
 
 static uint64_t now_ms(void)
 {
@@ -213,201 +180,6 @@ static const char *a_kind(const char *kind, char *buf, size_t cap)
 }
 
 /* ---------------------------------------------------------------------
- * Options
- * --------------------------------------------------------------------- */
-
-static void print_help(const struct command *c)
-{
-	printf("usage: shmk %s%s%s\n\n%s\n", c->name, c->args[0] ? " " : "",
-	       c->args, c->help);
-}
-
-static int help_of(const char *cmd)
-{
-	print_help(find_command(cmd));
-	return EXIT_OK;
-}
-
-/*
- * getopt_long with shmk's messages.  Returns the option, -1 after the
- * last one, or '?' once an unknown option or a missing value has been
- * reported.  Operands and options may come in any order; "--" ends the
- * options.  The operands are then argv[optind..argc-1].
- */
-static int next_opt(const char *cmd, int argc, char **argv, const char *shorts,
-		    const struct option *longs)
-{
-	const char *arg;
-	char msg[256];
-	int c;
-
-	opterr = 0;
-	c = getopt_long(argc, argv, shorts, longs, NULL);
-	if (c != '?' && c != ':')
-		return c;
-	arg = argv[optind - 1];
-	if (c == ':')
-		snprintf(msg, sizeof(msg), "option '%s' needs a value", arg);
-	else if (!strncmp(arg, "--", 2) && strchr(arg, '=') && optopt)
-		snprintf(msg, sizeof(msg), "option '%.*s' takes no value",
-			 (int)(strchr(arg, '=') - arg), arg);
-	else if (!strncmp(arg, "--", 2) || !optopt)
-		snprintf(msg, sizeof(msg), "unknown option '%s'", arg);
-	else
-		snprintf(msg, sizeof(msg), "unknown option '-%c'", optopt);
-	usage_error(cmd, msg);
-	return '?';
-}
-
-/* Parses the options of a command that has none but --help.  Returns
- * an exit status to return at once, or -1 to go on. */
-static int no_options(const char *cmd, int argc, char **argv)
-{
-	static const struct option longs[] = {{"help", no_argument, NULL, 'h'},
-					      {NULL, 0, NULL, 0}};
-	int c;
-
-	optind = 0;
-	c = next_opt(cmd, argc, argv, ":h", longs);
-	if (c == -1)
-		return -1;
-	return c == 'h' ? help_of(cmd) : EXIT_USAGE;
-}
-
-static int bad_value(const char *cmd, const char *opt, const char *s,
-		     const char *want)
-{
-	char msg[512];
-
-	snprintf(msg, sizeof(msg), "invalid value '%s' for --%s: %s", s, opt,
-		 want);
-	usage_error(cmd, msg);
-	return -1;
-}
-
-/* A size: digits, then optionally K, M, G or T (powers of 1024; "KiB"
- * and "KB" mean the same). */
-static int parse_size(const char *cmd, const char *opt, const char *s,
-		      uint64_t min, uint64_t max, uint64_t *out)
-{
-	unsigned long long v;
-	unsigned shift = 0;
-	char *end, want[128];
-
-	snprintf(want, sizeof(want), "a size from %llu to %llu (K, M, G, T)",
-		 (unsigned long long)min, (unsigned long long)max);
-	if (*s < '0' || *s > '9')
-		return bad_value(cmd, opt, s, want);
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return bad_value(cmd, opt, s, want);
-	switch (*end) {
-	case 'k':
-	case 'K':
-		shift = 10;
-		break;
-	case 'M':
-		shift = 20;
-		break;
-	case 'G':
-		shift = 30;
-		break;
-	case 'T':
-		shift = 40;
-		break;
-	}
-	if (shift) {
-		end++;
-		if (!strcmp(end, "iB") || !strcmp(end, "B"))
-			end += strlen(end);
-	}
-	if (*end || (shift && v > (UINT64_MAX >> shift)))
-		return bad_value(cmd, opt, s, want);
-	v <<= shift;
-	if (v < min || v > max)
-		return bad_value(cmd, opt, s, want);
-	*out = v;
-	return 0;
-}
-
-static int parse_int(const char *cmd, const char *opt, const char *s, long min,
-		     long max, int *out)
-{
-	char *end, want[128];
-	long v;
-
-	snprintf(want, sizeof(want), "an integer from %ld to %ld", min, max);
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max)
-		return bad_value(cmd, opt, s, want);
-	*out = (int)v;
-	return 0;
-}
-
-/* Permission bits for a new object: the library takes 0600 to 0777. */
-static int parse_mode(const char *cmd, const char *s, unsigned *out)
-{
-	const char *want = "octal permission bits from 0600 to 0777 that "
-			   "include 0600";
-	unsigned long v;
-	char *end;
-
-	errno = 0;
-	v = strtoul(s, &end, 8);
-	if (errno || end == s || *end || *s == '-' || v > 0777 ||
-	    (v & 0600) != 0600)
-		return bad_value(cmd, "mode", s, want);
-	/* The library's rule (shmk.h, "Trust"), said here in words. */
-	if (((v & 040) && !(v & 020)) || ((v & 04) && !(v & 02)))
-		return bad_value(cmd, "mode", s,
-				 "no read without write for group or others "
-				 "(a reader could lock others out): 0600, "
-				 "0660, 0666 ...");
-	*out = (unsigned)v;
-	return 0;
-}
-
-/* A topic's --capacity: a power of two from 4K to 16G, as
- * shmk_topic_create() takes. */
-static int parse_capacity(const char *cmd, const char *s, uint64_t *out)
-{
-	if (parse_size(cmd, "capacity", s, 4096, UINT64_C(1) << 34, out) < 0)
-		return -1;
-	if (*out & (*out - 1))
-		return bad_value(cmd, "capacity", s,
-				 "a power of two from 4K to 16G");
-	return 0;
-}
-
-/*
- * A topic's --max-msg against its capacity: at most capacity / 2
- * (shmk_topic_create).  Not given: the default, or the largest a small
- * capacity allows.  Returns 0, or -1 once the error has been reported.
- */
-static int topic_max_msg(const char *cmd, uint64_t capacity, int given,
-			 uint64_t *max_msg)
-{
-	uint64_t most = capacity / 2;
-	char msg[256];
-
-	if (!given) {
-		*max_msg = TOPIC_MSG < most ? TOPIC_MSG : most;
-		return 0;
-	}
-	if (*max_msg <= most)
-		return 0;
-	snprintf(msg, sizeof(msg),
-		 "--max-msg %llu is too large for --capacity %llu: at most "
-		 "%llu (capacity / 2)",
-		 (unsigned long long)*max_msg, (unsigned long long)capacity,
-		 (unsigned long long)most);
-	usage_error(cmd, msg);
-	return -1;
-}
-
-/* ---------------------------------------------------------------------
  * Signals: send, recv and watch end cleanly on SIGINT, SIGTERM, SIGHUP
  * --------------------------------------------------------------------- */
 
@@ -458,187 +230,75 @@ static void catch_signals(int tstp)
 			sigaction(sigs[i], &sa, NULL);
 }
 
-/* ---------------------------------------------------------------------
- * JSON: one compact document, strings escaped (invalid UTF-8 becomes
- * U+FFFD, so the output is always valid JSON)
- * --------------------------------------------------------------------- */
-
-struct json {
-	int depth;
-	unsigned char first[16]; /* per depth: nothing written yet */
-};
-
-/* The length of the valid UTF-8 sequence at p, or 0. */
-static size_t utf8_len(const unsigned char *p)
-{
-	uint32_t cp;
-	size_t n, i;
-
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		n = 2;
-		cp = p[0] & 0x1f;
-	} else if ((p[0] & 0xf0) == 0xe0) {
-		n = 3;
-		cp = p[0] & 0x0f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		n = 4;
-		cp = p[0] & 0x07;
-	} else {
-		return 0;
-	}
-	for (i = 1; i < n; i++) { /* stops at the terminating 0 */
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
-static void json_string(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t n;
-
-	putchar('"');
-	while (*p) {
-		if (*p == '"' || *p == '\\') {
-			putchar('\\');
-			putchar(*p++);
-		} else if (*p < 0x20 || *p == 0x7f) {
-			printf("\\u%04x", *p++);
-		} else if (*p < 0x80) {
-			putchar(*p++);
-		} else if ((n = utf8_len(p))) {
-			fwrite(p, 1, n, stdout);
-			p += n;
-		} else {
-			fputs("\\ufffd", stdout);
-			p++;
-		}
-	}
-	putchar('"');
-}
-
-/* Starts a value: the comma before it, and its key inside an object. */
-static void j_item(struct json *j, const char *key)
-{
-	if (!j->first[j->depth])
-		putchar(',');
-	j->first[j->depth] = 0;
-	if (key) {
-		json_string(key);
-		putchar(':');
-	}
-}
-
-static void j_open(struct json *j, const char *key, int c)
-{
-	j_item(j, key);
-	putchar(c);
-	j->first[++j->depth] = 1;
-}
-
-static void j_close(struct json *j, int c)
-{
-	putchar(c);
-	j->depth--;
-}
-
-static void j_str(struct json *j, const char *key, const char *v)
-{
-	j_item(j, key);
-	json_string(v);
-}
-
-static void j_u64(struct json *j, const char *key, uint64_t v)
-{
-	j_item(j, key);
-	printf("%" PRIu64, v);
-}
-
-static void j_int(struct json *j, const char *key, long long v)
-{
-	j_item(j, key);
-	printf("%lld", v);
-}
-
-static void j_bool(struct json *j, const char *key, int v)
-{
-	j_item(j, key);
-	fputs(v ? "true" : "false", stdout);
-}
-
 /* One object as info --json and ls --json print it; rc < 0: an object
  * that could not be described, with the reason. */
-static void json_object(struct json *j, const char *name,
-			const struct shmk_stat *st, int rc)
+static void json_describe(struct json *j, const char *name,
+			  const struct shmk_stat *st, int rc)
 {
 	char path[4096 + 16], buf[64], user[64];
 	int i, lag;
 
 	backing_path(name, path, sizeof(path));
-	j_open(j, NULL, '{');
-	j_str(j, "name", name);
-	j_str(j, "path", path);
+	json_open_object(j, NULL);
+	json_str(j, "name", name);
+	json_str(j, "path", path);
 	if (rc < 0) {
-		j_str(j, "error", shmk_strerror(rc));
-		j_int(j, "errno", -rc);
-		j_close(j, '}');
+		json_str(j, "error", shmk_strerror(rc));
+		json_int(j, "errno", -rc);
+		json_close(j);
 		return;
 	}
-	j_str(j, "kind", kind_str(st->kind, buf, sizeof(buf)));
-	j_int(j, "kind_id", st->kind);
-	j_str(j, "state", shmk_state_name(st->state));
-	j_bool(j, "keep", !!(st->flags & SHMK_F_KEEP));
-	j_int(j, "format_version", st->version);
+	json_str(j, "kind", kind_str(st->kind, buf, sizeof(buf)));
+	json_int(j, "kind_id", st->kind);
+	json_str(j, "state", shmk_state_name(st->state));
+	json_bool(j, "keep", !!(st->flags & SHMK_F_KEEP));
+	json_int(j, "format_version", st->version);
 	snprintf(buf, sizeof(buf), "%04o", st->mode);
-	j_str(j, "mode", buf);
-	j_u64(j, "owner_uid", st->owner);
-	j_str(j, "owner", user_name(st->owner, user, sizeof(user)));
-	j_u64(j, "total_size", st->total_size);
-	j_u64(j, "header_size", st->header_size);
-	j_open(j, "geometry", '{');
+	json_str(j, "mode", buf);
+	json_u64(j, "owner_uid", st->owner);
+	json_str(j, "owner", user_name(st->owner, user, sizeof(user)));
+	json_u64(j, "total_size", st->total_size);
+	json_u64(j, "header_size", st->header_size);
+	json_open_object(j, "geometry");
 	for (i = 0; i < st->ngeom; i++)
-		j_u64(j, geom_name(st->kind, i, buf, sizeof(buf)), st->geom[i]);
-	j_close(j, '}');
-	j_open(j, "creator", '{');
-	j_int(j, "pid", st->creator_pid);
-	j_u64(j, "uid", st->creator_uid);
-	j_str(j, "user", user_name(st->creator_uid, user, sizeof(user)));
-	j_bool(j, "alive", st->creator_alive);
-	j_u64(j, "created_ns", st->created_ns);
-	j_close(j, '}');
-	j_open(j, "participants", '{');
-	j_int(j, "alive", st->nalive);
-	j_int(j, "slots_used", st->nparts);
-	j_open(j, "list", '[');
+		json_u64(j, geom_name(st->kind, i, buf, sizeof(buf)),
+			 st->geom[i]);
+	json_close(j);
+	json_open_object(j, "creator");
+	json_int(j, "pid", st->creator_pid);
+	json_u64(j, "uid", st->creator_uid);
+	json_str(j, "user", user_name(st->creator_uid, user, sizeof(user)));
+	json_bool(j, "alive", st->creator_alive);
+	json_u64(j, "created_ns", st->created_ns);
+	json_close(j);
+	json_open_object(j, "participants");
+	json_int(j, "alive", st->nalive);
+	json_int(j, "slots_used", st->nparts);
+	json_open_array(j, "list");
 	for (i = 0; i < st->nparts; i++) {
 		const struct shmk_stat_part *p = &st->part[i];
 
-		j_open(j, NULL, '{');
-		j_int(j, "slot", p->slot);
-		j_int(j, "pid", p->pid);
-		j_u64(j, "uid", p->uid);
-		j_str(j, "user", user_name(p->uid, user, sizeof(user)));
-		j_bool(j, "alive", p->alive);
-		j_bool(j, "creator", p->creator);
-		j_u64(j, "attach_ns", p->attach_ns);
-		j_close(j, '}');
+		json_open_object(j, NULL);
+		json_int(j, "slot", p->slot);
+		json_int(j, "pid", p->pid);
+		json_u64(j, "uid", p->uid);
+		json_str(j, "user", user_name(p->uid, user, sizeof(user)));
+		json_bool(j, "alive", p->alive);
+		json_bool(j, "creator", p->creator);
+		json_u64(j, "attach_ns", p->attach_ns);
+		json_close(j);
 	}
-	j_close(j, ']');
-	j_close(j, '}');
-	j_open(j, "counters", '{');
+	json_close(j);
+	json_close(j);
+	json_open_object(j, "counters");
 	for (i = 0; i < st->ncounters; i++)
-		j_u64(j, counter_name(st->kind, i, buf, sizeof(buf)),
-		      st->counter[i]);
-	j_close(j, '}');
+		json_u64(j, counter_name(st->kind, i, buf, sizeof(buf)),
+			 st->counter[i]);
+	json_close(j);
 	lag = lag_index(st);
 	if (lag >= 0)
-		j_u64(j, "lag", st->counter[lag]);
-	j_close(j, '}');
+		json_u64(j, "lag", st->counter[lag]);
+	json_close(j);
 }
 
 /* ---------------------------------------------------------------------
@@ -771,7 +431,7 @@ static int cmd_ls(int argc, char **argv)
 					      {"help", no_argument, NULL, 'h'},
 					      {NULL, 0, NULL, 0}};
 	static struct shmk_stat st;
-	struct json j = {0, {1}};
+	struct json j;
 	char **names;
 	int c, json = 0, rc;
 	size_t n, i;
@@ -790,12 +450,13 @@ static int cmd_ls(int argc, char **argv)
 	}
 	rc = list_names(&names, &n);
 	if (rc < 0) {
-		err("ls", SHM_DIR, rc);
+		err_rc("ls", SHM_DIR, rc);
 		return EXIT_FAIL;
 	}
 	if (json) {
-		j_open(&j, NULL, '{');
-		j_open(&j, "objects", '[');
+		json_init(&j, stdout);
+		json_open_object(&j, NULL);
+		json_open_array(&j, "objects");
 	} else {
 		printf("%-24s %-7s %10s %4s %-8s %-16s %-8s %-8s %-5s %s\n",
 		       "NAME", "KIND", "SIZE", "MODE", "OWNER", "CREATOR",
@@ -806,7 +467,7 @@ static int cmd_ls(int argc, char **argv)
 
 		rc = shmk_stat(names[i], &st);
 		if (json) {
-			json_object(&j, names[i], &st, rc);
+			json_describe(&j, names[i], &st, rc);
 		} else if (rc < 0) {
 			printf("%-24s %-7s %10s %4s %-8s %-16s %-8s %-8s "
 			       "%-5s (%s)\n",
@@ -827,8 +488,8 @@ static int cmd_ls(int argc, char **argv)
 		}
 	}
 	if (json) {
-		j_close(&j, ']');
-		j_close(&j, '}');
+		json_close(&j);
+		json_close(&j);
 		putchar('\n');
 	}
 	free_names(names, n);
@@ -925,7 +586,7 @@ static int cmd_info(int argc, char **argv)
 					      {"help", no_argument, NULL, 'h'},
 					      {NULL, 0, NULL, 0}};
 	static struct shmk_stat st;
-	struct json j = {0, {1}};
+	struct json j;
 	int c, i, rc, json = 0, status = EXIT_OK;
 
 	optind = 0;
@@ -941,17 +602,18 @@ static int cmd_info(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (json) {
-		j_open(&j, NULL, '{');
-		j_open(&j, "objects", '[');
+		json_init(&j, stdout);
+		json_open_object(&j, NULL);
+		json_open_array(&j, "objects");
 	}
 	for (i = optind; i < argc; i++) {
 		rc = shmk_stat(argv[i], &st);
 		if (rc < 0) {
-			err("info", argv[i], rc);
+			err_rc("info", argv[i], rc);
 			status = EXIT_FAIL;
 		}
 		if (json) {
-			json_object(&j, argv[i], &st, rc);
+			json_describe(&j, argv[i], &st, rc);
 			continue;
 		}
 		if (rc < 0)
@@ -961,8 +623,8 @@ static int cmd_info(int argc, char **argv)
 		print_info(argv[i], &st);
 	}
 	if (json) {
-		j_close(&j, ']');
-		j_close(&j, '}');
+		json_close(&j);
+		json_close(&j);
 		putchar('\n');
 	}
 	return status;
@@ -1185,14 +847,14 @@ static int cmd_watch(int argc, char **argv)
 	}
 	w = calloc((size_t)n, sizeof(*w));
 	if (!w) {
-		err("watch", "memory", -ENOMEM);
+		err_rc("watch", "memory", -ENOMEM);
 		return EXIT_FAIL;
 	}
 	for (i = 0; i < n; i++) {
 		w[i].name = argv[optind + i];
 		w[i].rc[0] = shmk_stat(w[i].name, &w[i].st[0]);
 		if (w[i].rc[0] < 0) {
-			err("watch", w[i].name, w[i].rc[0]);
+			err_rc("watch", w[i].name, w[i].rc[0]);
 			free(w);
 			return EXIT_FAIL;
 		}
@@ -1496,7 +1158,7 @@ static void xfer_mismatch(const struct xfer *x)
 		     (unsigned long long)x->nodes,
 		     (unsigned long long)x->node_size);
 	} else {
-		err(x->cmd, x->name, -EPROTO); /* another format version */
+		err_rc(x->cmd, x->name, -EPROTO); /* another format version */
 	}
 }
 
@@ -1529,7 +1191,7 @@ static int pub_open(struct xfer *x)
 	if (rc == -EPROTO)
 		xfer_mismatch(x);
 	else if (rc < 0)
-		err(x->cmd, x->name, rc);
+		err_rc(x->cmd, x->name, rc);
 	if (rc < 0)
 		return -1;
 	have[0] = shmk_topic_capacity(x->t);
@@ -1577,7 +1239,7 @@ static int xfer_open(struct xfer *x)
 		if (rc == -EPROTO)
 			xfer_mismatch(x);
 		else if (rc < 0)
-			err(x->cmd, x->name, rc);
+			err_rc(x->cmd, x->name, rc);
 	}
 	if (rc < 0)
 		return -1;
@@ -1593,7 +1255,7 @@ static int xfer_open(struct xfer *x)
 	if (!strcmp(x->cmd, "pub") || x->lossy || x->latest) {
 		x->buf = malloc(x->node);
 		if (!x->buf) {
-			err(x->cmd, "memory for a message", -ENOMEM);
+			err_rc(x->cmd, "memory for a message", -ENOMEM);
 			shmk_topic_close(x->t);
 			x->t = NULL;
 			return -1;
@@ -1749,7 +1411,7 @@ static int xfer_error(struct xfer *x, int rc)
 	else if (rc == -EINTR)
 		errf(x->cmd, x->name, "interrupted (%s)", strsignal(g_signal));
 	else
-		err(x->cmd, x->name, rc);
+		err_rc(x->cmd, x->name, rc);
 	return -1;
 }
 
@@ -1972,7 +1634,7 @@ static int xfer_send(const char *cmd, int argc, char **argv)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			err(cmd, "standard input", -errno);
+			err_rc(cmd, "standard input", -errno);
 			goto out;
 		}
 		if (n == 0)
@@ -2035,7 +1697,7 @@ static int recv_put(struct xfer *x, const struct shmk_msg *m)
 		goto fail;
 	return 0;
 fail:
-	err(x->cmd, "standard output", -errno);
+	err_rc(x->cmd, "standard output", -errno);
 	return -1;
 }
 
@@ -2059,7 +1721,7 @@ static int sub_latest(struct xfer *x)
 		return EXIT_FAIL;
 	}
 	if (n < 0) {
-		err(x->cmd, x->name, (int)n);
+		err_rc(x->cmd, x->name, (int)n);
 		return EXIT_FAIL;
 	}
 	x->m.data = x->buf;
@@ -2067,7 +1729,7 @@ static int sub_latest(struct xfer *x)
 	if (recv_put(x, &x->m) < 0)
 		return EXIT_FAIL;
 	if (fflush(stdout) == EOF) {
-		err(x->cmd, "standard output", -errno);
+		err_rc(x->cmd, "standard output", -errno);
 		return EXIT_FAIL;
 	}
 	return EXIT_OK;
@@ -2100,7 +1762,7 @@ static int xfer_recv(const char *cmd, int argc, char **argv)
 			goto out;
 		}
 		if (rc < 0) {
-			err(cmd, x.name, rc);
+			err_rc(cmd, x.name, rc);
 			goto out;
 		}
 	}
@@ -2111,7 +1773,7 @@ static int xfer_recv(const char *cmd, int argc, char **argv)
 		rc = take(&x, 0);
 		if (rc == -EAGAIN) {
 			if (fflush(stdout) == EOF) {
-				err(cmd, "standard output", -errno);
+				err_rc(cmd, "standard output", -errno);
 				goto out;
 			}
 			rc = xfer_wait(&x, take);
@@ -2139,7 +1801,7 @@ static int xfer_recv(const char *cmd, int argc, char **argv)
 		}
 	}
 	if (fflush(stdout) == EOF)
-		err(cmd, "standard output", -errno);
+		err_rc(cmd, "standard output", -errno);
 	else
 		status = EXIT_OK;
 out:
@@ -3001,7 +2663,7 @@ static int cmd_create(int argc, char **argv)
 			     shmk_strerror(rc),
 			     a_kind(q.k->name, ak, sizeof(ak)), geom);
 		else
-			err("create", q.name, rc);
+			err_rc("create", q.name, rc);
 		return EXIT_FAIL;
 	}
 	/*
@@ -3018,18 +2680,18 @@ static int cmd_create(int argc, char **argv)
 		/* Another kind, geometry, owner or mode: say which. */
 		src = shmk_stat(q.name, &st);
 		if (src < 0) {
-			err("create", q.name, src);
+			err_rc("create", q.name, src);
 			return EXIT_FAIL;
 		}
 		if (create_same(&q, &st) < 0)
 			return EXIT_FAIL;
 	}
 	if (rc < 0) {
-		err("create", q.name, rc);
+		err_rc("create", q.name, rc);
 		return EXIT_FAIL;
 	}
 	if (src < 0) {
-		err("create", q.name, src);
+		err_rc("create", q.name, src);
 		return EXIT_FAIL;
 	}
 	if (create_same(&q, &st) < 0)
@@ -3067,7 +2729,7 @@ static int cmd_rm(int argc, char **argv)
 	for (i = optind; i < argc; i++) {
 		rc = force ? shmk_unlink_force(argv[i]) : shmk_unlink(argv[i]);
 		if (rc < 0) {
-			err("rm", argv[i], rc);
+			err_rc("rm", argv[i], rc);
 			status = EXIT_FAIL;
 		}
 	}
@@ -3112,7 +2774,7 @@ static int cmd_gc(int argc, char **argv)
 	}
 	rc = list_names(&names, &n);
 	if (rc < 0) {
-		err("gc", SHM_DIR, rc);
+		err_rc("gc", SHM_DIR, rc);
 		return EXIT_FAIL;
 	}
 	for (k = 0; k < n; k++) {
@@ -3170,7 +2832,7 @@ static int cmd_gc(int argc, char **argv)
 			continue;
 		rc = shmk_unlink(name);
 		if (rc < 0) {
-			err("gc", name, rc);
+			err_rc("gc", name, rc);
 			status = EXIT_FAIL;
 			continue;
 		}
@@ -3253,7 +2915,7 @@ static int cmd_version(int argc, char **argv)
 	"                    message, for " what "; -1 (the default)\n"        \
 	"                    waits forever, 0 does not wait"
 
-static const struct command commands[] = {
+static const struct cmd commands[] = {
 	{"ls", "[--json]", "list the objects in " SHM_DIR,
 	 "Lists every shmk object in " SHM_DIR ": name, kind, size of the\n"
 	 "region, mode, owner, the creator's pid and whether it still has\n"
@@ -3539,7 +3201,7 @@ static const struct command commands[] = {
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
-static const struct command *find_command(const char *name)
+const struct cmd *cmd_find(const char *name)
 {
 	size_t i;
 
@@ -3565,7 +3227,7 @@ static void main_usage(FILE *f)
 
 static int cmd_help(int argc, char **argv)
 {
-	const struct command *c;
+	const struct cmd *c;
 	int rc = no_options("help", argc, argv);
 
 	if (rc >= 0)
@@ -3574,7 +3236,7 @@ static int cmd_help(int argc, char **argv)
 		main_usage(stdout);
 		return EXIT_OK;
 	}
-	c = find_command(argv[optind]);
+	c = cmd_find(argv[optind]);
 	if (!c) {
 		usage_error("help", "no such command");
 		return EXIT_USAGE;
@@ -3585,7 +3247,7 @@ static int cmd_help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	const struct command *c;
+	const struct cmd *c;
 
 	if (argc < 2) {
 		main_usage(stderr);
@@ -3597,7 +3259,7 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "--version"))
 		return cmd_version(1, argv + 1);
-	c = find_command(argv[1]);
+	c = cmd_find(argv[1]);
 	if (!c) {
 		fprintf(stderr, "shmk: unknown command '%s'\n\n", argv[1]);
 		main_usage(stderr);
