@@ -28,6 +28,12 @@ struct cmd {
 	int (*run)(int argc, char **argv); /* argv[0] is the command */
 };
 
+/* The commands, each defined beside its code in cmd_*.c (main.c: version
+ * and help). */
+extern const struct cmd cmd_ls, cmd_info, cmd_watch, cmd_send, cmd_recv,
+	cmd_pub, cmd_sub, cmd_create, cmd_check, cmd_rm, cmd_gc, cmd_bench,
+	cmd_version, cmd_help;
+
 /* The command called name, or NULL (main.c holds the table). */
 const struct cmd *cmd_find(const char *name);
 
