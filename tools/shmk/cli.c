@@ -43,7 +43,7 @@ void print_help(const struct cmd *c)
 	       c->args, c->help);
 }
 
-int help_of(const char *cmd)
+static int help_of(const char *cmd)
 {
 	print_help(cmd_find(cmd));
 	return EXIT_OK;
@@ -55,8 +55,8 @@ int help_of(const char *cmd)
  * reported.  Operands and options may come in any order; "--" ends the
  * options.  The operands are then argv[optind..argc-1].
  */
-int next_opt(const char *cmd, int argc, char **argv, const char *shorts,
-	     const struct option *longs)
+static int next_opt(const char *cmd, int argc, char **argv, const char *shorts,
+		    const struct option *longs)
 {
 	const char *arg;
 	char msg[256];
@@ -82,19 +82,6 @@ int next_opt(const char *cmd, int argc, char **argv, const char *shorts,
 
 /* Parses the options of a command that has none but --help.  Returns
  * an exit status to return at once, or -1 to go on. */
-int no_options(const char *cmd, int argc, char **argv)
-{
-	static const struct option longs[] = {{"help", no_argument, NULL, 'h'},
-					      {NULL, 0, NULL, 0}};
-	int c;
-
-	optind = 0;
-	c = next_opt(cmd, argc, argv, ":h", longs);
-	if (c == -1)
-		return -1;
-	return c == 'h' ? help_of(cmd) : EXIT_USAGE;
-}
-
 int bad_value(const char *cmd, const char *opt, const char *s, const char *want)
 {
 	char msg[512];
@@ -151,8 +138,8 @@ int parse_size(const char *cmd, const char *opt, const char *s, uint64_t min,
 	return 0;
 }
 
-int parse_int(const char *cmd, const char *opt, const char *s, long min,
-	      long max, int *out)
+static int parse_int(const char *cmd, const char *opt, const char *s, long min,
+		     long max, int *out)
 {
 	char *end, want[128];
 	long v;
@@ -167,7 +154,7 @@ int parse_int(const char *cmd, const char *opt, const char *s, long min,
 }
 
 /* Permission bits for a new object: the library takes 0600 to 0777. */
-int parse_mode(const char *cmd, const char *s, unsigned *out)
+static int parse_mode(const char *cmd, const char *s, unsigned *out)
 {
 	const char *want = "octal permission bits from 0600 to 0777 that "
 			   "include 0600";
@@ -191,7 +178,7 @@ int parse_mode(const char *cmd, const char *s, unsigned *out)
 
 /* A topic's --capacity: a power of two from 4K to 16G, as
  * shmk_topic_create() takes. */
-int parse_capacity(const char *cmd, const char *s, uint64_t *out)
+static int parse_capacity(const char *cmd, const char *s, uint64_t *out)
 {
 	if (parse_size(cmd, "capacity", s, 4096, UINT64_C(1) << 34, out) < 0)
 		return -1;
@@ -225,4 +212,91 @@ int topic_max_msg(const char *cmd, uint64_t capacity, int given,
 		 (unsigned long long)most);
 	usage_error(cmd, msg);
 	return -1;
+}
+
+int parse_opts(const char *cmd, int argc, char **argv, const struct opt *opts,
+	       unsigned *given)
+{
+	struct option longs[OPTS_MAX + 2];
+	char shorts[2 * OPTS_MAX + 3] = ":h", msg[128];
+	const struct opt *o;
+	size_t n, len = 2;
+	int c, rc;
+
+	for (n = 0; opts[n].name && n < OPTS_MAX; n++) {
+		longs[n].name = opts[n].name;
+		longs[n].has_arg = opts[n].type == OPT_FLAG ? no_argument
+							    : required_argument;
+		longs[n].flag = NULL;
+		longs[n].val = 256 + (int)n; /* above any short option */
+		if (opts[n].short_name) {
+			shorts[len++] = opts[n].short_name;
+			if (opts[n].type != OPT_FLAG)
+				shorts[len++] = ':';
+		}
+	}
+	shorts[len] = 0;
+	longs[n] = (struct option){"help", no_argument, NULL, 'h'};
+	longs[n + 1] = (struct option){NULL, 0, NULL, 0};
+	optind = 0;
+	while ((c = next_opt(cmd, argc, argv, shorts, longs)) != -1) {
+		if (c == 'h')
+			return help_of(cmd);
+		if (c == '?')
+			return EXIT_USAGE;
+		if (c >= 256) {
+			o = &opts[c - 256];
+		} else {
+			for (o = opts; o->name && o->short_name != c; o++)
+				;
+			if (!o->name)
+				return EXIT_USAGE;
+		}
+		if (o->refuse) {
+			if (!o->refuse[0]) {
+				snprintf(msg, sizeof(msg),
+					 "unknown option '--%s'", o->name);
+				usage_error(cmd, msg);
+			} else {
+				usage_error(cmd, o->refuse);
+			}
+			return EXIT_USAGE;
+		}
+		switch (o->type) {
+		case OPT_FLAG:
+			rc = 0;
+			break;
+		case OPT_SIZE:
+			rc = parse_size(cmd, o->name, optarg, (uint64_t)o->min,
+					(uint64_t)o->max, o->val);
+			break;
+		case OPT_INT:
+			rc = parse_int(cmd, o->name, optarg, (long)o->min,
+				       (long)o->max, o->val);
+			break;
+		case OPT_MODE:
+			rc = parse_mode(cmd, optarg, o->val);
+			break;
+		case OPT_CAPACITY:
+			rc = parse_capacity(cmd, optarg, o->val);
+			break;
+		default:
+			rc = o->parse(cmd, optarg, o->val);
+			break;
+		}
+		if (rc < 0)
+			return EXIT_USAGE;
+		if (given)
+			*given |= o->bit;
+		if (o->flag)
+			*o->flag = o->to;
+	}
+	return -1;
+}
+
+int no_options(const char *cmd, int argc, char **argv)
+{
+	static const struct opt none[] = {{NULL}};
+
+	return parse_opts(cmd, argc, argv, none, NULL);
 }

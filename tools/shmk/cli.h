@@ -12,8 +12,6 @@
 
 #include <stdint.h>
 
-struct option;
-
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
 #define TOPIC_CAP (UINT64_C(4) << 20)  /* a new topic's default capacity */
@@ -47,16 +45,54 @@ void usage_error(const char *cmd, const char *msg);
 
 /* Prints c's usage and help on standard output. */
 void print_help(const struct cmd *c);
-/* The same for the command called cmd; returns EXIT_OK. */
-int help_of(const char *cmd);
 
 /*
- * getopt_long with shmk's messages.  Returns the option, -1 after the
- * last one, or '?' once an unknown option or a missing value has been
- * reported.  The operands are then argv[optind..argc-1].
+ * A command's options as a table, ended by a row with name NULL.  Each
+ * row is a long option (--NAME, and -SHORT if short is set) and says
+ * what its value is and where it goes:
+ *   OPT_FLAG      no value
+ *   OPT_SIZE      a size from min to max into the uint64_t at val
+ *   OPT_INT       an integer from min to max into the int at val
+ *   OPT_MODE      permission bits for a new object into the unsigned
+ *   OPT_CAPACITY  a topic's capacity into the uint64_t
+ *   OPT_FUNC      parse(cmd, value, val), which reports a bad value
+ *                 and returns -1
+ * Whatever its type, a row given ors bit into *given and, if flag is
+ * set, stores to in *flag: the last of several options that set the
+ * same flag wins.  A row with refuse set is known (so that getopt's
+ * abbreviations and messages are those of the whole family of commands
+ * that share a table) but refused: a usage error says refuse, or
+ * "unknown option '--NAME'" if it is "".  --help (-h) is always there.
  */
-int next_opt(const char *cmd, int argc, char **argv, const char *shorts,
-	     const struct option *longs);
+enum opt_type { OPT_FLAG, OPT_SIZE, OPT_INT, OPT_MODE, OPT_CAPACITY, OPT_FUNC };
+
+struct opt { /* pointers first: no padding between the fields */
+	const char *name;
+	void *val;
+	int64_t min, max; /* OPT_SIZE, OPT_INT */
+	int *flag;
+	const char *refuse;
+	int (*parse)(const char *cmd, const char *s, void *val); /* OPT_FUNC */
+	enum opt_type type;
+	unsigned bit;
+	int to;
+	char short_name;
+};
+
+/* Options at most in one table. */
+#define OPTS_MAX 32
+
+/*
+ * Parses argv's options by the table opts (OPTS_MAX rows at most).
+ * Operands and options may come in any order; "--" ends the options,
+ * and the operands are then argv[optind..argc-1].  given may be NULL.
+ * Returns -1 to go on, or an exit status to return at once: EXIT_OK
+ * once --help has been printed, EXIT_USAGE once an error has been
+ * reported.
+ */
+int parse_opts(const char *cmd, int argc, char **argv, const struct opt *opts,
+	       unsigned *given);
+
 /* The options of a command that has none but --help.  Returns an exit
  * status to return at once, or -1 to go on. */
 int no_options(const char *cmd, int argc, char **argv);
@@ -67,12 +103,6 @@ int bad_value(const char *cmd, const char *opt, const char *s,
 /* A size from min to max: digits, then optionally K, M, G or T. */
 int parse_size(const char *cmd, const char *opt, const char *s, uint64_t min,
 	       uint64_t max, uint64_t *out);
-int parse_int(const char *cmd, const char *opt, const char *s, long min,
-	      long max, int *out);
-/* --mode: permission bits for a new object. */
-int parse_mode(const char *cmd, const char *s, unsigned *out);
-/* --capacity: a topic's, a power of two from 4K to 16G. */
-int parse_capacity(const char *cmd, const char *s, uint64_t *out);
 /* --max-msg against --capacity (given: whether --max-msg was). */
 int topic_max_msg(const char *cmd, uint64_t capacity, int given,
 		  uint64_t *max_msg);

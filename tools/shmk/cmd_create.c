@@ -31,12 +31,6 @@ enum {
 	C_NOPTS = 12,
 };
 
-static const char *const create_opt_name[C_NOPTS] = {
-	"--nodes",	   "--node-size",    "--size",	  "--count",
-	"--elem-size",	   "--manual-reset", "--set",	  "--single-writer",
-	"--single-reader", "--capacity",     "--max-msg", "--lossy",
-};
-
 /* The kinds create makes; `need` options have no default. */
 static const struct create_kind {
 	const char *name;
@@ -69,112 +63,62 @@ struct create_req {
 	int open_or_create, verbose;
 };
 
+/* "--nodes": the option of bit C_*, for a message. */
+static const char *opt_name(const struct opt *opts, unsigned bit)
+{
+	static char buf[64];
+
+	while (opts->name && opts->bit != bit)
+		opts++;
+	snprintf(buf, sizeof(buf), "--%s", opts->name ? opts->name : "?");
+	return buf;
+}
+
 /* Parses create's options and operands into q.  Returns an exit status
  * to return at once, or -1 to go on. */
 static int create_options(struct create_req *q, int argc, char **argv)
 {
-	static const struct option longs[] = {
-		{"nodes", required_argument, NULL, 'n'},
-		{"node-size", required_argument, NULL, 's'},
-		{"size", required_argument, NULL, 'S'},
-		{"count", required_argument, NULL, 'c'},
-		{"elem-size", required_argument, NULL, 'e'},
-		{"manual-reset", no_argument, NULL, 'M'},
-		{"set", no_argument, NULL, 'i'},
-		{"single-writer", no_argument, NULL, 'W'},
-		{"single-reader", no_argument, NULL, 'R'},
-		{"capacity", required_argument, NULL, 'K'},
-		{"max-msg", required_argument, NULL, 'X'},
-		{"lossy", no_argument, NULL, 'L'},
-		{"mode", required_argument, NULL, 'm'},
-		{"open-or-create", no_argument, NULL, 'o'},
-		{"verbose", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0}};
 	uint64_t nodes = 64, node_size = 65536, size = 0, count = 0, elem = 0;
 	uint64_t capacity = TOPIC_CAP, max_msg = 0;
 	unsigned extra, i;
-	int c, manual = 0;
+	int manual = 0, rc;
 	char msg[256], ak[48];
+	/* Every kind's options in one table: one not of the kind asked for
+	 * is reported below, by its bit. */
+	const struct opt opts[] = {
+		{"nodes", .type = OPT_SIZE, .val = &nodes, .min = 2,
+		 .max = UINT32_MAX, .bit = C_NODES},
+		{"node-size", .type = OPT_SIZE, .val = &node_size, .min = 1,
+		 .max = INT64_C(1) << 40, .bit = C_NODE_SIZE},
+		{"size", .type = OPT_SIZE, .val = &size, .min = 1,
+		 .max = CREATE_MAX, .bit = C_SIZE},
+		{"count", .type = OPT_SIZE, .val = &count, .min = 1,
+		 .max = CREATE_MAX, .bit = C_COUNT},
+		{"elem-size", .type = OPT_SIZE, .val = &elem, .min = 1,
+		 .max = CREATE_MAX, .bit = C_ELEM_SIZE},
+		{"manual-reset", .type = OPT_FLAG, .bit = C_MANUAL,
+		 .flag = &manual, .to = 1},
+		{"set", .type = OPT_FLAG, .bit = C_SET, .flag = &q->set,
+		 .to = 1},
+		{"single-writer", .type = OPT_FLAG, .bit = C_SINGLE_W},
+		{"single-reader", .type = OPT_FLAG, .bit = C_SINGLE_R},
+		{"capacity", .type = OPT_CAPACITY, .val = &capacity,
+		 .bit = C_CAPACITY},
+		{"max-msg", .type = OPT_SIZE, .val = &max_msg, .min = 1,
+		 .max = INT64_C(1) << 33, .bit = C_MAX_MSG},
+		{"lossy", .type = OPT_FLAG, .bit = C_LOSSY},
+		{"mode", .type = OPT_MODE, .val = &q->mode},
+		{"open-or-create", .type = OPT_FLAG, .flag = &q->open_or_create,
+		 .to = 1},
+		{"verbose", .short_name = 'v', .type = OPT_FLAG,
+		 .flag = &q->verbose, .to = 1},
+		{.name = NULL},
+	};
 
 	q->mode = 0600;
-	optind = 0;
-	while ((c = next_opt("create", argc, argv, ":hv", longs)) != -1) {
-		switch (c) {
-		case 'h':
-			return help_of("create");
-		case 'n':
-			if (parse_size("create", "nodes", optarg, 2, UINT32_MAX,
-				       &nodes) < 0)
-				return EXIT_USAGE;
-			q->given |= C_NODES;
-			break;
-		case 's':
-			if (parse_size("create", "node-size", optarg, 1,
-				       UINT64_C(1) << 40, &node_size) < 0)
-				return EXIT_USAGE;
-			q->given |= C_NODE_SIZE;
-			break;
-		case 'S':
-			if (parse_size("create", "size", optarg, 1, CREATE_MAX,
-				       &size) < 0)
-				return EXIT_USAGE;
-			q->given |= C_SIZE;
-			break;
-		case 'c':
-			if (parse_size("create", "count", optarg, 1, CREATE_MAX,
-				       &count) < 0)
-				return EXIT_USAGE;
-			q->given |= C_COUNT;
-			break;
-		case 'e':
-			if (parse_size("create", "elem-size", optarg, 1,
-				       CREATE_MAX, &elem) < 0)
-				return EXIT_USAGE;
-			q->given |= C_ELEM_SIZE;
-			break;
-		case 'M':
-			manual = 1;
-			q->given |= C_MANUAL;
-			break;
-		case 'i':
-			q->set = 1;
-			q->given |= C_SET;
-			break;
-		case 'W':
-			q->given |= C_SINGLE_W;
-			break;
-		case 'R':
-			q->given |= C_SINGLE_R;
-			break;
-		case 'K':
-			if (parse_capacity("create", optarg, &capacity) < 0)
-				return EXIT_USAGE;
-			q->given |= C_CAPACITY;
-			break;
-		case 'X':
-			if (parse_size("create", "max-msg", optarg, 1,
-				       UINT64_C(1) << 33, &max_msg) < 0)
-				return EXIT_USAGE;
-			q->given |= C_MAX_MSG;
-			break;
-		case 'L':
-			q->given |= C_LOSSY;
-			break;
-		case 'm':
-			if (parse_mode("create", optarg, &q->mode) < 0)
-				return EXIT_USAGE;
-			break;
-		case 'o':
-			q->open_or_create = 1;
-			break;
-		case 'v':
-			q->verbose = 1;
-			break;
-		default:
-			return EXIT_USAGE;
-		}
-	}
+	rc = parse_opts("create", argc, argv, opts, &q->given);
+	if (rc >= 0)
+		return rc;
 	if (argc - optind != 2) {
 		usage_error("create", argc - optind < 2
 					      ? "a KIND and a NAME are needed"
@@ -202,7 +146,7 @@ static int create_options(struct create_req *q, int argc, char **argv)
 	for (i = 0; extra && i < C_NOPTS; i++)
 		if (extra & (1u << i)) {
 			snprintf(msg, sizeof(msg), "%s is not an option of %s",
-				 create_opt_name[i],
+				 opt_name(opts, 1u << i),
 				 a_kind(q->k->name, ak, sizeof(ak)));
 			usage_error("create", msg);
 			return EXIT_USAGE;
@@ -211,7 +155,7 @@ static int create_options(struct create_req *q, int argc, char **argv)
 		if ((q->k->need & (1u << i)) && !(q->given & (1u << i))) {
 			snprintf(msg, sizeof(msg), "%s needs %s",
 				 a_kind(q->k->name, ak, sizeof(ak)),
-				 create_opt_name[i]);
+				 opt_name(opts, 1u << i));
 			usage_error("create", msg);
 			return EXIT_USAGE;
 		}

@@ -107,23 +107,20 @@ static const char *flags_str(const struct shmk_stat *st)
 
 static int run_ls(int argc, char **argv)
 {
-	static const struct option longs[] = {{"json", no_argument, NULL, 'j'},
-					      {"help", no_argument, NULL, 'h'},
-					      {NULL, 0, NULL, 0}};
 	static struct shmk_stat st;
 	struct json j;
 	char **names;
-	int c, json = 0, rc;
+	int json = 0, rc;
 	size_t n, i;
+	const struct opt opts[] = {
+		{"json", .short_name = 'j', .type = OPT_FLAG, .flag = &json,
+		 .to = 1},
+		{.name = NULL},
+	};
 
-	optind = 0;
-	while ((c = next_opt("ls", argc, argv, ":hj", longs)) != -1) {
-		if (c == 'h')
-			return help_of("ls");
-		if (c != 'j')
-			return EXIT_USAGE;
-		json = 1;
-	}
+	rc = parse_opts("ls", argc, argv, opts, NULL);
+	if (rc >= 0)
+		return rc;
 	if (optind < argc) {
 		usage_error("ls", "takes no operands");
 		return EXIT_USAGE;
@@ -262,21 +259,18 @@ static void print_info(const char *name, const struct shmk_stat *st)
 
 static int run_info(int argc, char **argv)
 {
-	static const struct option longs[] = {{"json", no_argument, NULL, 'j'},
-					      {"help", no_argument, NULL, 'h'},
-					      {NULL, 0, NULL, 0}};
 	static struct shmk_stat st;
 	struct json j;
-	int c, i, rc, json = 0, status = EXIT_OK;
+	int i, rc, json = 0, status = EXIT_OK;
+	const struct opt opts[] = {
+		{"json", .short_name = 'j', .type = OPT_FLAG, .flag = &json,
+		 .to = 1},
+		{.name = NULL},
+	};
 
-	optind = 0;
-	while ((c = next_opt("info", argc, argv, ":hj", longs)) != -1) {
-		if (c == 'h')
-			return help_of("info");
-		if (c != 'j')
-			return EXIT_USAGE;
-		json = 1;
-	}
+	rc = parse_opts("info", argc, argv, opts, NULL);
+	if (rc >= 0)
+		return rc;
 	if (optind == argc) {
 		usage_error("info", "which object? (a NAME is needed)");
 		return EXIT_USAGE;

@@ -17,19 +17,16 @@
 
 static int run_rm(int argc, char **argv)
 {
-	static const struct option longs[] = {{"force", no_argument, NULL, 'f'},
-					      {"help", no_argument, NULL, 'h'},
-					      {NULL, 0, NULL, 0}};
-	int c, i, rc, force = 0, status = EXIT_OK;
+	int i, rc, force = 0, status = EXIT_OK;
+	const struct opt opts[] = {
+		{"force", .short_name = 'f', .type = OPT_FLAG, .flag = &force,
+		 .to = 1},
+		{.name = NULL},
+	};
 
-	optind = 0;
-	while ((c = next_opt("rm", argc, argv, ":hf", longs)) != -1) {
-		if (c == 'h')
-			return help_of("rm");
-		if (c != 'f')
-			return EXIT_USAGE;
-		force = 1;
-	}
+	rc = parse_opts("rm", argc, argv, opts, NULL);
+	if (rc >= 0)
+		return rc;
 	if (optind == argc) {
 		usage_error("rm", "which object? (a NAME is needed)");
 		return EXIT_USAGE;
@@ -61,25 +58,21 @@ static int abandoned(const struct shmk_stat *st)
 
 static int run_gc(int argc, char **argv)
 {
-	static const struct option longs[] = {
-		{"dry-run", no_argument, NULL, 'n'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0}};
 	static struct shmk_stat st;
-	int c, i, rc, dry = 0, status = EXIT_OK, others = 0;
+	int i, rc, dry = 0, status = EXIT_OK, others = 0;
 	char **names, path[4096], kind[32];
 	uid_t me = geteuid();
 	struct stat fs;
 	size_t n, k;
+	const struct opt opts[] = {
+		{"dry-run", .short_name = 'n', .type = OPT_FLAG, .flag = &dry,
+		 .to = 1},
+		{.name = NULL},
+	};
 
-	optind = 0;
-	while ((c = next_opt("gc", argc, argv, ":hn", longs)) != -1) {
-		if (c == 'h')
-			return help_of("gc");
-		if (c != 'n')
-			return EXIT_USAGE;
-		dry = 1;
-	}
+	rc = parse_opts("gc", argc, argv, opts, NULL);
+	if (rc >= 0)
+		return rc;
 	rc = list_names(&names, &n);
 	if (rc < 0) {
 		err_rc("gc", SHM_DIR, rc);

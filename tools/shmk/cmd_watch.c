@@ -195,36 +195,22 @@ static int watch_sleep(uint64_t deadline, const sigset_t *unblocked)
 
 static int run_watch(int argc, char **argv)
 {
-	static const struct option longs[] = {
-		{"interval", required_argument, NULL, 'i'},
-		{"count", required_argument, NULL, 'c'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0}};
-	int c, i, n, cur = 0, tty, interval = 1000, count = 0, ticks = 0;
+	int i, n, rc, cur = 0, tty, interval = 1000, count = 0, ticks = 0;
 	const char *term = getenv("TERM");
 	sigset_t stop, unblocked;
 	uint64_t t0, t1, next;
 	struct watched *w;
+	const struct opt opts[] = {
+		{"interval", .short_name = 'i', .type = OPT_INT,
+		 .val = &interval, .min = 1, .max = 3600000},
+		{"count", .short_name = 'c', .type = OPT_INT, .val = &count,
+		 .min = 1, .max = INT32_MAX},
+		{.name = NULL},
+	};
 
-	optind = 0;
-	while ((c = next_opt("watch", argc, argv, ":hi:c:", longs)) != -1) {
-		switch (c) {
-		case 'h':
-			return help_of("watch");
-		case 'i':
-			if (parse_int("watch", "interval", optarg, 1, 3600000,
-				      &interval) < 0)
-				return EXIT_USAGE;
-			break;
-		case 'c':
-			if (parse_int("watch", "count", optarg, 1, INT32_MAX,
-				      &count) < 0)
-				return EXIT_USAGE;
-			break;
-		default:
-			return EXIT_USAGE;
-		}
-	}
+	rc = parse_opts("watch", argc, argv, opts, NULL);
+	if (rc >= 0)
+		return rc;
 	n = argc - optind;
 	if (n == 0) {
 		usage_error("watch", "which object? (a NAME is needed)");

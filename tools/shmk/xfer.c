@@ -33,8 +33,9 @@ static const char *xfer_allowed(const char *cmd)
 }
 
 /* sub --history: a count, or "all" (-1). */
-static int parse_history(const char *cmd, const char *s, int *out)
+static int parse_history(const char *cmd, const char *s, void *val)
 {
+	int *out = val;
 	char *end;
 	long v;
 
@@ -55,28 +56,51 @@ static int parse_history(const char *cmd, const char *s, int *out)
  * to return at once, or -1 to go on. */
 int xfer_options(struct xfer *x, int argc, char **argv)
 {
-	static const struct option longs[] = {
-		{"chunk", required_argument, NULL, 'c'},
-		{"frames", no_argument, NULL, 'f'},
-		{"create", no_argument, NULL, 'C'},
-		{"nodes", required_argument, NULL, 'n'},
-		{"node-size", required_argument, NULL, 's'},
-		{"mode", required_argument, NULL, 'm'},
-		{"timeout", required_argument, NULL, 't'},
-		{"no-shutdown", no_argument, NULL, 'N'},
-		{"capacity", required_argument, NULL, 'K'},
-		{"max-msg", required_argument, NULL, 'X'},
-		{"lossy", no_argument, NULL, 'L'},
-		{"subscribers", required_argument, NULL, 'S'},
-		{"history", required_argument, NULL, 'H'},
-		{"latest", no_argument, NULL, 'l'},
-		{"topic", no_argument, NULL, 'T'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0}};
+	/* Each row's code in xfer_allowed(). */
+	static const char codes[] = "cfCnsmtNKXLSHlT";
 	const char *cmd = x->cmd, *allowed = xfer_allowed(cmd);
-	int c, i, geom = 0, history = 0, pub = !strcmp(cmd, "pub");
-	char msg[128];
+	int rc, pub = !strcmp(cmd, "pub");
+	unsigned given = 0, i;
+	/*
+	 * One table for the four commands, so that abbreviations and
+	 * messages are the same in each: an option of another of them is
+	 * refused here as unknown.
+	 */
+	struct opt opts[] = {
+		{"chunk", .type = OPT_SIZE, .val = &x->chunk, .min = 1,
+		 .max = INT64_C(1) << 40, .flag = &x->mode, .to = MODE_CHUNKS},
+		{"frames", .type = OPT_FLAG, .flag = &x->mode,
+		 .to = MODE_FRAMES},
+		{"create", .type = OPT_FLAG, .flag = &x->create, .to = 1},
+		{"nodes", .type = OPT_SIZE, .val = &x->nodes, .min = 2,
+		 .max = UINT32_MAX, .bit = X_GEOM},
+		{"node-size", .type = OPT_SIZE, .val = &x->node_size, .min = 1,
+		 .max = INT64_C(1) << 40, .bit = X_GEOM},
+		{"mode", .type = OPT_MODE, .val = &x->mode_bits, .bit = X_GEOM},
+		{"timeout", .type = OPT_INT, .val = &x->timeout_ms, .min = -1,
+		 .max = INT32_MAX},
+		{"no-shutdown", .type = OPT_FLAG, .flag = &x->shutdown,
+		 .to = 0},
+		{"capacity", .type = OPT_CAPACITY, .val = &x->capacity,
+		 .bit = G_CAPACITY},
+		{"max-msg", .type = OPT_SIZE, .val = &x->max_msg, .min = 1,
+		 .max = INT64_C(1) << 33, .bit = G_MAX_MSG},
+		{"lossy", .type = OPT_FLAG, .bit = G_LOSSY, .flag = &x->lossy,
+		 .to = 1},
+		{"subscribers", .type = OPT_INT, .val = &x->subscribers,
+		 .min = 0, .max = 128},
+		{"history", .type = OPT_FUNC, .val = &x->history,
+		 .bit = X_HISTORY, .parse = parse_history},
+		{"latest", .type = OPT_FLAG, .flag = &x->latest, .to = 1},
+		{"topic", .type = OPT_FLAG,
+		 .refuse = "a topic has commands of its own: 'shmk pub NAME' "
+			   "publishes to it, 'shmk sub NAME' subscribes to it"},
+		{.name = NULL},
+	};
 
+	for (i = 0; opts[i].name; i++)
+		if (!strchr(allowed, codes[i]))
+			opts[i].refuse = "";
 	x->topic = pub || !strcmp(cmd, "sub");
 	x->mode = MODE_LINES;
 	x->nodes = 64;
@@ -85,106 +109,22 @@ int xfer_options(struct xfer *x, int argc, char **argv)
 	x->mode_bits = 0600;
 	x->timeout_ms = -1;
 	x->shutdown = pub || !strcmp(cmd, "send");
-	optind = 0;
-	while ((c = next_opt(cmd, argc, argv, ":h", longs)) != -1) {
-		if (c != 'h' && c != '?' && !strchr(allowed, c)) {
-			/* Another of these commands' option: unknown here. */
-			for (i = 0; longs[i].name && longs[i].val != c; i++)
-				;
-			snprintf(msg, sizeof(msg), "unknown option '--%s'",
-				 longs[i].name ? longs[i].name : "?");
-			usage_error(cmd, msg);
-			return EXIT_USAGE;
-		}
-		switch (c) {
-		case 'h':
-			return help_of(cmd);
-		case 'c':
-			if (parse_size(cmd, "chunk", optarg, 1,
-				       UINT64_C(1) << 40, &x->chunk) < 0)
-				return EXIT_USAGE;
-			x->mode = MODE_CHUNKS;
-			break;
-		case 'f':
-			x->mode = MODE_FRAMES;
-			break;
-		case 'C':
-			x->create = 1;
-			break;
-		case 'n':
-			if (parse_size(cmd, "nodes", optarg, 2, UINT32_MAX,
-				       &x->nodes) < 0)
-				return EXIT_USAGE;
-			geom = 1;
-			break;
-		case 's':
-			if (parse_size(cmd, "node-size", optarg, 1,
-				       UINT64_C(1) << 40, &x->node_size) < 0)
-				return EXIT_USAGE;
-			geom = 1;
-			break;
-		case 'm':
-			if (parse_mode(cmd, optarg, &x->mode_bits) < 0)
-				return EXIT_USAGE;
-			geom = 1;
-			break;
-		case 't':
-			if (parse_int(cmd, "timeout", optarg, -1, INT32_MAX,
-				      &x->timeout_ms) < 0)
-				return EXIT_USAGE;
-			break;
-		case 'N':
-			x->shutdown = 0;
-			break;
-		case 'K':
-			if (parse_capacity(cmd, optarg, &x->capacity) < 0)
-				return EXIT_USAGE;
-			x->given |= G_CAPACITY;
-			break;
-		case 'X':
-			if (parse_size(cmd, "max-msg", optarg, 1,
-				       UINT64_C(1) << 33, &x->max_msg) < 0)
-				return EXIT_USAGE;
-			x->given |= G_MAX_MSG;
-			break;
-		case 'L':
-			x->lossy = 1;
-			x->given |= G_LOSSY;
-			break;
-		case 'S':
-			if (parse_int(cmd, "subscribers", optarg, 0, 128,
-				      &x->subscribers) < 0)
-				return EXIT_USAGE;
-			break;
-		case 'H':
-			if (parse_history(cmd, optarg, &x->history) < 0)
-				return EXIT_USAGE;
-			history = 1;
-			break;
-		case 'l':
-			x->latest = 1;
-			break;
-		case 'T':
-			usage_error(cmd, "a topic has commands of its own: "
-					 "'shmk pub NAME' publishes to it, "
-					 "'shmk sub NAME' subscribes to it");
-			return EXIT_USAGE;
-		default:
-			return EXIT_USAGE;
-		}
-	}
+	rc = parse_opts(cmd, argc, argv, opts, &given);
+	if (rc >= 0)
+		return rc;
+	x->given = given & (G_CAPACITY | G_MAX_MSG | G_LOSSY);
 	if (argc - optind != 1) {
 		usage_error(cmd, argc != optind ? "takes one NAME"
 				 : x->topic ? "which topic? (a NAME is needed)"
 					    : "which ring? (a NAME is needed)");
 		return EXIT_USAGE;
 	}
-	if (geom && !x->create && !x->topic) {
+	if ((given & X_GEOM) && !x->create && !x->topic) {
 		usage_error(cmd, "--nodes, --node-size and --mode need "
 				 "--create");
 		return EXIT_USAGE;
 	}
-	if (x->latest && history) {
+	if (x->latest && (given & X_HISTORY)) {
 		usage_error(cmd, "--latest reads the newest message without "
 				 "subscribing: it takes no --history");
 		return EXIT_USAGE;

@@ -18,6 +18,8 @@ enum { MODE_LINES, MODE_CHUNKS, MODE_FRAMES };
 
 /* pub's geometry options given, a bit each, in geometry order. */
 enum { G_CAPACITY = 1u << 0, G_MAX_MSG = 1u << 1, G_LOSSY = 1u << 2 };
+/* And the others xfer_options() looks at once they are all parsed. */
+enum { X_GEOM = 1u << 3, X_HISTORY = 1u << 4 };
 
 struct xfer {
 	const char *cmd, *name;
