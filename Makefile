@@ -88,7 +88,7 @@ check-format:
 tidy: build
 	@# One file per run: clang-tidy 14's va_list check reports false
 	@# positives when several files share a run.
-	@set -e; for f in src/*.c tools/*.c; do \
+	@set -e; for f in src/*.c tools/shmk/*.c; do \
 		clang-tidy -p $(BUILD) --quiet $$f; done; \
 		echo "tidy: no findings"
 
