@@ -41,7 +41,7 @@
 
 #include <shmk.h>
 
-#include "bench.h"
+#include "../bench.h"
 #include "builtin.h"
 #include "transport.h"
 #include "verify.h"
