@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shmk_bench.h - what the files of shmk-bench share (not an interface of
+ * shmk): the options, the transports and records of the run.
+ *
+ *   main.c     options, the run: every measurement, then the report
+ *   plan.c     the transports of this run and the records to measure
+ */
+#ifndef SHMK_BENCH_SHMK_BENCH_H
+#define SHMK_BENCH_SHMK_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "transport.h"
+
+#define MAX_T	    32	   /* transports */
+#define MAX_KIDS    8	   /* processes of one measurement */
+#define MAX_REP	    9	   /* repeats */
+#define MAX_SAMPLES 400000 /* round trips kept */
+#define KILL_AFTER  20	   /* seconds a measurement may overrun */
+
+/* ------------------------------------------------------------------ */
+/* Options (main.c)                                                     */
+/* ------------------------------------------------------------------ */
+
+enum fmt { F_TEXT, F_CSV, F_JSON };
+
+struct bench_opts {
+	int full;
+	int chart, peers, latency, topic;
+	int topic_full; /* every size and subscriber count, not the short run */
+	enum fmt fmt;
+	const char *plot;
+	double secs; /* per measurement */
+	int reps;
+	const char *only_t; /* --transports */
+	size_t sizes[16];
+	int nsizes, sizes_given;
+	int progress;
+	long corrupt; /* SHMK_BENCH_CORRUPT: corrupt message N */
+};
+
+extern struct bench_opts opt;
+extern int g_ncpu;
+
+/* ------------------------------------------------------------------ */
+/* The transports of this run (plan.c)                                  */
+/* ------------------------------------------------------------------ */
+
+/* The peers and latency sections': the built-in ones, then plugins. */
+extern const struct bt_transport *tr[MAX_T];
+extern int ntr;
+
+/* The topic section's: the built-in ones, then plugins that fan out. */
+extern const struct bt_transport *topic_tr[MAX_T];
+extern int ntopic_tr;
+
+/* Peers that come as plugins, for "skipped" lines. */
+struct known_peer {
+	const char *name, *label, *package;
+};
+
+extern const struct known_peer known_peers[];
+extern const size_t nknown_peers;
+
+void load_transports(void);
+void list_transports(void);
+const struct bt_transport *find_t(const char *name);
+const struct bt_transport *find_any(const char *name);
+const struct bt_transport *topic_peer(const char *name);
+int is_shmk(const struct bt_transport *t);
+int wanted(const struct bt_transport *t);
+
+/* ------------------------------------------------------------------ */
+/* Records: one row of the results each (plan.c)                        */
+/* ------------------------------------------------------------------ */
+
+enum st { ST_OK, ST_NA, ST_FAIL };
+
+struct rec {
+	const char *section; /* "chart", "peers", "latency", "topic",
+				"topic-latency" */
+	const struct bt_transport *t;
+	char label[64];
+	size_t size;
+	unsigned nodes, readers, writers; /* topic: readers = subscribers */
+	int rtt; /* topic-latency: a round trip (the ring's; the report
+		    halves it), else one way, by time stamp */
+	int nrep;
+	double gbps[MAX_REP], mps[MAX_REP]; /* per repeat */
+	double p50[MAX_REP], p99[MAX_REP], p999[MAX_REP];
+	enum st st;
+	char why[200];
+};
+
+extern struct rec *recs;
+extern int nrecs;
+
+struct rec *new_rec(const char *section, const struct bt_transport *t,
+		    size_t size);
+struct rec *find_rec(const char *section, const struct bt_transport *t,
+		     size_t size, unsigned nodes, unsigned nr, unsigned nw);
+struct rec *find_lat(const struct bt_transport *t, unsigned subs, int rtt);
+struct rec *find_topic(const struct bt_transport *t, size_t size,
+		       unsigned subs);
+
+/* The median (which = 1), minimum (0) or maximum (2) of n values. */
+double stat_of(const double *v, int n, int which);
+
+#define MED(r, f) stat_of((r)->f, (r)->nrep, 1)
+
+/* The chart section's node counts, node sizes and readers:writers. */
+extern const unsigned chart_nodes[5];
+extern const size_t chart_sizes[2];
+extern const unsigned chart_rw[4][2];
+
+/* The topic section's sizes and subscriber counts in this run. */
+extern size_t topic_sizes[16];
+extern int ntopic_sizes;
+extern unsigned topic_subs[3];
+extern int ntopic_subs;
+
+int topic_plan(int create);
+
+#endif /* SHMK_BENCH_SHMK_BENCH_H */
