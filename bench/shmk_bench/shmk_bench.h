@@ -5,6 +5,7 @@
  *
  *   main.c     options, the run: every measurement, then the report
  *   plan.c     the transports of this run and the records to measure
+ *   child.c    the processes of a measurement
  */
 #ifndef SHMK_BENCH_SHMK_BENCH_H
 #define SHMK_BENCH_SHMK_BENCH_H
@@ -12,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../bench.h"
 #include "transport.h"
 
 #define MAX_T	    32	   /* transports */
@@ -122,5 +124,74 @@ extern unsigned topic_subs[3];
 extern int ntopic_subs;
 
 int topic_plan(int create);
+
+/* ------------------------------------------------------------------ */
+/* Processes: a control block shared with the children (child.c)       */
+/* ------------------------------------------------------------------ */
+
+struct kid {
+	uint64_t msgs;	 /* messages received (readers) or sent */
+	uint64_t n_mark; /* messages when the measured window opened */
+	uint64_t t_mark, t_end;
+	uint64_t cnt[MAX_KIDS], seqsum[MAX_KIDS]; /* per writer (chart) */
+	int err;
+	char why[200];
+};
+
+struct ctl {
+	_Atomic uint32_t ready, go, stop;
+	uint64_t t_go, warm_ns;
+	struct kid kid[MAX_KIDS];
+	/* topic latency: what subscriber k (kid k) has taken, and how many
+	 * samples it has kept, each on a line of its own */
+	struct {
+		_Alignas(64) _Atomic uint64_t taken;
+		_Atomic uint64_t kept;
+	} ack[MAX_KIDS];
+	uint32_t nsamples;
+	uint32_t samples[MAX_SAMPLES]; /* round trips, ns */
+};
+
+extern struct ctl *ctl;
+
+typedef void (*kid_fn)(int k, void *arg);
+
+int ctl_map(void);
+
+/*
+ * Runs nw "writer" children then nr "reader" children (kid_fn each),
+ * releases them together, stops them after secs, calls after_writers
+ * once every writer ended, then waits for the readers.  0, or -1 with
+ * why filled.
+ */
+int run_kids(int nw, int nr, kid_fn wfn, kid_fn rfn, void *arg, double secs,
+	     void (*after_writers)(void *), char *why, size_t whylen);
+
+/* In a child: records why it failed and exits. */
+_Noreturn void kid_fail(int k, int err, const char *fmt, ...);
+
+/* In a child: says it is ready, waits until all are. */
+void kid_ready_wait(void);
+
+/* Opens the measured window once warm_ns have passed since go. */
+static inline void kid_mark(struct kid *k, uint64_t n)
+{
+	if (!k->t_mark) {
+		uint64_t t = now_ns();
+
+		if (t >= ctl->t_go + ctl->warm_ns) {
+			k->t_mark = t;
+			k->n_mark = n;
+		}
+	}
+}
+
+/* A sender stops when told, but not before the message to corrupt
+ * (SHMK_BENCH_CORRUPT) went out, however slow the machine. */
+static inline int stopped(uint64_t seq)
+{
+	return atomic_load_explicit(&ctl->stop, memory_order_relaxed) &&
+	       (opt.corrupt < 0 || seq > (uint64_t)opt.corrupt);
+}
 
 #endif /* SHMK_BENCH_SHMK_BENCH_H */
