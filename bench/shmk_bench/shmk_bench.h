@@ -6,6 +6,9 @@
  *   main.c     options, the run: every measurement, then the report
  *   plan.c     the transports of this run and the records to measure
  *   child.c    the processes of a measurement
+ *   measure.c  the peers and latency sections' measurements, and the
+ *              sending and receiving processes they share with the topic's
+ *   measure_chart.c, measure_topic.c  the chart and topic sections'
  */
 #ifndef SHMK_BENCH_SHMK_BENCH_H
 #define SHMK_BENCH_SHMK_BENCH_H
@@ -193,5 +196,45 @@ static inline int stopped(uint64_t seq)
 	return atomic_load_explicit(&ctl->stop, memory_order_relaxed) &&
 	       (opt.corrupt < 0 || seq > (uint64_t)opt.corrupt);
 }
+
+/* ------------------------------------------------------------------ */
+/* Measurements, into repeat i of a record (measure*.c)                 */
+/* ------------------------------------------------------------------ */
+
+void measure_pair(struct rec *r, int i);    /* peers; topic: the ring */
+void measure_rtt(struct rec *r, int i);	    /* latency */
+void measure_chart(struct rec *r, int i);   /* chart */
+void measure_fan(struct rec *r, int i);	    /* topic */
+void measure_fan_lat(struct rec *r, int i); /* topic-latency */
+
+/* Sorted samples of the last latency run of each transport (for the
+ * CDF). */
+struct cdf {
+	const struct bt_transport *t;
+	uint32_t *s;
+	uint32_t n;
+};
+
+extern struct cdf cdf[MAX_T];
+extern int ncdf;
+
+int cmp_u32(const void *a, const void *b);
+double quantile_us(const uint32_t *s, uint32_t n, double q);
+
+/* A unique name for a channel or ring of this run. */
+void chan_name(char *name, size_t n);
+void chan_init(struct bt_chan *c, size_t size, unsigned depth);
+
+/* A channel of one sending and c.receivers receiving processes. */
+struct pair {
+	const struct bt_transport *t;
+	struct bt_chan c;
+};
+
+struct ep;
+
+void pair_open(int k, struct pair *p, enum bt_role role, struct ep *e);
+void pair_tx(int k, void *arg);
+void pair_rx(int k, void *arg);
 
 #endif /* SHMK_BENCH_SHMK_BENCH_H */
