@@ -9,6 +9,7 @@
  *   measure.c  the peers and latency sections' measurements, and the
  *              sending and receiving processes they share with the topic's
  *   measure_chart.c, measure_topic.c  the chart and topic sections'
+ *   report.c   text, CSV and JSON (report_topic.c: the topic's tables)
  */
 #ifndef SHMK_BENCH_SHMK_BENCH_H
 #define SHMK_BENCH_SHMK_BENCH_H
@@ -236,5 +237,22 @@ struct ep;
 void pair_open(int k, struct pair *p, enum bt_role role, struct ep *e);
 void pair_tx(int k, void *arg);
 void pair_rx(int k, void *arg);
+
+/* ------------------------------------------------------------------ */
+/* The report (report.c, report_topic.c)                                */
+/* ------------------------------------------------------------------ */
+
+/* The machine and the time of the run (main.c). */
+extern char g_cpu[128], g_date[64];
+
+void report_start(int steps);
+void report(void);
+void report_failures(void);
+
+/* "64 B", "1 KiB", "1 MiB"; four calls may share a line. */
+const char *size_str(size_t s);
+void fmt_rate(char *b, size_t n, double v, const char *unit);
+const char *cell_status(const struct rec *r);
+void text_topic(void);
 
 #endif /* SHMK_BENCH_SHMK_BENCH_H */
