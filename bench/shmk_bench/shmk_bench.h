@@ -10,6 +10,7 @@
  *              sending and receiving processes they share with the topic's
  *   measure_chart.c, measure_topic.c  the chart and topic sections'
  *   report.c   text, CSV and JSON (report_topic.c: the topic's tables)
+ *   plot.c     the charts (gnuplot)
  */
 #ifndef SHMK_BENCH_SHMK_BENCH_H
 #define SHMK_BENCH_SHMK_BENCH_H
@@ -254,5 +255,8 @@ const char *size_str(size_t s);
 void fmt_rate(char *b, size_t n, double v, const char *unit);
 const char *cell_status(const struct rec *r);
 void text_topic(void);
+
+/* PNG charts and their data into dir (plot.c). */
+void plot(const char *dir);
 
 #endif /* SHMK_BENCH_SHMK_BENCH_H */
