@@ -27,131 +27,152 @@ static FILE *open_in(const char *dir, const char *file)
 	return f;
 }
 
-void plot(const char *dir)
+/* chart.dat: nodes, then GB/s per size and readers:writers. */
+static void chart_dat(const char *dir)
 {
-	char cmd[PATH_MAX + 64], xtics[16 * 40], ttics[16 * 40] = "";
-	int ok, ntopic_cols;
 	FILE *f;
 
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-		fprintf(stderr, "shmk bench: %s: %s\n", dir, strerror(errno));
+	if (!opt.chart || !(f = open_in(dir, "chart.dat")))
 		return;
-	}
-	/* chart.dat: nodes, then GB/s per size and readers:writers. */
-	if (opt.chart && (f = open_in(dir, "chart.dat"))) {
-		fprintf(f, "nodes");
+	fprintf(f, "nodes");
+	for (int s = 0; s < 2; s++)
+		for (int k = 0; k < 4; k++)
+			fprintf(f, " \"%s %ur:%uw\"", size_str(chart_sizes[s]),
+				chart_rw[k][0], chart_rw[k][1]);
+	fprintf(f, "\n");
+	for (int n = 0; n < 5; n++) {
+		fprintf(f, "%u", chart_nodes[n]);
 		for (int s = 0; s < 2; s++)
-			for (int k = 0; k < 4; k++)
-				fprintf(f, " \"%s %ur:%uw\"",
-					size_str(chart_sizes[s]),
-					chart_rw[k][0], chart_rw[k][1]);
-		fprintf(f, "\n");
-		for (int n = 0; n < 5; n++) {
-			fprintf(f, "%u", chart_nodes[n]);
-			for (int s = 0; s < 2; s++)
-				for (int k = 0; k < 4; k++) {
-					struct rec *r = find_rec(
-						"chart", &bt_shmk,
-						chart_sizes[s], chart_nodes[n],
-						chart_rw[k][0], chart_rw[k][1]);
-
-					if (r && r->st == ST_OK)
-						fprintf(f, " %.4f",
-							MED(r, gbps));
-					else
-						fprintf(f, " NaN");
-				}
-			fprintf(f, "\n");
-		}
-		fclose(f);
-	}
-	if (opt.peers && (f = open_in(dir, "peers.dat"))) {
-		fprintf(f, "size");
-		for (int i = 0; i < ntr; i++)
-			fprintf(f, " \"%s\"", tr[i]->label);
-		fprintf(f, "\n");
-		for (int s = 0; s < opt.nsizes; s++) {
-			fprintf(f, "%zu", opt.sizes[s]);
-			for (int i = 0; i < ntr; i++) {
-				struct rec *r = find_rec("peers", tr[i],
-							 opt.sizes[s], 0, 0, 0);
+			for (int k = 0; k < 4; k++) {
+				struct rec *r = find_rec(
+					"chart", &bt_shmk, chart_sizes[s],
+					chart_nodes[n], chart_rw[k][0],
+					chart_rw[k][1]);
 
 				if (r && r->st == ST_OK)
 					fprintf(f, " %.4f", MED(r, gbps));
 				else
 					fprintf(f, " NaN");
 			}
-			fprintf(f, "\n");
-		}
-		fclose(f);
-	}
-	if (opt.latency && ncdf && (f = open_in(dir, "latency.dat"))) {
-		fprintf(f, "fraction");
-		for (int i = 0; i < ncdf; i++)
-			fprintf(f, " \"%s\"", cdf[i].t->label);
 		fprintf(f, "\n");
-		for (int q = 0; q <= 1000; q++) {
-			fprintf(f, "%.4f", q / 1000.0);
-			for (int i = 0; i < ncdf; i++)
-				if (cdf[i].s && cdf[i].n)
-					fprintf(f, " %.3f",
-						quantile_us(cdf[i].s, cdf[i].n,
-							    q / 1000.0));
-				else
-					fprintf(f, " NaN");
-			fprintf(f, "\n");
-		}
-		fclose(f);
 	}
-	/* topic.dat: size, then the bandwidth delivered to all subscribers
-	 * by each transport and subscriber count. */
-	ntopic_cols = 0;
-	if (opt.topic && (f = open_in(dir, "topic.dat"))) {
-		const struct bt_transport *ct[MAX_T * 3];
-		unsigned cs[MAX_T * 3];
+	fclose(f);
+}
 
-		for (int i = 0; i < ntopic_tr; i++)
-			for (int j = 0; j < ntopic_subs; j++)
-				for (int k = 0; k < ntopic_sizes; k++)
-					if (find_topic(topic_tr[i],
-						       topic_sizes[k],
-						       topic_subs[j])) {
-						ct[ntopic_cols] = topic_tr[i];
-						cs[ntopic_cols++] =
-							topic_subs[j];
-						break;
-					}
-		fprintf(f, "size");
-		for (int c = 0; c < ntopic_cols; c++)
-			fprintf(f, " \"%s, %u\"", ct[c]->label, cs[c]);
-		fprintf(f, "\n");
-		for (int k = 0; k < ntopic_sizes; k++) {
-			fprintf(f, "%zu", topic_sizes[k]);
-			for (int c = 0; c < ntopic_cols; c++) {
-				struct rec *r = find_topic(
-					ct[c], topic_sizes[k], cs[c]);
+/* peers.dat: size, then GB/s per transport. */
+static void peers_dat(const char *dir)
+{
+	FILE *f;
 
-				if (r && r->st == ST_OK)
-					fprintf(f, " %.4f", MED(r, gbps));
-				else
-					fprintf(f, " NaN");
-			}
-			fprintf(f, "\n");
-		}
-		fclose(f);
-	}
-	/* The sizes measured, as the size axis's labels. */
-	for (int k = 0, n = 0; k < opt.nsizes; k++)
-		n += snprintf(xtics + n, sizeof(xtics) - (size_t)n,
-			      "%s\"%s\" %zu", k ? ", " : "",
-			      size_str(opt.sizes[k]), opt.sizes[k]);
-	for (int k = 0, n = 0; k < ntopic_sizes; k++)
-		n += snprintf(ttics + n, sizeof(ttics) - (size_t)n,
-			      "%s\"%s\" %zu", k ? ", " : "",
-			      size_str(topic_sizes[k]), topic_sizes[k]);
-	f = open_in(dir, "charts.gp");
-	if (!f)
+	if (!opt.peers || !(f = open_in(dir, "peers.dat")))
 		return;
+	fprintf(f, "size");
+	for (int i = 0; i < ntr; i++)
+		fprintf(f, " \"%s\"", tr[i]->label);
+	fprintf(f, "\n");
+	for (int s = 0; s < opt.nsizes; s++) {
+		fprintf(f, "%zu", opt.sizes[s]);
+		for (int i = 0; i < ntr; i++) {
+			struct rec *r =
+				find_rec("peers", tr[i], opt.sizes[s], 0, 0, 0);
+
+			if (r && r->st == ST_OK)
+				fprintf(f, " %.4f", MED(r, gbps));
+			else
+				fprintf(f, " NaN");
+		}
+		fprintf(f, "\n");
+	}
+	fclose(f);
+}
+
+/* latency.dat: the fraction of round trips, then the round trip of each
+ * transport at that quantile. */
+static void latency_dat(const char *dir)
+{
+	FILE *f;
+
+	if (!opt.latency || !ncdf || !(f = open_in(dir, "latency.dat")))
+		return;
+	fprintf(f, "fraction");
+	for (int i = 0; i < ncdf; i++)
+		fprintf(f, " \"%s\"", cdf[i].t->label);
+	fprintf(f, "\n");
+	for (int q = 0; q <= 1000; q++) {
+		fprintf(f, "%.4f", q / 1000.0);
+		for (int i = 0; i < ncdf; i++)
+			if (cdf[i].s && cdf[i].n)
+				fprintf(f, " %.3f",
+					quantile_us(cdf[i].s, cdf[i].n,
+						    q / 1000.0));
+			else
+				fprintf(f, " NaN");
+		fprintf(f, "\n");
+	}
+	fclose(f);
+}
+
+/*
+ * topic.dat: size, then the bandwidth delivered to all subscribers by
+ * each transport and subscriber count.  Returns how many columns follow
+ * the size (0 if none was written).
+ */
+static int topic_dat(const char *dir)
+{
+	const struct bt_transport *ct[MAX_T * 3];
+	unsigned cs[MAX_T * 3];
+	int ntopic_cols = 0;
+	FILE *f;
+
+	if (!opt.topic || !(f = open_in(dir, "topic.dat")))
+		return 0;
+	for (int i = 0; i < ntopic_tr; i++)
+		for (int j = 0; j < ntopic_subs; j++)
+			for (int k = 0; k < ntopic_sizes; k++)
+				if (find_topic(topic_tr[i], topic_sizes[k],
+					       topic_subs[j])) {
+					ct[ntopic_cols] = topic_tr[i];
+					cs[ntopic_cols++] = topic_subs[j];
+					break;
+				}
+	fprintf(f, "size");
+	for (int c = 0; c < ntopic_cols; c++)
+		fprintf(f, " \"%s, %u\"", ct[c]->label, cs[c]);
+	fprintf(f, "\n");
+	for (int k = 0; k < ntopic_sizes; k++) {
+		fprintf(f, "%zu", topic_sizes[k]);
+		for (int c = 0; c < ntopic_cols; c++) {
+			struct rec *r =
+				find_topic(ct[c], topic_sizes[k], cs[c]);
+
+			if (r && r->st == ST_OK)
+				fprintf(f, " %.4f", MED(r, gbps));
+			else
+				fprintf(f, " NaN");
+		}
+		fprintf(f, "\n");
+	}
+	fclose(f);
+	return ntopic_cols;
+}
+
+/* The sizes measured, as a size axis's labels. */
+static void size_tics(char *b, size_t cap, const size_t *sizes, int n)
+{
+	b[0] = 0;
+	for (int k = 0, m = 0; k < n; k++)
+		m += snprintf(b + m, cap - (size_t)m, "%s\"%s\" %zu",
+			      k ? ", " : "", size_str(sizes[k]), sizes[k]);
+}
+
+/* charts.gp: a chart for each section with data.  0, or -1. */
+static int write_gp(const char *dir, const char *xtics, const char *ttics,
+		    int ntopic_cols)
+{
+	FILE *f = open_in(dir, "charts.gp");
+
+	if (!f)
+		return -1;
 	fprintf(f,
 		"# gnuplot charts.gp (written by shmk bench, %s)\n"
 		"set terminal pngcairo size 1000,640 font ',11'\n"
@@ -217,6 +238,15 @@ void plot(const char *dir)
 			"columnhead(i)\n",
 			g_date, ncdf + 1);
 	fclose(f);
+	return 0;
+}
+
+/* Runs gnuplot on charts.gp in dir, where it is installed. */
+static void run_gnuplot(const char *dir)
+{
+	char cmd[PATH_MAX + 64];
+	int ok;
+
 	if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
 		fprintf(stderr,
 			"shmk bench: gnuplot is not installed: the data and "
@@ -232,4 +262,24 @@ void plot(const char *dir)
 		     "topic.png)"
 		   : "gnuplot failed; data and charts.gp",
 		dir);
+}
+
+void plot(const char *dir)
+{
+	char xtics[16 * 40], ttics[16 * 40];
+	int ntopic_cols;
+
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		fprintf(stderr, "shmk bench: %s: %s\n", dir, strerror(errno));
+		return;
+	}
+	chart_dat(dir);
+	peers_dat(dir);
+	latency_dat(dir);
+	ntopic_cols = topic_dat(dir);
+	size_tics(xtics, sizeof(xtics), opt.sizes, opt.nsizes);
+	size_tics(ttics, sizeof(ttics), topic_sizes, ntopic_sizes);
+	if (write_gp(dir, xtics, ttics, ntopic_cols) < 0)
+		return;
+	run_gnuplot(dir);
 }
