@@ -19,47 +19,59 @@
  * carries a header and a checksum (verify.h) that the receiver checks; a
  * lost, repeated or corrupt message fails the run.  Peer libraries come
  * as plugins (transport.h, bench/peers/).
+ *
+ * This file reads the options and runs every measurement, then the
+ * report; shmk_bench.h names the files that do the rest.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
-#include <dlfcn.h>
-#include <errno.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdatomic.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <sys/utsname.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <shmk.h>
-
-#include "../bench.h"
 #include "builtin.h"
 #include "shmk_bench.h"
-#include "transport.h"
 #include "verify.h"
 
 /* ------------------------------------------------------------------ */
-/* Options                                                              */
+/* Options                                                            */
 /* ------------------------------------------------------------------ */
 
 struct bench_opts opt;
 
 /* ------------------------------------------------------------------ */
-/* Output helpers                                                       */
+/* Output helpers                                                     */
 /* ------------------------------------------------------------------ */
 
 int g_ncpu;
 char g_cpu[128], g_date[64];
 static int step_no, step_total;
+
+static void machine_info(void)
+{
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[256];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	g_ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	snprintf(g_cpu, sizeof(g_cpu), "unknown");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+			char *p = strchr(line, ':') + 2;
+
+			p[strcspn(p, "\n")] = 0;
+			snprintf(g_cpu, sizeof(g_cpu), "%s", p);
+			break;
+		}
+	if (f)
+		fclose(f);
+	gmtime_r(&now, &tm);
+	strftime(g_date, sizeof(g_date), "%Y-%m-%d %H:%M UTC", &tm);
+}
 
 static void progress(const char *fmt, ...)
 {
@@ -82,10 +94,8 @@ static void progress_done(void)
 		fprintf(stderr, "\r\033[K");
 }
 
-static int g_failed;
-
 /* ------------------------------------------------------------------ */
-/* Main                                                                 */
+/* Main                                                               */
 /* ------------------------------------------------------------------ */
 
 static void usage(FILE *f)
@@ -144,37 +154,14 @@ static int parse_sizes(const char *s)
 	return opt.nsizes ? 0 : -1;
 }
 
-static void machine_info(void)
+/*
+ * Reads the options into opt, the --only list into *only.  Returns -1 to
+ * go on with the run, else the exit status (--help, --list, a mistake).
+ */
+static int parse_args(int argc, char **argv, const char **only)
 {
-	FILE *f = fopen("/proc/cpuinfo", "r");
-	char line[256];
-	time_t now = time(NULL);
-	struct tm tm;
+	int i;
 
-	g_ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
-	snprintf(g_cpu, sizeof(g_cpu), "unknown");
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
-			char *p = strchr(line, ':') + 2;
-
-			p[strcspn(p, "\n")] = 0;
-			snprintf(g_cpu, sizeof(g_cpu), "%s", p);
-			break;
-		}
-	if (f)
-		fclose(f);
-	gmtime_r(&now, &tm);
-	strftime(g_date, sizeof(g_date), "%Y-%m-%d %H:%M UTC", &tm);
-}
-
-int main(int argc, char **argv)
-{
-	const char *only = NULL, *corrupt = getenv("SHMK_BENCH_CORRUPT");
-	int i, s, k, rep;
-
-	opt.secs = -1;
-	opt.reps = 0;
-	opt.corrupt = corrupt ? atol(corrupt) : -1;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
@@ -185,7 +172,7 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--json")) {
 			opt.fmt = F_JSON;
 		} else if (!strcmp(a, "--only") && v) {
-			only = v, i++;
+			*only = v, i++;
 		} else if (!strcmp(a, "--transports") && v) {
 			opt.only_t = v, i++;
 		} else if (!strcmp(a, "--sizes") && v) {
@@ -227,6 +214,13 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	return -1;
+}
+
+/* The sections to run, and the defaults of what was not given.  -1, or
+ * the exit status. */
+static int settle_options(const char *only)
+{
 	if (only) {
 		opt.chart = strstr(only, "chart") != NULL;
 		opt.peers = strstr(only, "peers") != NULL;
@@ -252,111 +246,110 @@ int main(int argc, char **argv)
 		memcpy(opt.sizes, def, sizeof(def));
 		opt.nsizes = 5;
 	}
+	return -1;
+}
+
+/* Every name of --transports is a transport of some section.  -1, or
+ * the exit status. */
+static int check_transports(void)
+{
+	for (const char *p = opt.only_t; p && *p;) {
+		size_t n = strcspn(p, ",");
+		char name[32];
+
+		snprintf(name, sizeof(name), "%.*s", (int)n, p);
+		if (!find_any(name)) {
+			fprintf(stderr,
+				"shmk bench: no transport '%s' "
+				"(shmk bench --list)\n",
+				name);
+			return 2;
+		}
+		p += n + (p[n] == ',');
+	}
+	return -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* The run                                                            */
+/* ------------------------------------------------------------------ */
+
+/* One measurement of r, into repeat rep. */
+static void measure_one(struct rec *r, int rep)
+{
+	if (r->section[0] == 'c') {
+		progress("chart: %u nodes of %s, %ur:%uw", r->nodes,
+			 size_str(r->size), r->readers, r->writers);
+		measure_chart(r, rep);
+	} else if (r->section[0] == 'p') {
+		progress("throughput: %s, %s", r->t->label, size_str(r->size));
+		measure_pair(r, rep);
+	} else if (!strcmp(r->section, "topic")) {
+		progress("topic: %s, %u subscriber%s, %s", r->t->label,
+			 r->readers, r->readers > 1 ? "s" : "",
+			 size_str(r->size));
+		if (r->t == &bt_shmk)
+			measure_pair(r, rep);
+		else
+			measure_fan(r, rep);
+	} else if (!strcmp(r->section, "topic-latency")) {
+		progress("topic latency: %s, %u subscriber%s", r->t->label,
+			 r->readers, r->readers > 1 ? "s" : "");
+		if (r->rtt)
+			measure_rtt(r, rep);
+		else
+			measure_fan_lat(r, rep);
+	} else {
+		progress("round trip: %s", r->t->label);
+		measure_rtt(r, rep);
+	}
+}
+
+/*
+ * Every measurement first, then the repeats in turns: a stretch of the
+ * host's noise spreads over all of them instead of spoiling every repeat
+ * of one.
+ */
+static void run_all(void)
+{
+	for (int rep = 0; rep < opt.reps; rep++)
+		for (int i = 0; i < nrecs; i++)
+			if (recs[i].st == ST_OK)
+				measure_one(&recs[i], rep);
+}
+
+int main(int argc, char **argv)
+{
+	const char *only = NULL, *corrupt = getenv("SHMK_BENCH_CORRUPT");
+	int rc, failed = 0;
+
+	opt.secs = -1;
+	opt.reps = 0;
+	opt.corrupt = corrupt ? atol(corrupt) : -1;
+	if ((rc = parse_args(argc, argv, &only)) >= 0 ||
+	    (rc = settle_options(only)) >= 0)
+		return rc;
 	opt.progress = isatty(2);
 	machine_info();
 	load_transports();
-	if (opt.only_t)
-		for (const char *p = opt.only_t; *p;) {
-			size_t n = strcspn(p, ",");
-			char name[32];
-
-			snprintf(name, sizeof(name), "%.*s", (int)n, p);
-			if (!find_any(name)) {
-				fprintf(stderr,
-					"shmk bench: no transport '%s' "
-					"(shmk bench --list)\n",
-					name);
-				return 2;
-			}
-			p += n + (p[n] == ',');
-		}
+	if ((rc = check_transports()) >= 0)
+		return rc;
 	if (ctl_map() < 0)
 		return 1;
 	signal(SIGPIPE, SIG_IGN);
 
-	/* What this run will do. */
-	{
-		int nt = 0;
-
-		for (i = 0; i < ntr; i++)
-			nt += wanted(tr[i]);
-		step_total = opt.reps * ((opt.chart ? 40 : 0) +
-					 (opt.peers ? nt * opt.nsizes : 0) +
-					 (opt.latency ? nt : 0) +
-					 (opt.topic ? topic_plan(0) : 0));
-		report_start(step_total);
-	}
-
-	/* Every measurement first, then the repeats in turns: a stretch of
-	 * the host's noise spreads over all of them instead of spoiling
-	 * every repeat of one. */
-	if (opt.chart)
-		for (s = 0; s < 2; s++)
-			for (k = 0; k < 4; k++)
-				for (i = 0; i < 5; i++) {
-					struct rec *r =
-						new_rec("chart", &bt_shmk,
-							chart_sizes[s]);
-
-					r->nodes = chart_nodes[i];
-					r->readers = chart_rw[k][0];
-					r->writers = chart_rw[k][1];
-				}
-	if (opt.peers)
-		for (i = 0; i < ntr; i++)
-			for (s = 0; wanted(tr[i]) && s < opt.nsizes; s++)
-				new_rec("peers", tr[i], opt.sizes[s]);
-	if (opt.latency)
-		for (i = 0; i < ntr; i++)
-			if (wanted(tr[i]))
-				new_rec("latency", tr[i], 64);
-	if (opt.topic)
-		topic_plan(1);
-	for (rep = 0; rep < opt.reps; rep++)
-		for (i = 0; i < nrecs; i++) {
-			struct rec *r = &recs[i];
-
-			if (r->st != ST_OK)
-				continue;
-			if (r->section[0] == 'c') {
-				progress("chart: %u nodes of %s, %ur:%uw",
-					 r->nodes, size_str(r->size),
-					 r->readers, r->writers);
-				measure_chart(r, rep);
-			} else if (r->section[0] == 'p') {
-				progress("throughput: %s, %s", r->t->label,
-					 size_str(r->size));
-				measure_pair(r, rep);
-			} else if (!strcmp(r->section, "topic")) {
-				progress("topic: %s, %u subscriber%s, %s",
-					 r->t->label, r->readers,
-					 r->readers > 1 ? "s" : "",
-					 size_str(r->size));
-				if (r->t == &bt_shmk)
-					measure_pair(r, rep);
-				else
-					measure_fan(r, rep);
-			} else if (!strcmp(r->section, "topic-latency")) {
-				progress("topic latency: %s, %u subscriber%s",
-					 r->t->label, r->readers,
-					 r->readers > 1 ? "s" : "");
-				if (r->rtt)
-					measure_rtt(r, rep);
-				else
-					measure_fan_lat(r, rep);
-			} else {
-				progress("round trip: %s", r->t->label);
-				measure_rtt(r, rep);
-			}
-		}
+	step_total = plan_steps();
+	report_start(step_total);
+	plan_rows();
+	run_all();
 	progress_done();
 
-	for (i = 0; i < nrecs; i++)
+	for (int i = 0; i < nrecs; i++)
 		if (recs[i].st == ST_FAIL)
-			g_failed++;
+			failed++;
 	report();
 	if (opt.plot)
 		plot(opt.plot);
 	report_failures();
-	return g_failed ? 1 : 0;
+	return failed ? 1 : 0;
 }

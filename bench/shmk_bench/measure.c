@@ -21,7 +21,7 @@
 #include "verify.h"
 
 /* ------------------------------------------------------------------ */
-/* peers: throughput of one channel, TX on CPU 0, RX on CPU 1           */
+/* peers: throughput of one channel, TX on CPU 0, RX on CPU 1         */
 /* ------------------------------------------------------------------ */
 
 /*
@@ -158,7 +158,7 @@ void measure_pair(struct rec *r, int i)
 }
 
 /* ------------------------------------------------------------------ */
-/* latency: 64-byte round trips through two channels                    */
+/* latency: 64-byte round trips through two channels                  */
 /* ------------------------------------------------------------------ */
 
 struct rtt {

@@ -21,7 +21,7 @@
 #include "verify.h"
 
 /* ------------------------------------------------------------------ */
-/* chart: the ring with 1-2 writer and 1-2 reader processes             */
+/* chart: the ring with 1-2 writer and 1-2 reader processes           */
 /* ------------------------------------------------------------------ */
 
 struct chart {

@@ -20,7 +20,7 @@
 #include "verify.h"
 
 /* ------------------------------------------------------------------ */
-/* topic: one publisher to 1, 2 or 4 subscriber processes               */
+/* topic: one publisher to 1, 2 or 4 subscriber processes             */
 /* ------------------------------------------------------------------ */
 
 /*

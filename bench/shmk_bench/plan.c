@@ -18,7 +18,7 @@
 #include "transport.h"
 
 /* ------------------------------------------------------------------ */
-/* The transports of this run                                           */
+/* The transports of this run                                         */
 /* ------------------------------------------------------------------ */
 
 const struct bt_transport *tr[MAX_T];
@@ -184,7 +184,7 @@ void list_transports(void)
 }
 
 /* ------------------------------------------------------------------ */
-/* Records                                                              */
+/* Records                                                            */
 /* ------------------------------------------------------------------ */
 
 struct rec *recs;
@@ -252,7 +252,7 @@ struct rec *find_rec(const char *section, const struct bt_transport *t,
 }
 
 /* ------------------------------------------------------------------ */
-/* The sections' plans                                                  */
+/* The sections' plans                                                */
 /* ------------------------------------------------------------------ */
 
 const unsigned chart_nodes[5] = {2, 5, 10, 20, 50};
@@ -348,4 +348,46 @@ int topic_plan(int create)
 			if (!strncmp(recs[i].section, "topic", 5))
 				recs[i].writers = 1;
 	return n;
+}
+
+/* How many measurements the run will make (the records of plan_rows(),
+ * times the repeats). */
+int plan_steps(void)
+{
+	int nt = 0;
+
+	for (int i = 0; i < ntr; i++)
+		nt += wanted(tr[i]);
+	return opt.reps *
+	       ((opt.chart ? 40 : 0) + (opt.peers ? nt * opt.nsizes : 0) +
+		(opt.latency ? nt : 0) + (opt.topic ? topic_plan(0) : 0));
+}
+
+/* A record for every measurement of the sections asked for. */
+void plan_rows(void)
+{
+	int i, s, k;
+
+	if (opt.chart)
+		for (s = 0; s < 2; s++)
+			for (k = 0; k < 4; k++)
+				for (i = 0; i < 5; i++) {
+					struct rec *r =
+						new_rec("chart", &bt_shmk,
+							chart_sizes[s]);
+
+					r->nodes = chart_nodes[i];
+					r->readers = chart_rw[k][0];
+					r->writers = chart_rw[k][1];
+				}
+	if (opt.peers)
+		for (i = 0; i < ntr; i++)
+			for (s = 0; wanted(tr[i]) && s < opt.nsizes; s++)
+				new_rec("peers", tr[i], opt.sizes[s]);
+	if (opt.latency)
+		for (i = 0; i < ntr; i++)
+			if (wanted(tr[i]))
+				new_rec("latency", tr[i], 64);
+	if (opt.topic)
+		topic_plan(1);
 }

@@ -28,7 +28,7 @@
 #define KILL_AFTER  20	   /* seconds a measurement may overrun */
 
 /* ------------------------------------------------------------------ */
-/* Options (main.c)                                                     */
+/* Options (main.c)                                                   */
 /* ------------------------------------------------------------------ */
 
 enum fmt { F_TEXT, F_CSV, F_JSON };
@@ -52,7 +52,7 @@ extern struct bench_opts opt;
 extern int g_ncpu;
 
 /* ------------------------------------------------------------------ */
-/* The transports of this run (plan.c)                                  */
+/* The transports of this run (plan.c)                                */
 /* ------------------------------------------------------------------ */
 
 /* The peers and latency sections': the built-in ones, then plugins. */
@@ -80,7 +80,7 @@ int is_shmk(const struct bt_transport *t);
 int wanted(const struct bt_transport *t);
 
 /* ------------------------------------------------------------------ */
-/* Records: one row of the results each (plan.c)                        */
+/* Records: one row of the results each (plan.c)                      */
 /* ------------------------------------------------------------------ */
 
 enum st { ST_OK, ST_NA, ST_FAIL };
@@ -129,9 +129,11 @@ extern unsigned topic_subs[3];
 extern int ntopic_subs;
 
 int topic_plan(int create);
+int plan_steps(void);
+void plan_rows(void);
 
 /* ------------------------------------------------------------------ */
-/* Processes: a control block shared with the children (child.c)       */
+/* Processes: a control block shared with the children (child.c)      */
 /* ------------------------------------------------------------------ */
 
 struct kid {
@@ -200,7 +202,7 @@ static inline int stopped(uint64_t seq)
 }
 
 /* ------------------------------------------------------------------ */
-/* Measurements, into repeat i of a record (measure*.c)                 */
+/* Measurements, into repeat i of a record (measure*.c)               */
 /* ------------------------------------------------------------------ */
 
 void measure_pair(struct rec *r, int i);    /* peers; topic: the ring */
@@ -240,7 +242,7 @@ void pair_tx(int k, void *arg);
 void pair_rx(int k, void *arg);
 
 /* ------------------------------------------------------------------ */
-/* The report (report.c, report_topic.c)                                */
+/* The report (report.c, report_topic.c)                              */
 /* ------------------------------------------------------------------ */
 
 /* The machine and the time of the run (main.c). */
