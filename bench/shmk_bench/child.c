@@ -56,24 +56,16 @@ void kid_ready_wait(void)
  * once every writer ended, then waits for the readers.  0, or -1 with
  * why filled.
  */
-int run_kids(int nw, int nr, kid_fn wfn, kid_fn rfn, void *arg, double secs,
-	     void (*after_writers)(void *), char *why, size_t whylen)
+/* Forks the n children, writers (wfn) first.  Returns how many started;
+ * fewer than n with why filled. */
+static int spawn(pid_t *pid, int nw, int n, kid_fn wfn, kid_fn rfn, void *arg,
+		 char *why, size_t whylen)
 {
-	pid_t pid[MAX_KIDS];
-	int n = nw + nr, i, bad = 0, ended = 0;
-	uint64_t deadline;
-
-	why[0] = 0;
-	memset(ctl, 0, offsetof(struct ctl, samples));
-	ctl->warm_ns = (uint64_t)(secs * 0.2e9);
-	fflush(NULL);
-	for (i = 0; i < n; i++) {
+	for (int i = 0; i < n; i++) {
 		pid[i] = fork();
 		if (pid[i] < 0) {
 			snprintf(why, whylen, "fork: %s", strerror(errno));
-			n = i;
-			bad = 1;
-			break;
+			return i;
 		}
 		if (pid[i] == 0) {
 			if (i < nw)
@@ -83,12 +75,19 @@ int run_kids(int nw, int nr, kid_fn wfn, kid_fn rfn, void *arg, double secs,
 			_exit(0);
 		}
 	}
-	/* Everyone opened, or give up after 15 s. */
-	deadline = now_ns() + 15000000000ull;
+	return n;
+}
+
+/* Until every child opened: 0, or 1 if one ended first or 15 s passed. */
+static int wait_ready(pid_t *pid, int n, char *why, size_t whylen)
+{
+	uint64_t deadline = now_ns() + 15000000000ull;
+	int bad = 0;
+
 	while (!bad && (int)atomic_load(&ctl->ready) < n) {
 		int st;
 
-		for (i = 0; i < n; i++)
+		for (int i = 0; i < n; i++)
 			if (pid[i] > 0 && waitpid(pid[i], &st, WNOHANG) > 0) {
 				pid[i] = -pid[i];
 				bad = 1;
@@ -99,19 +98,36 @@ int run_kids(int nw, int nr, kid_fn wfn, kid_fn rfn, void *arg, double secs,
 		}
 		usleep(1000);
 	}
-	if (!bad) {
-		ctl->t_go = now_ns();
-		atomic_store_explicit(&ctl->go, 1, memory_order_release);
-		usleep((useconds_t)(secs * 1e6));
-		atomic_store(&ctl->stop, 1);
-	}
-	/* Writers first, then the hook, then readers.  A process that
-	 * failed takes the others down with it. */
-	deadline = now_ns() + (uint64_t)KILL_AFTER * 1000000000ull;
+	return bad;
+}
+
+/* Kills and reaps the children still running. */
+static void kill_all(pid_t *pid, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (pid[i] > 0) {
+			kill(pid[i], SIGKILL);
+			waitpid(pid[i], NULL, 0);
+			pid[i] = -pid[i];
+		}
+}
+
+/*
+ * Reaps the children: writers first, then the hook, then readers.  A
+ * process that failed takes the others down with it.  Returns bad, or 1
+ * if a child failed, or -1 with why filled if they overran KILL_AFTER.
+ */
+static int reap(pid_t *pid, int n, int nw, int bad,
+		void (*after_writers)(void *), void *arg, char *why,
+		size_t whylen)
+{
+	uint64_t deadline = now_ns() + (uint64_t)KILL_AFTER * 1000000000ull;
+	int ended = 0;
+
 	while (ended < n) {
 		int st, reaped = 0, w;
 
-		for (i = 0; i < n; i++) {
+		for (int i = 0; i < n; i++) {
 			if (pid[i] <= 0 || waitpid(pid[i], &st, WNOHANG) <= 0)
 				continue;
 			pid[i] = -pid[i];
@@ -135,12 +151,7 @@ int run_kids(int nw, int nr, kid_fn wfn, kid_fn rfn, void *arg, double secs,
 		if (ended == n)
 			break;
 		if (bad || now_ns() > deadline) {
-			for (i = 0; i < n; i++)
-				if (pid[i] > 0) {
-					kill(pid[i], SIGKILL);
-					waitpid(pid[i], NULL, 0);
-					pid[i] = -pid[i];
-				}
+			kill_all(pid, n);
 			if (!bad) {
 				snprintf(why, whylen,
 					 "timed out (%d s past the end: a "
@@ -153,21 +164,56 @@ int run_kids(int nw, int nr, kid_fn wfn, kid_fn rfn, void *arg, double secs,
 		if (!reaped)
 			usleep(500);
 	}
+	return bad;
+}
+
+/* Why a run failed, from its children's reasons. */
+static void kids_why(char *why, size_t whylen)
+{
+	int i;
+
+	/* A verification failure first: the peer's "broken pipe" is only
+	 * its consequence. */
+	for (i = 0; i < MAX_KIDS; i++)
+		if (ctl->kid[i].err == -EBADMSG && ctl->kid[i].why[0]) {
+			snprintf(why, whylen, "%s", ctl->kid[i].why);
+			break;
+		}
+	for (i = 0; !why[0] && i < MAX_KIDS; i++)
+		if (ctl->kid[i].why[0]) {
+			snprintf(why, whylen, "%s", ctl->kid[i].why);
+			break;
+		}
+	if (!why[0])
+		snprintf(why, whylen, "a process failed");
+}
+
+int run_kids(int nw, int nr, kid_fn wfn, kid_fn rfn, void *arg, double secs,
+	     void (*after_writers)(void *), char *why, size_t whylen)
+{
+	pid_t pid[MAX_KIDS];
+	int n = nw + nr, started, bad;
+
+	why[0] = 0;
+	memset(ctl, 0, offsetof(struct ctl, samples));
+	ctl->warm_ns = (uint64_t)(secs * 0.2e9);
+	fflush(NULL);
+	started = spawn(pid, nw, n, wfn, rfn, arg, why, whylen);
+	bad = started < n;
+	n = started;
+	if (!bad)
+		bad = wait_ready(pid, n, why, whylen);
+	if (!bad) {
+		ctl->t_go = now_ns();
+		atomic_store_explicit(&ctl->go, 1, memory_order_release);
+		usleep((useconds_t)(secs * 1e6));
+		atomic_store(&ctl->stop, 1);
+	}
+	bad = reap(pid, n, nw, bad, after_writers, arg, why, whylen);
+	if (bad < 0)
+		return -1;
 	if (bad) {
-		/* A verification failure first: the peer's "broken pipe"
-		 * is only its consequence. */
-		for (i = 0; i < MAX_KIDS; i++)
-			if (ctl->kid[i].err == -EBADMSG && ctl->kid[i].why[0]) {
-				snprintf(why, whylen, "%s", ctl->kid[i].why);
-				break;
-			}
-		for (i = 0; !why[0] && i < MAX_KIDS; i++)
-			if (ctl->kid[i].why[0]) {
-				snprintf(why, whylen, "%s", ctl->kid[i].why);
-				break;
-			}
-		if (!why[0])
-			snprintf(why, whylen, "a process failed");
+		kids_why(why, whylen);
 		return -1;
 	}
 	return 0;

@@ -117,12 +117,81 @@ static void chart_shutdown(void *arg)
 	shmk_ring_shutdown(c->r);
 }
 
+/* Exactly once: every message each writer sent arrived at one reader,
+ * none twice (counts and sums of sequence numbers).  0, or -1 with r
+ * failed. */
+static int exactly_once(const struct chart *c, struct rec *r)
+{
+	for (int w = 0; w < c->nw; w++) {
+		uint64_t sent = ctl->kid[w].msgs, cnt = 0, sum = 0;
+
+		for (int k = c->nw; k < c->nw + c->nr; k++) {
+			cnt += ctl->kid[k].cnt[w];
+			sum += ctl->kid[k].seqsum[w];
+		}
+		if (cnt != sent || sum != (sent ? sent * (sent - 1) / 2 : 0)) {
+			r->st = ST_FAIL;
+			snprintf(r->why, sizeof(r->why),
+				 "writer %d sent %llu messages, readers got "
+				 "%llu (sums %llu / %llu)",
+				 w, (unsigned long long)sent,
+				 (unsigned long long)cnt,
+				 (unsigned long long)sum,
+				 (unsigned long long)(sent ? sent * (sent - 1) /
+								      2
+							   : 0));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The rate into repeat i of r, over the window: from the last reader to
+ * open it to the last end. */
+static void chart_rate(const struct chart *c, struct rec *r, int i)
+{
+	double n = 0, s, t_end = 0, t_mark = 0;
+	int k;
+
+	for (k = c->nw; k < c->nw + c->nr; k++) {
+		struct kid *kd = &ctl->kid[k];
+
+		if ((double)kd->t_end > t_end)
+			t_end = (double)kd->t_end;
+		if (!kd->t_mark) { /* this reader never got past warm-up */
+			t_mark = (double)ctl->t_go;
+			n = 0;
+			break;
+		}
+		if ((double)kd->t_mark > t_mark)
+			t_mark = (double)kd->t_mark;
+	}
+	if (t_mark == (double)ctl->t_go) {
+		for (k = c->nw; k < c->nw + c->nr; k++)
+			n += (double)ctl->kid[k].msgs;
+	} else {
+		/* Messages after each reader's mark, over the span from the
+		 * earliest mark; close enough, both readers run together. */
+		double first = t_mark;
+
+		for (k = c->nw; k < c->nw + c->nr; k++) {
+			n += (double)(ctl->kid[k].msgs - ctl->kid[k].n_mark);
+			if ((double)ctl->kid[k].t_mark < first)
+				first = (double)ctl->kid[k].t_mark;
+		}
+		t_mark = first;
+	}
+	s = (t_end - t_mark) / 1e9;
+	r->mps[i] = n / s;
+	r->gbps[i] = n * (double)r->size / s / 1e9;
+	r->nrep = i + 1;
+}
+
 void measure_chart(struct rec *r, int i)
 {
 	struct chart c = {
 		.size = r->size, .nw = (int)r->writers, .nr = (int)r->readers};
-	double n = 0, s, t_end = 0, t_mark = 0;
-	int rc, w, k;
+	int rc;
 
 	chan_name(c.name, sizeof(c.name));
 	rc = shmk_ring_create(c.name, r->nodes, r->size, NULL, &c.r);
@@ -140,60 +209,7 @@ void measure_chart(struct rec *r, int i)
 		r->st = ST_FAIL;
 		return;
 	}
-	/* Exactly once: every message each writer sent arrived at one
-	 * reader, none twice (counts and sums of sequence numbers). */
-	for (w = 0; w < c.nw; w++) {
-		uint64_t sent = ctl->kid[w].msgs, cnt = 0, sum = 0;
-
-		for (k = c.nw; k < c.nw + c.nr; k++) {
-			cnt += ctl->kid[k].cnt[w];
-			sum += ctl->kid[k].seqsum[w];
-		}
-		if (cnt != sent || sum != (sent ? sent * (sent - 1) / 2 : 0)) {
-			r->st = ST_FAIL;
-			snprintf(r->why, sizeof(r->why),
-				 "writer %d sent %llu messages, readers got "
-				 "%llu (sums %llu / %llu)",
-				 w, (unsigned long long)sent,
-				 (unsigned long long)cnt,
-				 (unsigned long long)sum,
-				 (unsigned long long)(sent ? sent * (sent - 1) /
-								      2
-							   : 0));
-			return;
-		}
-	}
-	/* The window: from the last reader to open it to the last end. */
-	for (k = c.nw; k < c.nw + c.nr; k++) {
-		struct kid *kd = &ctl->kid[k];
-
-		if ((double)kd->t_end > t_end)
-			t_end = (double)kd->t_end;
-		if (!kd->t_mark) { /* this reader never got past warm-up */
-			t_mark = (double)ctl->t_go;
-			n = 0;
-			break;
-		}
-		if ((double)kd->t_mark > t_mark)
-			t_mark = (double)kd->t_mark;
-	}
-	if (t_mark == (double)ctl->t_go) {
-		for (k = c.nw; k < c.nw + c.nr; k++)
-			n += (double)ctl->kid[k].msgs;
-	} else {
-		/* Messages after each reader's mark, over the span from the
-		 * earliest mark; close enough, both readers run together. */
-		double first = t_mark;
-
-		for (k = c.nw; k < c.nw + c.nr; k++) {
-			n += (double)(ctl->kid[k].msgs - ctl->kid[k].n_mark);
-			if ((double)ctl->kid[k].t_mark < first)
-				first = (double)ctl->kid[k].t_mark;
-		}
-		t_mark = first;
-	}
-	s = (t_end - t_mark) / 1e9;
-	r->mps[i] = n / s;
-	r->gbps[i] = n * (double)r->size / s / 1e9;
-	r->nrep = i + 1;
+	if (exactly_once(&c, r) < 0)
+		return;
+	chart_rate(&c, r, i);
 }

@@ -35,11 +35,28 @@ static void text_target(const char *what, const struct rec *a, double va,
 	       (at_most ? x <= bound : x >= bound) ? "met" : "MISSED");
 }
 
-void text_topic(void)
+/* A cell of the rates table: messages/s per subscriber, then GB/s
+ * delivered to all; "-" where r is NULL. */
+static void rate_cell(char *cell, size_t n, const struct rec *r)
 {
-	const struct bt_transport *ice = topic_peer("iceoryx");
-	struct rec *a, *b;
-	char m[32], cell[40];
+	char m[32];
+
+	if (!r)
+		snprintf(cell, n, "-");
+	else if (r->st != ST_OK)
+		snprintf(cell, n, "%s", cell_status(r));
+	else {
+		fmt_rate(m, sizeof(m), MED(r, mps), "/s");
+		snprintf(cell, n, "%s %7.2f", m, MED(r, gbps));
+	}
+}
+
+/* The rates table: its heading, a row per transport and subscriber
+ * count, and the ring's copy mode at 64 B as the reference. */
+static void topic_rates(void)
+{
+	struct rec *a;
+	char cell[40];
 	int shared = 0;
 
 	for (int j = 0; j < ntopic_subs; j++)
@@ -73,17 +90,7 @@ void text_topic(void)
 					find_topic(topic_tr[i], topic_sizes[s],
 						   topic_subs[j]);
 
-				if (!r)
-					snprintf(cell, sizeof(cell), "-");
-				else if (r->st != ST_OK)
-					snprintf(cell, sizeof(cell), "%s",
-						 cell_status(r));
-				else {
-					fmt_rate(m, sizeof(m), MED(r, mps),
-						 "/s");
-					snprintf(cell, sizeof(cell), "%s %7.2f",
-						 m, MED(r, gbps));
-				}
+				rate_cell(cell, sizeof(cell), r);
 				printf(" %19s", cell);
 			}
 			printf("\n");
@@ -92,21 +99,17 @@ void text_topic(void)
 	if (a) {
 		printf("   %-30s %4u", "shmk ring (copy), reference", 1u);
 		for (int s = 0; s < ntopic_sizes; s++) {
-			if (topic_sizes[s] != 64)
-				snprintf(cell, sizeof(cell), "-");
-			else if (a->st != ST_OK)
-				snprintf(cell, sizeof(cell), "%s",
-					 cell_status(a));
-			else {
-				fmt_rate(m, sizeof(m), MED(a, mps), "/s");
-				snprintf(cell, sizeof(cell), "%s %7.2f", m,
-					 MED(a, gbps));
-			}
+			rate_cell(cell, sizeof(cell),
+				  topic_sizes[s] == 64 ? a : NULL);
 			printf(" %19s", cell);
 		}
 		printf("\n");
 	}
+}
 
+/* The 64-byte publish-to-receive latency, by transport and subscribers. */
+static void topic_latency(void)
+{
 	printf("\n   64-byte publish-to-receive latency, microseconds: a "
 	       "CLOCK_MONOTONIC time\n   stamp in each message, read again "
 	       "by each subscriber once it has the message\n   and has "
@@ -132,6 +135,12 @@ void text_topic(void)
 		printf("   %-44s %4u %9.2f %9.2f %9.2f\n", lab, r->readers,
 		       MED(r, p50) / h, MED(r, p99) / h, MED(r, p999) / h);
 	}
+}
+
+/* The topic's better mode against iceoryx (ice) and the tee. */
+static void topic_ratios(const struct bt_transport *ice)
+{
+	char cell[40];
 
 	/* Against the references, at every size and count measured: the
 	 * bandwidth delivered by the topic's better mode over theirs. */
@@ -170,6 +179,12 @@ void text_topic(void)
 			printf("\n");
 		}
 	}
+}
+
+/* The targets, as ratios measured in this run. */
+static void topic_targets(const struct bt_transport *ice)
+{
+	struct rec *a, *b;
 
 	printf("\n   Targets, as ratios measured in this run:\n");
 	a = find_topic(&bt_topic, 64, 1);
@@ -190,4 +205,14 @@ void text_topic(void)
 		    "one way (half its round trip; <= 1.3x)",
 		    a, a ? MED(a, p50) : 0, "the ring", b,
 		    b ? MED(b, p50) / 2 : 0, "us", 1, 1.3);
+}
+
+void text_topic(void)
+{
+	const struct bt_transport *ice = topic_peer("iceoryx");
+
+	topic_rates();
+	topic_latency();
+	topic_ratios(ice);
+	topic_targets(ice);
 }

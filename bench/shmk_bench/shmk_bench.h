@@ -1,16 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * shmk_bench.h - what the files of shmk-bench share (not an interface of
- * shmk): the options, the transports and records of the run.
+ * shmk): the options, the transports and records of the run, the
+ * children's control block, the measurements and the report.
  *
- *   main.c     options, the run: every measurement, then the report
- *   plan.c     the transports of this run and the records to measure
- *   child.c    the processes of a measurement
- *   measure.c  the peers and latency sections' measurements, and the
- *              sending and receiving processes they share with the topic's
- *   measure_chart.c, measure_topic.c  the chart and topic sections'
- *   report.c   text, CSV and JSON (report_topic.c: the topic's tables)
- *   plot.c     the charts (gnuplot)
+ *   main.c           options; the run: every measurement, then the report
+ *   plan.c           the transports of this run and the records to measure
+ *   child.c          the processes of a measurement
+ *   endpoint.h       sending and receiving one verified message (inline)
+ *   measure.c        the peers and latency sections, and the sending and
+ *                    receiving processes the topic section shares
+ *   measure_chart.c  the chart section (the ring by node count)
+ *   measure_topic.c  the topic section
+ *   report.c         text, CSV and JSON; report_topic.c the topic's text
+ *   plot.c           the charts (gnuplot)
+ *   builtin.c, topic.c  the built-in transports (builtin.h, transport.h)
+ *   verify.h         every message's header and checksum
  */
 #ifndef SHMK_BENCH_SHMK_BENCH_H
 #define SHMK_BENCH_SHMK_BENCH_H
