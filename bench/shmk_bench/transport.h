@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * transport.h - the contract between `shmk bench` (bench/shmk_bench.c)
+ * transport.h - the contract between `shmk bench` (bench/shmk_bench/)
  * and a transport: shmk itself, a pipe, a socket, or a peer library
  * built as a plugin in bench/peers/.
  *

@@ -20,7 +20,7 @@
 
 #include <shmk.h>
 
-#include "bench.h"
+#include "../bench.h"
 #include "builtin.h"
 
 /* ------------------------------------------------------------------ */

@@ -26,7 +26,7 @@
 
 #include <shmk.h>
 
-#include "bench.h"
+#include "../bench.h"
 #include "builtin.h"
 
 /* ------------------------------------------------------------------ */
