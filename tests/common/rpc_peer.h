@@ -4,6 +4,9 @@
  * without shmk_rpc_connect: the abstract address named after the server
  * object's nonce (docs/format.md).  For the tests that speak the
  * handshake by hand (test_chaos, test_rpc_hostile).
+ *
+ * It includes src/internal.h: shmk__region_peek() reads the header
+ * (struct shmk__hdr) without attaching, for its nonce.
  */
 #ifndef SHMK_RPC_PEER_H
 #define SHMK_RPC_PEER_H

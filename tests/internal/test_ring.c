@@ -5,6 +5,11 @@
  * zero-length messages, timeouts, shutdown, zero-copy reserve/commit/
  * abort and acquire/release, reservation order, geometry limits, stats,
  * and a corrupt ring.
+ *
+ * White-box: src/internal.h for SHMK__HDR_SIZE (to find node 0's length
+ * word in a ring's file) and shmk__ring_region() (to reach an anonymous
+ * ring's mapping and overwrite its operation slots' intents): the API
+ * gives no way to corrupt a live ring.
  */
 #include <fcntl.h>
 #include <pthread.h>

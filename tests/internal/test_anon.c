@@ -3,6 +3,9 @@
  * test_anon - anonymous buffers: no name anywhere, shared with another
  * process over a UNIX socket, sealed so that no peer can shrink them; and
  * the descriptor-passing helpers' errors.
+ *
+ * White-box: src/internal.h for SHMK__HDR_SIZE, the header's size,
+ * to lay out by hand the image of a buffer a peer hands over in a memfd.
  */
 #include <fcntl.h>
 #include <sys/mman.h>

@@ -4,6 +4,10 @@
  * directories at a name (a canary behind a symlink stays untouched), corrupt
  * headers of every sort, untrusted owners and modes; and that modes are
  * exactly as asked whatever the umask.
+ *
+ * White-box: src/internal.h for struct shmk__hdr, SHMK__MAGIC,
+ * SHMK__VERSION and SHMK__HDR_SIZE: each field of a real object's header
+ * is corrupted in turn, and a file's size is checked against the layout.
  */
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -14,6 +14,11 @@
  * The server runs in this process (its threads, descriptors and RSS are
  * measured from /proc/self); clients are children that drop to other
  * uids with setresuid, so the test needs root: skipped (77) otherwise.
+ *
+ * White-box: src/internal.h for SHMK__RPC_ANSWER_SIZE, the size of the
+ * server's answer to a hello, and through rpc_peer.h shmk__region_peek()
+ * (the server's nonce, which names its socket): the clients speak the
+ * handshake by hand, as a hostile one would.
  */
 #include <fcntl.h>
 #include <grp.h>

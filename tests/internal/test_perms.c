@@ -27,6 +27,10 @@
  * Skipped (77) when not run as root: playing two users needs it.
  *
  * Usage: test_perms SHMK-TOOL
+ *
+ * White-box: src/internal.h for SHMK__HDR_SIZE, the header's size: the
+ * sealed memfd is truncated to exactly its header, and a hole is punched
+ * in its data past it.
  */
 #include <fcntl.h>
 #include <grp.h>

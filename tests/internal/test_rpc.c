@@ -12,6 +12,10 @@
  * them and keeps serving honest clients).
  *
  * "threads" runs the in-process parts only (for ThreadSanitizer).
+ *
+ * White-box: src/internal.h for shmk__rpc_out_ring(), a client's request
+ * ring, into which the hostile client writes malformed frames: the API
+ * only ever writes well-made ones.
  */
 #include <pthread.h>
 #include <sys/resource.h>

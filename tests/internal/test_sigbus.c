@@ -17,6 +17,9 @@
  *     the last one is still found.
  *
  * Usage: test_sigbus
+ *
+ * White-box: src/internal.h for SHMK__HDR_SIZE, the header's size: files
+ * are shrunk to the header alone or to a chosen page of their data.
  */
 #include <fcntl.h>
 #include <pthread.h>

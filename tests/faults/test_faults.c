@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_faults - every system call and allocation an API path makes is
- * failed in turn.  Under the fault-injection shim (tests/faultinj.c,
+ * failed in turn.  Under the fault-injection shim (faults/faultinj.c,
  * LD_PRELOAD; the test re-executes itself with it), each path runs with
  * the Nth call that can fail with ENOMEM, ENOSPC, EMFILE or EINTR
  * failing, for N = 1, 2, ... until the path makes fewer than N such

@@ -19,6 +19,11 @@
  *     again; another user's force removes nothing; a directory, a FIFO or
  *     a symlink at a name is never removed.
  * Skipped (77) when not run as root: playing two users needs it.
+ *
+ * White-box: src/internal.h for SHMK__MAX_PARTS and SHMK__LOCK_BYTE()
+ * (the participant table's size and the bytes whose OFD locks say who
+ * lives, which the forger read-locks) and shmk__ofd_held() (to see that
+ * it holds the dead holder's byte).
  */
 #include <fcntl.h>
 #include <grp.h>
