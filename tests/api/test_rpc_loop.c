@@ -328,6 +328,7 @@ static void test_dispatch_across_processes(void)
 
 int main(int argc, char **argv)
 {
+	check_init();
 	g_name = tname("rpcloop");
 	test_client_loop();
 	test_ended_before_arming();
