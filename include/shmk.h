@@ -183,14 +183,14 @@ enum {
 	 * all writing until the handle closes), and take no locked
 	 * instruction per message: small messages move faster (about 1.1x
 	 * at 64 B, a round trip 0.87x, docs/benchmarks.md).  The mode is part
-	 * of the ring: openers learn it.
+	 * of the ring: openers learn it, shmk_stat() gives it in flags.
 	 */
 	SHMK_F_SINGLE_WRITER = 1u << 3,
 	SHMK_F_SINGLE_READER = 1u << 4,
 	/*
 	 * shmk_topic_create: overwrite the oldest messages rather than wait
 	 * for slow subscribers (see shmk_topic).  Part of the topic: openers
-	 * learn it.
+	 * learn it, shmk_stat() gives it in flags.
 	 */
 	SHMK_F_LOSSY = 1u << 5,
 };
@@ -252,6 +252,35 @@ int shmk_unlink(const char *name);
  * negative errno from the system.  Thread-safe.
  */
 int shmk_unlink_force(const char *name);
+
+/*
+ * shmk_path - the path of the file behind a name, as create and open
+ * resolve it: "/dev/shm/shmk.<name>" for a plain name, the name itself
+ * for a file path (a name containing '/').  Whether an object exists
+ * there is not looked at.  Writes the path and its terminating NUL to buf,
+ * never a part of it: on failure buf holds "" (if cap > 0).
+ * Returns 0 on success, -EINVAL for a bad name (or NULL buf with cap > 0),
+ * -ENAMETOOLONG if the name is too long, -ERANGE if the path and its NUL
+ * need more than cap bytes.  Thread-safe.
+ */
+int shmk_path(const char *name, char *buf, size_t cap);
+
+/*
+ * shmk_list - call fn(name, arg) for each named object of /dev/shm: each
+ * regular file "shmk.<name>" there whose <name> is a valid plain name
+ * (what `shmk ls` lists).  The name passed is valid only during the
+ * call.  Persisted objects (file paths) and anonymous objects are not
+ * listed, nor are non-regular files; a listed file need not hold a shmk
+ * object (shmk_stat() says).  The order is unspecified (the directory's).
+ * Objects may be created and removed meanwhile, fn included: one created
+ * or removed during the walk may or may not be seen, a name seen may be
+ * gone by the time it is used, and one removed and created again may be
+ * given twice.  A non-zero return from fn stops the walk.
+ * Returns 0 once every name was given, fn's non-zero value if it stopped
+ * the walk, -EINVAL for a NULL fn, or the negative errno of opening or
+ * reading the directory.  Thread-safe (fn is called in the caller's thread).
+ */
+int shmk_list(int (*fn)(const char *name, void *arg), void *arg);
 
 /*
  * Waiting in an event loop, and waking a blocked call.
@@ -1278,7 +1307,11 @@ struct shmk_stat {
 	struct shmk_stat_part part[SHMK_STAT_MAX_PARTS];
 	int ncounters; /* entries used in counter[] */
 	uint64_t counter[SHMK_STAT_MAX_COUNTERS]; /* shmk_stat_counter_name() */
-	unsigned flags; /* SHMK_F_KEEP if created to outlive its creator */
+	/* SHMK_F_KEEP if created to outlive its creator; and the creation
+	 * flags that are part of the object: a ring's mode
+	 * (SHMK_F_SINGLE_WRITER, SHMK_F_SINGLE_READER; neither: many writers
+	 * and readers), a topic's SHMK_F_LOSSY */
+	unsigned flags;
 };
 
 /*

@@ -200,7 +200,7 @@ static void check_topic(struct checker *k, const struct shmk_stat *st,
 			"%zu, %s; the header %s",
 			shmk_topic_capacity(t), shmk_topic_max_msg(t),
 			shmk_topic_lossy(t) ? "lossy" : "lossless",
-			geom_of(st->kind, st->geom, st->ngeom, geom,
+			geom_of(st->kind, st->geom, st->ngeom, st->flags, geom,
 				sizeof(geom)));
 		return;
 	}

@@ -52,6 +52,9 @@ static const struct create_kind {
 	((uint64_t)SIZE_MAX < (UINT64_C(1) << 46) ? (uint64_t)SIZE_MAX         \
 						  : (UINT64_C(1) << 46))
 
+/* The flags shmk_stat() gives for a ring's mode. */
+#define RING_MODE (SHMK_F_SINGLE_WRITER | SHMK_F_SINGLE_READER)
+
 struct create_req {
 	const char *name;
 	const struct create_kind *k;
@@ -60,6 +63,7 @@ struct create_req {
 	int ngeom;
 	int set; /* event: start set */
 	unsigned mode, given;
+	unsigned flags; /* a ring's mode: SHMK_F_SINGLE_WRITER, _READER */
 	int open_or_create, verbose;
 };
 
@@ -161,11 +165,14 @@ static int create_options(struct create_req *q, int argc, char **argv)
 		}
 	switch (q->k->kind) {
 	case SHMK_KIND_RING:
-		/* The mode is the ring's third geometry field. */
+		/* The mode is the ring's third geometry field, whose value
+		 * is the library's business: it is compared and shown
+		 * through flags (geom_is_mode()). */
 		q->geom[0] = nodes;
 		q->geom[1] = node_size;
-		q->geom[2] = (q->given & C_SINGLE_W ? 1 : 0) |
-			     (q->given & C_SINGLE_R ? 2 : 0);
+		q->geom[2] = 0;
+		q->flags = (q->given & C_SINGLE_W ? SHMK_F_SINGLE_WRITER : 0) |
+			   (q->given & C_SINGLE_R ? SHMK_F_SINGLE_READER : 0);
 		q->ngeom = 3;
 		break;
 	case SHMK_KIND_TOPIC:
@@ -215,10 +222,7 @@ static int create_call(const struct create_req *q, const struct shmk_opts *o,
 	switch (q->k->kind) {
 	case SHMK_KIND_RING:
 		ro = *o;
-		if (q->given & C_SINGLE_W)
-			ro.flags |= SHMK_F_SINGLE_WRITER;
-		if (q->given & C_SINGLE_R)
-			ro.flags |= SHMK_F_SINGLE_READER;
+		ro.flags |= q->flags;
 		rc = shmk_ring_create(q->name, (size_t)q->geom[0],
 				      (size_t)q->geom[1], &ro, &r);
 		if (!rc) {
@@ -281,14 +285,16 @@ static int create_same(const struct create_req *q, const struct shmk_stat *st)
 		     a_kind(q->k->name, ak2, sizeof(ak2)));
 		return -1;
 	}
-	same = st->ngeom == q->ngeom;
+	same = st->ngeom == q->ngeom &&
+	       (st->flags & RING_MODE) == (q->flags & RING_MODE);
 	for (i = 0; same && i < q->ngeom; i++)
-		same = st->geom[i] == q->geom[i];
+		same = geom_is_mode(st->kind, i) || st->geom[i] == q->geom[i];
 	if (!same) {
 		errf("create", name, "exists as %s of %s, not the %s asked for",
 		     a_kind(q->k->name, ak, sizeof(ak)),
-		     geom_of(st->kind, st->geom, st->ngeom, have, sizeof(have)),
-		     geom_of(q->k->kind, q->geom, q->ngeom, want,
+		     geom_of(st->kind, st->geom, st->ngeom, st->flags, have,
+			     sizeof(have)),
+		     geom_of(q->k->kind, q->geom, q->ngeom, q->flags, want,
 			     sizeof(want)));
 		return -1;
 	}
@@ -333,7 +339,7 @@ static int run_create(int argc, char **argv)
 	o.mode = q.mode;
 	o.flags = SHMK_F_KEEP;
 	rc = create_call(&q, &o, &st, &src);
-	geom_of(q.k->kind, q.geom, q.ngeom, geom, sizeof(geom));
+	geom_of(q.k->kind, q.geom, q.ngeom, q.flags, geom, sizeof(geom));
 	if (!rc) {
 		if (q.verbose)
 			printf("created %s %s (%s, mode %04o, keep)\n",

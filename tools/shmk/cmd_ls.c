@@ -21,10 +21,11 @@ static void json_describe(struct json *j, const char *name,
 	char path[4096 + 16], buf[64], user[64];
 	int i, lag;
 
-	backing_path(name, path, sizeof(path));
 	json_open_object(j, NULL);
 	json_str(j, "name", name);
-	json_str(j, "path", path);
+	/* A bad name has no file to give. */
+	if (!shmk_path(name, path, sizeof(path)))
+		json_str(j, "path", path);
 	if (rc < 0) {
 		json_str(j, "error", shmk_strerror(rc));
 		json_int(j, "errno", -rc);
@@ -91,7 +92,8 @@ static const char *geom_str(const struct shmk_stat *st, char *buf, size_t cap)
 	size_t len;
 	int lag;
 
-	len = strlen(geom_of(st->kind, st->geom, st->ngeom, buf, cap));
+	len = strlen(
+		geom_of(st->kind, st->geom, st->ngeom, st->flags, buf, cap));
 	lag = lag_index(st);
 	if (lag >= 0 && len < cap)
 		snprintf(buf + len, cap - len, " lag=%llu",
@@ -178,7 +180,7 @@ static int run_ls(int argc, char **argv)
 static void print_topic(const struct shmk_stat *st)
 {
 	uint64_t subs = counter_of(st, "subscribers");
-	int lossy = st->ngeom > 2 && st->geom[2];
+	int lossy = !!(st->flags & SHMK_F_LOSSY);
 
 	printf("policy:       %s\n",
 	       lossy ? "lossy (the oldest messages are overwritten)"
@@ -201,9 +203,9 @@ static void print_info(const char *name, const struct shmk_stat *st)
 	char path[4096 + 16], buf[64], user[32];
 	int i;
 
-	backing_path(name, path, sizeof(path));
 	printf("name:         %s\n", name);
-	printf("path:         %s\n", path);
+	if (!shmk_path(name, path, sizeof(path)))
+		printf("path:         %s\n", path);
 	printf("kind:         %s\n", kind_str(st->kind, buf, sizeof(buf)));
 	printf("state:        %s\n", shmk_state_name(st->state));
 	if (st->flags & SHMK_F_KEEP)
@@ -218,8 +220,8 @@ static void print_info(const char *name, const struct shmk_stat *st)
 	       (unsigned long long)st->total_size,
 	       human_size(st->total_size, buf, sizeof(buf)),
 	       (unsigned long long)st->header_size);
-	printf("geometry:     %s\n",
-	       geom_of(st->kind, st->geom, st->ngeom, buf, sizeof(buf)));
+	printf("geometry:     %s\n", geom_of(st->kind, st->geom, st->ngeom,
+					     st->flags, buf, sizeof(buf)));
 	printf("creator:      pid %d, %s, %s\n", (int)st->creator_pid,
 	       user_name(st->creator_uid, user, sizeof(user)),
 	       st->creator_alive ? "alive" : "gone");

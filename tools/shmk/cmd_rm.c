@@ -91,8 +91,8 @@ static int run_gc(int argc, char **argv)
 		/* Other users' objects are none of our business (nor could
 		 * we remove them: /dev/shm is sticky).  Named if asked for
 		 * by a pattern, else counted. */
-		backing_path(name, path, sizeof(path));
-		if (lstat(path, &fs) < 0 || !S_ISREG(fs.st_mode))
+		if (shmk_path(name, path, sizeof(path)) < 0 ||
+		    lstat(path, &fs) < 0 || !S_ISREG(fs.st_mode))
 			continue;
 		if (fs.st_uid != me) {
 			if (optind < argc)

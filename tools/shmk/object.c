@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * object.c - what the tool says about an object: its kind, geometry and
- * counters by name, sizes, users and times, and the names in /dev/shm.
+ * counters by name, sizes, users and times, and the names of the objects.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -61,15 +60,6 @@ const char *time_str(uint64_t ns, char *buf, size_t cap)
 	    !strftime(buf, cap, "%Y-%m-%d %H:%M:%S", &tm))
 		snprintf(buf, cap, "-");
 	return buf;
-}
-
-/* The file behind a name, as the library resolves it. */
-void backing_path(const char *name, char *buf, size_t cap)
-{
-	if (strchr(name, '/'))
-		snprintf(buf, cap, "%s", name);
-	else
-		snprintf(buf, cap, "%s/%s%s", SHM_DIR, SHM_PREFIX, name);
 }
 
 /* Names of a kind's geometry fields and counters; a kind this tool does
@@ -157,64 +147,69 @@ void free_names(char **names, size_t n)
 	free(names);
 }
 
-/* The names of the entries shmk.* of /dev/shm, sorted, in *out and
- * their number in *count.  Returns 0 or a negative errno. */
-int list_names(char ***out, size_t *count)
-{
-	size_t n = 0, cap = 32;
-	struct dirent *e;
+struct name_list {
 	char **names;
-	DIR *d;
+	size_t n, cap;
+};
 
-	*out = NULL;
-	*count = 0;
-	d = opendir(SHM_DIR);
-	if (!d)
-		return -errno;
-	names = malloc(cap * sizeof(*names));
-	if (!names) {
-		closedir(d);
-		return -ENOMEM;
-	}
-	while ((e = readdir(d))) {
-		if (strncmp(e->d_name, SHM_PREFIX, strlen(SHM_PREFIX)) != 0 ||
-		    !e->d_name[strlen(SHM_PREFIX)])
-			continue;
-		if (n == cap) {
-			char **nn;
+/* shmk_list()'s callback: keeps a copy of name. */
+static int add_name(const char *name, void *arg)
+{
+	struct name_list *l = arg;
 
-			cap *= 2;
-			nn = realloc(names, cap * sizeof(*names));
-			if (!nn)
-				break;
-			names = nn;
-		}
-		names[n] = strdup(e->d_name + strlen(SHM_PREFIX));
-		if (!names[n])
-			break;
-		n++;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 32;
+		char **nn = realloc(l->names, cap * sizeof(*nn));
+
+		if (!nn)
+			return -ENOMEM;
+		l->names = nn;
+		l->cap = cap;
 	}
-	closedir(d);
-	if (e) { /* stopped early: out of memory */
-		free_names(names, n);
+	l->names[l->n] = strdup(name);
+	if (!l->names[l->n])
 		return -ENOMEM;
-	}
-	if (n)
-		qsort(names, n, sizeof(*names), cmp_str);
-	*out = names;
-	*count = n;
+	l->n++;
 	return 0;
 }
 
-/* "nodes=8 node_size=4096": the geometry asked for or found.  A ring's
- * mode reads "single=writer" (or reader, or writer+reader), and is left
- * out for a ring of many writers and readers; a topic's policy reads
- * "lossless" or "lossy". */
-const char *geom_of(int kind, const uint64_t *geom, int n, char *buf,
-		    size_t cap)
+/* The names of the objects shmk_list() gives, sorted, in *out and their
+ * number in *count.  Returns 0 or a negative errno. */
+int list_names(char ***out, size_t *count)
 {
-	static const char *const single[] = {"", "writer", "reader",
-					     "writer+reader"};
+	struct name_list l = {0};
+	int rc;
+
+	*out = NULL;
+	*count = 0;
+	rc = shmk_list(add_name, &l);
+	if (rc < 0) {
+		free_names(l.names, l.n);
+		return rc;
+	}
+	if (l.n)
+		qsort(l.names, l.n, sizeof(*l.names), cmp_str);
+	*out = l.names;
+	*count = l.n;
+	return 0;
+}
+
+int geom_is_mode(int kind, int i)
+{
+	const char *n = shmk_stat_geom_name(kind, i);
+
+	return kind == SHMK_KIND_RING && n && !strcmp(n, "single");
+}
+
+/* "nodes=8 node_size=4096": the geometry asked for or found.  A ring's
+ * mode, from flags, reads "single=writer" (or reader, or writer+reader),
+ * and is left out for a ring of many writers and readers; a topic's
+ * policy reads "lossless" or "lossy". */
+const char *geom_of(int kind, const uint64_t *geom, int n, unsigned flags,
+		    char *buf, size_t cap)
+{
+	const unsigned sw = flags & SHMK_F_SINGLE_WRITER,
+		       sr = flags & SHMK_F_SINGLE_READER;
 	size_t len = 0;
 	char nb[32];
 	int i;
@@ -223,11 +218,14 @@ const char *geom_of(int kind, const uint64_t *geom, int n, char *buf,
 	for (i = 0; i < n && len < cap; i++) {
 		const char *name = geom_name(kind, i, nb, sizeof(nb));
 
-		if (!strcmp(name, "single") && geom[i] < 4) {
-			if (geom[i])
+		if (geom_is_mode(kind, i)) {
+			if (sw || sr)
 				len += (size_t)snprintf(
 					buf + len, cap - len, "%ssingle=%s",
-					i ? " " : "", single[geom[i]]);
+					i ? " " : "",
+					sw && sr ? "writer+reader"
+					: sw	 ? "writer"
+						 : "reader");
 			continue;
 		}
 		if (kind == SHMK_KIND_TOPIC && !strcmp(name, "lossy") &&

@@ -17,8 +17,9 @@
 
 struct shmk_stat;
 
-#define SHM_DIR	   "/dev/shm"
-#define SHM_PREFIX "shmk."
+/* Where named objects are, for messages (shmk_path() gives a name's
+ * file). */
+#define SHM_DIR "/dev/shm"
 
 /* CLOCK_MONOTONIC in milliseconds. */
 uint64_t now_ms(void);
@@ -29,8 +30,6 @@ const char *user_name(uid_t uid, char *buf, size_t cap);
 const char *human_size(uint64_t n, char *buf, size_t cap);
 /* Local time of a CLOCK_REALTIME stamp in ns, or "-" for 0. */
 const char *time_str(uint64_t ns, char *buf, size_t cap);
-/* The file behind a name, as the library resolves it. */
-void backing_path(const char *name, char *buf, size_t cap);
 
 /* The name of a kind's geometry field or counter i, or "geomN",
  * "counterN". */
@@ -46,12 +45,16 @@ uint64_t counter_of(const struct shmk_stat *st, const char *name);
 const char *kind_str(int kind, char *buf, size_t cap);
 /* "a ring", "an array". */
 const char *a_kind(const char *kind, char *buf, size_t cap);
-/* "nodes=8 node_size=4096": n geometry fields of a kind. */
-const char *geom_of(int kind, const uint64_t *geom, int n, char *buf,
-		    size_t cap);
+/* Is geometry field i of kind a ring's mode?  Its value is not for the
+ * tool to decode: shmk_stat() gives the mode in flags. */
+int geom_is_mode(int kind, int i);
+/* "nodes=8 node_size=4096": n geometry fields of a kind, a ring's mode
+ * from flags (SHMK_F_SINGLE_WRITER, SHMK_F_SINGLE_READER). */
+const char *geom_of(int kind, const uint64_t *geom, int n, unsigned flags,
+		    char *buf, size_t cap);
 
-/* The names of the entries shmk.* of /dev/shm, sorted, in *out and
- * their number in *count.  Returns 0 or a negative errno; free them
+/* The names of the objects in /dev/shm (shmk_list()), sorted, in *out
+ * and their number in *count.  Returns 0 or a negative errno; free them
  * with free_names(). */
 int list_names(char ***out, size_t *count);
 void free_names(char **names, size_t n);

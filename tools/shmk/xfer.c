@@ -208,8 +208,8 @@ static int pub_open(struct xfer *x)
 	if (!made && !same) {
 		errf(x->cmd, x->name,
 		     "exists as a topic of %s, not the %s asked for",
-		     geom_of(SHMK_KIND_TOPIC, have, 3, hs, sizeof(hs)),
-		     geom_of(SHMK_KIND_TOPIC, want, 3, ws, sizeof(ws)));
+		     geom_of(SHMK_KIND_TOPIC, have, 3, 0, hs, sizeof(hs)),
+		     geom_of(SHMK_KIND_TOPIC, want, 3, 0, ws, sizeof(ws)));
 		shmk_topic_close(x->t);
 		x->t = NULL;
 		return -1;
