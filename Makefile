@@ -15,7 +15,11 @@
 #                   and the tool
 #   make fuzz       build the libFuzzer targets with clang (build-fuzz/)
 #   make fuzz-run   run each of them FUZZ_SECONDS (60) from fuzz/corpus/
-# Missing build tools are installed first by scripts/install-deps.
+# Each target first installs what it needs and is missing, through
+# scripts/install-deps: `make` a C compiler, make and CMake only; `make
+# test` adds pkg-config and binutils, `make format` and `make
+# check-format` clang-format, `make tidy` clang-tidy, `make fuzz` clang;
+# `make deps` installs all of them.
 
 BUILD ?= build
 PREFIX ?= /usr/local
@@ -33,13 +37,14 @@ deps:
 	@./scripts/install-deps
 
 $(BUILD)/CMakeCache.txt:
-	@./scripts/install-deps --quiet
+	@./scripts/install-deps --quiet --build
 	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS)
 
 build: $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
 test: build
+	@./scripts/install-deps --quiet --test
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600 -LE soak
 
 demo: build
@@ -50,7 +55,7 @@ bench: build
 	$(BUILD)/shmk bench $(BENCH_ARGS)
 
 bench-peers:
-	./scripts/install-deps --bench-peers
+	./scripts/install-deps --build --bench-peers
 	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS)
 	cmake --build $(BUILD) -j $(JOBS)
 	$(BUILD)/shmk bench --list
@@ -79,16 +84,19 @@ tsan:
 		CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=Debug -DSHMK_SANITIZE=thread $(CMAKE_FLAGS)"
 
 format:
+	@./scripts/install-deps --quiet --format
 	clang-format -i $(SOURCES)
 
 check-format:
+	@./scripts/install-deps --quiet --format
 	@clang-format --dry-run --Werror $(SOURCES) && \
 		echo "check-format: $(words $(SOURCES)) files formatted"
 
 tidy: build
+	@./scripts/install-deps --quiet --tidy
 	@# One file per run: clang-tidy 14's va_list check reports false
 	@# positives when several files share a run.
-	@set -e; for f in src/*.c src/rpc/*.c tools/*.c; do \
+	@set -e; for f in src/*.c src/rpc/*.c tools/shmk/*.c; do \
 		clang-tidy -p $(BUILD) --quiet $$f; done; \
 		echo "tidy: no findings"
 
@@ -96,7 +104,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 
 fuzz:
-	@./scripts/install-deps --quiet --fuzz
+	@./scripts/install-deps --quiet --build --fuzz
 	@test -f $(FUZZ_BUILD)/CMakeCache.txt || \
 		cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang \
 		-DSHMK_FUZZ=ON $(CMAKE_FLAGS)

@@ -183,14 +183,14 @@ enum {
 	 * all writing until the handle closes), and take no locked
 	 * instruction per message: small messages move faster (about 1.1x
 	 * at 64 B, a round trip 0.87x, docs/benchmarks.md).  The mode is part
-	 * of the ring: openers learn it.
+	 * of the ring: openers learn it, shmk_stat() gives it in flags.
 	 */
 	SHMK_F_SINGLE_WRITER = 1u << 3,
 	SHMK_F_SINGLE_READER = 1u << 4,
 	/*
 	 * shmk_topic_create: overwrite the oldest messages rather than wait
 	 * for slow subscribers (see shmk_topic).  Part of the topic: openers
-	 * learn it.
+	 * learn it, shmk_stat() gives it in flags.
 	 */
 	SHMK_F_LOSSY = 1u << 5,
 };
@@ -254,10 +254,40 @@ int shmk_unlink(const char *name);
 int shmk_unlink_force(const char *name);
 
 /*
+ * shmk_path - the path of the file behind a name, as create and open
+ * resolve it: "/dev/shm/shmk.<name>" for a plain name, the name itself
+ * for a file path (a name containing '/').  Whether an object exists
+ * there is not looked at.  Writes the path and its terminating NUL to buf,
+ * never a part of it: on failure buf holds "" (if cap > 0).
+ * Returns 0 on success, -EINVAL for a bad name (or NULL buf with cap > 0),
+ * -ENAMETOOLONG if the name is too long, -ERANGE if the path and its NUL
+ * need more than cap bytes.  Thread-safe.
+ */
+int shmk_path(const char *name, char *buf, size_t cap);
+
+/*
+ * shmk_list - call fn(name, arg) for each named object of /dev/shm: each
+ * regular file "shmk.<name>" there whose <name> is a valid plain name
+ * (what `shmk ls` lists).  The name passed is valid only during the
+ * call.  Persisted objects (file paths) and anonymous objects are not
+ * listed, nor are non-regular files; a listed file need not hold a shmk
+ * object (shmk_stat() says).  The order is unspecified (the directory's).
+ * Objects may be created and removed meanwhile, fn included: one created
+ * or removed during the walk may or may not be seen, a name seen may be
+ * gone by the time it is used, and one removed and created again may be
+ * given twice.  A non-zero return from fn stops the walk.
+ * Returns 0 once every name was given, fn's non-zero value if it stopped
+ * the walk, -EINVAL for a NULL fn, or the negative errno of opening or
+ * reading the directory.  Thread-safe (fn is called in the caller's thread).
+ */
+int shmk_list(int (*fn)(const char *name, void *arg), void *arg);
+
+/*
  * Waiting in an event loop, and waking a blocked call.
  *
  * Descriptors: shmk_ring_pollfd(), shmk_topic_pollfd(), shmk_event_pollfd()
- * and shmk_buffer_pollfd() return a descriptor for epoll, poll, select or
+ * and shmk_buffer_pollfd() (for RPC endpoints: shmk_rpc_pollfd(), under
+ * shmk_rpc) return a descriptor for epoll, poll, select or
  * io_uring.  It becomes readable (POLLIN) when a call of the same handle
  * that returned -EAGAIN (timeout 0) may now make progress: a message or a
  * free node arrived, the event was set, the buffer changed, the object was
@@ -289,7 +319,8 @@ int shmk_unlink_force(const char *name);
  * closed by the handle's close.  Returns the descriptor, or -EINVAL,
  * -ECHILD, -EMFILE and what socket(2) or bind(2) fail with.
  *
- * Waking: shmk_ring_wake() (and _topic_, _event_, _buffer_, _array_)
+ * Waking: shmk_ring_wake() (and _topic_, _event_, _buffer_, _array_;
+ * shmk_rpc_wake() under shmk_rpc)
  * makes every call of the handle that is waiting (blocked, spinning,
  * about to sleep) return -ECANCELED, without shutting anything down.  If
  * none is waiting, the next call of the handle that would wait returns
@@ -1009,7 +1040,8 @@ int shmk_rpc_cancelled(const struct shmk_rpc_req *rq);
 struct shmk_rpc_opts {
 	shmk_rpc_handler handler; /* NULL: calls to us get -ENOSYS */
 	void *arg;		  /* passed to the handler */
-	int workers;		  /* handler threads; 0 means 2 */
+	int workers; /* handler threads; 0 means 2; -1: none, the handlers
+			run in shmk_rpc_dispatch (an event loop's thread) */
 	/* Server: every channel's geometry; 0 means the default. */
 	size_t nodes;	  /* ring nodes per direction (64; 2 to 2^20) */
 	size_t node_size; /* bytes per node, 48 of them the frame header
@@ -1188,6 +1220,42 @@ struct shmk_rpc_stats {
 /* shmk_rpc_stats - the counters.  Returns 0 or -EINVAL. */
 int shmk_rpc_stats(struct shmk_rpc *ep, struct shmk_rpc_stats *st);
 
+/*
+ * An endpoint in an event loop.
+ *
+ * shmk_rpc_pollfd - the endpoint's descriptor (made on first use, owned
+ * by the endpoint, closed by shmk_rpc_close) for epoll, poll, select or
+ * io_uring.  It becomes readable (POLLIN) after a call that found nothing
+ * to do armed it: shmk_rpc_wait(ep, id, &res, 0) returning -EAGAIN (it
+ * is then readable when any call of the endpoint has ended: wait again,
+ * timeout 0, for each call under way), or shmk_rpc_dispatch returning
+ * -EAGAIN (readable when a request has come).  Arming empties it.  A call
+ * that ended before the arming and is not collected makes it readable at
+ * once, so nothing is missed.  Readable is a hint: another thread may
+ * have collected what there was.  Until a loop arms it, nothing costs
+ * more; while armed, whoever ends a call or queues a request writes it
+ * once (one system call), which the endpoint's own threads do: the
+ * descriptor is an eventfd of this process.  Returns the descriptor,
+ * -EINVAL, -ECHILD (an endpoint inherited over fork), or what eventfd(2)
+ * fails with.  Thread-safe.
+ *
+ * shmk_rpc_dispatch - on an endpoint made with workers = -1, run the
+ * handlers of up to max requests that have come, on the calling thread,
+ * and send their replies.  Returns how many ran (>= 1), -EAGAIN if none
+ * had come (the descriptor is then armed), -EINVAL (no such mode, max <=
+ * 0), -ECHILD.  Thread-safe; a handler may call shmk_rpc_cancelled.
+ *
+ * shmk_rpc_wake - make every shmk_rpc_wait and shmk_rpc_call of ep that
+ * is waiting return -ECANCELED within 10 ms, without closing anything: a
+ * wait's call stays under way (wait again or cancel it), a
+ * shmk_rpc_call's is cancelled.  If none is waiting, the next one that
+ * would wait returns -ECANCELED instead (a wake is never lost).
+ * Async-signal-safe.  Returns 0 or -EINVAL.
+ */
+int shmk_rpc_pollfd(struct shmk_rpc *ep);
+int shmk_rpc_dispatch(struct shmk_rpc *ep, int max);
+int shmk_rpc_wake(struct shmk_rpc *ep);
+
 /* ======================================================================
  * Introspection (what `shmk ls` and `shmk info` print)
  * ====================================================================== */
@@ -1239,7 +1307,11 @@ struct shmk_stat {
 	struct shmk_stat_part part[SHMK_STAT_MAX_PARTS];
 	int ncounters; /* entries used in counter[] */
 	uint64_t counter[SHMK_STAT_MAX_COUNTERS]; /* shmk_stat_counter_name() */
-	unsigned flags; /* SHMK_F_KEEP if created to outlive its creator */
+	/* SHMK_F_KEEP if created to outlive its creator; and the creation
+	 * flags that are part of the object: a ring's mode
+	 * (SHMK_F_SINGLE_WRITER, SHMK_F_SINGLE_READER; neither: many writers
+	 * and readers), a topic's SHMK_F_LOSSY */
+	unsigned flags;
 };
 
 /*

@@ -77,6 +77,21 @@ SHMK__EXPORT const char *shmk_stat_counter_name(int kind, int i)
 	return k->counter_names[i];
 }
 
+/* The creation flags that are part of the object: a ring's mode and a
+ * topic's policy, geom[2] of each (bits as docs/format.md gives them). */
+static unsigned mode_flags(const struct shmk__hdr *h)
+{
+	unsigned f = 0;
+
+	if (h->kind == SHMK_KIND_RING) {
+		f |= h->geom[2] & 1 ? SHMK_F_SINGLE_WRITER : 0;
+		f |= h->geom[2] & 2 ? SHMK_F_SINGLE_READER : 0;
+	} else if (h->kind == SHMK_KIND_TOPIC) {
+		f |= h->geom[2] & 1 ? SHMK_F_LOSSY : 0;
+	}
+	return f;
+}
+
 /* Fills st from the private header copy h; liveness asks the kernel. */
 static int fill(struct shmk_stat *st, const struct shmk__hdr *h, int fd,
 		const struct stat *fs, const struct shmk__kind *k)
@@ -98,6 +113,7 @@ static int fill(struct shmk_stat *st, const struct shmk__hdr *h, int fd,
 	st->creator_pid = (pid_t)h->creator_pid;
 	st->created_ns = h->created_ns;
 	st->flags = h->flags & SHMK__HF_KEEP ? SHMK_F_KEEP : 0;
+	st->flags |= mode_flags(h);
 	for (i = 0; i < SHMK__MAX_PARTS; i++) {
 		const struct shmk__part *p = &h->part[i];
 		struct shmk_stat_part *sp = &st->part[n];

@@ -19,7 +19,7 @@
 
 #include <boost/interprocess/ipc/message_queue.hpp>
 
-#include "../transport.h"
+#include "../shmk_bench/transport.h"
 
 namespace bip = boost::interprocess;
 

@@ -54,7 +54,7 @@
 #include <iceoryx_binding_c/subscriber.h>
 #include <iceoryx_binding_c/wait_set.h>
 
-#include "../transport.h"
+#include "../shmk_bench/transport.h"
 
 #define SERVICE	    "shmk-bench"
 #define RT_PREFIX   "shmk-bench-iox."

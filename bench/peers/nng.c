@@ -31,7 +31,7 @@
 #include <nng/protocol/pipeline0/pull.h>
 #include <nng/protocol/pipeline0/push.h>
 
-#include "../transport.h"
+#include "../shmk_bench/transport.h"
 
 #define PEER_WAIT_MS 10000 /* how long TX waits for RX to go */
 #define MAX_DEFERRED 16

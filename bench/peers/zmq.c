@@ -32,7 +32,7 @@
 
 #include <zmq.h>
 
-#include "../transport.h"
+#include "../shmk_bench/transport.h"
 
 #define PEER_WAIT_MS 10000 /* how long TX waits for RX to go */
 #define MAX_DEFERRED 16

@@ -36,11 +36,14 @@ static void call_done(struct call *c, int status)
 {
 	if (atomic_load_explicit(&c->done, memory_order_relaxed))
 		return;
+	/* seq_cst: counted before the kick's look at armed, which pairs
+	 * with the look at uncollected after the arming (read_for). */
 	atomic_fetch_add_explicit(&c->ch->ep->uncollected, 1,
-				  memory_order_relaxed);
+				  memory_order_seq_cst);
 	c->status = status;
 	atomic_store_explicit(&c->done, 1, memory_order_seq_cst);
 	shmk__ec_notify(NULL, &c->ec);
+	shmk__rpc_poll_kick(c->ch->ep);
 }
 
 /* Fails every call pending on ch (every call, if ch is NULL). */
@@ -208,7 +211,8 @@ static void nudge_one(struct shmk_rpc *ep, struct call *self)
 	pthread_mutex_unlock(&ep->mu);
 }
 
-static int read_for(struct shmk_rpc *ep, struct call *c, uint64_t deadline)
+static int read_for(struct shmk_rpc *ep, struct call *c, uint64_t deadline,
+		    uint32_t wakes0)
 {
 	struct chan *ch = c->ch;
 	uint64_t look;
@@ -218,6 +222,15 @@ static int read_for(struct shmk_rpc *ep, struct call *c, uint64_t deadline)
 		/* A poll: take what is there, without making the reader
 		 * thread stand aside. */
 		shmk__rpc_help_read(ch);
+		if (atomic_load_explicit(&c->done, memory_order_acquire))
+			return 0;
+		/* Nothing: the descriptor is armed for any call's end.  A
+		 * call that ended before, and is not collected, makes it
+		 * readable now (the loop may not have asked for it yet). */
+		shmk__rpc_poll_arm(ep);
+		if (atomic_load_explicit(&ep->uncollected,
+					 memory_order_seq_cst))
+			shmk__rpc_poll_kick(ep);
 		return atomic_load_explicit(&c->done, memory_order_acquire)
 			       ? 0
 			       : shmk__expired(deadline);
@@ -227,9 +240,22 @@ static int read_for(struct shmk_rpc *ep, struct call *c, uint64_t deadline)
 	while (!atomic_load_explicit(&c->done, memory_order_acquire)) {
 		uint64_t now = shmk__mono_ns(), until = now + PEER_LOOK_NS;
 		struct shmk_msg m;
+		uint32_t w;
 
 		if (now >= deadline) {
 			rc = shmk__expired(deadline);
+			break;
+		}
+		/* shmk_rpc_wake: seen here, within PEER_LOOK_NS (each sleep
+		 * below ends by then).  One made since this wait began, or
+		 * one nobody answered yet, ends it (and is answered). */
+		w = atomic_load_explicit(&ep->wakes, memory_order_acquire);
+		if (w != wakes0 ||
+		    w != atomic_load_explicit(&ep->wakes_seen,
+					      memory_order_relaxed)) {
+			atomic_store_explicit(&ep->wakes_seen, w,
+					      memory_order_relaxed);
+			rc = -ECANCELED;
 			break;
 		}
 		if (until > deadline)
@@ -291,6 +317,7 @@ SHMK__EXPORT int shmk_rpc_wait(struct shmk_rpc *ep, uint64_t id,
 			       struct shmk_rpc_result *res, int timeout_ms)
 {
 	uint64_t deadline;
+	uint32_t wakes0;
 	struct call *c;
 	int rc;
 
@@ -299,6 +326,8 @@ SHMK__EXPORT int shmk_rpc_wait(struct shmk_rpc *ep, uint64_t id,
 	rc = shmk__timeout_ok(timeout_ms);
 	if (rc < 0)
 		return rc;
+	/* A wake from now on ends this wait; seq_cst as in shmk__wakes(). */
+	wakes0 = atomic_load_explicit(&ep->wakes, memory_order_seq_cst);
 	pthread_mutex_lock(&ep->mu);
 	c = call_find(ep, id, NULL);
 	if (c && c->waiting) {
@@ -313,7 +342,7 @@ SHMK__EXPORT int shmk_rpc_wait(struct shmk_rpc *ep, uint64_t id,
 	deadline = shmk__deadline(timeout_ms);
 	if (c->deadline < deadline)
 		deadline = c->deadline;
-	rc = read_for(ep, c, deadline);
+	rc = read_for(ep, c, deadline, wakes0);
 	pthread_mutex_lock(&ep->mu);
 	if (rc < 0 && !atomic_load_explicit(&c->done, memory_order_acquire) &&
 	    shmk__mono_ns() < c->deadline) {
@@ -391,6 +420,11 @@ SHMK__EXPORT int shmk_rpc_call(struct shmk_rpc *ep, const void *req, size_t len,
 		return rc;
 	}
 	rc = shmk_rpc_wait(ep, id, res, -1);
+	if (rc == -ECANCELED) {
+		/* Woken (shmk_rpc_wake): the call ends here. */
+		shmk_rpc_cancel(ep, id);
+		res->status = rc;
+	}
 	if (rc < 0)
 		return rc;
 	return res->status;

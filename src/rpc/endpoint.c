@@ -73,7 +73,7 @@ int shmk__rpc_ep_new(const char *name, const struct shmk_rpc_opts *o,
 		return -EINVAL; /* plain names, as before: kept for clients */
 	if (strlen(name) > SHMK_RPC_NAME_MAX)
 		return -ENAMETOOLONG;
-	if (o && (o->workers < 0 || o->workers > 1024 ||
+	if (o && (o->workers < -1 || o->workers > 1024 ||
 		  (o->n_allow_uid && !o->allow_uid) ||
 		  (o->n_allow_gid && !o->allow_gid) || o->max_clients < 0 ||
 		  o->max_per_pid < 0))
@@ -90,6 +90,7 @@ int shmk__rpc_ep_new(const char *name, const struct shmk_rpc_opts *o,
 	ep->lsock = -1;
 	ep->stopfd = -1;
 	ep->epfd = -1;
+	atomic_init(&ep->pollfd, -1);
 	ep->owner = getpid();
 	ep->chan_ops = &rpc_chan_ops;
 	ep->ctr = ep->own;
@@ -187,6 +188,8 @@ void shmk__rpc_ep_free(struct shmk_rpc *ep)
 		close(ep->stopfd);
 	if (ep->epfd >= 0)
 		close(ep->epfd);
+	if (atomic_load(&ep->pollfd) >= 0)
+		close(atomic_load(&ep->pollfd));
 	free(ep->pend);
 	free(ep->allow_uid);
 	free(ep->allow_gid);
@@ -652,5 +655,36 @@ SHMK__EXPORT int shmk_rpc_stats(struct shmk_rpc *ep, struct shmk_rpc_stats *st)
 	st->clients = GET(C_CLIENTS);
 	st->connects = GET(C_CONNECTS);
 #undef GET
+	return 0;
+}
+
+SHMK__EXPORT int shmk_rpc_pollfd(struct shmk_rpc *ep)
+{
+	int fd;
+
+	if (!ep)
+		return -EINVAL;
+	if (getpid() != ep->owner)
+		return -ECHILD;
+	pthread_mutex_lock(&ep->mu);
+	fd = atomic_load_explicit(&ep->pollfd, memory_order_relaxed);
+	if (fd < 0) {
+		fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (fd < 0)
+			fd = -errno;
+		else /* release: before any arming that finds it */
+			atomic_store_explicit(&ep->pollfd, fd,
+					      memory_order_release);
+	}
+	pthread_mutex_unlock(&ep->mu);
+	return fd;
+}
+
+SHMK__EXPORT int shmk_rpc_wake(struct shmk_rpc *ep)
+{
+	if (!ep)
+		return -EINVAL;
+	/* seq_cst, as the load that begins a wait (shmk_rpc_wait). */
+	atomic_fetch_add_explicit(&ep->wakes, 1, memory_order_seq_cst);
 	return 0;
 }

@@ -50,6 +50,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "../internal.h"
 
@@ -340,11 +341,58 @@ struct shmk_rpc {
 	unsigned max_chans, max_per_pid;
 	_Atomic int readers; /* channel readers still running */
 	struct shmk__ec stop_ec;
+	/* Event loops (shmk_rpc_pollfd): the eventfd, -1 until asked for;
+	 * armed while a call that found nothing to do waits for it to be
+	 * written (shmk__rpc_poll_arm, shmk__rpc_poll_kick).  dispatch:
+	 * workers < 0, the handlers run in shmk_rpc_dispatch.  wakes:
+	 * shmk_rpc_wake's count, and the last one a wait answered. */
+	_Atomic int pollfd;
+	_Atomic int armed;
+	int dispatch;
+	_Atomic uint32_t wakes, wakes_seen;
 };
 
 static inline void count(struct shmk_rpc *ep, int i, uint64_t n)
 {
 	atomic_fetch_add_explicit(&ep->ctr[i], n, memory_order_relaxed);
+}
+
+/*
+ * The endpoint's descriptor for event loops (shmk_rpc_pollfd): an eventfd
+ * of this process, as every notifier is one of its threads.  A call that
+ * found nothing to do arms it (shmk__rpc_poll_arm) and then looks again;
+ * whoever makes progress possible afterwards (a call ended, a request
+ * queued) publishes that with a seq_cst operation and then calls
+ * shmk__rpc_poll_kick: the seq_cst store of armed and the seq_cst load in
+ * the kick order the two sides as in the eventcount (one sees the other).
+ * A kick writes only when armed: no system call when no loop waits.
+ */
+static inline void shmk__rpc_poll_kick(struct shmk_rpc *ep)
+{
+	uint64_t one = 1;
+
+	if (!atomic_load_explicit(&ep->armed, memory_order_seq_cst) ||
+	    !atomic_exchange_explicit(&ep->armed, 0, memory_order_acquire))
+		return;
+	/* acquire: pairs with poll_arm's store, after the descriptor was
+	 * made.  EAGAIN means the counter is full: readable anyway. */
+	if (write(atomic_load_explicit(&ep->pollfd, memory_order_relaxed), &one,
+		  sizeof(one)) < 0)
+		(void)0;
+}
+
+/* Empties the descriptor and arms it; the caller then looks again (with
+ * a seq_cst load) at what it waits for.  No descriptor: nothing to do. */
+static inline void shmk__rpc_poll_arm(struct shmk_rpc *ep)
+{
+	int fd = atomic_load_explicit(&ep->pollfd, memory_order_acquire);
+	uint64_t v;
+
+	if (fd < 0)
+		return;
+	if (read(fd, &v, sizeof(v)) < 0)
+		(void)0; /* EAGAIN: it was empty */
+	atomic_store_explicit(&ep->armed, 1, memory_order_seq_cst);
 }
 
 static inline int remaining_ms(uint64_t deadline)

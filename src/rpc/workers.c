@@ -319,6 +319,7 @@ static void enqueue_claimed(struct shmk_rpc *ep, struct inreq *in)
 	atomic_fetch_add_explicit(&ep->queued, 1, memory_order_seq_cst);
 	pthread_mutex_unlock(&ep->mu);
 	shmk__ec_notify(NULL, &ep->qec);
+	shmk__rpc_poll_kick(ep);
 }
 
 /* Hands the whole request in to the workers, with a reference to ch. */
@@ -337,6 +338,7 @@ static void enqueue(struct shmk_rpc *ep, struct chan *ch, struct inreq *in)
 	atomic_fetch_add_explicit(&ep->queued, 1, memory_order_seq_cst);
 	pthread_mutex_unlock(&ep->mu);
 	shmk__ec_notify(NULL, &ep->qec);
+	shmk__rpc_poll_kick(ep);
 }
 
 static struct inreq *inreq_find(struct chan *ch, uint64_t id)
@@ -477,6 +479,10 @@ int shmk__rpc_start_workers(struct shmk_rpc *ep, const struct shmk_rpc_opts *o)
 {
 	int i, n = o && o->workers ? o->workers : 2, rc;
 
+	if (n < 0) {
+		ep->dispatch = 1; /* shmk_rpc_dispatch runs the handlers */
+		return 0;
+	}
 	/* nworkers counts the threads started: ep_stop joins that many. */
 	ep->workers = calloc((size_t)n, sizeof(pthread_t));
 	if (!ep->workers)
@@ -489,4 +495,28 @@ int shmk__rpc_start_workers(struct shmk_rpc *ep, const struct shmk_rpc_opts *o)
 		atomic_fetch_add(&ep->slots, 1);
 	}
 	return 0;
+}
+
+SHMK__EXPORT int shmk_rpc_dispatch(struct shmk_rpc *ep, int max)
+{
+	struct inreq *in;
+	int n = 0;
+
+	if (!ep || !ep->dispatch || max <= 0)
+		return -EINVAL;
+	if (getpid() != ep->owner)
+		return -ECHILD;
+	for (;;) {
+		while (n < max && (in = shmk__rpc_dequeue(ep)) != NULL) {
+			shmk__rpc_run_work(ep, in);
+			n++;
+		}
+		if (n)
+			return n;
+		/* Nothing queued: arm, then look again (seq_cst: pairs with
+		 * enqueue's count and its kick). */
+		shmk__rpc_poll_arm(ep);
+		if (!atomic_load_explicit(&ep->queued, memory_order_seq_cst))
+			return -EAGAIN;
+	}
 }

@@ -1,0 +1,462 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * report.c - the results: text tables for people (the topic section's in
+ * report_topic.c), or CSV or JSON for machines, on stdout.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <string.h>
+#include <sys/utsname.h>
+
+#include "builtin.h"
+#include "shmk_bench.h"
+
+/* ------------------------------------------------------------------ */
+/* Text output                                                        */
+/* ------------------------------------------------------------------ */
+
+const char *size_str(size_t s)
+{
+	static char b[4][32];
+	static int k;
+	char *p = b[k++ & 3];
+
+	if (s >= (1u << 20) && !(s % (1u << 20)))
+		snprintf(p, 32, "%zu MiB", s >> 20);
+	else if (s >= 1024 && !(s % 1024))
+		snprintf(p, 32, "%zu KiB", s >> 10);
+	else
+		snprintf(p, 32, "%zu B", s);
+	return p;
+}
+
+void fmt_rate(char *b, size_t n, double v, const char *unit)
+{
+	if (v >= 1e9)
+		snprintf(b, n, "%.2f G%s", v / 1e9, unit);
+	else if (v >= 1e6)
+		snprintf(b, n, "%.2f M%s", v / 1e6, unit);
+	else if (v >= 1e3)
+		snprintf(b, n, "%.1f k%s", v / 1e3, unit);
+	else
+		snprintf(b, n, "%.0f %s", v, unit);
+}
+
+const char *cell_status(const struct rec *r)
+{
+	return r->st == ST_NA ? "n/a" : "FAILED";
+}
+
+static void print_notes(void)
+{
+	int n = 0;
+
+	for (int i = 0; i < nrecs; i++)
+		if (recs[i].st != ST_OK && recs[i].why[0])
+			printf("%s  %s, %s, %s: %s\n",
+			       n++ ? "" : "Not measured:\n", recs[i].section,
+			       recs[i].label, size_str(recs[i].size),
+			       recs[i].why);
+}
+
+static void text_chart(void)
+{
+	char b[32], m[32];
+
+	printf("\n1. Ring bandwidth by node count, the original library's "
+	       "chart (GB/s, messages/s)\n");
+	printf("   shmk_ring in copy mode, readers and writers are "
+	       "processes, every message verified.\n");
+	if (g_ncpu < 4)
+		printf("   With %d CPUs, 1:2, 2:1 and 2:2 run more processes "
+		       "than CPUs: they take turns.\n",
+		       g_ncpu);
+	for (size_t s = 0; s < 2; s++) {
+		printf("\n   %s nodes   ", size_str(chart_sizes[s]));
+		for (size_t k = 0; k < 4; k++)
+			printf("  %ur:%uw %-18s", chart_rw[k][0],
+			       chart_rw[k][1], "");
+		printf("\n");
+		for (size_t n = 0; n < 5; n++) {
+			printf("   %3u nodes    ", chart_nodes[n]);
+			for (size_t k = 0; k < 4; k++) {
+				struct rec *r = find_rec(
+					"chart", &bt_shmk, chart_sizes[s],
+					chart_nodes[n], chart_rw[k][0],
+					chart_rw[k][1]);
+
+				if (!r || r->st != ST_OK) {
+					printf("  %-24s",
+					       r ? cell_status(r) : "-");
+					continue;
+				}
+				snprintf(b, sizeof(b), "%.2f GB/s",
+					 MED(r, gbps));
+				fmt_rate(m, sizeof(m), MED(r, mps), "/s");
+				printf("  %10s %-13s", b, m);
+			}
+			printf("\n");
+		}
+	}
+}
+
+static const struct bt_transport *peer_order(int i)
+{
+	return i < ntr ? tr[i] : NULL;
+}
+
+static void text_peers(void)
+{
+	char b[32];
+
+	printf("\n2. Throughput by message size: one sending and one "
+	       "receiving process%s\n",
+	       g_ncpu >= 2 ? " on separate CPUs" : "");
+	printf("   (64 B and 1 KiB in messages/s, larger sizes in GB/s; "
+	       "every message verified)\n\n");
+	printf("   %-34s", "transport");
+	for (int s = 0; s < opt.nsizes; s++)
+		printf(" %11s", size_str(opt.sizes[s]));
+	printf("\n");
+	for (int i = 0; peer_order(i); i++) {
+		const struct bt_transport *t = peer_order(i);
+		int any = 0;
+
+		for (int s = 0; s < opt.nsizes; s++)
+			any |= find_rec("peers", t, opt.sizes[s], 0, 0, 0) !=
+			       NULL;
+		if (!any)
+			continue;
+		printf("   %-34s", t->label);
+		for (int s = 0; s < opt.nsizes; s++) {
+			struct rec *r =
+				find_rec("peers", t, opt.sizes[s], 0, 0, 0);
+
+			if (!r)
+				snprintf(b, sizeof(b), "-");
+			else if (r->st != ST_OK)
+				snprintf(b, sizeof(b), "%s", cell_status(r));
+			else if (opt.sizes[s] <= 1024)
+				fmt_rate(b, sizeof(b), MED(r, mps), "/s");
+			else
+				snprintf(b, sizeof(b), "%.2f GB/s",
+					 MED(r, gbps));
+			printf(" %11s", b);
+		}
+		printf("\n");
+	}
+}
+
+static void text_latency(void)
+{
+	char b[32];
+
+	printf("\n3. Round trip of a 64-byte message (microseconds; two "
+	       "processes%s)\n\n",
+	       g_ncpu >= 2 ? " on separate CPUs" : "");
+	printf("   %-34s %9s %9s %9s %13s\n", "transport", "p50", "p99",
+	       "p99.9", "round trips/s");
+	for (int i = 0; i < nrecs; i++) {
+		struct rec *r = &recs[i];
+
+		if (strcmp(r->section, "latency"))
+			continue;
+		if (r->st != ST_OK) {
+			printf("   %-34s %9s\n", r->label, cell_status(r));
+			continue;
+		}
+		fmt_rate(b, sizeof(b), MED(r, mps), "");
+		printf("   %-34s %9.2f %9.2f %9.2f %13s\n", r->label,
+		       MED(r, p50), MED(r, p99), MED(r, p999), b);
+	}
+}
+
+/* The best shmk and best peer record of a section and size. */
+static void best_of(const char *section, size_t size, struct rec **shmk,
+		    struct rec **peer, struct rec **pipe, struct rec **bound)
+{
+	int lat = !strcmp(section, "latency");
+
+	*shmk = *peer = *pipe = *bound = NULL;
+	for (int i = 0; i < nrecs; i++) {
+		struct rec *r = &recs[i];
+		struct rec **slot;
+
+		if (strcmp(r->section, section) || r->size != size ||
+		    r->st != ST_OK)
+			continue;
+		if (r->t == &bt_bound) {
+			*bound = r;
+			continue;
+		}
+		if (r->t == &bt_pipe)
+			*pipe = r;
+		slot = is_shmk(r->t) ? shmk : peer;
+		if (!*slot || (lat ? MED(r, p50) < MED(*slot, p50)
+				   : MED(r, gbps) > MED(*slot, gbps)))
+			*slot = r;
+	}
+}
+
+static void text_ratios(void)
+{
+	struct rec *s, *p, *pi, *b;
+
+	printf("\n4. The ratios (above 1 = shmk ahead)\n");
+	if (opt.peers) {
+		printf("   shmk's best mode against the best peer and a "
+		       "pipe; shmk's copy mode\n   against the cross-core "
+		       "copy bound (what the memory system allows a copy\n"
+		       "   in, copy out transport).  single: a ring created "
+		       "for one writer and one\n   reader (copy mode).\n\n");
+		printf("   %-9s %9s %9s %9s  %-34s %8s %8s %10s\n", "size",
+		       "shmk copy", "zero copy", "single", "best peer (GB/s)",
+		       "/ peer", "/ pipe", "copy/bound");
+	}
+	for (int k = 0; opt.peers && k < opt.nsizes; k++) {
+		struct rec *c =
+			find_rec("peers", &bt_shmk, opt.sizes[k], 0, 0, 0);
+		struct rec *z =
+			find_rec("peers", &bt_shmk_zc, opt.sizes[k], 0, 0, 0);
+		struct rec *g = find_rec("peers", &bt_shmk_single, opt.sizes[k],
+					 0, 0, 0);
+		char bp[128] = "-", r1[16] = "-", r2[16] = "-", r3[16] = "-",
+		     cs[16] = "-", zs[16] = "-", gs[16] = "-";
+
+		best_of("peers", opt.sizes[k], &s, &p, &pi, &b);
+		if (!s)
+			continue;
+		if (c && c->st == ST_OK)
+			snprintf(cs, sizeof(cs), "%.2f", MED(c, gbps));
+		if (z && z->st == ST_OK)
+			snprintf(zs, sizeof(zs), "%.2f", MED(z, gbps));
+		if (g && g->st == ST_OK)
+			snprintf(gs, sizeof(gs), "%.2f", MED(g, gbps));
+		if (p) {
+			snprintf(bp, sizeof(bp), "%.26s %.2f", p->label,
+				 MED(p, gbps));
+			snprintf(r1, sizeof(r1), "%.2fx",
+				 MED(s, gbps) / MED(p, gbps));
+		}
+		if (pi)
+			snprintf(r2, sizeof(r2), "%.2fx",
+				 MED(s, gbps) / MED(pi, gbps));
+		if (b && c && c->st == ST_OK)
+			snprintf(r3, sizeof(r3), "%.2fx",
+				 MED(c, gbps) / MED(b, gbps));
+		printf("   %-9s %9s %9s %9s  %-34s %8s %8s %10s\n",
+		       size_str(opt.sizes[k]), cs, zs, gs, bp, r1, r2, r3);
+	}
+	best_of("latency", 64, &s, &p, &pi, &b);
+	if (s) {
+		printf("\n   64 B round trip p50: shmk %.2f us", MED(s, p50));
+		if (p)
+			printf("; best peer, %s, %.2f us: %.1fx faster",
+			       p->label, MED(p, p50),
+			       MED(p, p50) / MED(s, p50));
+		if (pi && pi != p)
+			printf("; pipe %.2f us: %.1fx", MED(pi, p50),
+			       MED(pi, p50) / MED(s, p50));
+		printf("\n");
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* CSV and JSON                                                       */
+/* ------------------------------------------------------------------ */
+
+/* A record of latencies (p50, p99, p99.9), not rates. */
+static int is_lat(const struct rec *r)
+{
+	return !strcmp(r->section, "latency") ||
+	       !strcmp(r->section, "topic-latency");
+}
+
+static const char *st_name(enum st s)
+{
+	return s == ST_OK ? "ok" : s == ST_NA ? "n/a" : "failed";
+}
+
+static void csv_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"')
+			putchar('"');
+		putchar(*s);
+	}
+	putchar('"');
+}
+
+static void out_csv(void)
+{
+	printf("section,transport,label,size,nodes,readers,writers,repeats,"
+	       "gbps_min,gbps_median,gbps_max,msgs_min,msgs_median,msgs_max,"
+	       "p50_us,p99_us,p999_us,status,note\n");
+	for (int i = 0; i < nrecs; i++) {
+		struct rec *r = &recs[i];
+
+		printf("%s,%s,", r->section, r->t->name);
+		csv_str(r->label);
+		printf(",%zu,%u,%u,%u,%d", r->size, r->nodes, r->readers,
+		       r->writers, r->nrep);
+		if (!is_lat(r))
+			printf(",%.4f,%.4f,%.4f,%.0f,%.0f,%.0f,,,",
+			       stat_of(r->gbps, r->nrep, 0), MED(r, gbps),
+			       stat_of(r->gbps, r->nrep, 2),
+			       stat_of(r->mps, r->nrep, 0), MED(r, mps),
+			       stat_of(r->mps, r->nrep, 2));
+		else
+			printf(",,,,%.0f,%.0f,%.0f,%.3f,%.3f,%.3f",
+			       stat_of(r->mps, r->nrep, 0), MED(r, mps),
+			       stat_of(r->mps, r->nrep, 2), MED(r, p50),
+			       MED(r, p99), MED(r, p999));
+		printf(",%s,", st_name(r->st));
+		csv_str(r->why);
+		putchar('\n');
+	}
+}
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", *s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}
+
+static void out_json(void)
+{
+	struct utsname u;
+
+	uname(&u);
+	printf("{\n  \"date\": ");
+	json_str(g_date);
+	printf(",\n  \"machine\": {\"kernel\": ");
+	json_str(u.release);
+	printf(", \"arch\": ");
+	json_str(u.machine);
+	printf(", \"cpu\": ");
+	json_str(g_cpu);
+	printf(", \"cpus\": %d},\n  \"seconds_per_measurement\": %.2f,\n"
+	       "  \"results\": [\n",
+	       g_ncpu, opt.secs);
+	for (int i = 0; i < nrecs; i++) {
+		struct rec *r = &recs[i];
+
+		printf("    {\"section\": \"%s\", \"transport\": ", r->section);
+		json_str(r->t->name);
+		printf(", \"label\": ");
+		json_str(r->label);
+		printf(", \"size\": %zu", r->size);
+		if (!strcmp(r->section, "chart"))
+			printf(", \"nodes\": %u, \"readers\": %u, "
+			       "\"writers\": %u",
+			       r->nodes, r->readers, r->writers);
+		if (!strncmp(r->section, "topic", 5))
+			printf(", \"subscribers\": %u", r->readers);
+		if (!strcmp(r->section, "topic-latency"))
+			printf(", \"measure\": \"%s\"",
+			       r->rtt ? "round trip" : "one way");
+		printf(", \"status\": \"%s\"", st_name(r->st));
+		if (r->st == ST_OK && !is_lat(r))
+			printf(", \"gbps\": {\"min\": %.4f, \"median\": "
+			       "%.4f, \"max\": %.4f}, \"msgs_per_s\": "
+			       "{\"min\": %.0f, \"median\": %.0f, \"max\": "
+			       "%.0f}",
+			       stat_of(r->gbps, r->nrep, 0), MED(r, gbps),
+			       stat_of(r->gbps, r->nrep, 2),
+			       stat_of(r->mps, r->nrep, 0), MED(r, mps),
+			       stat_of(r->mps, r->nrep, 2));
+		else if (r->st == ST_OK)
+			printf(", \"p50_us\": %.3f, \"p99_us\": %.3f, "
+			       "\"p999_us\": %.3f, \"%s_per_s\": %.0f",
+			       MED(r, p50), MED(r, p99), MED(r, p999),
+			       r->section[0] == 't' && !r->rtt ? "messages"
+							       : "round_trips",
+			       MED(r, mps));
+		printf(", \"repeats\": %d", r->nrep);
+		if (r->why[0]) {
+			printf(", \"note\": ");
+			json_str(r->why);
+		}
+		printf("}%s\n", i + 1 < nrecs ? "," : "");
+	}
+	printf("  ]\n}\n");
+}
+
+/*
+ * The results, in the format asked for, on stdout.  out_csv() and
+ * out_json() above are all the code that knows those formats; the rest of
+ * the program reaches them only through here, so that another writer
+ * replaces them alone.
+ */
+void report(void)
+{
+	if (opt.fmt == F_CSV) {
+		out_csv();
+		return;
+	}
+	if (opt.fmt == F_JSON) {
+		out_json();
+		return;
+	}
+	if (opt.chart)
+		text_chart();
+	if (opt.peers)
+		text_peers();
+	if (opt.latency)
+		text_latency();
+	if (opt.peers || opt.latency)
+		text_ratios();
+	if (opt.topic)
+		text_topic();
+	printf("\n");
+	if (opt.peers || opt.latency || opt.topic) {
+		int missing = 0;
+
+		for (size_t p = 0; p < nknown_peers; p++)
+			if (!find_t(known_peers[p].name)) {
+				if (!missing++)
+					printf("Peers skipped (not built; "
+					       "`make "
+					       "bench-peers` adds them):");
+				printf("%s %s", missing > 1 ? "," : "",
+				       known_peers[p].label);
+			}
+		if (missing)
+			printf("\n");
+	}
+	print_notes();
+}
+
+/* What this run will do, before it starts (the text format only). */
+void report_start(int steps)
+{
+	struct utsname u;
+
+	if (opt.fmt != F_TEXT)
+		return;
+	uname(&u);
+	printf("shmk bench, %s: %s, %d CPUs, Linux %s %s\n", g_date, g_cpu,
+	       g_ncpu, u.release, u.machine);
+	printf("%d measurements of %.2f s%s: about %.0f s\n\n", steps, opt.secs,
+	       opt.reps > 1 ? " (medians of repeats)" : "",
+	       steps * (opt.secs + 0.08) * 1.1);
+}
+
+/* Every failed measurement, on stderr, whatever the format. */
+void report_failures(void)
+{
+	for (int i = 0; i < nrecs; i++)
+		if (recs[i].st == ST_FAIL)
+			fprintf(stderr, "shmk bench: FAILED: %s, %s, %s: %s\n",
+				recs[i].section, recs[i].label,
+				size_str(recs[i].size), recs[i].why);
+}

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * names.c - the names of objects as the public API gives them: the path
+ * of the file behind a name, and the names present in SHMK__SHM_DIR.
+ * Both rest on shmk__name_path() (region.c), so that what is listed and
+ * what it resolves to are exactly what a create or an open would use.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+
+SHMK__EXPORT int shmk_path(const char *name, char *buf, size_t cap)
+{
+	char path[SHMK__PATH_MAX];
+	size_t n;
+	int rc;
+
+	if (!buf && cap)
+		return -EINVAL;
+	/* Resolved into a buffer that always fits, so that a too-long name
+	 * (-ENAMETOOLONG) and a too-small buf (-ERANGE) stay apart. */
+	rc = shmk__name_path(name, path, sizeof(path));
+	if (rc < 0)
+		goto fail;
+	n = strlen(path);
+	if (n >= cap) {
+		rc = -ERANGE;
+		goto fail;
+	}
+	memcpy(buf, path, n + 1);
+	return 0;
+fail:
+	if (cap)
+		buf[0] = '\0';
+	return rc;
+}
+
+/* Is the entry e of d a regular file (not following a symlink)?  1 yes,
+ * 0 no (or gone since it was read). */
+static int is_regular(DIR *d, const struct dirent *e)
+{
+	struct stat st;
+
+	if (e->d_type != DT_UNKNOWN)
+		return e->d_type == DT_REG;
+	/* Some file systems leave the type to a stat. */
+	if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	return S_ISREG(st.st_mode);
+}
+
+/* The object name an entry of SHMK__SHM_DIR stands for, or NULL if it
+ * stands for none: not "shmk.<name>" with a name create would accept. */
+static const char *object_name(const char *entry)
+{
+	const size_t np = sizeof(SHMK__SHM_PREFIX) - 1;
+	char path[SHMK__PATH_MAX];
+
+	if (strncmp(entry, SHMK__SHM_PREFIX, np) != 0)
+		return NULL;
+	/* 0 means a plain name: no '/', valid characters, not too long. */
+	if (shmk__name_path(entry + np, path, sizeof(path)) != 0)
+		return NULL;
+	return entry + np;
+}
+
+SHMK__EXPORT int shmk_list(int (*fn)(const char *name, void *arg), void *arg)
+{
+	struct dirent *e;
+	const char *name;
+	int rc = 0;
+	DIR *d;
+
+	if (!fn)
+		return -EINVAL;
+	d = opendir(SHMK__SHM_DIR);
+	if (!d)
+		return -errno;
+	for (;;) {
+		errno = 0;
+		e = readdir(d);
+		if (!e) {
+			rc = errno ? -errno : 0;
+			break;
+		}
+		name = object_name(e->d_name);
+		if (!name || !is_regular(d, e))
+			continue;
+		rc = fn(name, arg);
+		if (rc)
+			break;
+	}
+	closedir(d);
+	return rc;
+}
