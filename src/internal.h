@@ -306,6 +306,14 @@ struct shmk__region {
 int shmk__opts_check(const struct shmk_opts *o, int creating);
 
 /*
+ * The spin budget of a handle's blocking calls, in ns, from what opts asks
+ * for (spin_us: 0 the default, < 0 none).  Read here, at open, and kept
+ * in the handle (r->spin_ns): the sync layer only spends it.
+ */
+#define SHMK__SPIN_DEFAULT_NS 50000
+int64_t shmk__spin_ns(const struct shmk_opts *o);
+
+/*
  * 1 if mode lets its group or others read the file without writing it.
  * A process that may read an object's file can take read locks on any of
  * its bytes, and a read lock on a participant slot's byte keeps every
@@ -450,11 +458,10 @@ struct shmk__ec {
 #define SHMK__EC_SEQ	 4u
 
 /*
- * The default spin budget of blocking calls, and the longest a sleeper
- * waits between two looks at the liveness of an owner it waits for (the
- * bound on noticing a dead owner, T_live in docs/design.md).
+ * The longest a sleeper waits between two looks at the liveness of an
+ * owner it waits for (the bound on noticing a dead owner, T_live in
+ * docs/design.md).
  */
-#define SHMK__SPIN_DEFAULT_NS	50000
 #define SHMK__LIVENESS_SLICE_NS 10000000
 
 /*
@@ -463,9 +470,6 @@ struct shmk__ec {
  * in the middle of its wake-up can cause (docs/design.md).
  */
 #define SHMK__LOST_WAKE_NS 10000000
-
-/* The spin budget an opts asks for, in ns. */
-int64_t shmk__spin_ns(const struct shmk_opts *o);
 
 /*
  * The condition a waiter waits for.  Returns SHMK__COND_DONE when it holds

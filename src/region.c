@@ -322,6 +322,15 @@ int shmk__opts_check(const struct shmk_opts *o, int creating)
 	return 0;
 }
 
+int64_t shmk__spin_ns(const struct shmk_opts *o)
+{
+	if (!o || o->spin_us == 0)
+		return SHMK__SPIN_DEFAULT_NS;
+	if (o->spin_us < 0)
+		return 0;
+	return (int64_t)o->spin_us * 1000;
+}
+
 /*
  * Checks the backing fd and reads its header into the private copy h:
  * a regular file; trusted (sealed against shrinking, or owned by us and not

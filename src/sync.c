@@ -28,15 +28,6 @@ static int mb_usable(void)
 	return atomic_load_explicit(&mb_ok, memory_order_relaxed);
 }
 
-int64_t shmk__spin_ns(const struct shmk_opts *o)
-{
-	if (!o || o->spin_us == 0)
-		return SHMK__SPIN_DEFAULT_NS;
-	if (o->spin_us < 0)
-		return 0;
-	return (int64_t)o->spin_us * 1000;
-}
-
 /* ---------------------------------------------------------------------
  * The eventcount
  * --------------------------------------------------------------------- */
