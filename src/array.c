@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "kinds.h"
+#include "sync.h"
 
 struct shmk_array {
 	struct shmk__region r;

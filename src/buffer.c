@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "kinds.h"
+#include "sync.h"
 
 /* The buffer's control words, at the start of the header's ctl area. */
 struct buffer_ctl {

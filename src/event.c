@@ -6,7 +6,8 @@
  */
 #include <stdlib.h>
 
-#include "internal.h"
+#include "kinds.h"
+#include "sync.h"
 
 struct event_ctl {
 	_Atomic uint32_t state; /* 1 set, 0 not; written by set/reset/wait */

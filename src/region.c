@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "region.h"
 
 /* ---------------------------------------------------------------------
  * Names

@@ -31,7 +31,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "kinds.h"
+#include "ring.h"
+#include "sync.h"
 
 #define SKIP_BIT      (UINT64_C(1) << 63)
 #define POS_MAX	      ((UINT64_C(1) << 62) - 1) /* positions stay below */

@@ -16,7 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "sync.h"
 
 /* This process is registered for, and may issue, global membarriers.
  * Cleared for good if a barrier ever fails: from then on this process's

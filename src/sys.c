@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "sys.h"
 
 static uint64_t clock_ns(clockid_t c)
 {

@@ -45,7 +45,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "kinds.h"
+#include "sync.h"
+#include "topic.h"
 
 #define GRAN	     64u
 #define GRAN_SHIFT   6
