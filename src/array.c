@@ -23,12 +23,8 @@ struct shmk_array {
 static int array_layout(const uint64_t geom[SHMK__GEOM_N], uint64_t *total)
 {
 	uint64_t bytes;
-	int i;
 
-	for (i = 2; i < SHMK__GEOM_N; i++)
-		if (geom[i])
-			return -EINVAL;
-	if (geom[0] == 0 || geom[1] == 0 ||
+	if (shmk__geom_unused(geom, 2) < 0 || geom[0] == 0 || geom[1] == 0 ||
 	    shmk__mul(geom[0], geom[1], &bytes) < 0 ||
 	    shmk__add(SHMK__HDR_SIZE, bytes, total) < 0 ||
 	    *total > SHMK__MAX_TOTAL)
@@ -48,15 +44,6 @@ const struct shmk__kind shmk__array_kind = {
 	.counter_names = {"writes", "owner_dead", "readers_reclaimed", NULL},
 };
 
-static int array_new(struct shmk_array **out, struct shmk_array **a)
-{
-	if (!out)
-		return -EINVAL;
-	*out = NULL;
-	*a = calloc(1, sizeof(**a));
-	return *a ? 0 : -ENOMEM;
-}
-
 static int array_attached(struct shmk_array *a, struct shmk_array **out, int rc)
 {
 	if (rc < 0) {
@@ -66,7 +53,7 @@ static int array_attached(struct shmk_array *a, struct shmk_array **out, int rc)
 	a->data = shmk__region_data(&a->r);
 	a->elem_size = (size_t)a->r.geom[0];
 	a->length = (size_t)a->r.geom[1];
-	a->lock = (struct shmk__rwlock *)a->r.hdr->ctl;
+	a->lock = shmk__region_ctl(&a->r);
 	*out = a;
 	return 0;
 }
@@ -77,7 +64,7 @@ SHMK__EXPORT int shmk_array_create(const char *name, size_t elem_size,
 {
 	uint64_t geom[SHMK__GEOM_N] = {elem_size, length};
 	struct shmk_array *a;
-	int rc = array_new(out, &a);
+	int rc = SHMK__HANDLE_NEW(out, &a);
 
 	if (rc < 0)
 		return rc;
@@ -104,7 +91,7 @@ SHMK__EXPORT int shmk_array_open(const char *name, size_t elem_size,
 				 struct shmk_array **out)
 {
 	struct shmk_array *a;
-	int rc = array_new(out, &a);
+	int rc = SHMK__HANDLE_NEW(out, &a);
 
 	if (rc < 0)
 		return rc;
@@ -121,7 +108,7 @@ SHMK__EXPORT int shmk_array_open_fd(int fd, size_t elem_size,
 				    struct shmk_array **out)
 {
 	struct shmk_array *a;
-	int rc = array_new(out, &a);
+	int rc = SHMK__HANDLE_NEW(out, &a);
 
 	if (rc < 0)
 		return rc;

@@ -25,19 +25,10 @@ struct shmk_buffer {
 	struct buffer_ctl *ctl;
 };
 
-static struct buffer_ctl *ctl_of(struct shmk__region *r)
-{
-	return (struct buffer_ctl *)r->hdr->ctl;
-}
-
 static int buffer_layout(const uint64_t geom[SHMK__GEOM_N], uint64_t *total)
 {
-	int i;
-
-	for (i = 1; i < SHMK__GEOM_N; i++)
-		if (geom[i])
-			return -EINVAL;
-	if (geom[0] == 0 || shmk__add(SHMK__HDR_SIZE, geom[0], total) < 0 ||
+	if (shmk__geom_unused(geom, 1) < 0 || geom[0] == 0 ||
+	    shmk__add(SHMK__HDR_SIZE, geom[0], total) < 0 ||
 	    *total > SHMK__MAX_TOTAL)
 		return -EINVAL;
 	return 0;
@@ -56,15 +47,6 @@ const struct shmk__kind shmk__buffer_kind = {
 	.counter_names = {"writes", "owner_dead", "readers_reclaimed", NULL},
 };
 
-static int buffer_new(struct shmk_buffer **out, struct shmk_buffer **b)
-{
-	if (!out)
-		return -EINVAL;
-	*out = NULL;
-	*b = calloc(1, sizeof(**b));
-	return *b ? 0 : -ENOMEM;
-}
-
 /* Finishes a create or open that returned rc. */
 static int buffer_attached(struct shmk_buffer *b, struct shmk_buffer **out,
 			   int rc)
@@ -75,7 +57,7 @@ static int buffer_attached(struct shmk_buffer *b, struct shmk_buffer **out,
 	}
 	b->data = shmk__region_data(&b->r);
 	b->size = (size_t)b->r.geom[0];
-	b->ctl = ctl_of(&b->r);
+	b->ctl = shmk__region_ctl(&b->r);
 	*out = b;
 	return 0;
 }
@@ -86,7 +68,7 @@ SHMK__EXPORT int shmk_buffer_create(const char *name, size_t size,
 {
 	uint64_t geom[SHMK__GEOM_N] = {size};
 	struct shmk_buffer *b;
-	int rc = buffer_new(out, &b);
+	int rc = SHMK__HANDLE_NEW(out, &b);
 
 	if (rc < 0)
 		return rc;
@@ -103,7 +85,7 @@ SHMK__EXPORT int shmk_buffer_open(const char *name, const struct shmk_opts *o,
 				  struct shmk_buffer **out)
 {
 	struct shmk_buffer *b;
-	int rc = buffer_new(out, &b);
+	int rc = SHMK__HANDLE_NEW(out, &b);
 
 	if (rc < 0)
 		return rc;
@@ -115,7 +97,7 @@ SHMK__EXPORT int shmk_buffer_open_fd(int fd, const struct shmk_opts *o,
 				     struct shmk_buffer **out)
 {
 	struct shmk_buffer *b;
-	int rc = buffer_new(out, &b);
+	int rc = SHMK__HANDLE_NEW(out, &b);
 
 	if (rc < 0)
 		return rc;

@@ -305,6 +305,16 @@ int shmk__hdr_check(const struct shmk__hdr *h, uint64_t file_size,
 	return 0;
 }
 
+int shmk__geom_unused(const uint64_t geom[SHMK__GEOM_N], int used)
+{
+	int i;
+
+	for (i = used; i < SHMK__GEOM_N; i++)
+		if (geom[i])
+			return -EINVAL;
+	return 0;
+}
+
 int shmk__opts_check(const struct shmk_opts *o, int creating)
 {
 	const unsigned known =

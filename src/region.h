@@ -170,6 +170,28 @@ static inline void *shmk__region_data(const struct shmk__region *r)
 	return (char *)r->hdr + SHMK__HDR_SIZE;
 }
 
+/* The object's control words: the header's ctl area, laid out by the
+ * kind (each kind casts it to its own struct). */
+static inline void *shmk__region_ctl(const struct shmk__region *r)
+{
+	return r->hdr->ctl;
+}
+
+/*
+ * The start of every create and open: the out-parameter must not be NULL
+ * and is cleared (a failed call leaves NULL there), then *h is a new
+ * zeroed handle of the kind's type.  0, -EINVAL or -ENOMEM.  A macro, to
+ * serve every kind's handle type; the caller includes <stdlib.h>.
+ */
+#define SHMK__HANDLE_NEW(out, h)                                               \
+	((out) == NULL ? -EINVAL                                               \
+		       : (*(out) = NULL, *(h) = calloc(1, sizeof(**(h))),      \
+			  *(h) != NULL ? 0 : -ENOMEM))
+
+/* For a kind's layout(): 0 if geom[used..] are all zero (the fields the
+ * kind does not use), else -EINVAL. */
+int shmk__geom_unused(const uint64_t geom[SHMK__GEOM_N], int used);
+
 static inline void shmk__count(struct shmk__region *r, int i, uint64_t n)
 {
 	atomic_fetch_add_explicit(&r->hdr->counter[i], n, memory_order_relaxed);
