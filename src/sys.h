@@ -79,8 +79,14 @@ static inline void shmk__cpu_relax(void)
 int shmk__ofd_trylock(int fd, uint64_t byte); /* 0, -EAGAIN if held */
 int shmk__ofd_held(int fd, uint64_t byte);    /* 1 held by another, 0 free */
 
-/* Reads len bytes of fd at off: 0, -EBADMSG if the file ends first, or
- * -errno; retries EINTR. */
+/*
+ * Reads len bytes of fd at off, or fewer if the file ends first, retrying
+ * EINTR and short reads: the number of bytes read, or -errno.  Every read
+ * of a file in the library goes through it.
+ */
+ssize_t shmk__pread(int fd, void *buf, size_t len, uint64_t off);
+/* The same when the file must hold all len bytes: 0, -EBADMSG if it ends
+ * first, or -errno. */
 int shmk__pread_all(int fd, void *buf, size_t len, uint64_t off);
 
 /* A random 64-bit value (getrandom, falling back to the clock). */
