@@ -11,6 +11,7 @@
  *	region.h	regions, participants, kinds, names
  *	sync.h		eventcounts, waits, wake-up sockets, the rwlock
  *	kinds.h		the kinds the object files define
+ *	buffer.h	the locked copy the buffer and the array share
  *	ring.h		ring internals the rpc layer uses
  *	topic.h		topic internals the fuzz target uses
  *	stat.h		introspection of an object by descriptor
@@ -20,6 +21,7 @@
 #ifndef SHMK_INTERNAL_H
 #define SHMK_INTERNAL_H
 
+#include "buffer.h"
 #include "format.h"
 #include "guard.h"
 #include "kinds.h"
