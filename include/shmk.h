@@ -428,7 +428,10 @@ void *shmk_buffer_data(struct shmk_buffer *b);
  * read), taken for the copy and waited for at most timeout_ms, unless the
  * calling thread already holds it through this handle (shmk_buffer_lock):
  * lock, several reads or writes, unlock is one consistent transaction.
- * Each write with len > 0 bumps the buffer's version.
+ * Each write with len > 0 bumps the buffer's version: after the copy and
+ * before the lock is released (a seq_cst increment), and wakes
+ * shmk_buffer_wait(); whoever sees the new version sees the data it
+ * counts once it takes the lock.
  * Returns 0, -EOWNERDEAD (the copy was made, but a writer died holding the
  * lock earlier and the data may be half-written: see shmk_buffer_lock),
  * -ERANGE, -EINVAL (NULL pointer with len > 0, timeout below -1),
@@ -542,12 +545,19 @@ size_t shmk_array_elem_size(const struct shmk_array *a);
  * shmk_array_set - copy src into element i.
  * shmk_array_read - copy count elements from index first to dst.
  * shmk_array_write - copy count elements from src to index first.
- * Each copy is made under the array's lock, as the buffer's are, so no
- * element is ever seen half-written; the wait for the lock is unbounded
- * (a dead holder is still recovered within T_live).  Out-of-range indices
- * fail with -ERANGE and copy nothing.
+ * Each copy is made under the array's lock, as the buffer's are (the
+ * same code: an array is a buffer whose copies are whole elements), so no
+ * element is ever seen half-written.  These calls take no timeout: the
+ * wait for the lock has no deadline, as shmk_buffer_write() with
+ * timeout_ms -1 (a dead holder is still recovered within T_live, and
+ * shmk_array_wake() ends the wait with -ECANCELED); for a bounded wait,
+ * take the lock with shmk_array_lock() first.  As a buffer write, each
+ * write of count > 0, and each release of a write lock, is a new version
+ * (the `writes` counter of shmk_stat, incremented seq_cst after the copy,
+ * before the lock is released).  Out-of-range indices fail with -ERANGE
+ * and copy nothing.
  * Returns 0, -EOWNERDEAD (copied; see shmk_buffer_lock), -ERANGE,
- * -EINVAL, -EDEADLK, -ECHILD, -EBADMSG.  Thread-safe.
+ * -EINVAL, -EDEADLK, -ECHILD, -ECANCELED, -EBADMSG.  Thread-safe.
  */
 int shmk_array_get(struct shmk_array *a, size_t i, void *dst);
 int shmk_array_set(struct shmk_array *a, size_t i, const void *src);

@@ -4,30 +4,29 @@
  * shared between processes.  Every access is bounds-checked and made
  * under the object's read/write lock, so no element is ever seen torn.
  * Geometry: geom[0] = element size, geom[1] = length; the elements follow
- * the header.  The control words are the lock alone.
+ * the header.  An array is a buffer whose copies are whole elements: the
+ * control words, the locked copy and the version are the buffer's
+ * (buffer.h).
  */
 #include <stdlib.h>
-#include <string.h>
 
-#include "internal.h"
+#include "buffer.h"
+#include "kinds.h"
+#include "sync.h"
 
 struct shmk_array {
 	struct shmk__region r;
 	char *data;
 	size_t elem_size;
 	size_t length;
-	struct shmk__rwlock *lock;
+	struct shmk__buffer_ctl *ctl;
 };
 
 static int array_layout(const uint64_t geom[SHMK__GEOM_N], uint64_t *total)
 {
 	uint64_t bytes;
-	int i;
 
-	for (i = 2; i < SHMK__GEOM_N; i++)
-		if (geom[i])
-			return -EINVAL;
-	if (geom[0] == 0 || geom[1] == 0 ||
+	if (shmk__geom_unused(geom, 2) < 0 || geom[0] == 0 || geom[1] == 0 ||
 	    shmk__mul(geom[0], geom[1], &bytes) < 0 ||
 	    shmk__add(SHMK__HDR_SIZE, bytes, total) < 0 ||
 	    *total > SHMK__MAX_TOTAL)
@@ -41,20 +40,12 @@ const struct shmk__kind shmk__array_kind = {
 	.layout = array_layout,
 	.reclaim = shmk__rw_reclaim,
 	.shutdown = shmk__notify_all,
-	.ec_off = {offsetof(struct shmk__rwlock, ec)},
-	.n_ec = 1,
+	.ec_off = {offsetof(struct shmk__buffer_ctl, lock.ec),
+		   offsetof(struct shmk__buffer_ctl, changed)},
+	.n_ec = 2,
 	.geom_names = {"elem_size", "length", NULL},
 	.counter_names = {"writes", "owner_dead", "readers_reclaimed", NULL},
 };
-
-static int array_new(struct shmk_array **out, struct shmk_array **a)
-{
-	if (!out)
-		return -EINVAL;
-	*out = NULL;
-	*a = calloc(1, sizeof(**a));
-	return *a ? 0 : -ENOMEM;
-}
 
 static int array_attached(struct shmk_array *a, struct shmk_array **out, int rc)
 {
@@ -65,7 +56,7 @@ static int array_attached(struct shmk_array *a, struct shmk_array **out, int rc)
 	a->data = shmk__region_data(&a->r);
 	a->elem_size = (size_t)a->r.geom[0];
 	a->length = (size_t)a->r.geom[1];
-	a->lock = (struct shmk__rwlock *)a->r.hdr->ctl;
+	a->ctl = shmk__region_ctl(&a->r);
 	*out = a;
 	return 0;
 }
@@ -76,7 +67,7 @@ SHMK__EXPORT int shmk_array_create(const char *name, size_t elem_size,
 {
 	uint64_t geom[SHMK__GEOM_N] = {elem_size, length};
 	struct shmk_array *a;
-	int rc = array_new(out, &a);
+	int rc = SHMK__HANDLE_NEW(out, &a);
 
 	if (rc < 0)
 		return rc;
@@ -103,7 +94,7 @@ SHMK__EXPORT int shmk_array_open(const char *name, size_t elem_size,
 				 struct shmk_array **out)
 {
 	struct shmk_array *a;
-	int rc = array_new(out, &a);
+	int rc = SHMK__HANDLE_NEW(out, &a);
 
 	if (rc < 0)
 		return rc;
@@ -120,7 +111,7 @@ SHMK__EXPORT int shmk_array_open_fd(int fd, size_t elem_size,
 				    struct shmk_array **out)
 {
 	struct shmk_array *a;
-	int rc = array_new(out, &a);
+	int rc = SHMK__HANDLE_NEW(out, &a);
 
 	if (rc < 0)
 		return rc;
@@ -141,7 +132,7 @@ SHMK__EXPORT int shmk_array_close(struct shmk_array *a)
 {
 	if (!a)
 		return 0;
-	shmk__lock_drop(&a->r, a->lock);
+	shmk__buffer_drop(&a->r, a->ctl);
 	shmk__region_close(&a->r);
 	free(a);
 	return 0;
@@ -165,43 +156,24 @@ SHMK__EXPORT void *shmk_array_data(struct shmk_array *a)
 }
 
 /*
- * Copies count elements from first, in (write) or out (read), under the
- * lock.  Returns 0, -EOWNERDEAD (copied, but a writer died holding the
- * lock earlier: the array may hold a torn element), or an error.
+ * Copies count elements from first, in (write) or out (read), with the
+ * buffer's locked copy: its ordering, its version and its wake-ups.  The
+ * array's calls have no timeout: the lock is waited for without a
+ * deadline (a dead holder is still recovered, and shmk_array_wake() ends
+ * the wait).  Returns 0, -EOWNERDEAD (copied, but a writer died holding
+ * the lock earlier: the array may hold a torn element), or an error.
  */
 static int copy(struct shmk_array *a, size_t first, void *p, size_t count,
 		int how)
 {
-	int taken, locked;
-	size_t bytes;
-
 	if (!a || (count && !p))
 		return -EINVAL;
 	if (first > a->length || count > a->length - first)
 		return -ERANGE;
-	bytes = count * a->elem_size; /* <= the validated total: no overflow */
-	locked = shmk__lock_enter(&a->r, a->lock, how, -1, &taken);
-	if (locked < 0 && locked != -EOWNERDEAD)
-		return locked;
-	if (how == SHMK_LOCK_WRITE) {
-#ifdef SHMK_CRASH_POINTS
-		/* Half written when the writer dies: the data is torn. */
-		memcpy(a->data + first * a->elem_size, p, bytes / 2);
-		SHMK__CRASH("array_mid_write");
-#endif
-		memcpy(a->data + first * a->elem_size, p, bytes);
-		/* Relaxed: a statistic (arrays have no wait-for-change). */
-		atomic_fetch_add_explicit(&a->r.hdr->counter[SHMK__CTR_WRITES],
-					  1, memory_order_relaxed);
-	} else {
-		memcpy(p, a->data + first * a->elem_size, bytes);
-	}
-	if (taken)
-		shmk__rw_unlock(&a->r, a->lock, how, SHMK__RW_KEEP);
-	/* The file shrank during the copy: it met private zeros. */
-	if (shmk__region_poisoned(&a->r))
-		return -EBADMSG;
-	return locked;
+	/* Both <= the validated total: no overflow. */
+	return shmk__buffer_copy(&a->r, a->ctl, a->data + first * a->elem_size,
+				 p, count * a->elem_size, how, -1,
+				 "array_mid_write");
 }
 
 SHMK__EXPORT int shmk_array_get(struct shmk_array *a, size_t i, void *dst)
@@ -234,16 +206,12 @@ SHMK__EXPORT int shmk_array_lock(struct shmk_array *a, int how, int timeout_ms)
 {
 	if (!a)
 		return -EINVAL;
-	return shmk__lock(&a->r, a->lock, how, timeout_ms);
+	return shmk__lock(&a->r, &a->ctl->lock, how, timeout_ms);
 }
 
 SHMK__EXPORT int shmk_array_unlock(struct shmk_array *a)
 {
-	int how;
-
-	if (!a)
-		return -EINVAL;
-	return shmk__unlock(&a->r, a->lock, &how);
+	return a ? shmk__buffer_unlock(&a->r, a->ctl) : -EINVAL;
 }
 
 SHMK__EXPORT int shmk_array_wake(struct shmk_array *a)

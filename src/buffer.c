@@ -3,40 +3,26 @@
  * buffer.c - shmk_buffer: raw bytes at offsets, shared between processes,
  * behind the robust read/write lock, with a version that every write bumps.
  * Geometry: geom[0] = usable size in bytes; the data follows the header.
+ * The locked copy here is the array's too (buffer.h).
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
-
-/* The buffer's control words, at the start of the header's ctl area. */
-struct buffer_ctl {
-	struct shmk__rwlock lock;
-	struct shmk__ec changed; /* sleepers in shmk_buffer_wait() */
-	uint8_t pad[SHMK__CACHELINE - 4];
-};
-_Static_assert(sizeof(struct buffer_ctl) <= SHMK__CTL_SIZE, "buffer ctl");
+#include "buffer.h"
+#include "kinds.h"
+#include "sync.h"
 
 struct shmk_buffer {
 	struct shmk__region r;
 	char *data;  /* first usable byte, in the mapping */
 	size_t size; /* usable bytes, from the validated private header */
-	struct buffer_ctl *ctl;
+	struct shmk__buffer_ctl *ctl;
 };
-
-static struct buffer_ctl *ctl_of(struct shmk__region *r)
-{
-	return (struct buffer_ctl *)r->hdr->ctl;
-}
 
 static int buffer_layout(const uint64_t geom[SHMK__GEOM_N], uint64_t *total)
 {
-	int i;
-
-	for (i = 1; i < SHMK__GEOM_N; i++)
-		if (geom[i])
-			return -EINVAL;
-	if (geom[0] == 0 || shmk__add(SHMK__HDR_SIZE, geom[0], total) < 0 ||
+	if (shmk__geom_unused(geom, 1) < 0 || geom[0] == 0 ||
+	    shmk__add(SHMK__HDR_SIZE, geom[0], total) < 0 ||
 	    *total > SHMK__MAX_TOTAL)
 		return -EINVAL;
 	return 0;
@@ -48,21 +34,12 @@ const struct shmk__kind shmk__buffer_kind = {
 	.layout = buffer_layout,
 	.reclaim = shmk__rw_reclaim,
 	.shutdown = shmk__notify_all,
-	.ec_off = {offsetof(struct buffer_ctl, lock.ec),
-		   offsetof(struct buffer_ctl, changed)},
+	.ec_off = {offsetof(struct shmk__buffer_ctl, lock.ec),
+		   offsetof(struct shmk__buffer_ctl, changed)},
 	.n_ec = 2,
 	.geom_names = {"size", NULL},
 	.counter_names = {"writes", "owner_dead", "readers_reclaimed", NULL},
 };
-
-static int buffer_new(struct shmk_buffer **out, struct shmk_buffer **b)
-{
-	if (!out)
-		return -EINVAL;
-	*out = NULL;
-	*b = calloc(1, sizeof(**b));
-	return *b ? 0 : -ENOMEM;
-}
 
 /* Finishes a create or open that returned rc. */
 static int buffer_attached(struct shmk_buffer *b, struct shmk_buffer **out,
@@ -74,7 +51,7 @@ static int buffer_attached(struct shmk_buffer *b, struct shmk_buffer **out,
 	}
 	b->data = shmk__region_data(&b->r);
 	b->size = (size_t)b->r.geom[0];
-	b->ctl = ctl_of(&b->r);
+	b->ctl = shmk__region_ctl(&b->r);
 	*out = b;
 	return 0;
 }
@@ -85,7 +62,7 @@ SHMK__EXPORT int shmk_buffer_create(const char *name, size_t size,
 {
 	uint64_t geom[SHMK__GEOM_N] = {size};
 	struct shmk_buffer *b;
-	int rc = buffer_new(out, &b);
+	int rc = SHMK__HANDLE_NEW(out, &b);
 
 	if (rc < 0)
 		return rc;
@@ -102,7 +79,7 @@ SHMK__EXPORT int shmk_buffer_open(const char *name, const struct shmk_opts *o,
 				  struct shmk_buffer **out)
 {
 	struct shmk_buffer *b;
-	int rc = buffer_new(out, &b);
+	int rc = SHMK__HANDLE_NEW(out, &b);
 
 	if (rc < 0)
 		return rc;
@@ -114,7 +91,7 @@ SHMK__EXPORT int shmk_buffer_open_fd(int fd, const struct shmk_opts *o,
 				     struct shmk_buffer **out)
 {
 	struct shmk_buffer *b;
-	int rc = buffer_new(out, &b);
+	int rc = SHMK__HANDLE_NEW(out, &b);
 
 	if (rc < 0)
 		return rc;
@@ -129,15 +106,11 @@ SHMK__EXPORT int shmk_buffer_fd(struct shmk_buffer *b)
 	return shmk__region_share_fd(&b->r);
 }
 
-static void bump_version(struct shmk_buffer *b);
-
 SHMK__EXPORT int shmk_buffer_close(struct shmk_buffer *b)
 {
 	if (!b)
 		return 0;
-	/* Writes made under a write lock still held are announced. */
-	if (shmk__lock_drop(&b->r, &b->ctl->lock) == SHMK_LOCK_WRITE)
-		bump_version(b);
+	shmk__buffer_drop(&b->r, b->ctl);
 	shmk__region_close(&b->r);
 	free(b);
 	return 0;
@@ -167,65 +140,90 @@ static int buffer_range(const struct shmk_buffer *b, size_t off, const void *p,
 	return 0;
 }
 
-/* A new version of the data: after the copy, before the unlock. */
-static void bump_version(struct shmk_buffer *b)
+/* ---------------------------------------------------------------------
+ * The locked copy, the buffer's and the array's
+ * --------------------------------------------------------------------- */
+
+void shmk__buffer_changed(struct shmk__region *r, struct shmk__buffer_ctl *c)
 {
 	/* seq_cst: the publication shmk__ec_notify() needs; pairs with the
-	 * acquire load in changed_cond(). */
-	atomic_fetch_add_explicit(&b->r.hdr->counter[SHMK__CTR_WRITES], 1,
+	 * acquire loads in changed_cond() and shmk_buffer_version().  The
+	 * writes it announces come before it, and the unlock (a seq_cst
+	 * store, or the holder's later one) after it, so whoever sees the
+	 * new version and then takes the lock sees the data it counts. */
+	atomic_fetch_add_explicit(&r->hdr->counter[SHMK__CTR_WRITES], 1,
 				  memory_order_seq_cst);
-	shmk__ec_notify(&b->r, &b->ctl->changed);
+	shmk__ec_notify(r, &c->changed);
+}
+
+int shmk__buffer_copy(struct shmk__region *r, struct shmk__buffer_ctl *c,
+		      char *data, void *p, size_t len, int how, int timeout_ms,
+		      const char *crash)
+{
+	int taken, locked;
+
+	(void)crash; /* a crash point only in the test library */
+	locked = shmk__lock_enter(r, &c->lock, how, timeout_ms, &taken);
+	if (locked < 0 && locked != -EOWNERDEAD)
+		return locked;
+	if (len && how == SHMK_LOCK_WRITE) {
+#ifdef SHMK_CRASH_POINTS
+		/* Half written when the writer dies: the data is torn. */
+		memcpy(data, p, len / 2);
+		SHMK__CRASH(crash);
+#endif
+		memcpy(data, p, len);
+		/* After the copy, before the unlock. */
+		shmk__buffer_changed(r, c);
+	} else if (len) {
+		memcpy(p, data, len);
+	}
+	if (taken)
+		shmk__rw_unlock(r, &c->lock, how, SHMK__RW_KEEP);
+	/* The file shrank during the copy: it met private zeros. */
+	if (shmk__region_poisoned(r))
+		return -EBADMSG;
+	return locked;
+}
+
+int shmk__buffer_unlock(struct shmk__region *r, struct shmk__buffer_ctl *c)
+{
+	int how, rc = shmk__unlock(r, &c->lock, &how);
+
+	/* The holder may have written through the data pointer. */
+	if (!rc && how == SHMK_LOCK_WRITE)
+		shmk__buffer_changed(r, c);
+	return rc;
+}
+
+void shmk__buffer_drop(struct shmk__region *r, struct shmk__buffer_ctl *c)
+{
+	/* Writes made under a write lock still held are announced. */
+	if (shmk__lock_drop(r, &c->lock) == SHMK_LOCK_WRITE)
+		shmk__buffer_changed(r, c);
 }
 
 SHMK__EXPORT int shmk_buffer_write(struct shmk_buffer *b, size_t off,
 				   const void *src, size_t len, int timeout_ms)
 {
-	int rc = buffer_range(b, off, src, len), taken, locked;
+	int rc = buffer_range(b, off, src, len);
 
 	if (rc < 0)
 		return rc;
-	locked = shmk__lock_enter(&b->r, &b->ctl->lock, SHMK_LOCK_WRITE,
-				  timeout_ms, &taken);
-	if (locked < 0 && locked != -EOWNERDEAD)
-		return locked;
-	if (len) {
-#ifdef SHMK_CRASH_POINTS
-		/* Half written when the writer dies: the data is torn. */
-		memcpy(b->data + off, src, len / 2);
-		SHMK__CRASH("buffer_mid_write");
-#endif
-		memcpy(b->data + off, src, len);
-		bump_version(b);
-	}
-	if (taken)
-		shmk__rw_unlock(&b->r, &b->ctl->lock, SHMK_LOCK_WRITE,
-				SHMK__RW_KEEP);
-	/* The file shrank during the copy: it went to private zeros. */
-	if (shmk__region_poisoned(&b->r))
-		return -EBADMSG;
-	return locked;
+	return shmk__buffer_copy(&b->r, b->ctl, b->data + off, (void *)src, len,
+				 SHMK_LOCK_WRITE, timeout_ms,
+				 "buffer_mid_write");
 }
 
 SHMK__EXPORT int shmk_buffer_read(struct shmk_buffer *b, size_t off, void *dst,
 				  size_t len, int timeout_ms)
 {
-	int rc = buffer_range(b, off, dst, len), taken, locked;
+	int rc = buffer_range(b, off, dst, len);
 
 	if (rc < 0)
 		return rc;
-	locked = shmk__lock_enter(&b->r, &b->ctl->lock, SHMK_LOCK_READ,
-				  timeout_ms, &taken);
-	if (locked < 0 && locked != -EOWNERDEAD)
-		return locked;
-	if (len)
-		memcpy(dst, b->data + off, len);
-	if (taken)
-		shmk__rw_unlock(&b->r, &b->ctl->lock, SHMK_LOCK_READ,
-				SHMK__RW_KEEP);
-	/* The file shrank during the copy: dst may hold private zeros. */
-	if (shmk__region_poisoned(&b->r))
-		return -EBADMSG;
-	return locked;
+	return shmk__buffer_copy(&b->r, b->ctl, b->data + off, dst, len,
+				 SHMK_LOCK_READ, timeout_ms, NULL);
 }
 
 SHMK__EXPORT int shmk_buffer_lock(struct shmk_buffer *b, int how,
@@ -238,15 +236,7 @@ SHMK__EXPORT int shmk_buffer_lock(struct shmk_buffer *b, int how,
 
 SHMK__EXPORT int shmk_buffer_unlock(struct shmk_buffer *b)
 {
-	int how, rc;
-
-	if (!b)
-		return -EINVAL;
-	rc = shmk__unlock(&b->r, &b->ctl->lock, &how);
-	/* The holder may have written through shmk_buffer_data(). */
-	if (!rc && how == SHMK_LOCK_WRITE)
-		bump_version(b);
-	return rc;
+	return b ? shmk__buffer_unlock(&b->r, b->ctl) : -EINVAL;
 }
 
 SHMK__EXPORT uint64_t shmk_buffer_version(const struct shmk_buffer *b)
@@ -271,7 +261,7 @@ static int changed_cond(void *arg, int slow)
 	(void)slow;
 	if (rc < 0)
 		return rc; /* the file was shrunk under us */
-	/* Acquire: pairs with bump_version()'s increment. */
+	/* Acquire: pairs with shmk__buffer_changed()'s increment. */
 	v = atomic_load_explicit(&a->b->r.hdr->counter[SHMK__CTR_WRITES],
 				 memory_order_acquire);
 	if (v != a->seen) {

@@ -6,7 +6,8 @@
  */
 #include <stdlib.h>
 
-#include "internal.h"
+#include "kinds.h"
+#include "sync.h"
 
 struct event_ctl {
 	_Atomic uint32_t state; /* 1 set, 0 not; written by set/reset/wait */
@@ -27,20 +28,10 @@ struct shmk_event {
 
 static int event_layout(const uint64_t geom[SHMK__GEOM_N], uint64_t *total)
 {
-	int i;
-
-	for (i = 1; i < SHMK__GEOM_N; i++)
-		if (geom[i])
-			return -EINVAL;
-	if (geom[0] > 1)
+	if (shmk__geom_unused(geom, 1) < 0 || geom[0] > 1)
 		return -EINVAL;
 	*total = SHMK__HDR_SIZE;
 	return 0;
-}
-
-static struct event_ctl *ctl_of(struct shmk__region *r)
-{
-	return (struct event_ctl *)r->hdr->ctl;
 }
 
 const struct shmk__kind shmk__event_kind = {
@@ -60,24 +51,17 @@ static int event_attached(struct shmk_event *e, struct shmk_event **out, int rc)
 		free(e);
 		return rc;
 	}
-	e->ctl = ctl_of(&e->r);
+	e->ctl = shmk__region_ctl(&e->r);
 	e->manual = e->r.geom[0] == 1;
 	*out = e;
 	return 0;
 }
 
-static int event_new(struct shmk_event **out, struct shmk_event **e)
-{
-	if (!out)
-		return -EINVAL;
-	*out = NULL;
-	*e = calloc(1, sizeof(**e));
-	return *e ? 0 : -ENOMEM;
-}
-
 static void init_set(struct shmk__region *r)
 {
-	atomic_store_explicit(&ctl_of(r)->state, 1, memory_order_relaxed);
+	struct event_ctl *c = shmk__region_ctl(r);
+
+	atomic_store_explicit(&c->state, 1, memory_order_relaxed);
 }
 
 SHMK__EXPORT int shmk_event_create(const char *name, int manual_reset,
@@ -86,7 +70,7 @@ SHMK__EXPORT int shmk_event_create(const char *name, int manual_reset,
 {
 	uint64_t geom[SHMK__GEOM_N] = {manual_reset ? 1 : 0};
 	struct shmk_event *e;
-	int rc = event_new(out, &e);
+	int rc = SHMK__HANDLE_NEW(out, &e);
 
 	if (rc < 0)
 		return rc;
@@ -99,7 +83,7 @@ SHMK__EXPORT int shmk_event_open(const char *name, const struct shmk_opts *o,
 				 struct shmk_event **out)
 {
 	struct shmk_event *e;
-	int rc = event_new(out, &e);
+	int rc = SHMK__HANDLE_NEW(out, &e);
 
 	if (rc < 0)
 		return rc;
@@ -111,7 +95,7 @@ SHMK__EXPORT int shmk_event_open_fd(int fd, const struct shmk_opts *o,
 				    struct shmk_event **out)
 {
 	struct shmk_event *e;
-	int rc = event_new(out, &e);
+	int rc = SHMK__HANDLE_NEW(out, &e);
 
 	if (rc < 0)
 		return rc;

@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "region.h"
 
 /*
  * The registry the handler reads: chunks of slots, linked, never freed, so

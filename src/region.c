@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "region.h"
 
 /* ---------------------------------------------------------------------
  * Names
@@ -305,6 +305,16 @@ int shmk__hdr_check(const struct shmk__hdr *h, uint64_t file_size,
 	return 0;
 }
 
+int shmk__geom_unused(const uint64_t geom[SHMK__GEOM_N], int used)
+{
+	int i;
+
+	for (i = used; i < SHMK__GEOM_N; i++)
+		if (geom[i])
+			return -EINVAL;
+	return 0;
+}
+
 int shmk__opts_check(const struct shmk_opts *o, int creating)
 {
 	const unsigned known =
@@ -322,6 +332,15 @@ int shmk__opts_check(const struct shmk_opts *o, int creating)
 	return 0;
 }
 
+int64_t shmk__spin_ns(const struct shmk_opts *o)
+{
+	if (!o || o->spin_us == 0)
+		return SHMK__SPIN_DEFAULT_NS;
+	if (o->spin_us < 0)
+		return 0;
+	return (int64_t)o->spin_us * 1000;
+}
+
 /*
  * Checks the backing fd and reads its header into the private copy h:
  * a regular file; trusted (sealed against shrinking, or owned by us and not
@@ -333,7 +352,8 @@ int shmk__opts_check(const struct shmk_opts *o, int creating)
 static int load_hdr(int fd, int trust_any, struct stat *st, struct shmk__hdr *h,
 		    int *sealed)
 {
-	size_t want, got = 0;
+	size_t want, got;
+	ssize_t n;
 	int seals;
 
 	if (fstat(fd, st) < 0)
@@ -347,17 +367,11 @@ static int load_hdr(int fd, int trust_any, struct stat *st, struct shmk__hdr *h,
 		return -EACCES;
 	want = (uint64_t)st->st_size < sizeof(*h) ? (size_t)st->st_size
 						  : sizeof(*h);
-	while (got < want) {
-		ssize_t n = pread(fd, (char *)h + got, want - got, (off_t)got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break; /* shrunk under us */
-		got += (size_t)n;
-	}
+	/* Fewer bytes than fstat said: shrunk under us. */
+	n = shmk__pread(fd, h, want, 0);
+	if (n < 0)
+		return (int)n;
+	got = (size_t)n;
 	if (got < sizeof(h->magic) || h->magic != SHMK__MAGIC)
 		return -EPROTO;
 	if (got < sizeof(*h))
@@ -981,9 +995,7 @@ static int unlink_name(const char *name, int force)
 	} else if (force) {
 		rc = st.st_uid == geteuid() || geteuid() == 0 ? 0 : -EPERM;
 	} else {
-		do
-			n = pread(fd, &magic, sizeof(magic), 0);
-		while (n < 0 && errno == EINTR);
+		n = shmk__pread(fd, &magic, sizeof(magic), 0);
 		rc = n == (ssize_t)sizeof(magic) && magic == SHMK__MAGIC
 			     ? 0
 			     : -EPROTO;

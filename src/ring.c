@@ -31,7 +31,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "kinds.h"
+#include "ring.h"
+#include "sync.h"
 
 #define SKIP_BIT      (UINT64_C(1) << 63)
 #define POS_MAX	      ((UINT64_C(1) << 62) - 1) /* positions stay below */
@@ -148,13 +150,10 @@ static uint64_t round_up(uint64_t v, uint64_t a)
 static int ring_geometry(const uint64_t geom[SHMK__GEOM_N], struct ring_geom *g)
 {
 	uint64_t n = geom[0], size = geom[1], align, bytes;
-	int i;
 
-	if (geom[2] & ~(uint64_t)(MODE_SW | MODE_SR))
+	if ((geom[2] & ~(uint64_t)(MODE_SW | MODE_SR)) ||
+	    shmk__geom_unused(geom, 3) < 0)
 		return -EINVAL;
-	for (i = 3; i < SHMK__GEOM_N; i++)
-		if (geom[i])
-			return -EINVAL;
 	if (n < 2 || n > SHMK__MAX_TOTAL / SHMK__CACHELINE || size < 1 ||
 	    size > MAX_NODE_SIZE)
 		return -EINVAL;
@@ -182,11 +181,6 @@ static int ring_layout(const uint64_t geom[SHMK__GEOM_N], uint64_t *total)
 	if (!rc)
 		*total = g.total;
 	return rc;
-}
-
-static struct ring_ctl *ctl_of(struct shmk__region *r)
-{
-	return (struct ring_ctl *)r->hdr->ctl;
 }
 
 static struct ring_part *part_of(struct shmk__region *r, int k)
@@ -276,7 +270,7 @@ static int ring_attached(struct shmk_ring *q, struct shmk_ring **out, int rc)
 		free(q);
 		return -EBADMSG;
 	}
-	q->ctl = ctl_of(&q->r);
+	q->ctl = shmk__region_ctl(&q->r);
 	q->parts = part_of(&q->r, 0);
 	q->me = part_of(&q->r, q->r.slot);
 	q->desc = (struct ring_desc *)((char *)q->r.hdr + g.desc_off);
@@ -292,15 +286,6 @@ static int ring_attached(struct shmk_ring *q, struct shmk_ring **out, int rc)
 	return 0;
 }
 
-static int ring_new(struct shmk_ring **out, struct shmk_ring **q)
-{
-	if (!out)
-		return -EINVAL;
-	*out = NULL;
-	*q = calloc(1, sizeof(**q));
-	return *q ? 0 : -ENOMEM;
-}
-
 SHMK__EXPORT int shmk_ring_create(const char *name, size_t nodes,
 				  size_t node_size, const struct shmk_opts *o,
 				  struct shmk_ring **out)
@@ -309,7 +294,7 @@ SHMK__EXPORT int shmk_ring_create(const char *name, size_t nodes,
 	uint64_t geom[SHMK__GEOM_N] = {nodes, node_size};
 	struct shmk_opts oo;
 	struct shmk_ring *q;
-	int rc = ring_new(out, &q);
+	int rc = SHMK__HANDLE_NEW(out, &q);
 
 	if (rc < 0)
 		return rc;
@@ -331,7 +316,7 @@ SHMK__EXPORT int shmk_ring_open(const char *name, const struct shmk_opts *o,
 				struct shmk_ring **out)
 {
 	struct shmk_ring *q;
-	int rc = ring_new(out, &q);
+	int rc = SHMK__HANDLE_NEW(out, &q);
 
 	if (rc < 0)
 		return rc;
@@ -343,7 +328,7 @@ SHMK__EXPORT int shmk_ring_open_fd(int fd, const struct shmk_opts *o,
 				   struct shmk_ring **out)
 {
 	struct shmk_ring *q;
-	int rc = ring_new(out, &q);
+	int rc = SHMK__HANDLE_NEW(out, &q);
 
 	if (rc < 0)
 		return rc;

@@ -9,7 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "kinds.h"
+#include "stat.h"
 
 _Static_assert(SHMK_STAT_MAX_PARTS == SHMK__MAX_PARTS, "stat parts");
 _Static_assert(SHMK_STAT_MAX_COUNTERS == SHMK__NCOUNTERS, "stat counters");

@@ -16,7 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "sync.h"
 
 /* This process is registered for, and may issue, global membarriers.
  * Cleared for good if a barrier ever fails: from then on this process's
@@ -26,15 +26,6 @@ static _Atomic int mb_ok;
 static int mb_usable(void)
 {
 	return atomic_load_explicit(&mb_ok, memory_order_relaxed);
-}
-
-int64_t shmk__spin_ns(const struct shmk_opts *o)
-{
-	if (!o || o->spin_us == 0)
-		return SHMK__SPIN_DEFAULT_NS;
-	if (o->spin_us < 0)
-		return 0;
-	return (int64_t)o->spin_us * 1000;
 }
 
 /* ---------------------------------------------------------------------

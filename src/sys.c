@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "sys.h"
 
 static uint64_t clock_ns(clockid_t c)
 {
@@ -124,9 +124,7 @@ int shmk__ofd_trylock(int fd, uint64_t byte)
 	return rc == -EACCES ? -EAGAIN : rc;
 }
 
-/* Reads len bytes at off into buf, retrying EINTR and short reads.
- * Returns 0, -EBADMSG if the file ends first, or -errno. */
-int shmk__pread_all(int fd, void *buf, size_t len, uint64_t off)
+ssize_t shmk__pread(int fd, void *buf, size_t len, uint64_t off)
 {
 	size_t got = 0;
 
@@ -139,10 +137,19 @@ int shmk__pread_all(int fd, void *buf, size_t len, uint64_t off)
 		if (n < 0)
 			return -errno;
 		if (n == 0)
-			return -EBADMSG;
+			break; /* the end of the file */
 		got += (size_t)n;
 	}
-	return 0;
+	return (ssize_t)got;
+}
+
+int shmk__pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+	ssize_t n = shmk__pread(fd, buf, len, off);
+
+	if (n < 0)
+		return (int)n;
+	return (size_t)n < len ? -EBADMSG : 0;
 }
 
 /*

@@ -45,7 +45,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "kinds.h"
+#include "sync.h"
+#include "topic.h"
 
 #define GRAN	     64u
 #define GRAN_SHIFT   6
@@ -181,13 +183,9 @@ static int topic_geometry(const uint64_t geom[SHMK__GEOM_N],
 			  struct topic_geom *g)
 {
 	uint64_t cap = geom[0], max = geom[1];
-	int i;
 
-	if (geom[2] & ~(uint64_t)POL_LOSSY)
+	if ((geom[2] & ~(uint64_t)POL_LOSSY) || shmk__geom_unused(geom, 3) < 0)
 		return -EINVAL;
-	for (i = 3; i < SHMK__GEOM_N; i++)
-		if (geom[i])
-			return -EINVAL;
 	if (cap < MIN_CAP || cap > MAX_CAP || (cap & (cap - 1)) || max < 1 ||
 	    max > cap / 2)
 		return -EINVAL;
@@ -219,7 +217,7 @@ static void view_of(struct shmk__region *r, struct topic_view *v)
 
 	(void)topic_geometry(r->geom, &g); /* validated at open */
 	v->r = r;
-	v->ctl = (struct topic_ctl *)r->hdr->ctl;
+	v->ctl = shmk__region_ctl(r);
 	v->parts = (struct topic_part *)((char *)r->hdr + SHMK__HDR_SIZE);
 	v->desc = (struct topic_desc *)((char *)r->hdr + g.desc_off);
 	v->log = (char *)r->hdr + g.log_off;
@@ -530,15 +528,6 @@ static int topic_attached(struct shmk_topic *t, struct shmk_topic **out, int rc)
 	return 0;
 }
 
-static int topic_new(struct shmk_topic **out, struct shmk_topic **t)
-{
-	if (!out)
-		return -EINVAL;
-	*out = NULL;
-	*t = calloc(1, sizeof(**t));
-	return *t ? 0 : -ENOMEM;
-}
-
 SHMK__EXPORT int shmk_topic_create(const char *name, size_t capacity,
 				   size_t max_msg, const struct shmk_opts *o,
 				   struct shmk_topic **out)
@@ -546,7 +535,7 @@ SHMK__EXPORT int shmk_topic_create(const char *name, size_t capacity,
 	uint64_t geom[SHMK__GEOM_N] = {capacity, max_msg};
 	struct shmk_opts oo;
 	struct shmk_topic *t;
-	int rc = topic_new(out, &t);
+	int rc = SHMK__HANDLE_NEW(out, &t);
 
 	if (rc < 0)
 		return rc;
@@ -566,7 +555,7 @@ SHMK__EXPORT int shmk_topic_open(const char *name, const struct shmk_opts *o,
 				 struct shmk_topic **out)
 {
 	struct shmk_topic *t;
-	int rc = topic_new(out, &t);
+	int rc = SHMK__HANDLE_NEW(out, &t);
 
 	if (rc < 0)
 		return rc;
@@ -578,7 +567,7 @@ SHMK__EXPORT int shmk_topic_open_fd(int fd, const struct shmk_opts *o,
 				    struct shmk_topic **out)
 {
 	struct shmk_topic *t;
-	int rc = topic_new(out, &t);
+	int rc = SHMK__HANDLE_NEW(out, &t);
 
 	if (rc < 0)
 		return rc;
