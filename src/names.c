@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "internal.h"
+#include "region.h"
 
 SHMK__EXPORT int shmk_path(const char *name, char *buf, size_t cap)
 {
