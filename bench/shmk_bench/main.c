@@ -13,6 +13,10 @@
  *            beside a pipe per subscriber fed by a tee process and
  *            iceoryx, per-subscriber rates, delivered bandwidth and the
  *            64-byte publish-to-receive latency, against the ring;
+ *   wake     waking a process that sleeps: the 64-byte round trip with
+ *            both processes asleep in epoll (shmk's ring descriptors, a
+ *            pipe), the ring with spinning off against a pipe at every
+ *            size, and 64 B beside a CPU-bound process per CPU;
  *
  * then the ratios: shmk against the best peer, a pipe, and the cross-core
  * copy bound measured in the same run.  Every message of every transport
@@ -110,13 +114,14 @@ static void usage(FILE *f)
 		"topic or --full.\n"
 		"\n"
 		"  --only LIST        sections: chart, peers, latency, "
-		"topic (comma-separated)\n"
+		"topic, wake\n"
+		"                     (comma-separated)\n"
 		"  --full             longer runs, 5 repeats: min, median, "
 		"max\n"
 		"  --transports LIST  peers, latency and topic for these "
 		"only (names: --list)\n"
-		"  --sizes LIST       message sizes for peers and topic, "
-		"e.g. 64,1K,1M\n"
+		"  --sizes LIST       message sizes for peers, topic and "
+		"wake, e.g. 64,1K,1M\n"
 		"  --seconds S        time per measurement (default 0.25, "
 		"--full 0.5)\n"
 		"  --repeats N        repeats of each measurement (1..%d)\n"
@@ -226,13 +231,15 @@ static int settle_options(const char *only)
 		opt.peers = strstr(only, "peers") != NULL;
 		opt.latency = strstr(only, "latency") != NULL;
 		opt.topic = opt.topic_full = strstr(only, "topic") != NULL;
-		if (!opt.chart && !opt.peers && !opt.latency && !opt.topic) {
+		opt.wake = strstr(only, "wake") != NULL;
+		if (!opt.chart && !opt.peers && !opt.latency && !opt.topic &&
+		    !opt.wake) {
 			fprintf(stderr, "shmk bench: --only: chart, peers, "
-					"latency or topic\n");
+					"latency, topic or wake\n");
 			return 2;
 		}
 	} else {
-		opt.chart = opt.peers = opt.latency = opt.topic = 1;
+		opt.chart = opt.peers = opt.latency = opt.topic = opt.wake = 1;
 	}
 	if (opt.full)
 		opt.topic_full = 1;
@@ -292,6 +299,9 @@ static void measure_one(struct rec *r, int rep)
 			measure_pair(r, rep);
 		else
 			measure_fan(r, rep);
+	} else if (!strncmp(r->section, "wake", 4)) {
+		progress("wake: %s, %s", r->label, size_str(r->size));
+		measure_wake(r, rep);
 	} else if (!strcmp(r->section, "topic-latency")) {
 		progress("topic latency: %s, %u subscriber%s", r->t->label,
 			 r->readers, r->readers > 1 ? "s" : "");
@@ -316,6 +326,7 @@ static void run_all(void)
 		for (int i = 0; i < nrecs; i++)
 			if (recs[i].st == ST_OK)
 				measure_one(&recs[i], rep);
+	hogs_stop();
 }
 
 int main(int argc, char **argv)

@@ -350,6 +350,45 @@ int topic_plan(int create)
 	return n;
 }
 
+/*
+ * The wake section's measurements (create: make them, else count them):
+ * the 64-byte round trip with both processes asleep in epoll, shmk's ring
+ * descriptors and a pipe; the ring with spinning off (1 MiB of nodes) and
+ * the pipe at every size; then beside a CPU-bound hog process per CPU,
+ * 64 B again through the ring with spinning off, the ring with the
+ * default wait policy and the pipe, and both round trips.  Each shmk row
+ * comes just before its pipe reference.  --transports does not apply.
+ */
+int wake_plan(int create)
+{
+	static const struct bt_transport *const lat[] = {&bt_wake_shmk,
+							 &bt_wake_pipe};
+	static const struct bt_transport *const hogged[] = {&bt_shmk_sleep,
+							    &bt_shmk, &bt_pipe};
+	int n = 0, s, j;
+
+	for (j = 0; j < 2; j++, n++)
+		if (create)
+			new_rec("wake-latency", lat[j], 64);
+	for (s = 0; s < opt.nsizes; s++)
+		for (j = 0; j < 2; j++, n++)
+			if (create)
+				new_rec("wake", j ? &bt_pipe : &bt_shmk_sleep,
+					opt.sizes[s]);
+	for (j = 0; j < 5; j++, n++) {
+		struct rec *r;
+
+		if (!create)
+			continue;
+		r = j < 3 ? new_rec("wake", hogged[j], 64)
+			  : new_rec("wake-latency", lat[j - 3], 64);
+		r->hogs = g_ncpu;
+		snprintf(r->label, sizeof(r->label), "%s, %d hog%s",
+			 r->t->label, g_ncpu, g_ncpu > 1 ? "s" : "");
+	}
+	return n;
+}
+
 /* How many measurements the run will make (the records of plan_rows(),
  * times the repeats). */
 int plan_steps(void)
@@ -360,7 +399,8 @@ int plan_steps(void)
 		nt += wanted(tr[i]);
 	return opt.reps *
 	       ((opt.chart ? 40 : 0) + (opt.peers ? nt * opt.nsizes : 0) +
-		(opt.latency ? nt : 0) + (opt.topic ? topic_plan(0) : 0));
+		(opt.latency ? nt : 0) + (opt.topic ? topic_plan(0) : 0) +
+		(opt.wake ? wake_plan(0) : 0));
 }
 
 /* A record for every measurement of the sections asked for. */
@@ -390,4 +430,6 @@ void plan_rows(void)
 				new_rec("latency", tr[i], 64);
 	if (opt.topic)
 		topic_plan(1);
+	if (opt.wake)
+		wake_plan(1);
 }

@@ -261,6 +261,125 @@ static void text_ratios(void)
 	}
 }
 
+/* The wake section's record of t at size with or without hogs. */
+static struct rec *find_wake(const char *section, const struct bt_transport *t,
+			     size_t size, int hogs)
+{
+	for (int i = 0; i < nrecs; i++) {
+		struct rec *r = &recs[i];
+
+		if (!strcmp(r->section, section) && r->t == t &&
+		    r->size == size && !r->hogs == !hogs)
+			return r;
+	}
+	return NULL;
+}
+
+/* A rate: messages/s up to 1 KiB, GB/s above; or why not. */
+static void wake_rate(char *b, size_t n, const struct rec *r)
+{
+	if (!r)
+		snprintf(b, n, "-");
+	else if (r->st != ST_OK)
+		snprintf(b, n, "%s", cell_status(r));
+	else if (r->size <= 1024)
+		fmt_rate(b, n, MED(r, mps), "/s");
+	else
+		snprintf(b, n, "%.2f GB/s", MED(r, gbps));
+}
+
+/* a / b of the medians of field gbps (1) or p50 (0), or "-". */
+static void wake_ratio(char *b, size_t n, const struct rec *x,
+		       const struct rec *y, int rate)
+{
+	if (!x || !y || x->st != ST_OK || y->st != ST_OK)
+		snprintf(b, n, "-");
+	else if (rate)
+		snprintf(b, n, "%.2fx", MED(x, gbps) / MED(y, gbps));
+	else
+		snprintf(b, n, "%.2fx", MED(x, p50) / MED(y, p50));
+}
+
+static void wake_rtt_rows(int hogs)
+{
+	struct rec *pipe = find_wake("wake-latency", &bt_wake_pipe, 64, hogs);
+	const struct bt_transport *t[2] = {&bt_wake_shmk, &bt_wake_pipe};
+	char q[16];
+
+	for (int j = 0; j < 2; j++) {
+		struct rec *r = find_wake("wake-latency", t[j], 64, hogs);
+
+		if (!r)
+			continue;
+		if (r->st != ST_OK) {
+			printf("   %-40s %9s\n", r->label, cell_status(r));
+			continue;
+		}
+		wake_ratio(q, sizeof(q), r, pipe, 0);
+		printf("   %-40s %9.2f %9.2f %11s\n", r->label, MED(r, p50),
+		       MED(r, p99), j ? "" : q);
+	}
+}
+
+static void text_wake(void)
+{
+	const struct bt_transport *hogged[3] = {&bt_shmk_sleep, &bt_shmk,
+						&bt_pipe};
+	struct rec *hp = find_wake("wake", &bt_pipe, 64, 1);
+	char a[32], b[32], q[16];
+	int hogs = 0;
+
+	for (int i = 0; i < nrecs; i++)
+		if (!strncmp(recs[i].section, "wake", 4) && recs[i].hogs)
+			hogs = recs[i].hogs;
+	printf("\n6. Waking a process that sleeps: shmk against a pipe\n"
+	       "   (two processes%s, every message verified)\n\n",
+	       g_ncpu >= 2 ? " on separate CPUs" : "");
+	printf("   64-byte round trip, both processes asleep in epoll_wait "
+	       "between messages\n   (microseconds; the ratio: above 1 = "
+	       "shmk slower)\n\n");
+	printf("   %-40s %9s %9s %11s\n", "transport", "p50", "p99",
+	       "p50 / pipe");
+	wake_rtt_rows(0);
+	printf("\n   Throughput with spinning off on both ends (the ring "
+	       "with 1 MiB of nodes,\n   the pipe with a 1 MiB buffer; 64 B "
+	       "and 1 KiB in messages/s, larger sizes\n   in GB/s; the "
+	       "ratio: above 1 = shmk ahead)\n\n");
+	printf("   %-9s %14s %14s %16s\n", "size", "shmk no spin", "pipe",
+	       "no spin / pipe");
+	for (int s = 0; s < opt.nsizes; s++) {
+		struct rec *x =
+			find_wake("wake", &bt_shmk_sleep, opt.sizes[s], 0);
+		struct rec *y = find_wake("wake", &bt_pipe, opt.sizes[s], 0);
+
+		wake_rate(a, sizeof(a), x);
+		wake_rate(b, sizeof(b), y);
+		wake_ratio(q, sizeof(q), x, y, 1);
+		printf("   %-9s %14s %14s %16s\n", size_str(opt.sizes[s]), a, b,
+		       q);
+	}
+	if (!hogs)
+		return;
+	printf("\n   Beside %d CPU-bound hog process%s (a busy loop on each "
+	       "CPU, started before\n   and killed after these rows), 64 B: "
+	       "throughput (the ratio: above 1 = shmk\n   ahead), then the "
+	       "round trip through epoll (above 1 = shmk slower)\n\n",
+	       hogs, hogs > 1 ? "es" : "");
+	printf("   %-40s %14s %11s\n", "transport", "rate", "/ pipe");
+	for (int j = 0; j < 3; j++) {
+		struct rec *r = find_wake("wake", hogged[j], 64, 1);
+
+		if (!r)
+			continue;
+		wake_rate(a, sizeof(a), r);
+		wake_ratio(q, sizeof(q), r, hp, 1);
+		printf("   %-40s %14s %11s\n", r->label, a, j < 2 ? q : "");
+	}
+	printf("\n   %-40s %9s %9s %11s\n", "transport", "p50", "p99",
+	       "p50 / pipe");
+	wake_rtt_rows(1);
+}
+
 /* ------------------------------------------------------------------ */
 /* CSV and JSON                                                       */
 /* ------------------------------------------------------------------ */
@@ -269,7 +388,8 @@ static void text_ratios(void)
 static int is_lat(const struct rec *r)
 {
 	return !strcmp(r->section, "latency") ||
-	       !strcmp(r->section, "topic-latency");
+	       !strcmp(r->section, "topic-latency") ||
+	       !strcmp(r->section, "wake-latency");
 }
 
 static const char *st_name(enum st s)
@@ -364,6 +484,8 @@ static void out_json(void)
 		if (!strcmp(r->section, "topic-latency"))
 			printf(", \"measure\": \"%s\"",
 			       r->rtt ? "round trip" : "one way");
+		if (!strncmp(r->section, "wake", 4))
+			printf(", \"hogs\": %d", r->hogs);
 		printf(", \"status\": \"%s\"", st_name(r->st));
 		if (r->st == ST_OK && !is_lat(r))
 			printf(", \"gbps\": {\"min\": %.4f, \"median\": "
@@ -417,6 +539,8 @@ void report(void)
 		text_ratios();
 	if (opt.topic)
 		text_topic();
+	if (opt.wake)
+		text_wake();
 	printf("\n");
 	if (opt.peers || opt.latency || opt.topic) {
 		int missing = 0;

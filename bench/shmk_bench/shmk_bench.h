@@ -12,6 +12,7 @@
  *                    receiving processes the topic section shares
  *   measure_chart.c  the chart section (the ring by node count)
  *   measure_topic.c  the topic section
+ *   measure_wake.c   the wake section (its round trip: ../wake.c)
  *   report.c         text, CSV and JSON; report_topic.c the topic's text
  *   plot.c           the charts (gnuplot)
  *   builtin.c, topic.c  the built-in transports (builtin.h, transport.h)
@@ -40,7 +41,7 @@ enum fmt { F_TEXT, F_CSV, F_JSON };
 
 struct bench_opts {
 	int full;
-	int chart, peers, latency, topic;
+	int chart, peers, latency, topic, wake;
 	int topic_full; /* every size and subscriber count, not the short run */
 	enum fmt fmt;
 	const char *plot;
@@ -92,13 +93,14 @@ enum st { ST_OK, ST_NA, ST_FAIL };
 
 struct rec {
 	const char *section; /* "chart", "peers", "latency", "topic",
-				"topic-latency" */
+				"topic-latency", "wake", "wake-latency" */
 	const struct bt_transport *t;
 	char label[64];
 	size_t size;
 	unsigned nodes, readers, writers; /* topic: readers = subscribers */
-	int rtt; /* topic-latency: a round trip (the ring's; the report
+	int rtt;  /* topic-latency: a round trip (the ring's; the report
 		    halves it), else one way, by time stamp */
+	int hogs; /* wake: CPU-bound processes running through it */
 	int nrep;
 	double gbps[MAX_REP], mps[MAX_REP]; /* per repeat */
 	double p50[MAX_REP], p99[MAX_REP], p999[MAX_REP];
@@ -134,6 +136,7 @@ extern unsigned topic_subs[3];
 extern int ntopic_subs;
 
 int topic_plan(int create);
+int wake_plan(int create);
 int plan_steps(void);
 void plan_rows(void);
 
@@ -215,6 +218,11 @@ void measure_rtt(struct rec *r, int i);	    /* latency */
 void measure_chart(struct rec *r, int i);   /* chart */
 void measure_fan(struct rec *r, int i);	    /* topic */
 void measure_fan_lat(struct rec *r, int i); /* topic-latency */
+void measure_wake(struct rec *r, int i);    /* wake, wake-latency */
+
+/* The wake section's round-trip rows, and the end of its hogs. */
+extern const struct bt_transport bt_wake_shmk, bt_wake_pipe;
+void hogs_stop(void);
 
 /* Sorted samples of the last latency run of each transport (for the
  * CDF). */

@@ -7,9 +7,10 @@
  *      two payload words swapped, or a wrong length;
  *   2. shmk-bench (argv[1]) run with SHMK_BENCH_CORRUPT=N, which corrupts
  *      one payload byte of message N in every run, reports every run
- *      failed and exits 1; the same run without it passes.  Both for the
- *      peers and latency sections and for the topic section, where every
- *      subscriber must catch it.
+ *      failed and exits 1; the same run without it passes.  For the peers
+ *      and latency sections, for the topic section, where every
+ *      subscriber must catch it, and for the wake section (its round
+ *      trips through epoll are wake.c's, not the transports').
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -133,14 +134,19 @@ int main(int argc, char **argv)
 	int rc;
 
 	test_check();
-	for (int s = 0; argc > 1 && s < 2; s++) {
+	for (int s = 0; argc > 1 && s < 3; s++) {
 		/* Four transports, each in two sections; or the topic's three
 		 * built-in transports at 1, 2 and 4 subscribers, two of them
-		 * also timed with 1 and 4. */
-		const char *only = s ? "topic" : "peers,latency";
-		const char *tr =
-			s ? "topic,topic-zc,tee" : "shmk,shmk-zc,pipe,dgram";
-		int runs = s ? 13 : 8;
+		 * also timed with 1 and 4; or the wake section's nine rows
+		 * (it takes no --transports). */
+		static const char *const only_of[] = {"peers,latency", "topic",
+						      "wake"};
+		static const char *const tr_of[] = {"shmk,shmk-zc,pipe,dgram",
+						    "topic,topic-zc,tee",
+						    "pipe"};
+		static const int runs_of[] = {8, 13, 9};
+		const char *only = only_of[s], *tr = tr_of[s];
+		int runs = runs_of[s];
 
 		rc = run_bench(argv[1], only, tr, NULL, err, sizeof(err));
 		CHECK(rc == 0);
