@@ -614,8 +614,13 @@ static void test_sleeping_path(void)
 	CHECK_EQ(st.read, 200);
 	/* Two bursts, each waking the sleeper once, not once a message: a
 	 * writer held back inside a burst (a loaded machine) lets the
-	 * reader drain and sleep again, so allow some, far below 200. */
-	CHECK(st.wakeups >= 1 && st.wakeups <= 40);
+	 * reader drain and sleep again (seen: more than 40 while other
+	 * tests ran beside it), so allow up to half of them: a wake-up a
+	 * message would be 200. */
+	if (st.wakeups > 100)
+		fprintf(stderr, "%llu wake-ups for 200 messages\n",
+			(unsigned long long)st.wakeups);
+	CHECK(st.wakeups >= 1 && st.wakeups <= 100);
 	CHECK_OK(shmk_ring_close(w));
 	printf("  sleeping path: 2 bursts of 100 to a sleeping reader, %llu "
 	       "wake-ups; no system call with nobody waiting: ok\n",
