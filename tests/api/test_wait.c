@@ -620,7 +620,10 @@ static void test_sleeping_path(void)
 	if (st.wakeups > 100)
 		fprintf(stderr, "%llu wake-ups for 200 messages\n",
 			(unsigned long long)st.wakeups);
-	CHECK(st.wakeups >= 1 && st.wakeups <= 100);
+	/* Under a sanitizer every write is slow enough for the reader to
+	 * wake between two (seen: 101 in CI): there, only "not more than
+	 * one a message". */
+	CHECK(st.wakeups >= 1 && st.wakeups <= (CHECK_SANITIZED ? 200u : 100u));
 	CHECK_OK(shmk_ring_close(w));
 	printf("  sleeping path: 2 bursts of 100 to a sleeping reader, %llu "
 	       "wake-ups; no system call with nobody waiting: ok\n",
