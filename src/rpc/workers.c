@@ -325,20 +325,8 @@ static void enqueue_claimed(struct shmk_rpc *ep, struct inreq *in)
 /* Hands the whole request in to the workers, with a reference to ch. */
 static void enqueue(struct shmk_rpc *ep, struct chan *ch, struct inreq *in)
 {
-	atomic_fetch_add(&ch->refs, 1);
-	pthread_mutex_lock(&ep->mu);
-	in->ch = ch;
-	in->queued = 1;
-	in->qnext = NULL;
-	if (ep->qtail)
-		ep->qtail->qnext = in;
-	else
-		ep->qhead = in;
-	ep->qtail = in;
-	atomic_fetch_add_explicit(&ep->queued, 1, memory_order_seq_cst);
-	pthread_mutex_unlock(&ep->mu);
-	shmk__ec_notify(NULL, &ep->qec);
-	shmk__rpc_poll_kick(ep);
+	claim(ep, ch, in);
+	enqueue_claimed(ep, in);
 }
 
 static struct inreq *inreq_find(struct chan *ch, uint64_t id)
