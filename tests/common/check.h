@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #endif
 #include <dirent.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <errno.h>
 #include <signal.h>
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -197,14 +199,64 @@ static inline void sleep_ms(unsigned ms)
 }
 
 /*
+ * Whether every other thread of this process is asleep (not in state R in
+ * /proc/self/task/TID/stat).
+ */
+static inline int check_threads_asleep(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	long self = syscall(SYS_gettid);
+	struct dirent *e;
+	int asleep = 1;
+
+	CHECK(d != NULL);
+	while (asleep && (e = readdir(d))) {
+		char path[300], buf[512], *close_paren;
+		ssize_t n;
+		int fd;
+
+		if (e->d_name[0] == '.' || atol(e->d_name) == self)
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/stat",
+			 e->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue; /* the thread has ended */
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = 0;
+		close_paren = strrchr(buf, ')');
+		if (close_paren && close_paren[1] == ' ' &&
+		    close_paren[2] == 'R')
+			asleep = 0;
+	}
+	closedir(d);
+	return asleep;
+}
+
+/*
  * Runs fn(arg) in a child process whose exit status is fn's return value.
  * The child dies with the test (PR_SET_PDEATHSIG), so a failing test never
  * leaves processes behind.
+ *
+ * Under a sanitizer, fork() first waits (up to 200 ms) for this process's
+ * other threads to be asleep: the sanitizers' runtimes of this toolchain
+ * take no locks around fork(), so a child forked while another thread is
+ * inside the sanitizer's allocator inherits its lock held and hangs in
+ * its first malloc.  A thread asleep in a system call holds none.
  */
 static inline pid_t spawn(int (*fn)(void *), void *arg)
 {
 	pid_t pid;
 
+	if (CHECK_SANITIZED) {
+		uint64_t end = check_now_ms() + 200;
+
+		while (!check_threads_asleep() && check_now_ms() < end)
+			sleep_ms(1);
+	}
 	fflush(NULL);
 	pid = fork();
 	CHECK(pid >= 0);
