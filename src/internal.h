@@ -32,11 +32,16 @@
 #include "sys.h"
 #include "topic.h"
 
-/* rpc.c: a client's ring to its server (for the tests' hostile peer). */
+/* rpc/testhooks.c: a client's ring to its server (for the tests' hostile
+ * peer). */
 struct shmk_rpc;
 struct shmk_ring *shmk__rpc_out_ring(struct shmk_rpc *ep);
+/* rpc/testhooks.c: how often a caller of ep waiting for its reply looks at
+ * the server and at who reads the channel (10 ms); a test lengthens it so
+ * that a caller left asleep shows as a stall of that length. */
+void shmk__rpc_set_look(struct shmk_rpc *ep, uint64_t ns);
 /*
- * rpc.c, for the fuzz target (fuzz/fuzz_rpc.c): an endpoint (a server if
+ * rpc/testhooks.c, for the fuzz target (fuzz/fuzz_rpc.c): an endpoint (a server if
  * server) whose one channel, peer number 1, runs over the rings in (frames
  * from the peer) and out (same node size), made without a connect and
  * without threads or sockets: frames are taken from in only by
@@ -52,7 +57,7 @@ int shmk__rpc_lab(const char *name, int server, struct shmk_ring *in,
 int shmk__rpc_poll(struct shmk_rpc *ep);
 
 /*
- * rpc.c: the connect handshake's socket messages (docs/format.md 5.6.2),
+ * rpc/handshake.c: the connect handshake's socket messages (docs/format.md 5.6.2),
  * parsed from a private copy of what one recvmsg() returned (len bytes,
  * nfds descriptors with it).  The hello: 0 and the client's claimed pid,
  * or -EPROTO.  The answer: 0 and *a for an acceptance, the refusal's code

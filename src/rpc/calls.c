@@ -187,21 +187,21 @@ void shmk__rpc_call_free(struct call *c)
  * the caller sleeps on its call, 1 ms at a time.  Returns 0 once c is
  * done, else the wait's error at the deadline.
  */
-#define PEER_LOOK_NS (UINT64_C(10) * 1000000) /* T_live, docs/design.md */
 
 /*
- * A caller leaves the reading of its channel while others wait to read
- * it: one of them is nudged to take it, so that the channel is read at
- * once, not at the next look of a waiter (every PEER_LOOK_NS).
- * seq_cst store, as call_done's: published before the notify.
+ * A caller (self) or the reader thread (self NULL) leaves the reading of
+ * ch while others wait to read it: one of them is nudged to take it, so
+ * that the channel is read at once, not at the next look of a waiter
+ * (every PEER_LOOK_NS).  seq_cst store, as call_done's: published before
+ * the notify.
  */
-static void nudge_one(struct shmk_rpc *ep, struct call *self)
+static void nudge_one(struct shmk_rpc *ep, struct chan *ch, struct call *self)
 {
 	struct call *x;
 
 	pthread_mutex_lock(&ep->mu);
 	for (x = ep->calls; x; x = x->next)
-		if (x != self && x->ch == self->ch && x->waiting &&
+		if (x != self && x->ch == ch && x->waiting &&
 		    !atomic_load_explicit(&x->done, memory_order_relaxed)) {
 			atomic_store_explicit(&x->nudged, 1,
 					      memory_order_seq_cst);
@@ -209,6 +209,11 @@ static void nudge_one(struct shmk_rpc *ep, struct call *self)
 			break;
 		}
 	pthread_mutex_unlock(&ep->mu);
+}
+
+void shmk__rpc_hand_over(struct shmk_rpc *ep, struct chan *ch)
+{
+	nudge_one(ep, ch, NULL);
 }
 
 static int read_for(struct shmk_rpc *ep, struct call *c, uint64_t deadline,
@@ -235,10 +240,13 @@ static int read_for(struct shmk_rpc *ep, struct call *c, uint64_t deadline,
 			       ? 0
 			       : shmk__expired(deadline);
 	}
-	atomic_fetch_add_explicit(&ch->want, 1, memory_order_acq_rel);
-	look = shmk__mono_ns() + PEER_LOOK_NS;
+	/* seq_cst: the count before the trylock below, against the reader
+	 * thread's unlock before its look at the count (reader_main): either
+	 * we get the lock, or it sees us and hands the reading over. */
+	atomic_fetch_add_explicit(&ch->want, 1, memory_order_seq_cst);
+	look = shmk__mono_ns() + ep->look_ns;
 	while (!atomic_load_explicit(&c->done, memory_order_acquire)) {
-		uint64_t now = shmk__mono_ns(), until = now + PEER_LOOK_NS;
+		uint64_t now = shmk__mono_ns(), until = now + ep->look_ns;
 		struct shmk_msg m;
 		uint32_t w;
 
@@ -264,7 +272,7 @@ static int read_for(struct shmk_rpc *ep, struct call *c, uint64_t deadline,
 		 * itself, every PEER_LOOK_NS: whoever reads may be asleep for
 		 * a second (quiet_ms). */
 		if (now >= look) {
-			look = now + PEER_LOOK_NS;
+			look = now + ep->look_ns;
 			if (shmk__rpc_peer_dead(ch)) {
 				atomic_store_explicit(&ch->dead, 1,
 						      memory_order_release);
@@ -306,7 +314,7 @@ static int read_for(struct shmk_rpc *ep, struct call *c, uint64_t deadline,
 	}
 	/* seq_cst: the count before the notify's look at the waiter bit. */
 	if (atomic_fetch_sub_explicit(&ch->want, 1, memory_order_seq_cst) > 1)
-		nudge_one(ep, c);
+		nudge_one(ep, ch, c);
 	else
 		shmk__ec_notify(NULL,
 				&ch->want_ec); /* the reader thread's turn */

@@ -366,6 +366,17 @@ static void *reader_main(void *arg)
 		rc = shmk__rpc_on_frame(ch, &m, ep->server ? &ready : NULL);
 		shmk_ring_release(ch->in, &m);
 		pthread_mutex_unlock(&ch->rd);
+		/* A caller that came to read while we held the channel sleeps
+		 * until nudged (read_for): it is, or a message of several
+		 * frames would wait for its next look.  The fence orders the
+		 * unlock before the look at want, as the caller's seq_cst
+		 * count orders its want before its trylock. */
+		if (!ep->server) {
+			atomic_thread_fence(memory_order_seq_cst);
+			if (atomic_load_explicit(&ch->want,
+						 memory_order_relaxed))
+				ch->ops->hand_over(ep, ch);
+		}
 		if (ready)
 			ch->ops->run_request(ep, ch, ready);
 		if (rc)

@@ -59,6 +59,7 @@ static const struct chan_ops rpc_chan_ops = {
 	.run_request = shmk__rpc_run_or_queue,
 	.send_owed = shmk__rpc_send_owed,
 	.fail_calls = shmk__rpc_calls_fail,
+	.hand_over = shmk__rpc_hand_over,
 };
 
 int shmk__rpc_ep_new(const char *name, const struct shmk_rpc_opts *o,
@@ -93,6 +94,7 @@ int shmk__rpc_ep_new(const char *name, const struct shmk_rpc_opts *o,
 	atomic_init(&ep->pollfd, -1);
 	ep->owner = getpid();
 	ep->chan_ops = &rpc_chan_ops;
+	ep->look_ns = PEER_LOOK_NS;
 	ep->ctr = ep->own;
 	pthread_mutex_init(&ep->mu, NULL);
 	atomic_store(&ep->next_id, 1);

@@ -131,11 +131,14 @@ _Static_assert(sizeof(struct hs_answer) == SHMK__RPC_ANSWER_SIZE, "answer");
  * client process: SO_PEERCRED is known at accept, before any byte), how
  * long one may take, and the defaults of the channel limits.
  */
-#define MAX_PENDING	    256
-#define PENDING_PER_PID	    8
-#define PENDING_PER_UID	    64 /* of each uid but the server's own */
-#define HANDSHAKE_NS	    (UINT64_C(1000) * 1000000)
-#define DEFAULT_MAX_CHANS   1024
+#define MAX_PENDING	  256
+#define PENDING_PER_PID	  8
+#define PENDING_PER_UID	  64 /* of each uid but the server's own */
+#define HANDSHAKE_NS	  (UINT64_C(1000) * 1000000)
+#define DEFAULT_MAX_CHANS 1024
+/* How often a caller waiting for its reply looks at its peer and at the
+ * channel's reading (read_for), T_live in docs/design.md. */
+#define PEER_LOOK_NS	    (UINT64_C(10) * 1000000)
 #define DEFAULT_MAX_PER_PID 64
 #define LISTEN_BACKLOG	    128
 /* How long serve looks again at a name whose server seems alive (one
@@ -230,6 +233,9 @@ struct chan_ops {
 	void (*send_owed)(struct chan *ch);
 	/* The channel is over: every call pending on ch fails. */
 	void (*fail_calls)(struct shmk_rpc *ep, struct chan *ch, int status);
+	/* A client's reader thread has left the reading of ch while callers
+	 * want it: one of them is nudged to take it. */
+	void (*hand_over)(struct shmk_rpc *ep, struct chan *ch);
 };
 
 struct chan {
@@ -292,6 +298,7 @@ struct shmk_rpc {
 	void *arg;
 	uint64_t nodes, node_size, max_msg;
 	int64_t spin_ns;
+	uint64_t look_ns; /* a waiting caller's look (PEER_LOOK_NS, calls.c) */
 	pthread_mutex_t mu;
 	_Atomic int stop;
 	struct chan *chans; /* server: live channels; client: its one */
@@ -445,6 +452,7 @@ int shmk__rpc_peer_pidfd(int s, pid_t pid);
 
 /* calls.c: calls */
 void shmk__rpc_calls_fail(struct shmk_rpc *ep, struct chan *ch, int status);
+void shmk__rpc_hand_over(struct shmk_rpc *ep, struct chan *ch);
 void shmk__rpc_on_reply(struct chan *ch, const struct frame *f, const char *p);
 void shmk__rpc_call_free(struct call *c);
 

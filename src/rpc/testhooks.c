@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * rpc/testhooks.c - rpc's hooks for the tests and the fuzz targets (declared
- * in ../internal.h): a client's ring to its server, and the lab endpoint
- * that runs a channel over two given rings without threads or sockets.
+ * in ../internal.h): a client's ring to its server, a waiting caller's
+ * look interval, and the lab endpoint that runs a channel over two given
+ * rings without threads or sockets.
  * Built into shmk_testing only, never into the installed libshmk.
  *
  * Layer: above everything in src/rpc/; it may call any of it.
@@ -57,6 +58,11 @@ int shmk__rpc_lab(const char *name, int server, struct shmk_ring *in,
 	ep->next_chan = 1;
 	*epp = ep;
 	return 0;
+}
+
+void shmk__rpc_set_look(struct shmk_rpc *ep, uint64_t ns)
+{
+	ep->look_ns = ns;
 }
 
 int shmk__rpc_poll(struct shmk_rpc *ep)

@@ -13,7 +13,9 @@
  *
  * "threads" runs the in-process parts only (for ThreadSanitizer).
  *
- * White-box: src/internal.h for shmk__rpc_out_ring(), a client's request
+ * White-box: src/internal.h for shmk__rpc_set_look() (a caller's look
+ * lengthened, so that one left asleep shows), shmk__rpc_out_ring(), a
+ * client's request
  * ring, into which the hostile client writes malformed frames: the API
  * only ever writes well-made ones.
  */
@@ -328,6 +330,48 @@ static void test_payloads(void)
 	CHECK_OK(shmk_rpc_close(s));
 	printf("  payloads of 0, 1, a fragment -1/0/+1, 2 and 3 fragments, "
 	       "5000, 64 KiB, 512 KiB, 10 MiB: byte for byte\n");
+}
+
+/*
+ * Replies of two frames, one call at a time: a caller that finds the
+ * client's reader thread holding the channel sleeps until that thread
+ * completes its call or hands the reading over.  The reader takes the
+ * reply's first frame only, so it must hand over: a caller it leaves
+ * asleep waits for its next look, here made 5 s (10 ms by default, which
+ * cost the 64 KiB calls of bench_rpc a 10 ms stall at the 99th
+ * percentile).
+ */
+static void test_hand_over(void)
+{
+	struct shmk_rpc *s = serve(same, 16, 1), *c = connect_(NULL);
+	size_t n = FRAG + 100;
+	unsigned char *req = malloc(n), *rep = malloc(n);
+	uint64_t worst = 0, t0 = check_now_ms();
+	int i, calls = CHECK_SANITIZED ? 500 : 2000;
+
+	CHECK(req && rep);
+	shmk__rpc_set_look(c, UINT64_C(5000) * 1000000);
+	for (i = 0; i < calls; i++) {
+		struct shmk_rpc_result res;
+		uint64_t t = check_now_ms();
+
+		fill_req(req, n, (unsigned)i);
+		CHECK_OK(shmk_rpc_call(c, req, n, rep, n, &res, 30000));
+		CHECK_EQ(res.len, n);
+		CHECK(!memcmp(req, rep, n));
+		t = check_now_ms() - t;
+		CHECK(t < 2500);
+		if (t > worst)
+			worst = t;
+	}
+	CHECK_OK(shmk_rpc_close(c));
+	CHECK_OK(shmk_rpc_close(s));
+	free(req);
+	free(rep);
+	printf("  %d calls with replies of 2 frames in %llu ms, the slowest "
+	       "%llu ms: the reader hands the channel over\n",
+	       calls, (unsigned long long)(check_now_ms() - t0),
+	       (unsigned long long)worst);
 }
 
 /* A caller that gives up: the server sees the cancel, the late reply is
@@ -1312,6 +1356,8 @@ int main(int argc, char **argv)
 		/* One multi-process test by name, while working on it. */
 		if (!strcmp(argv[2], "takeover"))
 			test_takeover_race();
+		else if (!strcmp(argv[2], "handover"))
+			test_hand_over();
 		else if (!strcmp(argv[2], "cut"))
 			test_cut_reply();
 		else if (!strcmp(argv[2], "thousand"))
@@ -1331,6 +1377,7 @@ int main(int argc, char **argv)
 	test_server_calls_client();
 	test_issue52();
 	test_payloads();
+	test_hand_over();
 	test_timeout_cancel();
 	test_many_queued();
 	test_many_threads();
