@@ -181,8 +181,8 @@ enum {
 	 * over).  The holder's writes (reads) run one at a time, from one
 	 * thread at a time (a reservation never committed or aborted stops
 	 * all writing until the handle closes), and take no locked
-	 * instruction per message: small messages move faster (about 1.1x
-	 * at 64 B, a round trip 0.87x, docs/benchmarks.md).  The mode is part
+	 * instruction per message, which helps small messages most
+	 * (docs/benchmarks.md has the measured figures).  The mode is part
 	 * of the ring: openers learn it, shmk_stat() gives it in flags.
 	 */
 	SHMK_F_SINGLE_WRITER = 1u << 3,

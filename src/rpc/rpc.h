@@ -22,8 +22,12 @@
  *
  * Each message is one or more frames, a frame per ring node: a 48-byte
  * header (below) and a fragment of the message.  One reader thread per
- * channel takes frames, reassembles messages, completes calls and queues
- * requests; handlers run on worker threads only.  Everything read from a
+ * channel takes frames, reassembles messages, completes calls, and runs
+ * a whole request's handler in place when a worker slot is free (else
+ * queues it for the workers); on a client, a caller waiting for its
+ * reply reads the channel itself while the reader thread stands aside
+ * (calls.c), and an event-loop server (workers -1) runs handlers on the
+ * loop's thread in shmk_rpc_dispatch().  Everything read from a
  * frame or a socket message is validated before use; a bad frame is
  * counted and dropped.  docs/format.md describes the frame and the
  * handshake, docs/design.md the protocol.
