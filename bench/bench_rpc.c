@@ -21,15 +21,24 @@
  * 1000 other client processes are connected and idle (beside the same row
  * without them: the ratio is what the idle clients cost).
  *
+ * Last, the floor of every size: a round trip between CPU 0 and CPU 1
+ * through shared memory that makes a call's four copies (the request into
+ * shared memory and out of it, the reply the same) and spins on a flag
+ * instead of waiting.  No transport that copies can beat it; the socket's
+ * time over it is the most any such transport can gain on the socket.
+ *
  * Usage: bench_rpc [--quick]
- *        bench_rpc --one SIZE DEPTH CLIENTS [nospin|hogs|idle=N]
- *                                              (one row, for profiling)
+ *        bench_rpc --one SIZE DEPTH CLIENTS [nospin|hogs|idle=N|rpconly]
+ *                              (one row; rpconly: without the socket,
+ *                              for profiling)
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -40,9 +49,10 @@
 
 static int quick;
 static char g_name[64];
-static int g_spin_us; /* 0: the default; -1: spinning off */
-static int g_hogs;    /* CPU-bound processes during a row */
-static int g_idle;    /* idle client processes connected during a row */
+static int g_spin_us;  /* 0: the default; -1: spinning off */
+static int g_hogs;     /* CPU-bound processes during a row */
+static int g_idle;     /* idle client processes connected during a row */
+static int g_rpc_only; /* --one ... rpconly: no socket reference */
 
 static void die(const char *what, int rc)
 {
@@ -374,14 +384,72 @@ static void stop_hogs(void)
 	}
 }
 
-static void row(const char *label, size_t size, long n, int depth, int clients)
+/* The floor: the mean round trip, in microseconds, of size bytes through
+ * shared memory between CPU 0 and CPU 1 with a call's four copies. */
+static double copy_floor_us(size_t size, long n)
 {
-	struct result a, b;
+	char *sh = mmap(NULL, 2 * size + 64, PROT_READ | PROT_WRITE,
+			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	char *own = malloc(size), *back = malloc(size);
+	_Atomic uint64_t *flag;
+	uint64_t t0, t1;
+	pid_t child;
+	long k;
+	int st;
+
+	if (sh == MAP_FAILED || !own || !back)
+		exit(1);
+	flag = (_Atomic uint64_t *)(void *)(sh + 2 * size);
+	atomic_store(flag, 0);
+	memset(own, 1, size);
+	memset(back, 0, size);
+	child = fork();
+	if (child == 0) {
+		/* The server: the request out of shared memory, the reply
+		 * into it. */
+		pin(1);
+		for (k = 0; k < n; k++) {
+			while (atomic_load_explicit(flag,
+						    memory_order_acquire) !=
+			       (uint64_t)(2 * k + 1))
+				;
+			memcpy(back, sh, size);
+			memcpy(sh + size, back, size);
+			atomic_store_explicit(flag, (uint64_t)(2 * k + 2),
+					      memory_order_release);
+		}
+		_exit(0);
+	}
+	pin(0);
+	t0 = now_ns();
+	for (k = 0; k < n; k++) {
+		memcpy(sh, own, size);
+		atomic_store_explicit(flag, (uint64_t)(2 * k + 1),
+				      memory_order_release);
+		while (atomic_load_explicit(flag, memory_order_acquire) !=
+		       (uint64_t)(2 * k + 2))
+			;
+		memcpy(back, sh + size, size);
+	}
+	t1 = now_ns();
+	waitpid(child, &st, 0);
+	munmap(sh, 2 * size + 64);
+	free(own);
+	free(back);
+	return (double)(t1 - t0) / 1e3 / (double)n;
+}
+
+/* One row: shmk's result; the socket's in *sock if asked. */
+static struct result row(const char *label, size_t size, long n, int depth,
+			 int clients, struct result *sock)
+{
+	struct result a, b = {0};
 	char sz[24];
 
 	start_hogs();
 	a = run_rpc(size, n, depth, clients);
-	b = run_sock(size, n, sock_depth(size, depth));
+	if (!g_rpc_only)
+		b = run_sock(size, n, sock_depth(size, depth));
 	stop_hogs();
 
 	if (size >= 1024)
@@ -395,11 +463,16 @@ static void row(const char *label, size_t size, long n, int depth, int clients)
 		       b.p50_us, b.p99_us);
 	printf("\n");
 	fflush(stdout);
+	if (sock)
+		*sock = b;
+	return a;
 }
 
 int main(int argc, char **argv)
 {
 	static const size_t sizes[] = {64, 1024, 64 << 10, 512 << 10};
+	enum { NSIZES = sizeof(sizes) / sizeof(sizes[0]) };
+	struct result one[NSIZES], one_sock[NSIZES];
 	size_t i;
 
 	quick = argc > 1 && !strcmp(argv[1], "--quick");
@@ -413,6 +486,8 @@ int main(int argc, char **argv)
 			g_hogs = 2;
 		else if (argc == 6 && !strncmp(argv[5], "idle=", 5))
 			g_idle = atoi(argv[5] + 5);
+		else if (argc == 6 && !strcmp(argv[5], "rpconly"))
+			g_rpc_only = 1;
 		else if (argc == 6)
 			depth = -1;
 
@@ -422,7 +497,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "bench_rpc: bad --one arguments\n");
 			return 2;
 		}
-		row("", size, calls_for(size), depth, clients);
+		row("", size, calls_for(size), depth, clients, NULL);
 		return 0;
 	}
 	snprintf(g_name, sizeof(g_name), "bench_rpc.%d", (int)getpid());
@@ -432,23 +507,24 @@ int main(int argc, char **argv)
 	       quick ? ", quick run" : "");
 	printf("  request  mode                  shmk calls/s  unix calls/s"
 	       "   ratio   shmk p50      p99   unix p50      p99 (us)\n");
-	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+	for (i = 0; i < NSIZES; i++) {
 		long n = calls_for(sizes[i]);
 
-		row("1 call at a time", sizes[i], n / 4, 1, 1);
-		row("16 in flight", sizes[i], n, DEPTH, 1);
-		row("2 clients x 16", sizes[i], n / 2, DEPTH, 2);
+		one[i] = row("1 call at a time", sizes[i], n / 4, 1, 1,
+			     &one_sock[i]);
+		row("16 in flight", sizes[i], n, DEPTH, 1, NULL);
+		row("2 clients x 16", sizes[i], n / 2, DEPTH, 2, NULL);
 	}
 	{
 		long n = calls_for(1024);
 
 		g_spin_us = -1;
-		row("1 at a time, no spin", 1024, n / 8, 1, 1);
-		row("16 in flight, no spin", 1024, n / 2, DEPTH, 1);
+		row("1 at a time, no spin", 1024, n / 8, 1, 1, NULL);
+		row("16 in flight, no spin", 1024, n / 2, DEPTH, 1, NULL);
 		g_spin_us = 0;
 		g_hogs = 2;
-		row("1 at a time, 2 hogs", 1024, n / 8, 1, 1);
-		row("16 in flight, 2 hogs", 1024, n / 2, DEPTH, 1);
+		row("1 at a time, 2 hogs", 1024, n / 8, 1, 1, NULL);
+		row("16 in flight, 2 hogs", 1024, n / 2, DEPTH, 1, NULL);
 		g_hogs = 0;
 		/* What 1000 idle clients cost one busy one (same geometry,
 		 * 16 nodes of 4 KiB, with and without them). */
@@ -467,6 +543,22 @@ int main(int argc, char **argv)
 			       b.calls_s / a.calls_s, a.p50_us, b.p50_us);
 			g_idle = 0;
 		}
+	}
+	printf("\n  request  floor us   shmk us   unix us   shmk/floor   "
+	       "unix/floor   (one call at a time: the mean; the floor: "
+	       "4 copies through shared memory, CPU 0 to 1 and back, "
+	       "spinning)\n");
+	for (i = 0; i < NSIZES; i++) {
+		double f = copy_floor_us(sizes[i], calls_for(sizes[i]) / 4);
+		double a = 1e6 / one[i].calls_s, b = 1e6 / one_sock[i].calls_s;
+		char sz[24];
+
+		if (sizes[i] >= 1024)
+			snprintf(sz, sizeof(sz), "%zu KiB", sizes[i] >> 10);
+		else
+			snprintf(sz, sizeof(sz), "%zu B", sizes[i]);
+		printf("  %-8s %8.2f  %8.2f  %8.2f   %10.2f   %10.2f\n", sz, f,
+		       a, b, a / f, b / f);
 	}
 	printf("\n(a reply equals its request in size; every reply checked. "
 	       "The socket reference with several in flight keeps at most "
