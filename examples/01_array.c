@@ -16,19 +16,17 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
-#include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <shmk.h>
+
+#include "common.h" /* wait_ok, spawn_self, which_side */
 
 #define NAME "example.array"
 
 static int producer(int spawn_consumer)
 {
 	struct shmk_array *a;
-	int v, rc, status;
-	pid_t pid;
+	int v, rc;
 
 	rc = SHMK_ARRAY_CREATE(NAME, int, 10, NULL, &a);
 	if (rc < 0) {
@@ -57,16 +55,7 @@ static int producer(int spawn_consumer)
 		sigwait(&set, &sig);
 		rc = 0;
 	} else {
-		pid = fork();
-		if (pid == 0) {
-			execl("/proc/self/exe", "01_array", "consumer",
-			      (char *)NULL);
-			_exit(127);
-		}
-		rc = waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
-				     WEXITSTATUS(status) == 0
-			     ? 0
-			     : 1;
+		rc = wait_ok(spawn_self("01_array", "consumer")) ? 0 : 1;
 	}
 	shmk_array_close(a);
 	shmk_unlink(NAME);
@@ -101,13 +90,9 @@ static int consumer(void)
 
 int main(int argc, char **argv)
 {
-	if (argc > 1 && !strcmp(argv[1], "producer"))
-		return producer(0);
-	if (argc > 1 && !strcmp(argv[1], "consumer"))
-		return consumer();
-	if (argc > 1) {
-		fprintf(stderr, "usage: %s [producer|consumer]\n", argv[0]);
+	int side = which_side(argc, argv, "producer", "consumer");
+
+	if (side < 0)
 		return 2;
-	}
-	return producer(1);
+	return side == 2 ? consumer() : producer(side == 0);
 }

@@ -16,11 +16,10 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdio.h>
-#include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <shmk.h>
+
+#include "common.h" /* wait_ok, spawn_self, which_side */
 
 #define NAME	"example.buffer"
 #define DONE_AT 1020
@@ -28,7 +27,7 @@
 static int producer(int spawn_consumer)
 {
 	struct shmk_buffer *b;
-	int v, done = 0, rc, status;
+	int v, done = 0, rc;
 	uint64_t version;
 	pid_t pid = 0;
 
@@ -48,12 +47,7 @@ static int producer(int spawn_consumer)
 	fflush(stdout);
 
 	if (spawn_consumer) {
-		pid = fork();
-		if (pid == 0) {
-			execl("/proc/self/exe", "02_buffer", "consumer",
-			      (char *)NULL);
-			_exit(127);
-		}
+		pid = spawn_self("02_buffer", "consumer");
 	} else {
 		printf("producer: waiting (a minute at most) for a consumer\n");
 		fflush(stdout);
@@ -63,8 +57,7 @@ static int producer(int spawn_consumer)
 		shmk_buffer_read(b, DONE_AT, &done, sizeof(done), -1);
 	shmk_buffer_close(b); /* close never removes the name ... */
 	shmk_unlink(NAME);    /* ... unlink does */
-	if (pid > 0 && (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-			WEXITSTATUS(status) != 0))
+	if (pid > 0 && !wait_ok(pid))
 		return 1;
 	return done ? 0 : 1;
 }
@@ -92,13 +85,9 @@ static int consumer(void)
 
 int main(int argc, char **argv)
 {
-	if (argc > 1 && !strcmp(argv[1], "producer"))
-		return producer(0);
-	if (argc > 1 && !strcmp(argv[1], "consumer"))
-		return consumer();
-	if (argc > 1) {
-		fprintf(stderr, "usage: %s [producer|consumer]\n", argv[0]);
+	int side = which_side(argc, argv, "producer", "consumer");
+
+	if (side < 0)
 		return 2;
-	}
-	return producer(1);
+	return side == 2 ? consumer() : producer(side == 0);
 }

@@ -20,13 +20,7 @@
 
 #include <shmk.h>
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "common.h" /* now_s */
 
 static int reader(const char *prefix, long rounds)
 {

@@ -16,12 +16,11 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdio.h>
-#include <string.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <shmk.h>
+
+#include "common.h" /* wait_ok, spawn_self, which_side */
 
 #define NAME "example.ring"
 
@@ -38,14 +37,8 @@ static int producer(int spawn_consumer)
 			rc == -EEXIST ? " (remove it with 'shmk rm')" : "");
 		return 1;
 	}
-	if (spawn_consumer) {
-		pid = fork();
-		if (pid == 0) {
-			execl("/proc/self/exe", "04_ring", "consumer",
-			      (char *)NULL);
-			_exit(127);
-		}
-	}
+	if (spawn_consumer)
+		pid = spawn_self("04_ring", "consumer");
 	v = 123;
 	shmk_ring_write(r, &v, sizeof(v), -1);
 	v = 456;
@@ -64,8 +57,7 @@ static int producer(int spawn_consumer)
 				break;
 			nanosleep(&tenth, NULL);
 		}
-	} else if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-		   WEXITSTATUS(status) != 0) {
+	} else if (!wait_ok(pid)) {
 		status = 1;
 	}
 	shmk_ring_close(r); /* shuts the ring down */
@@ -99,13 +91,9 @@ static int consumer(void)
 
 int main(int argc, char **argv)
 {
-	if (argc > 1 && !strcmp(argv[1], "producer"))
-		return producer(0);
-	if (argc > 1 && !strcmp(argv[1], "consumer"))
-		return consumer();
-	if (argc > 1) {
-		fprintf(stderr, "usage: %s [producer|consumer]\n", argv[0]);
+	int side = which_side(argc, argv, "producer", "consumer");
+
+	if (side < 0)
 		return 2;
-	}
-	return producer(1);
+	return side == 2 ? consumer() : producer(side == 0);
 }

@@ -27,10 +27,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <shmk.h>
+
+#include "common.h" /* wait_ok */
 
 #define SIZE	 4096
 #define TEXT_LEN 64 /* greeting and replies: fixed-size strings */
@@ -110,14 +111,6 @@ static int receiving_child(int sock)
 	rc = answer(b, 2);
 	shmk_buffer_close(b);
 	return rc;
-}
-
-static int wait_ok(pid_t pid)
-{
-	int status;
-
-	return pid > 0 && waitpid(pid, &status, 0) == pid &&
-	       WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 /* Starts child 2 as a fresh program with one end of a socket pair. */

@@ -19,11 +19,11 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <shmk.h>
+
+#include "common.h" /* wait_ok, spawn_self, which_side */
 
 #define NAME "example.rpc"
 
@@ -91,7 +91,6 @@ static int server(int spawn_client)
 	struct shmk_rpc_opts o = {.handler = add};
 	struct shmk_rpc *s;
 	int rc, status = 0;
-	pid_t pid;
 
 	rc = shmk_rpc_serve(NAME, &o, &s);
 	if (rc < 0) {
@@ -106,17 +105,8 @@ static int server(int spawn_client)
 		signal(SIGTERM, on_signal);
 		while (!stop)
 			pause();
-	} else {
-		fflush(stdout);
-		pid = fork();
-		if (pid == 0) {
-			execl("/proc/self/exe", "06_rpc", "client",
-			      (char *)NULL);
-			_exit(127);
-		}
-		if (pid < 0 || waitpid(pid, &status, 0) != pid ||
-		    !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-			status = 1;
+	} else if (!wait_ok(spawn_self("06_rpc", "client"))) {
+		status = 1;
 	}
 	shmk_rpc_close(s); /* its clients get -EPIPE; the name goes */
 	return status ? 1 : 0;
@@ -124,13 +114,9 @@ static int server(int spawn_client)
 
 int main(int argc, char **argv)
 {
-	if (argc > 1 && !strcmp(argv[1], "server"))
-		return server(0);
-	if (argc > 1 && !strcmp(argv[1], "client"))
-		return client();
-	if (argc > 1) {
-		fprintf(stderr, "usage: %s [server|client]\n", argv[0]);
+	int side = which_side(argc, argv, "server", "client");
+
+	if (side < 0)
 		return 2;
-	}
-	return server(1);
+	return side == 2 ? client() : server(side == 0);
 }

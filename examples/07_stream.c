@@ -32,11 +32,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <shmk.h>
+
+#include "common.h" /* now_s, fill, checksum, wait_ok */
 
 #define NAME  "example.stream"
 #define NODES 32
@@ -48,44 +49,6 @@ struct head {
 	uint64_t size;	/* payload bytes after this header */
 	uint64_t sum;	/* checksum(payload, size, seq) */
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* n pseudo-random bytes that depend on seed (xorshift64). */
-static void fill(unsigned char *p, size_t n, uint64_t seed)
-{
-	uint64_t x = seed * 0x9e3779b97f4a7c15u | 1; /* never 0 */
-	size_t i;
-
-	for (i = 0; i < n; i += sizeof(x)) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		memcpy(p + i, &x, n - i < sizeof(x) ? n - i : sizeof(x));
-	}
-}
-
-/* A 64-bit hash (FNV-1a over words, folded): enough to catch a torn,
- * stale or misplaced message, not meant to resist an attacker. */
-static uint64_t checksum(const unsigned char *p, size_t n, uint64_t seed)
-{
-	uint64_t h = 0xcbf29ce484222325u ^ seed, w;
-
-	for (; n >= sizeof(w); n -= sizeof(w), p += sizeof(w)) {
-		memcpy(&w, p, sizeof(w));
-		h = (h ^ w) * 0x100000001b3u;
-		h ^= h >> 32;
-	}
-	while (n--)
-		h = (h ^ *p++) * 0x100000001b3u;
-	return h;
-}
 
 /* ------------------------------------------------------------------ */
 /* Producer                                                             */
@@ -275,8 +238,8 @@ static int consumer(const char *name)
 static int both(long count, size_t size)
 {
 	char name[64];
-	int rc, status;
 	pid_t pid;
+	int rc;
 
 	/* A name of our own, so that two runs at once do not meet. */
 	snprintf(name, sizeof(name), "%s.%d", NAME, (int)getpid());
@@ -287,8 +250,7 @@ static int both(long count, size_t size)
 	rc = producer(name, count, size);
 	if (rc && pid > 0)
 		kill(pid, SIGTERM); /* it would wait a minute for nothing */
-	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0)
+	if (!wait_ok(pid))
 		rc = 1;
 	return rc;
 }

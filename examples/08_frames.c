@@ -26,11 +26,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <shmk.h>
+
+#include "common.h" /* now_s, wait_ok */
 
 #define NAME   "example.frames"
 #define NODES  4
@@ -70,14 +71,6 @@ static void make_pattern(void)
 static const unsigned char *row_of(uint64_t n, size_t y)
 {
 	return pattern + 3 * ((y + n) % 256);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* ------------------------------------------------------------------ */
@@ -262,8 +255,8 @@ static int consumer(const char *name)
 static int both(long frames)
 {
 	char name[64];
-	int rc, status;
 	pid_t pid;
+	int rc;
 
 	/* A name of our own, so that two runs at once do not meet. */
 	snprintf(name, sizeof(name), "%s.%d", NAME, (int)getpid());
@@ -274,8 +267,7 @@ static int both(long frames)
 	rc = producer(name, frames);
 	if (rc && pid > 0)
 		kill(pid, SIGTERM); /* it would wait a minute for nothing */
-	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0)
+	if (!wait_ok(pid))
 		rc = 1;
 	return rc;
 }

@@ -35,6 +35,8 @@
 
 #include <shmk.h>
 
+#include "common.h" /* now_s, fill, checksum */
+
 #define MAX_THREADS 32
 /* A writer stops after this many messages: the size of the bitmap that
  * records which of its messages arrived (16 MiB per writer). */
@@ -64,44 +66,6 @@ struct thread {
 	uint64_t count;		   /* messages written or read */
 	int64_t last[MAX_THREADS]; /* reader: last seq from each writer */
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* n pseudo-random bytes that depend on seed (xorshift64). */
-static void fill(unsigned char *p, size_t n, uint64_t seed)
-{
-	uint64_t x = seed * 0x9e3779b97f4a7c15u | 1; /* never 0 */
-	size_t i;
-
-	for (i = 0; i < n; i += sizeof(x)) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		memcpy(p + i, &x, n - i < sizeof(x) ? n - i : sizeof(x));
-	}
-}
-
-/* A 64-bit hash (FNV-1a over words, folded): enough to catch a torn,
- * stale or misplaced message, not meant to resist an attacker. */
-static uint64_t checksum(const unsigned char *p, size_t n, uint64_t seed)
-{
-	uint64_t h = 0xcbf29ce484222325u ^ seed, w;
-
-	for (; n >= sizeof(w); n -= sizeof(w), p += sizeof(w)) {
-		memcpy(&w, p, sizeof(w));
-		h = (h ^ w) * 0x100000001b3u;
-		h ^= h >> 32;
-	}
-	while (n--)
-		h = (h ^ *p++) * 0x100000001b3u;
-	return h;
-}
 
 static uint64_t seed_of(uint32_t writer, uint64_t seq)
 {

@@ -41,11 +41,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <shmk.h>
+
+#include "common.h" /* now_s, wait_ok */
 
 #define WIDTH	 1920
 #define ROWS	 (1080 + 540) /* NV12: Y rows, then UV rows */
@@ -71,14 +72,6 @@ static unsigned char ramp[WIDTH + 256];
 static const unsigned char *row_of(uint64_t n, size_t r)
 {
 	return ramp + (r + n) % 256;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void sleep_s(double s) /* s < 1 */
@@ -209,13 +202,11 @@ static int reap(pid_t pid, int fd)
 {
 	char buf[512];
 	ssize_t k;
-	int status;
 
 	while ((k = read(fd, buf, sizeof(buf))) > 0)
 		fwrite(buf, 1, (size_t)k, stdout);
 	close(fd);
-	return waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
-	       WEXITSTATUS(status) == 0;
+	return wait_ok(pid);
 }
 
 static int run(int lossy, long frames)
