@@ -79,28 +79,32 @@ SHMK__EXPORT int shmk_event_create(const char *name, int manual_reset,
 	return event_attached(e, out, rc);
 }
 
-SHMK__EXPORT int shmk_event_open(const char *name, const struct shmk_opts *o,
-				 struct shmk_event **out)
+/* shmk_event_open (fd NULL) and shmk_event_open_fd (name unused). */
+static int event_open(const char *name, const int *fd,
+		      const struct shmk_opts *o, struct shmk_event **out)
 {
 	struct shmk_event *e;
 	int rc = SHMK__HANDLE_NEW(out, &e);
 
 	if (rc < 0)
 		return rc;
-	rc = shmk__region_open(&e->r, name, &shmk__event_kind, o);
+	if (fd)
+		rc = shmk__region_open_fd(&e->r, *fd, &shmk__event_kind, o);
+	else
+		rc = shmk__region_open(&e->r, name, &shmk__event_kind, o);
 	return event_attached(e, out, rc);
+}
+
+SHMK__EXPORT int shmk_event_open(const char *name, const struct shmk_opts *o,
+				 struct shmk_event **out)
+{
+	return event_open(name, NULL, o, out);
 }
 
 SHMK__EXPORT int shmk_event_open_fd(int fd, const struct shmk_opts *o,
 				    struct shmk_event **out)
 {
-	struct shmk_event *e;
-	int rc = SHMK__HANDLE_NEW(out, &e);
-
-	if (rc < 0)
-		return rc;
-	rc = shmk__region_open_fd(&e->r, fd, &shmk__event_kind, o);
-	return event_attached(e, out, rc);
+	return event_open(NULL, &fd, o, out);
 }
 
 SHMK__EXPORT int shmk_event_fd(struct shmk_event *e)
@@ -117,13 +121,16 @@ SHMK__EXPORT int shmk_event_close(struct shmk_event *e)
 	return 0;
 }
 
+/* 0 if e is a handle to use, else -EINVAL or the region's error. */
+static int event_check(struct shmk_event *e)
+{
+	return e ? shmk__region_check(&e->r) : -EINVAL;
+}
+
 SHMK__EXPORT int shmk_event_set(struct shmk_event *e)
 {
-	int rc;
+	int rc = event_check(e);
 
-	if (!e)
-		return -EINVAL;
-	rc = shmk__region_check(&e->r);
 	if (rc < 0)
 		return rc;
 	/* seq_cst both: the publication shmk__ec_notify() needs. */
@@ -136,11 +143,8 @@ SHMK__EXPORT int shmk_event_set(struct shmk_event *e)
 
 SHMK__EXPORT int shmk_event_reset(struct shmk_event *e)
 {
-	int rc;
+	int rc = event_check(e);
 
-	if (!e)
-		return -EINVAL;
-	rc = shmk__region_check(&e->r);
 	if (rc < 0)
 		return rc;
 	atomic_store_explicit(&e->ctl->state, 0, memory_order_seq_cst);
@@ -193,11 +197,8 @@ SHMK__EXPORT int shmk_event_wake(struct shmk_event *e)
 SHMK__EXPORT int shmk_event_wait(struct shmk_event *e, int timeout_ms)
 {
 	struct event_wait a;
-	int rc;
+	int rc = event_check(e);
 
-	if (!e)
-		return -EINVAL;
-	rc = shmk__region_check(&e->r);
 	if (!rc)
 		rc = shmk__timeout_ok(timeout_ms);
 	if (rc < 0)
