@@ -89,9 +89,9 @@ static int check_elem(struct shmk_array *a, size_t elem_size, int rc)
 	return rc;
 }
 
-SHMK__EXPORT int shmk_array_open(const char *name, size_t elem_size,
-				 const struct shmk_opts *o,
-				 struct shmk_array **out)
+/* shmk_array_open (fd NULL) and shmk_array_open_fd (name unused). */
+static int array_open(const char *name, const int *fd, size_t elem_size,
+		      const struct shmk_opts *o, struct shmk_array **out)
 {
 	struct shmk_array *a;
 	int rc = SHMK__HANDLE_NEW(out, &a);
@@ -102,25 +102,25 @@ SHMK__EXPORT int shmk_array_open(const char *name, size_t elem_size,
 		free(a);
 		return -EINVAL;
 	}
-	rc = shmk__region_open(&a->r, name, &shmk__array_kind, o);
+	if (fd)
+		rc = shmk__region_open_fd(&a->r, *fd, &shmk__array_kind, o);
+	else
+		rc = shmk__region_open(&a->r, name, &shmk__array_kind, o);
 	return array_attached(a, out, check_elem(a, elem_size, rc));
+}
+
+SHMK__EXPORT int shmk_array_open(const char *name, size_t elem_size,
+				 const struct shmk_opts *o,
+				 struct shmk_array **out)
+{
+	return array_open(name, NULL, elem_size, o, out);
 }
 
 SHMK__EXPORT int shmk_array_open_fd(int fd, size_t elem_size,
 				    const struct shmk_opts *o,
 				    struct shmk_array **out)
 {
-	struct shmk_array *a;
-	int rc = SHMK__HANDLE_NEW(out, &a);
-
-	if (rc < 0)
-		return rc;
-	if (elem_size == 0) {
-		free(a);
-		return -EINVAL;
-	}
-	rc = shmk__region_open_fd(&a->r, fd, &shmk__array_kind, o);
-	return array_attached(a, out, check_elem(a, elem_size, rc));
+	return array_open(NULL, &fd, elem_size, o, out);
 }
 
 SHMK__EXPORT int shmk_array_fd(struct shmk_array *a)

@@ -75,28 +75,32 @@ SHMK__EXPORT int shmk_buffer_create(const char *name, size_t size,
 	return buffer_attached(b, out, rc);
 }
 
-SHMK__EXPORT int shmk_buffer_open(const char *name, const struct shmk_opts *o,
-				  struct shmk_buffer **out)
+/* shmk_buffer_open (fd NULL) and shmk_buffer_open_fd (name unused). */
+static int buffer_open(const char *name, const int *fd,
+		       const struct shmk_opts *o, struct shmk_buffer **out)
 {
 	struct shmk_buffer *b;
 	int rc = SHMK__HANDLE_NEW(out, &b);
 
 	if (rc < 0)
 		return rc;
-	rc = shmk__region_open(&b->r, name, &shmk__buffer_kind, o);
+	if (fd)
+		rc = shmk__region_open_fd(&b->r, *fd, &shmk__buffer_kind, o);
+	else
+		rc = shmk__region_open(&b->r, name, &shmk__buffer_kind, o);
 	return buffer_attached(b, out, rc);
+}
+
+SHMK__EXPORT int shmk_buffer_open(const char *name, const struct shmk_opts *o,
+				  struct shmk_buffer **out)
+{
+	return buffer_open(name, NULL, o, out);
 }
 
 SHMK__EXPORT int shmk_buffer_open_fd(int fd, const struct shmk_opts *o,
 				     struct shmk_buffer **out)
 {
-	struct shmk_buffer *b;
-	int rc = SHMK__HANDLE_NEW(out, &b);
-
-	if (rc < 0)
-		return rc;
-	rc = shmk__region_open_fd(&b->r, fd, &shmk__buffer_kind, o);
-	return buffer_attached(b, out, rc);
+	return buffer_open(NULL, &fd, o, out);
 }
 
 SHMK__EXPORT int shmk_buffer_fd(struct shmk_buffer *b)
