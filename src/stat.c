@@ -52,30 +52,31 @@ SHMK__EXPORT const char *shmk_state_name(int state)
 	}
 }
 
+/* names[i] of a list of at most max names that a NULL ends, or NULL. */
+static const char *nth_name(const char *const *names, int max, int i)
+{
+	int n;
+
+	if (i < 0 || i >= max)
+		return NULL;
+	for (n = 0; n <= i; n++)
+		if (!names[n])
+			return NULL;
+	return names[i];
+}
+
 SHMK__EXPORT const char *shmk_stat_geom_name(int kind, int i)
 {
 	const struct shmk__kind *k = kind_of(kind);
-	int n;
 
-	if (!k || i < 0 || i >= SHMK__GEOM_N)
-		return NULL;
-	for (n = 0; n <= i; n++)
-		if (!k->geom_names[n])
-			return NULL;
-	return k->geom_names[i];
+	return k ? nth_name(k->geom_names, SHMK__GEOM_N, i) : NULL;
 }
 
 SHMK__EXPORT const char *shmk_stat_counter_name(int kind, int i)
 {
 	const struct shmk__kind *k = kind_of(kind);
-	int n;
 
-	if (!k || i < 0 || i >= SHMK__NCOUNTERS)
-		return NULL;
-	for (n = 0; n <= i; n++)
-		if (!k->counter_names[n])
-			return NULL;
-	return k->counter_names[i];
+	return k ? nth_name(k->counter_names, SHMK__NCOUNTERS, i) : NULL;
 }
 
 /* The creation flags that are part of the object: a ring's mode and a
