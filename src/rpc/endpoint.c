@@ -219,29 +219,41 @@ static void rpc_init(struct shmk__region *r)
 		tl_bind_rc = -errno;
 }
 
+/* A copy of a list of n ids of size bytes each, or NULL with *rc the
+ * reason (-EINVAL: more than 65536; -ENOMEM). */
+static void *copy_ids(const void *ids, size_t n, size_t size, int *rc)
+{
+	void *copy;
+
+	if (n > 65536) {
+		*rc = -EINVAL;
+		return NULL;
+	}
+	copy = malloc(n * size);
+	if (!copy) {
+		*rc = -ENOMEM;
+		return NULL;
+	}
+	return memcpy(copy, ids, n * size);
+}
+
 /* Copies the options' lists of who may connect. */
 static int copy_allow(struct shmk_rpc *ep, const struct shmk_rpc_opts *o)
 {
-	if (!o)
-		return 0;
-	if (o->n_allow_uid) {
-		if (o->n_allow_uid > 65536)
-			return -EINVAL;
-		ep->allow_uid = malloc(o->n_allow_uid * sizeof(uid_t));
+	int rc = 0;
+
+	if (o && o->n_allow_uid) {
+		ep->allow_uid = copy_ids(o->allow_uid, o->n_allow_uid,
+					 sizeof(uid_t), &rc);
 		if (!ep->allow_uid)
-			return -ENOMEM;
-		memcpy(ep->allow_uid, o->allow_uid,
-		       o->n_allow_uid * sizeof(uid_t));
+			return rc;
 		ep->n_allow_uid = o->n_allow_uid;
 	}
-	if (o->n_allow_gid) {
-		if (o->n_allow_gid > 65536)
-			return -EINVAL;
-		ep->allow_gid = malloc(o->n_allow_gid * sizeof(gid_t));
+	if (o && o->n_allow_gid) {
+		ep->allow_gid = copy_ids(o->allow_gid, o->n_allow_gid,
+					 sizeof(gid_t), &rc);
 		if (!ep->allow_gid)
-			return -ENOMEM;
-		memcpy(ep->allow_gid, o->allow_gid,
-		       o->n_allow_gid * sizeof(gid_t));
+			return rc;
 		ep->n_allow_gid = o->n_allow_gid;
 	}
 	return 0;
