@@ -62,26 +62,26 @@ const char *time_str(uint64_t ns, char *buf, size_t cap)
 	return buf;
 }
 
+/* name, or else prefix and i in buf. */
+static const char *name_or(const char *name, const char *prefix, int i,
+			   char *buf, size_t cap)
+{
+	if (name)
+		return name;
+	snprintf(buf, cap, "%s%d", prefix, i);
+	return buf;
+}
+
 /* Names of a kind's geometry fields and counters; a kind this tool does
  * not know (a newer library's) still has names, or gets "geomN". */
 const char *geom_name(int kind, int i, char *buf, size_t cap)
 {
-	const char *n = shmk_stat_geom_name(kind, i);
-
-	if (n)
-		return n;
-	snprintf(buf, cap, "geom%d", i);
-	return buf;
+	return name_or(shmk_stat_geom_name(kind, i), "geom", i, buf, cap);
 }
 
 const char *counter_name(int kind, int i, char *buf, size_t cap)
 {
-	const char *n = shmk_stat_counter_name(kind, i);
-
-	if (n)
-		return n;
-	snprintf(buf, cap, "counter%d", i);
-	return buf;
+	return name_or(shmk_stat_counter_name(kind, i), "counter", i, buf, cap);
 }
 
 /* Index of the counter called name in st, or -1. */
