@@ -151,13 +151,9 @@ static int xfer_recv(const char *cmd, int argc, char **argv)
 		status = EXIT_OK;
 out:
 	wake_on_signal(NULL, NULL);
-	if (x.topic) {
+	if (x.topic)
 		sub_tell(&x, 1);
-		shmk_topic_close(x.t);
-	} else {
-		shmk_ring_close(x.r);
-	}
-	free(x.buf);
+	xfer_close(&x);
 	return status;
 }
 

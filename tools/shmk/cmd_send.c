@@ -241,11 +241,7 @@ out:
 	else if (x.shutdown)
 		shmk_ring_shutdown(x.r);
 	wake_on_signal(NULL, NULL);
-	if (x.topic)
-		shmk_topic_close(x.t);
-	else
-		shmk_ring_close(x.r);
-	free(x.buf);
+	xfer_close(&x);
 	return status;
 }
 

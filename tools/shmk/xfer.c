@@ -162,6 +162,15 @@ static void xfer_mismatch(const struct xfer *x)
 	}
 }
 
+/* Reports the error of an open or create that returned rc, if any. */
+static void open_error(const struct xfer *x, int rc)
+{
+	if (rc == -EPROTO)
+		xfer_mismatch(x);
+	else if (rc < 0)
+		err_rc(x->cmd, x->name, rc);
+}
+
 /*
  * pub: opens the topic, or creates it if there is none (pub is then its
  * creator, and its exit shuts the topic down, --no-shutdown or not).  An
@@ -188,10 +197,7 @@ static int pub_open(struct xfer *x)
 		if (rc != -EEXIST)
 			break;
 	}
-	if (rc == -EPROTO)
-		xfer_mismatch(x);
-	else if (rc < 0)
-		err_rc(x->cmd, x->name, rc);
+	open_error(x, rc);
 	if (rc < 0)
 		return -1;
 	have[0] = shmk_topic_capacity(x->t);
@@ -236,10 +242,7 @@ int xfer_open(struct xfer *x)
 		} else {
 			rc = shmk_ring_open(x->name, &o, &x->r);
 		}
-		if (rc == -EPROTO)
-			xfer_mismatch(x);
-		else if (rc < 0)
-			err_rc(x->cmd, x->name, rc);
+		open_error(x, rc);
 	}
 	if (rc < 0)
 		return -1;
@@ -262,6 +265,15 @@ int xfer_open(struct xfer *x)
 		}
 	}
 	return 0;
+}
+
+void xfer_close(struct xfer *x)
+{
+	if (x->topic)
+		shmk_topic_close(x->t);
+	else
+		shmk_ring_close(x->r);
+	free(x->buf);
 }
 
 int op_reserve(struct xfer *x, int t)

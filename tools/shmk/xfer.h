@@ -78,6 +78,8 @@ int xfer_options(struct xfer *x, int argc, char **argv);
 /* Opens (or creates) the ring or topic.  Returns 0, or -1 once the error
  * has been reported. */
 int xfer_open(struct xfer *x);
+/* Closes the ring or topic and frees the buffer. */
+void xfer_close(struct xfer *x);
 
 /* One try of what a command waits for (a free node, a message, room in
  * a topic), waiting at most t ms. */
