@@ -67,6 +67,32 @@ static unsigned ring_violations(const struct shmk_ring_stats *s)
 
 #define CHECK_SNAPSHOTS 5
 
+/*
+ * A finding for each of the n invariants what[] names but those in skip:
+ * FAIL if broken in every snapshot (always), else ok, with a note if it
+ * was broken in one (seen) while the object (a "ring", a "topic") was busy.
+ */
+static void report_invariants(struct checker *k, const char *const *what, int n,
+			      unsigned always, unsigned seen, unsigned skip,
+			      const char *object)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (skip & (1u << i))
+			continue;
+		if (always & (1u << i))
+			finding(k, "FAIL", "%s does not hold", what[i]);
+		else if (seen & (1u << i))
+			finding(k, "ok",
+				"%s (broken in one snapshot only: the %s is "
+				"busy)",
+				what[i], object);
+		else
+			finding(k, "ok", "%s", what[i]);
+	}
+}
+
 static void check_ring(struct checker *k, const struct shmk_stat *st,
 		       struct shmk_ring *r)
 {
@@ -113,15 +139,7 @@ static void check_ring(struct checker *k, const struct shmk_stat *st,
 		if (!always)
 			break;
 	}
-	for (i = 0; i < NINV; i++) {
-		if (always & (1u << i))
-			finding(k, "FAIL", "%s does not hold", what[i]);
-		else
-			finding(k, "ok", "%s%s", what[i],
-				seen & (1u << i) ? " (broken in one snapshot "
-						   "only: the ring is busy)"
-						 : "");
-	}
+	report_invariants(k, what, NINV, always, seen, 0, "ring");
 	if (always)
 		finding(k, "info",
 			"last snapshot: written %llu (%llu bytes), read %llu "
@@ -223,17 +241,9 @@ static void check_topic(struct checker *k, const struct shmk_stat *st,
 		if (!always)
 			break;
 	}
-	for (i = 0; i < NTINV; i++) {
-		if (lossy && (i == TINV_LOST || i == TINV_LAG))
-			continue;
-		if (always & (1u << i))
-			finding(k, "FAIL", "%s does not hold", what[i]);
-		else
-			finding(k, "ok", "%s%s", what[i],
-				seen & (1u << i) ? " (broken in one snapshot "
-						   "only: the topic is busy)"
-						 : "");
-	}
+	report_invariants(k, what, NTINV, always, seen,
+			  lossy ? 1u << TINV_LOST | 1u << TINV_LAG : 0,
+			  "topic");
 	if (always)
 		finding(k, "info",
 			"last snapshot: published %llu (%llu bytes), "
@@ -439,10 +449,8 @@ static int run_check(int argc, char **argv)
 	rc = no_options("check", argc, argv);
 	if (rc >= 0)
 		return rc;
-	if (optind == argc) {
-		usage_error("check", "which object? (a NAME is needed)");
-		return EXIT_USAGE;
-	}
+	if (optind == argc)
+		return no_name("check");
 	for (i = optind; i < argc; i++)
 		if (check_one(argv[i]) != EXIT_OK)
 			status = EXIT_FAIL;
