@@ -37,6 +37,12 @@ void usage_error(const char *cmd, const char *msg)
 	fprintf(stderr, "shmk %s: %s\nTry 'shmk %s --help'.\n", cmd, msg, cmd);
 }
 
+int no_name(const char *cmd)
+{
+	usage_error(cmd, "which object? (a NAME is needed)");
+	return EXIT_USAGE;
+}
+
 void print_help(const struct cmd *c)
 {
 	printf("usage: shmk %s%s%s\n\n%s\n", c->name, c->args[0] ? " " : "",

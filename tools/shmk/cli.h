@@ -42,6 +42,8 @@ void errf(const char *cmd, const char *what, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* "shmk CMD: MSG" and where to find the usage. */
 void usage_error(const char *cmd, const char *msg);
+/* The usage error of a command given no NAME; returns EXIT_USAGE. */
+int no_name(const char *cmd);
 
 /* Prints c's usage and help on standard output. */
 void print_help(const struct cmd *c);

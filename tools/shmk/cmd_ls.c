@@ -273,10 +273,8 @@ static int run_info(int argc, char **argv)
 	rc = parse_opts("info", argc, argv, opts, NULL);
 	if (rc >= 0)
 		return rc;
-	if (optind == argc) {
-		usage_error("info", "which object? (a NAME is needed)");
-		return EXIT_USAGE;
-	}
+	if (optind == argc)
+		return no_name("info");
 	if (json) {
 		json_init(&j, stdout);
 		json_open_object(&j, NULL);

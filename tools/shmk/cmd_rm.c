@@ -27,10 +27,8 @@ static int run_rm(int argc, char **argv)
 	rc = parse_opts("rm", argc, argv, opts, NULL);
 	if (rc >= 0)
 		return rc;
-	if (optind == argc) {
-		usage_error("rm", "which object? (a NAME is needed)");
-		return EXIT_USAGE;
-	}
+	if (optind == argc)
+		return no_name("rm");
 	for (i = optind; i < argc; i++) {
 		rc = force ? shmk_unlink_force(argv[i]) : shmk_unlink(argv[i]);
 		if (rc < 0) {

@@ -212,10 +212,8 @@ static int run_watch(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	n = argc - optind;
-	if (n == 0) {
-		usage_error("watch", "which object? (a NAME is needed)");
-		return EXIT_USAGE;
-	}
+	if (n == 0)
+		return no_name("watch");
 	w = calloc((size_t)n, sizeof(*w));
 	if (!w) {
 		err_rc("watch", "memory", -ENOMEM);
