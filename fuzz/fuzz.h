@@ -13,6 +13,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -116,6 +117,20 @@ static inline uint64_t fuzz_word(struct fuzz_in *in, uint64_t base)
 		return (base + (uint64_t)(int64_t)(int8_t)fuzz_u8(in)) |
 		       (UINT64_C(1) << 63);
 	}
+}
+
+/* The 64-bit word off bytes into a shared mapping at base, read or
+ * written (relaxed) as the hostile peer that shares it would. */
+static inline uint64_t fuzz_peek(char *base, size_t off)
+{
+	return atomic_load_explicit((_Atomic uint64_t *)(base + off),
+				    memory_order_relaxed);
+}
+
+static inline void fuzz_poke(char *base, size_t off, uint64_t v)
+{
+	atomic_store_explicit((_Atomic uint64_t *)(base + off), v,
+			      memory_order_relaxed);
 }
 
 #endif /* SHMK_FUZZ_H */

@@ -48,21 +48,6 @@ struct lab {
 	uint64_t n, node_size;
 };
 
-static _Atomic uint64_t *word(struct lab *l, size_t off)
-{
-	return (_Atomic uint64_t *)(l->base + off);
-}
-
-static uint64_t peek(struct lab *l, size_t off)
-{
-	return atomic_load_explicit(word(l, off), memory_order_relaxed);
-}
-
-static void poke(struct lab *l, size_t off, uint64_t v)
-{
-	atomic_store_explicit(word(l, off), v, memory_order_relaxed);
-}
-
 /* The message lies inside node (its position mod N) of the mapping. */
 static void msg_inside(struct lab *l, int h, const struct shmk_msg *m)
 {
@@ -196,24 +181,25 @@ static void step_call(struct lab *l, struct fuzz_in *in, uint8_t op)
 
 static void step_poke(struct lab *l, struct fuzz_in *in, uint8_t op)
 {
-	uint64_t head = peek(l, CTL_HEAD), tail = peek(l, CTL_TAIL);
+	uint64_t head = fuzz_peek(l->base, CTL_HEAD),
+		 tail = fuzz_peek(l->base, CTL_TAIL);
 	uint64_t i = fuzz_u8(in) % l->n;
 	size_t off;
 
 	switch (op % 8) {
 	case 0:
-		poke(l, CTL_HEAD, fuzz_word(in, head));
+		fuzz_poke(l->base, CTL_HEAD, fuzz_word(in, head));
 		break;
 	case 1:
-		poke(l, CTL_TAIL, fuzz_word(in, tail));
+		fuzz_poke(l->base, CTL_TAIL, fuzz_word(in, tail));
 		break;
 	case 2:
 		off = DESC + i * DESC_SIZE;
-		poke(l, off, fuzz_word(in, peek(l, off)));
+		fuzz_poke(l->base, off, fuzz_word(in, fuzz_peek(l->base, off)));
 		break;
 	case 3:
 		off = DESC + i * DESC_SIZE + 8;
-		poke(l, off, fuzz_word(in, l->node_size));
+		fuzz_poke(l->base, off, fuzz_word(in, l->node_size));
 		break;
 	case 4: { /* an intent: any participant, one slot or all 16 */
 		uint8_t who = fuzz_u8(in), k0 = (who >> 2) % 8, k;
@@ -224,10 +210,10 @@ static void step_poke(struct lab *l, struct fuzz_in *in, uint8_t op)
 		/* Which slot an operation gets depends on a hint of the
 		 * thread's: all 16 make an input mean the same every run. */
 		for (k = k0 == 7 ? 0 : k0; k < (k0 == 7 ? NOPS : k0 + 1); k++)
-			poke(l,
-			     PARTS + (size_t)(who % 4) * PART_BLOCK +
-				     (size_t)k * OP_SIZE,
-			     v);
+			fuzz_poke(l->base,
+				  PARTS + (size_t)(who % 4) * PART_BLOCK +
+					  (size_t)k * OP_SIZE,
+				  v);
 		break;
 	}
 	case 5: { /* the header: state, nslots, a generation */

@@ -83,21 +83,6 @@ static void cleanup(void)
 	unlink(path);
 }
 
-static _Atomic uint64_t *word(struct lab *l, size_t off)
-{
-	return (_Atomic uint64_t *)(l->base + off);
-}
-
-static uint64_t peek(struct lab *l, size_t off)
-{
-	return atomic_load_explicit(word(l, off), memory_order_relaxed);
-}
-
-static void poke(struct lab *l, size_t off, uint64_t v)
-{
-	atomic_store_explicit(word(l, off), v, memory_order_relaxed);
-}
-
 static void poke32(struct lab *l, size_t off, uint32_t v)
 {
 	atomic_store_explicit((_Atomic uint32_t *)(l->base + off), v,
@@ -310,13 +295,13 @@ static void step_call(struct lab *l, struct fuzz_in *in, uint8_t op)
 		size_t cur = PARTS +
 			     (size_t)shmk__topic_region(t)->slot * PART_BLOCK +
 			     SUB_OFF;
-		uint64_t before = peek(l, cur);
+		uint64_t before = fuzz_peek(l->base, cur);
 
 		rc = shmk_topic_subscribe(t, hist);
 		/* One that fails leaves no subscription behind for lossless
 		 * publishers to wait for. */
 		if (rc < 0 && !hd->subscribed && !(before & SUB_BIT))
-			FUZZ_CHECK(!(peek(l, cur) & SUB_BIT));
+			FUZZ_CHECK(!(fuzz_peek(l->base, cur) & SUB_BIT));
 		if (hist < -1)
 			FUZZ_CHECK(rc == -EINVAL || rc == -EBADMSG);
 		else if (hd->subscribed)
@@ -478,7 +463,7 @@ static void step_call(struct lab *l, struct fuzz_in *in, uint8_t op)
 static uint64_t near(struct lab *l, struct fuzz_in *in)
 {
 	uint8_t b = fuzz_u8(in);
-	uint64_t base = peek(l, b & 1 ? CTL_TAIL : CTL_HEAD);
+	uint64_t base = fuzz_peek(l->base, b & 1 ? CTL_TAIL : CTL_HEAD);
 
 	return base + (uint64_t)(int64_t)((int8_t)b >> 1);
 }
@@ -503,37 +488,44 @@ static void step_poke(struct lab *l, struct fuzz_in *in, uint8_t op)
 	l->clean = 0;
 	switch (op % 16) {
 	case 0:
-		poke(l, CTL_HEAD, fuzz_word(in, peek(l, CTL_HEAD)));
+		fuzz_poke(l->base, CTL_HEAD,
+			  fuzz_word(in, fuzz_peek(l->base, CTL_HEAD)));
 		break;
 	case 1:
-		poke(l, CTL_TAIL, fuzz_word(in, peek(l, CTL_TAIL)));
+		fuzz_poke(l->base, CTL_TAIL,
+			  fuzz_word(in, fuzz_peek(l->base, CTL_TAIL)));
 		break;
 	case 2:
-		poke(l, CTL_FLOOR, fuzz_word(in, peek(l, CTL_FLOOR)));
+		fuzz_poke(l->base, CTL_FLOOR,
+			  fuzz_word(in, fuzz_peek(l->base, CTL_FLOOR)));
 		break;
 	case 3: /* a descriptor's seq: message j in one of its states */
 		j = near(l, in);
-		poke(l, desc_off(l, j), fuzz_word(in, j * 4 + fuzz_u8(in) % 4));
+		fuzz_poke(l->base, desc_off(l, j),
+			  fuzz_word(in, j * 4 + fuzz_u8(in) % 4));
 		break;
 	case 4: /* link, start, len */
 	case 5:
 	case 6:
 		off = desc_off(l, near(l, in)) + 8 * (op % 16 - 3);
-		poke(l, off,
-		     fuzz_word(in, op % 16 == 6 ? l->max_msg : peek(l, off)));
+		fuzz_poke(l->base, off,
+			  fuzz_word(in, op % 16 == 6
+						? l->max_msg
+						: fuzz_peek(l->base, off)));
 		break;
 	case 7: { /* a whole descriptor */
 		uint64_t link, start, mlen;
 
 		j = near(l, in);
 		off = desc_off(l, j);
-		link = fuzz_word(in, peek(l, desc_off(l, j - 1) + 8) + maxg);
+		link = fuzz_word(
+			in, fuzz_peek(l->base, desc_off(l, j - 1) + 8) + maxg);
 		start = fuzz_word(in, link);
 		mlen = fuzz_word(in, fuzz_u16(in) % (l->max_msg + 1));
-		poke(l, off + 8, link);
-		poke(l, off + 16, start);
-		poke(l, off + 24, mlen);
-		poke(l, off, j * 4 + fuzz_u8(in) % 4);
+		fuzz_poke(l->base, off + 8, link);
+		fuzz_poke(l->base, off + 16, start);
+		fuzz_poke(l->base, off + 24, mlen);
+		fuzz_poke(l->base, off, j * 4 + fuzz_u8(in) % 4);
 		break;
 	}
 	case 8: { /* an intent and its size: one loan slot, or all 8 */
@@ -546,16 +538,16 @@ static void step_poke(struct lab *l, struct fuzz_in *in, uint8_t op)
 		for (k = o % 9 == 8 ? 0 : o % 9;
 		     k < (o % 9 == 8 ? NOPS : o % 9 + 1u); k++) {
 			off = part_off(who) + k * OP_SIZE;
-			poke(l, off + 8, g);
-			poke(l, off, in_v);
+			fuzz_poke(l->base, off + 8, g);
+			fuzz_poke(l->base, off, in_v);
 		}
 		break;
 	}
 	case 9: /* a subscription's cursor */
 		who = fuzz_u8(in);
 		j = near(l, in);
-		poke(l, part_off(who) + SUB_OFF,
-		     fuzz_u8(in) & 1 ? fuzz_word(in, j | SUB_BIT) : 0);
+		fuzz_poke(l->base, part_off(who) + SUB_OFF,
+			  fuzz_u8(in) & 1 ? fuzz_word(in, j | SUB_BIT) : 0);
 		break;
 	case 10: /* a counter: a loan slot's, a subscription's, the header's */
 		who = fuzz_u8(in);
@@ -563,7 +555,7 @@ static void step_poke(struct lab *l, struct fuzz_in *in, uint8_t op)
 		off = k & 0x80 ? 0x140 + (k % 32) * 8
 			       : part_off(who) + (k % 9) * OP_SIZE + 8 +
 					 (k / 9 % 7) * 8;
-		poke(l, off, fuzz_word(in, peek(l, off)));
+		fuzz_poke(l->base, off, fuzz_word(in, fuzz_peek(l->base, off)));
 		break;
 	case 11: { /* the header: state, nslots, a participant's words */
 		uint8_t what = fuzz_u8(in);
@@ -592,7 +584,8 @@ static void step_poke(struct lab *l, struct fuzz_in *in, uint8_t op)
 			      (what % 8 == 6
 				       ? offsetof(struct shmk__part, wake)
 				       : offsetof(struct shmk__part, armed));
-			poke(l, off, fuzz_word(in, peek(l, off)));
+			fuzz_poke(l->base, off,
+				  fuzz_word(in, fuzz_peek(l->base, off)));
 		}
 		break;
 	}
@@ -602,7 +595,7 @@ static void step_poke(struct lab *l, struct fuzz_in *in, uint8_t op)
 		uint8_t what = fuzz_u8(in);
 
 		off = offs[what % 8];
-		poke(l, off, fuzz_word(in, peek(l, off)));
+		fuzz_poke(l->base, off, fuzz_word(in, fuzz_peek(l->base, off)));
 		break;
 	}
 	case 13: /* the eventcounts */
@@ -610,8 +603,9 @@ static void step_poke(struct lab *l, struct fuzz_in *in, uint8_t op)
 		       fuzz_u32(in));
 		break;
 	case 14: { /* a whole history that looks right, anywhere */
-		uint64_t t0 = fuzz_word(in, peek(l, CTL_TAIL));
-		uint64_t pos = fuzz_word(in, peek(l, desc_off(l, t0) + 8));
+		uint64_t t0 = fuzz_word(in, fuzz_peek(l->base, CTL_TAIL));
+		uint64_t pos =
+			fuzz_word(in, fuzz_peek(l->base, desc_off(l, t0) + 8));
 		uint64_t cg = l->cap / GRAN, cnt = fuzz_u8(in) % (l->n + 2);
 		uint8_t states = fuzz_u8(in);
 
@@ -622,23 +616,23 @@ static void step_poke(struct lab *l, struct fuzz_in *in, uint8_t op)
 			off = desc_off(l, j);
 			if (start % cg + g > cg)
 				start += cg - start % cg;
-			poke(l, off + 8, pos);
-			poke(l, off + 16, start);
-			poke(l, off + 24, mlen);
+			fuzz_poke(l->base, off + 8, pos);
+			fuzz_poke(l->base, off + 16, start);
+			fuzz_poke(l->base, off + 24, mlen);
 			/* Mostly committed, some skipped or linked. */
-			poke(l, off,
-			     j * 4 + (states & 1   ? 2
-				      : states & 2 ? 3
-						   : 0));
+			fuzz_poke(l->base, off,
+				  j * 4 + (states & 1	? 2
+					   : states & 2 ? 3
+							: 0));
 			states = (uint8_t)(states >> 1 | states << 7);
 			pos = start + g;
 		}
 		off = desc_off(l, t0 + cnt);
-		poke(l, off + 8, pos);
-		poke(l, off, (t0 + cnt) * 4);
-		poke(l, CTL_TAIL, t0);
-		poke(l, CTL_FLOOR, t0 + fuzz_u8(in) % (cnt + 1));
-		poke(l, CTL_HEAD, t0 + cnt);
+		fuzz_poke(l->base, off + 8, pos);
+		fuzz_poke(l->base, off, (t0 + cnt) * 4);
+		fuzz_poke(l->base, CTL_TAIL, t0);
+		fuzz_poke(l->base, CTL_FLOOR, t0 + fuzz_u8(in) % (cnt + 1));
+		fuzz_poke(l->base, CTL_HEAD, t0 + cnt);
 		break;
 	}
 	default: { /* any bytes: of the log (mostly), or anywhere */
