@@ -285,13 +285,13 @@ int shmk_list(int (*fn)(const char *name, void *arg), void *arg);
 /*
  * Waiting in an event loop, and waking a blocked call.
  *
- * Descriptors: shmk_ring_pollfd(), shmk_topic_pollfd(), shmk_event_pollfd()
- * and shmk_buffer_pollfd() (for RPC endpoints: shmk_rpc_pollfd(), under
- * shmk_rpc) return a descriptor for epoll, poll, select or
- * io_uring.  It becomes readable (POLLIN) when a call of the same handle
- * that returned -EAGAIN (timeout 0) may now make progress: a message or a
- * free node arrived, the event was set, the buffer changed, the object was
- * shut down.  The loop:
+ * Descriptors: shmk_ring_pollfd(), shmk_topic_pollfd(), shmk_event_pollfd(),
+ * shmk_buffer_pollfd() and shmk_array_pollfd() (for RPC endpoints:
+ * shmk_rpc_pollfd(), under shmk_rpc) return a descriptor for epoll, poll,
+ * select or io_uring.  It becomes readable (POLLIN) when a call of the
+ * same handle that returned -EAGAIN (timeout 0) may now make progress: a
+ * message or a free node arrived, the event was set, the buffer or array
+ * changed, the object was shut down.  The loop:
  *
  *	int fd = shmk_ring_pollfd(r);		// once; the handle owns it
  *	// add fd to epoll (level- or edge-triggered: both work)
@@ -568,9 +568,21 @@ int shmk_array_write(struct shmk_array *a, size_t first, const void *src,
 
 /* shmk_array_lock, shmk_array_unlock - as shmk_buffer_lock/unlock. */
 int shmk_array_lock(struct shmk_array *a, int how, int timeout_ms);
-/* Ends a wait for the lock with -ECANCELED (see shmk_ring_wake). */
-int shmk_array_wake(struct shmk_array *a);
 int shmk_array_unlock(struct shmk_array *a);
+
+/*
+ * shmk_array_version, shmk_array_wait - as shmk_buffer_version/wait: the
+ * number of versions (writes of count > 0 and write-lock releases), and
+ * a wait until it differs from *version.  shmk_array_pollfd - the
+ * array's descriptor: readable when shmk_array_wait() with timeout 0,
+ * which returned -EAGAIN, would now return 0 (see "Waiting in an event
+ * loop").  shmk_array_wake - ends a wait for the lock or for a version
+ * with -ECANCELED (see shmk_ring_wake).
+ */
+uint64_t shmk_array_version(const struct shmk_array *a);
+int shmk_array_wait(struct shmk_array *a, uint64_t *version, int timeout_ms);
+int shmk_array_pollfd(struct shmk_array *a);
+int shmk_array_wake(struct shmk_array *a);
 
 /* shmk_array_data - the first element, for access under the lock. */
 void *shmk_array_data(struct shmk_array *a);

@@ -214,6 +214,23 @@ SHMK__EXPORT int shmk_array_unlock(struct shmk_array *a)
 	return a ? shmk__buffer_unlock(&a->r, a->ctl) : -EINVAL;
 }
 
+SHMK__EXPORT uint64_t shmk_array_version(const struct shmk_array *a)
+{
+	return a ? shmk__buffer_version(&a->r) : 0;
+}
+
+SHMK__EXPORT int shmk_array_wait(struct shmk_array *a, uint64_t *version,
+				 int timeout_ms)
+{
+	return a ? shmk__buffer_wait(&a->r, a->ctl, version, timeout_ms)
+		 : -EINVAL;
+}
+
+SHMK__EXPORT int shmk_array_pollfd(struct shmk_array *a)
+{
+	return shmk__pollfd_call(a ? &a->r : NULL);
+}
+
 SHMK__EXPORT int shmk_array_wake(struct shmk_array *a)
 {
 	return shmk__wake_call(a ? &a->r : NULL);

@@ -243,16 +243,21 @@ SHMK__EXPORT int shmk_buffer_unlock(struct shmk_buffer *b)
 	return b ? shmk__buffer_unlock(&b->r, b->ctl) : -EINVAL;
 }
 
-SHMK__EXPORT uint64_t shmk_buffer_version(const struct shmk_buffer *b)
+uint64_t shmk__buffer_version(const struct shmk__region *r)
 {
-	if (!b || b->r.forked)
+	if (r->forked)
 		return 0;
-	return atomic_load_explicit(&b->r.hdr->counter[SHMK__CTR_WRITES],
+	return atomic_load_explicit(&r->hdr->counter[SHMK__CTR_WRITES],
 				    memory_order_acquire);
 }
 
+SHMK__EXPORT uint64_t shmk_buffer_version(const struct shmk_buffer *b)
+{
+	return b ? shmk__buffer_version(&b->r) : 0;
+}
+
 struct changed_wait {
-	struct shmk_buffer *b;
+	struct shmk__region *r;
 	uint64_t seen;
 };
 
@@ -260,22 +265,44 @@ static int changed_cond(void *arg, int slow)
 {
 	struct changed_wait *a = arg;
 	uint64_t v;
-	int rc = shmk__region_check(&a->b->r);
+	int rc = shmk__region_check(a->r);
 
 	(void)slow;
 	if (rc < 0)
 		return rc; /* the file was shrunk under us */
 	/* Acquire: pairs with shmk__buffer_changed()'s increment. */
-	v = atomic_load_explicit(&a->b->r.hdr->counter[SHMK__CTR_WRITES],
+	v = atomic_load_explicit(&a->r->hdr->counter[SHMK__CTR_WRITES],
 				 memory_order_acquire);
 	if (v != a->seen) {
 		a->seen = v;
 		return 1;
 	}
-	if (atomic_load_explicit(&a->b->r.hdr->state, memory_order_acquire) ==
+	if (atomic_load_explicit(&a->r->hdr->state, memory_order_acquire) ==
 	    SHMK_STATE_SHUTDOWN)
 		return -EPIPE;
 	return 0;
+}
+
+int shmk__buffer_wait(struct shmk__region *r, struct shmk__buffer_ctl *c,
+		      uint64_t *version, int timeout_ms)
+{
+	struct changed_wait a;
+	int rc;
+
+	if (!version)
+		return -EINVAL;
+	rc = shmk__region_check(r);
+	if (!rc)
+		rc = shmk__timeout_ok(timeout_ms);
+	if (rc < 0)
+		return rc;
+	a.r = r;
+	a.seen = *version;
+	rc = shmk__wait(r, shmk__wakes(r), &c->changed, changed_cond, &a,
+			shmk__deadline(timeout_ms), r->spin_ns, 0, 0);
+	if (!rc)
+		*version = a.seen;
+	return rc;
 }
 
 SHMK__EXPORT int shmk_buffer_pollfd(struct shmk_buffer *b)
@@ -291,22 +318,6 @@ SHMK__EXPORT int shmk_buffer_wake(struct shmk_buffer *b)
 SHMK__EXPORT int shmk_buffer_wait(struct shmk_buffer *b, uint64_t *version,
 				  int timeout_ms)
 {
-	struct changed_wait a;
-	int rc;
-
-	if (!b || !version)
-		return -EINVAL;
-	rc = shmk__region_check(&b->r);
-	if (!rc)
-		rc = shmk__timeout_ok(timeout_ms);
-	if (rc < 0)
-		return rc;
-	a.b = b;
-	a.seen = *version;
-	rc = shmk__wait(&b->r, shmk__wakes(&b->r), &b->ctl->changed,
-			changed_cond, &a, shmk__deadline(timeout_ms),
-			b->r.spin_ns, 0, 0);
-	if (!rc)
-		*version = a.seen;
-	return rc;
+	return b ? shmk__buffer_wait(&b->r, b->ctl, version, timeout_ms)
+		 : -EINVAL;
 }

@@ -46,6 +46,12 @@ void shmk__buffer_changed(struct shmk__region *r, struct shmk__buffer_ctl *c);
  * new version (the holder may have written through the data pointer). */
 int shmk__buffer_unlock(struct shmk__region *r, struct shmk__buffer_ctl *c);
 
+/* shmk_buffer_version/wait and the array's: the count of versions, and a
+ * wait until it differs from *version (the new count stored there). */
+uint64_t shmk__buffer_version(const struct shmk__region *r);
+int shmk__buffer_wait(struct shmk__region *r, struct shmk__buffer_ctl *c,
+		      uint64_t *version, int timeout_ms);
+
 /* At close: what the calling thread holds is released (a write lock as
  * torn, and as a new version). */
 void shmk__buffer_drop(struct shmk__region *r, struct shmk__buffer_ctl *c);

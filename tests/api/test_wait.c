@@ -97,7 +97,8 @@ static void test_other_fds(void)
 	struct shmk_topic *t, *s;
 	struct shmk_event *e, *e2;
 	struct shmk_buffer *b, *b2;
-	uint64_t v = 0;
+	struct shmk_array *a, *a2;
+	uint64_t v = 0, elem = 7;
 	char buf[16];
 	int fd;
 
@@ -143,7 +144,26 @@ static void test_other_fds(void)
 	CHECK(!readable(fd, 0));
 	CHECK_OK(shmk_buffer_close(b2));
 	CHECK_OK(shmk_buffer_close(b));
-	printf("  topic, event and buffer descriptors: ok\n");
+
+	CHECK_OK(shmk_array_create(tname("arrayfd"), 8, 4, NULL, &a));
+	CHECK_OK(shmk_array_open(tname("arrayfd"), 8, NULL, &a2));
+	CHECK_RC(shmk_array_pollfd(NULL), -EINVAL);
+	fd = shmk_array_pollfd(a2);
+	CHECK(fd >= 0);
+	v = shmk_array_version(a2);
+	CHECK_RC(shmk_array_wait(a2, &v, 0), -EAGAIN);
+	CHECK(!readable(fd, 20));
+	CHECK_OK(shmk_array_set(a, 2, &elem));
+	CHECK(readable(fd, 1000));
+	CHECK_OK(shmk_array_wait(a2, &v, 0));
+	CHECK_EQ(v, shmk_array_version(a));
+	CHECK_RC(shmk_array_wait(a2, &v, 0), -EAGAIN);
+	CHECK(!readable(fd, 0));
+	CHECK_OK(shmk_array_close(a)); /* the creator's: a shutdown */
+	CHECK(readable(fd, 1000));
+	CHECK_RC(shmk_array_wait(a2, &v, 0), -EPIPE);
+	CHECK_OK(shmk_array_close(a2));
+	printf("  topic, event, buffer and array descriptors: ok\n");
 }
 
 /* ---------------------------------------------------------------------
