@@ -170,11 +170,18 @@ int shmk__ec_notify_async(struct shmk__region *r, struct shmk__ec *ec)
 	 * publication; the processor may, and a sleeper's membarrier
 	 * covers that.  Unregistered processes cannot be reached by it
 	 * and pay the fence. */
+	uint32_t v;
+
 	atomic_signal_fence(memory_order_seq_cst);
-	if (unlikely(!mb_usable()))
+	v = atomic_load_explicit(&ec->word, memory_order_relaxed);
+	/* An eventcount with a wake-up socket armed on it once is fenced
+	 * for good (FENCED is sticky, so this load may come early and still
+	 * be right): an arming then needs no barrier on every CPU. */
+	if (unlikely(!mb_usable() || (v & SHMK__EC_FENCED))) {
 		atomic_thread_fence(memory_order_seq_cst);
-	return ec_wake(r, ec,
-		       atomic_load_explicit(&ec->word, memory_order_relaxed));
+		v = atomic_load_explicit(&ec->word, memory_order_relaxed);
+	}
+	return ec_wake(r, ec, v);
 }
 
 /* ---------------------------------------------------------------------
@@ -325,16 +332,30 @@ static void poll_arm(struct shmk__region *r, struct shmk__ec *ec,
 	atomic_fetch_or_explicit(&r->hdr->part[r->slot].armed,
 				 UINT64_C(1) << line, memory_order_seq_cst);
 	/* The bit and a new sequence: a notifier scanning now sees the word
-	 * change and scans again (ec_wake()). */
+	 * change and scans again (ec_wake()).  FENCED too: from now on the
+	 * fence-free notifiers fence (shmk__ec_notify_async()). */
 	v = atomic_load_explicit(&ec->word, memory_order_relaxed);
 	while (!atomic_compare_exchange_weak_explicit(
-		&ec->word, &v, (v | SHMK__EC_ARMED) + SHMK__EC_SEQ,
+		&ec->word, &v,
+		(v | SHMK__EC_ARMED | SHMK__EC_FENCED) + SHMK__EC_SEQ,
 		memory_order_seq_cst, memory_order_relaxed))
 		;
 	atomic_thread_fence(memory_order_seq_cst);
-	if ((flags & SHMK__WAIT_ASYNC) && mb_usable() &&
-	    syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) < 0)
+	/* A notifier that has not seen FENCED yet needs our barrier, as a
+	 * sleeper's.  Once a barrier has followed FENCED (FENCED_SURE, set
+	 * after it), every notifier's look at the word comes after a fence
+	 * of its own, and the arming's seq_cst compare-and-swap and fence
+	 * pair with it: no barrier then. */
+	if (!(flags & SHMK__WAIT_ASYNC) || (v & SHMK__EC_FENCED_SURE) ||
+	    !mb_usable())
+		return;
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) <
+	    0) {
 		atomic_store_explicit(&mb_ok, 0, memory_order_relaxed);
+		return;
+	}
+	atomic_fetch_or_explicit(&ec->word, SHMK__EC_FENCED_SURE,
+				 memory_order_seq_cst);
 }
 
 void shmk__notify_all(struct shmk__region *r)

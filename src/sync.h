@@ -11,14 +11,22 @@
 #include "region.h"
 
 /* An eventcount: bit 0 = someone is (about to be) asleep on the word,
- * bit 1 = some participant's wake-up socket is armed on it, bits 2..31 =
- * a sequence bumped by each notify that found either. */
+ * bit 1 = some participant's wake-up socket is armed on it, bits 2 and 3
+ * = FENCED and FENCED_SURE (below), bits 4..31 = a sequence bumped by
+ * each notify that found bit 0 or 1, and by each arming. */
 struct shmk__ec {
 	_Atomic uint32_t word;
 };
 #define SHMK__EC_SLEEPER 1u
 #define SHMK__EC_ARMED	 2u
-#define SHMK__EC_SEQ	 4u
+/* Sticky, set by the first arming of a wake-up socket on the eventcount:
+ * FENCED, the fence-free notifiers (shmk__ec_notify_async()) fence before
+ * their look at the word; FENCED_SURE, set after the barrier that made
+ * FENCED visible to every CPU: later armings need no barrier of their own
+ * (poll_arm()). */
+#define SHMK__EC_FENCED	     4u
+#define SHMK__EC_FENCED_SURE 8u
+#define SHMK__EC_SEQ	     16u
 
 /*
  * The longest a sleeper waits between two looks at the liveness of an
