@@ -31,7 +31,7 @@
  * byte, so that AddressSanitizer sees one written past).
  * Until the hostile peer's first write nothing may be called corrupt and
  * every message must come back intact.  The offsets are those of the
- * structures at the top of src/topic.c (checked against the handle's
+ * structures at the top of src/topic/topic.h (checked against the handle's
  * mapping at the start of each input).
  */
 #include "fuzz.h"

@@ -21,7 +21,7 @@
 #include "harness.h"
 #include "internal.h"
 
-/* Topics (src/topic.c): the control words, 128 participant blocks of 8
+/* Topics (src/topic/topic.h): the control words, 128 participant blocks of 8
  * loan slots (intent, granules, counters) and a subscription (cursor,
  * counters), the descriptors (seq, link, start, len), the log. */
 #define TOPIC_FLOOR (O_CTL + 0x48)
