@@ -311,7 +311,10 @@ int shmk_list(int (*fn)(const char *name, void *arg), void *arg);
  * more).  Until a handle asks for its descriptor nothing changes; after,
  * each -EAGAIN costs a few system calls, and a notify costs one system
  * call per handle armed on what it changed (none when nobody is armed:
- * the fast path stays free of system calls).  A message stuck behind a
+ * the fast path stays free of system calls).  Once a descriptor has been
+ * armed on a ring or topic, every notify of it also pays one fence (a
+ * few nanoseconds) for good: the price of an arming without a barrier on
+ * every CPU (docs/design.md).  A message stuck behind a
  * peer that died in the middle of writing it is found at the next call
  * (within 10 ms for blocking calls): a loop that must notice that while
  * idle calls again every few ms.  The descriptor is a UNIX datagram

@@ -20,6 +20,7 @@
 
 #include "../bench.h"
 #include "../wake.h"
+#include "shmk.h"
 #include "shmk_bench.h"
 
 /* Names for the round trip's rows (not transports of the other
@@ -124,6 +125,45 @@ static void wake_rtt(struct rec *r, int i)
 	r->p999[i] = quantile_us(ctl->samples, n, 0.999);
 	r->mps[i] = (double)n / (sum / 1e9); /* while timed */
 	r->nrep = i + 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* System calls of the write path with nobody waiting                 */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Writes *writes messages of 64 bytes (a thousand at a time, each batch
+ * read back with timeout 0 by the same handle) through an anonymous
+ * no-spin ring nobody waits on; *wakeups is the ring's count of wake-ups
+ * made, the only system call its notify makes.  0, or -errno.
+ */
+int wake_quiet_writes(uint64_t *writes, uint64_t *wakeups)
+{
+	struct shmk_opts nospin = {.spin_us = -1};
+	struct shmk_ring_stats st;
+	struct shmk_ring *r = NULL;
+	char msg[64] = {0};
+	uint64_t n = 0;
+	int rc = shmk_ring_create(NULL, 1024, sizeof(msg), &nospin, &r);
+
+	for (int i = 0; !rc && i < 100; i++) {
+		for (int k = 0; !rc && k < 1000; k++, n++)
+			rc = shmk_ring_write(r, msg, sizeof(msg), 0);
+		for (int k = 0; !rc && k < 1000; k++) {
+			ssize_t got = shmk_ring_read(r, msg, sizeof(msg), 0);
+
+			rc = got == (ssize_t)sizeof(msg) ? 0
+			     : got < 0			 ? (int)got
+							 : -EIO;
+		}
+	}
+	if (!rc)
+		rc = shmk_ring_stats(r, &st);
+	if (r)
+		shmk_ring_close(r);
+	*writes = n;
+	*wakeups = rc ? 0 : st.wakeups;
+	return rc;
 }
 
 /* ------------------------------------------------------------------ */

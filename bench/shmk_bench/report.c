@@ -341,6 +341,23 @@ static void text_wake(void)
 	printf("   %-40s %9s %9s %11s\n", "transport", "p50", "p99",
 	       "p50 / pipe");
 	wake_rtt_rows(0);
+	{
+		uint64_t w, k;
+		int rc = wake_quiet_writes(&w, &k);
+
+		if (rc < 0)
+			printf("\n   System calls of the write path with "
+			       "nobody "
+			       "waiting: not measured (%s)\n",
+			       strerror(-rc));
+		else
+			printf("\n   System calls of the write path with "
+			       "nobody "
+			       "waiting: %llu in %llu writes\n   (the ring's "
+			       "wake-ups counter: a notify's only system "
+			       "call)\n",
+			       (unsigned long long)k, (unsigned long long)w);
+	}
 	printf("\n   Throughput with spinning off on both ends (the ring "
 	       "with 1 MiB of nodes,\n   the pipe with a 1 MiB buffer; 64 B "
 	       "and 1 KiB in messages/s, larger sizes\n   in GB/s; the "

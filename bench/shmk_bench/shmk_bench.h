@@ -219,6 +219,7 @@ void measure_chart(struct rec *r, int i);   /* chart */
 void measure_fan(struct rec *r, int i);	    /* topic */
 void measure_fan_lat(struct rec *r, int i); /* topic-latency */
 void measure_wake(struct rec *r, int i);    /* wake, wake-latency */
+int wake_quiet_writes(uint64_t *writes, uint64_t *wakeups);
 
 /* The wake section's round-trip rows, and the end of its hogs. */
 extern const struct bt_transport bt_wake_shmk, bt_wake_pipe;
