@@ -31,7 +31,7 @@ static void cleanup(void)
 static void init(void)
 {
 	snprintf(name, sizeof(name), "fz%d.open", (int)getpid());
-	snprintf(path, sizeof(path), "/dev/shm/shmk.%s", name);
+	FUZZ_CHECK(shmk_path(name, path, sizeof(path)) == 0);
 	atexit(cleanup);
 }
 

@@ -666,7 +666,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!inited) {
 		snprintf(name, sizeof(name), "fz%d.topic", (int)getpid());
-		snprintf(path, sizeof(path), "/dev/shm/shmk.%s", name);
+		FUZZ_CHECK(shmk_path(name, path, sizeof(path)) == 0);
 		atexit(cleanup);
 		inited = 1;
 	}

@@ -30,6 +30,7 @@ for t in $targets; do
 	wait $pid
 	rc=$?
 	# What a target that died could not remove (names carry its pid).
+	# By hand, as shmk.h documents it: a script has no shmk_path().
 	rm -rf "/dev/shm/fz-names.$pid" "/dev/shm/shmk.fz$pid."*
 	grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)|^#[0-9]+.*DONE' "$log" |
 		sed "s/^/$t: /"

@@ -311,7 +311,7 @@ static void test_unlink(void)
 	CHECK_OK(shmk_buffer_close(b));
 	CHECK_OK(shmk_unlink(g_name));
 	/* A file that is not a shmk object is never removed. */
-	snprintf(path, sizeof(path), "/dev/shm/shmk.%s", tname("plain"));
+	CHECK_OK(shmk_path(tname("plain"), path, sizeof(path)));
 	f = fopen(path, "w");
 	CHECK(f != NULL);
 	fputs("not an object", f);

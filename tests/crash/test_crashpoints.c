@@ -796,10 +796,14 @@ static const char *reg_name(int round, int i)
 /* Objects named .shmk-tmp.* in /dev/shm: the fallback's leftovers. */
 static int count_tmp(void)
 {
+	char dir[4096], entry[256];
 	struct dirent *e;
-	DIR *d = opendir("/dev/shm");
 	int n = 0;
+	DIR *d;
 
+	/* A scan: region.c's temporary files have no object name. */
+	CHECK_OK(check_shm_entry("x", dir, sizeof(dir), entry, sizeof(entry)));
+	d = opendir(dir);
 	CHECK(d != NULL);
 	while ((e = readdir(d)))
 		if (!strncmp(e->d_name, ".shmk-tmp.", 10))
@@ -998,15 +1002,18 @@ static int client(void *arg)
  * (channel rings are anonymous: there must never be any). */
 static void rpc_view(uint64_t *clients, int *named)
 {
+	char name[128], dir[4096], prefix[256];
 	struct shmk_stat st;
-	char prefix[128];
 	struct dirent *e;
 	DIR *d;
 
 	*clients = shmk_stat(g_rpc, &st) == 0 ? st.counter[11] : 0;
-	snprintf(prefix, sizeof(prefix), "shmk.%s.", g_rpc);
+	/* A scan, not shmk_list(): files that must not exist, of any type. */
+	snprintf(name, sizeof(name), "%s.", g_rpc);
+	CHECK_OK(check_shm_entry(name, dir, sizeof(dir), prefix,
+				 sizeof(prefix)));
 	*named = 0;
-	d = opendir("/dev/shm");
+	d = opendir(dir);
 	CHECK(d != NULL);
 	while ((e = readdir(d)))
 		if (!strncmp(e->d_name, prefix, strlen(prefix)))

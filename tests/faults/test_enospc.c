@@ -27,16 +27,19 @@ static void fill(struct shmk_buffer *b)
 static int child(void *arg)
 {
 	const char *dir = arg;
-	char path[128];
+	char path[128], shm[4096], entry[256];
 	struct shmk_buffer *b = NULL;
 
+	/* Where plain names live: the whole directory is counted, so that
+	 * nothing at all (a temporary file included) may be left there. */
+	CHECK_OK(check_shm_entry("x", shm, sizeof(shm), entry, sizeof(entry)));
 	if (unshare(CLONE_NEWNS) < 0)
 		return 77;
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return 77;
 	if (make_small_tmpfs(dir) < 0)
 		return 77;
-	if (make_small_tmpfs("/dev/shm") < 0)
+	if (make_small_tmpfs(shm) < 0)
 		return 77;
 
 	/* The persisted kind, on a small file system. */
@@ -55,12 +58,12 @@ static int child(void *arg)
 
 	/* The non-persisted kind, on a full /dev/shm. */
 	CHECK_RC(shmk_buffer_create("big", 1 << 20, NULL, &b), -ENOSPC);
-	CHECK_EQ(count_dir("/dev/shm"), 0);
+	CHECK_EQ(count_dir(shm), 0);
 	CHECK_OK(shmk_buffer_create("fits", 40000, NULL, &b));
 	fill(b);
 	CHECK_OK(shmk_buffer_close(b));
 	CHECK_RC(shmk_buffer_create("more", 40000, NULL, &b), -ENOSPC);
-	CHECK_EQ(count_dir("/dev/shm"), 1);
+	CHECK_EQ(count_dir(shm), 1);
 
 	/* The anonymous kind lives on the kernel's internal tmpfs, not in
 	 * /dev/shm, so a full /dev/shm does not stop it. */

@@ -23,7 +23,6 @@
  * Usage: test_faults SHIM.so [PATH [KIND N]]: every path, one, or one
  * attempt (with SHMK_FI_TRACE=1 the shim prints the failed call's stack).
  */
-#include <dirent.h>
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -480,23 +479,31 @@ static int removal(const char *fn)
 
 #define NAMES_MAX 16
 
-/* Our names in /dev/shm (shmk.t<pid>.*). */
+struct ours {
+	char (*names)[256];
+	char prefix[64];
+	int n;
+};
+
+static int add_ours(const char *name, void *arg)
+{
+	struct ours *o = arg;
+
+	if (!strncmp(name, o->prefix, strlen(o->prefix))) {
+		CHECK(o->n < NAMES_MAX);
+		snprintf(o->names[o->n++], 256, "%s", name);
+	}
+	return 0;
+}
+
+/* Our objects (t<pid>.*). */
 static int list_ours(char names[NAMES_MAX][256])
 {
-	char prefix[64];
-	struct dirent *e;
-	DIR *d = opendir("/dev/shm");
-	int n = 0;
+	struct ours o = {.names = names};
 
-	CHECK(d != NULL);
-	snprintf(prefix, sizeof(prefix), "shmk.t%d.", (int)check_main_pid);
-	while ((e = readdir(d)))
-		if (!strncmp(e->d_name, prefix, strlen(prefix))) {
-			CHECK(n < NAMES_MAX);
-			snprintf(names[n++], 256, "%s", e->d_name + 5);
-		}
-	closedir(d);
-	return n;
+	snprintf(o.prefix, sizeof(o.prefix), "t%d.", (int)check_main_pid);
+	CHECK_OK(shmk_list(add_ours, &o));
+	return o.n;
 }
 
 static int in_list(char names[NAMES_MAX][256], int n, const char *name)

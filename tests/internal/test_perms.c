@@ -49,7 +49,7 @@ static char *path_of(const char *name)
 {
 	static char path[256];
 
-	snprintf(path, sizeof(path), "/dev/shm/shmk.%s", name);
+	CHECK_OK(shmk_path(name, path, sizeof(path)));
 	return path;
 }
 

@@ -19,7 +19,7 @@ static char g_dir[64];
 
 static void shm_path(char *buf, size_t cap, const char *name)
 {
-	snprintf(buf, cap, "/dev/shm/shmk.%s", name);
+	CHECK_OK(shmk_path(name, buf, cap));
 }
 
 static void write_file(const char *path, const void *p, size_t n, mode_t mode)

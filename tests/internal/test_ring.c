@@ -419,7 +419,7 @@ static void test_corrupt(void)
 	CHECK_OK(shmk_ring_create(NULL, 4, 8, NULL, &other));
 	CHECK_OK(shmk_ring_write(r, &v, sizeof(v), 0));
 	/* Scribble a length far past the node size. */
-	snprintf(path, sizeof(path), "/dev/shm/shmk.%s", g_name);
+	CHECK_OK(shmk_path(g_name, path, sizeof(path)));
 	fd = open(path, O_RDWR);
 	CHECK(fd >= 0);
 	off = SHMK__HDR_SIZE + 128 * 1024 + 8; /* node 0's len */

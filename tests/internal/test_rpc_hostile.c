@@ -218,19 +218,23 @@ static ssize_t recv_answer(int s, int *status, int *nfds)
  * channel rings of the old scheme were NAME.<token>.q/.p. */
 static int channel_files(int try_truncate)
 {
-	char prefix[256], path[512];
+	char name[256], dir[4096], prefix[256], path[4096 + 256];
 	struct dirent *e;
-	DIR *d = opendir("/dev/shm");
 	int n = 0;
+	DIR *d;
 
+	/* A scan, not shmk_list(): files that must not exist, of any type. */
+	snprintf(name, sizeof(name), "%s.", g_name);
+	CHECK_OK(check_shm_entry(name, dir, sizeof(dir), prefix,
+				 sizeof(prefix)));
+	d = opendir(dir);
 	CHECK(d != NULL);
-	snprintf(prefix, sizeof(prefix), "shmk.%s.", g_name);
 	while ((e = readdir(d)))
 		if (!strncmp(e->d_name, prefix, strlen(prefix))) {
 			int fd;
 
 			n++;
-			snprintf(path, sizeof(path), "/dev/shm/%s", e->d_name);
+			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 			fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 			if (fd >= 0 && try_truncate)
 				(void)ftruncate(fd, 0);
@@ -350,7 +354,7 @@ static int scribbler(void *arg)
 
 	(void)arg;
 	check_become(VICTIM);
-	snprintf(path, sizeof(path), "/dev/shm/shmk.%s", g_name);
+	CHECK_OK(shmk_path(g_name, path, sizeof(path)));
 	CHECK_EQ(open(path, O_RDWR | O_CLOEXEC), -1);
 	CHECK_EQ(errno, EACCES);
 	nold = ring_fds(old, 64, NULL, 0);
@@ -396,7 +400,7 @@ static void test_scribble(void)
 	char path[256];
 	pid_t p;
 
-	snprintf(path, sizeof(path), "/dev/shm/shmk.%s", g_name);
+	CHECK_OK(shmk_path(g_name, path, sizeof(path)));
 	CHECK_OK(stat(path, &st));
 	CHECK_EQ(st.st_mode & 0777, 0644);
 	honest = client();

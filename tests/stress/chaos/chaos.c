@@ -127,7 +127,7 @@ static void map_path(struct target *t, const char *path, int type)
 
 void shm_path(char *buf, size_t cap, const char *name)
 {
-	snprintf(buf, cap, "/dev/shm/shmk.%s", name);
+	CHECK_OK(shmk_path(name, buf, cap));
 }
 
 /* unlink(2): shmk_unlink() keeps away from a file whose magic is wrong,
