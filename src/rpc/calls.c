@@ -180,15 +180,6 @@ void shmk__rpc_call_free(struct call *c)
 }
 
 /*
- * A client's caller waits for call c by reading the channel itself when
- * nobody else does: the reply then needs no hand-off from the reader
- * thread (which stands aside while callers want to read, and watches the
- * server's liveness meanwhile).  When another thread has the reading,
- * the caller sleeps on its call, 1 ms at a time.  Returns 0 once c is
- * done, else the wait's error at the deadline.
- */
-
-/*
  * A caller (self) or the reader thread (self NULL) leaves the reading of
  * ch while others wait to read it: one of them is nudged to take it, so
  * that the channel is read at once, not at the next look of a waiter
@@ -216,6 +207,16 @@ void shmk__rpc_hand_over(struct shmk_rpc *ep, struct chan *ch)
 	nudge_one(ep, ch, NULL);
 }
 
+/*
+ * A client's caller waits for call c by reading the channel itself when
+ * nobody else does: the reply then needs no hand-off from the reader
+ * thread (which stands aside while callers want to read, and watches the
+ * server's liveness meanwhile).  When another thread has the reading,
+ * the caller sleeps on its call until that thread completes it or hands
+ * the reading over (nudge_one), looking at the server every look_ns
+ * (PEER_LOOK_NS).  Returns 0 once c is done, else the wait's error at
+ * the deadline.
+ */
 static int read_for(struct shmk_rpc *ep, struct call *c, uint64_t deadline,
 		    uint32_t wakes0)
 {

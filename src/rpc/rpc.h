@@ -124,6 +124,10 @@ struct hs_answer {
 };
 _Static_assert(sizeof(struct hs_answer) == SHMK__RPC_ANSWER_SIZE, "answer");
 
+/* How often a caller waiting for its reply looks at its peer and at who
+ * reads its channel (read_for), T_live in docs/design.md. */
+#define PEER_LOOK_NS (UINT64_C(10) * 1000000)
+
 /* Geometry of the rpc object: geom[0] nodes, [1] node size, [2] largest
  * message, of every channel. */
 #define MIN_NODE_SIZE (HDR + 16)
@@ -135,14 +139,11 @@ _Static_assert(sizeof(struct hs_answer) == SHMK__RPC_ANSWER_SIZE, "answer");
  * client process: SO_PEERCRED is known at accept, before any byte), how
  * long one may take, and the defaults of the channel limits.
  */
-#define MAX_PENDING	  256
-#define PENDING_PER_PID	  8
-#define PENDING_PER_UID	  64 /* of each uid but the server's own */
-#define HANDSHAKE_NS	  (UINT64_C(1000) * 1000000)
-#define DEFAULT_MAX_CHANS 1024
-/* How often a caller waiting for its reply looks at its peer and at the
- * channel's reading (read_for), T_live in docs/design.md. */
-#define PEER_LOOK_NS	    (UINT64_C(10) * 1000000)
+#define MAX_PENDING	    256
+#define PENDING_PER_PID	    8
+#define PENDING_PER_UID	    64 /* of each uid but the server's own */
+#define HANDSHAKE_NS	    (UINT64_C(1000) * 1000000)
+#define DEFAULT_MAX_CHANS   1024
 #define DEFAULT_MAX_PER_PID 64
 #define LISTEN_BACKLOG	    128
 /* How long serve looks again at a name whose server seems alive (one
