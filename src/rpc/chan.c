@@ -292,6 +292,24 @@ static int want_cond(void *arg, int slow)
 		       : SHMK__COND_IDLE;
 }
 
+/*
+ * The reader thread lets go of the reading.  On a client, a caller that
+ * came to read while we held it sleeps until nudged (read_for): it is,
+ * whether we leave after a frame or after a wait that ended without one,
+ * or a reply would wait for the caller's next look.  The fence orders
+ * the unlock before the look at want, as the caller's seq_cst count
+ * orders its want before its trylock.
+ */
+static void leave_reading(struct shmk_rpc *ep, struct chan *ch)
+{
+	pthread_mutex_unlock(&ch->rd);
+	if (ep->server)
+		return;
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&ch->want, memory_order_relaxed))
+		ch->ops->hand_over(ep, ch);
+}
+
 static void *reader_main(void *arg)
 {
 	struct chan *ch = arg;
@@ -348,7 +366,7 @@ static void *reader_main(void *arg)
 			     : shmk__ring_acquire_spin(ch->in, &m, quiet, spin);
 
 		if (rc < 0)
-			pthread_mutex_unlock(&ch->rd);
+			leave_reading(ep, ch);
 		if (rc == -ETIMEDOUT) {
 			ch->ops->send_owed(ch);
 			/* Quiet: is the peer still there?  A client that never
@@ -365,18 +383,7 @@ static void *reader_main(void *arg)
 		ready = NULL;
 		rc = shmk__rpc_on_frame(ch, &m, ep->server ? &ready : NULL);
 		shmk_ring_release(ch->in, &m);
-		pthread_mutex_unlock(&ch->rd);
-		/* A caller that came to read while we held the channel sleeps
-		 * until nudged (read_for): it is, or a message of several
-		 * frames would wait for its next look.  The fence orders the
-		 * unlock before the look at want, as the caller's seq_cst
-		 * count orders its want before its trylock. */
-		if (!ep->server) {
-			atomic_thread_fence(memory_order_seq_cst);
-			if (atomic_load_explicit(&ch->want,
-						 memory_order_relaxed))
-				ch->ops->hand_over(ep, ch);
-		}
+		leave_reading(ep, ch);
 		if (ready)
 			ch->ops->run_request(ep, ch, ready);
 		if (rc)
