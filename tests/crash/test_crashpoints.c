@@ -677,6 +677,22 @@ static uint64_t owner_dead_count(int array)
 	return st.counter[1]; /* "owner_dead" */
 }
 
+/*
+ * The owner_dead counter's rise since od0, once it has reached want or
+ * 2 s have passed.  The recoverer counts just after its CAS frees the
+ * lock, so the next locker can get in before the count: a recoverer
+ * preempted between the two shows 0 for a moment.
+ */
+static uint64_t owner_dead_since(int array, uint64_t od0, uint64_t want)
+{
+	uint64_t od, t0 = check_now_ns();
+
+	while ((od = owner_dead_count(array) - od0) < want &&
+	       check_now_ns() - t0 < 2000000000ull)
+		sleep_ms(1);
+	return od;
+}
+
 /* A victim's work at each point: 0 lock+write, 2 write copy, 3 read lock. */
 static int lock_work(const char *point)
 {
@@ -740,8 +756,9 @@ static void lock_run(const char *point, int array, int rounds)
 				point ? point : "random");
 			exit(1);
 		}
-		od = owner_dead_count(array) - od0;
 		saw = rc == -EOWNERDEAD || atomic_load(&B->eod) > eod0;
+		od = owner_dead_since(array, od0,
+				      point && (torn || claim_only) ? 1 : 0);
 		dirty_rounds += saw;
 		if (point && torn && !claim_only) {
 			/* Died holding the write lock: someone is told. */
