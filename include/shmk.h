@@ -942,6 +942,17 @@ int shmk_topic_wake(struct shmk_topic *t);
 int shmk_topic_drain(struct shmk_topic *t, int timeout_ms);
 
 /*
+ * shmk_topic_wait_subscribers - wait until the topic has at least n live
+ * subscriptions (this handle's own counts), e.g. before a first message
+ * that everyone must see.  Each subscription wakes the waiters; a
+ * subscriber that died is not counted.  Returns 0, -ETIMEDOUT / -EAGAIN,
+ * -ECANCELED (shmk_topic_wake), -EPIPE (shut down), -EINVAL (n above
+ * 128, the participants an object holds), -ECHILD, -EBADMSG.
+ */
+int shmk_topic_wait_subscribers(struct shmk_topic *t, unsigned n,
+				int timeout_ms);
+
+/*
  * shmk_topic_lost - messages this subscription lost to overwriting (lossy
  * topics), in all.  Returns the count, or 0 for NULL.
  */

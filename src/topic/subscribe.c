@@ -120,6 +120,9 @@ SHMK__EXPORT int shmk_topic_subscribe(struct shmk_topic *t, int history)
 	t->cur = i;
 	t->subscribed = 1;
 	t->holding = 0;
+	/* For shmk_topic_wait_subscribers(), which waits on space; the
+	 * cursor's store above was seq_cst, as shmk__ec_notify() needs. */
+	shmk__ec_notify(&t->r, &c->space);
 out:
 	sub_leave(t);
 	return rc;
@@ -412,6 +415,64 @@ SHMK__EXPORT int shmk_topic_drain(struct shmk_topic *t, int timeout_ms)
 	if (a.h0 > IDX_MAX)
 		return poison(t);
 	return topic_wait(t, &t->v.ctl->space, drain_cond, &a, timeout_ms);
+}
+
+/* ---------------------------------------------------------------------
+ * Waiting for subscribers
+ * --------------------------------------------------------------------- */
+
+struct subs_wait {
+	struct shmk_topic *t;
+	unsigned n;
+};
+
+/*
+ * At least n live subscriptions, this handle's own included.  The cursors
+ * are counted first without a system call; only a count that reaches n is
+ * checked for the liveness of each (a dead subscriber's cursor stays until
+ * its slot is reclaimed), so spinning here costs loads only.
+ */
+static int subs_cond(void *arg, int slow)
+{
+	struct subs_wait *a = arg;
+	struct shmk_topic *t = a->t;
+	uint64_t cw[SHMK__MAX_PARTS];
+	unsigned seen = 0, live = 0;
+	int k, rc = topic_check(t);
+
+	(void)slow;
+	if (rc < 0)
+		return rc;
+	if (shut_down(t))
+		return -EPIPE;
+	for (k = 0; k < SHMK__MAX_PARTS; k++) {
+		cw[k] = load(&t->v.parts[k].sub.cursor, memory_order_acquire);
+		if ((cw[k] & SUB_BIT) && !known_dead(t, k, cw[k]))
+			seen++;
+	}
+	if (seen < a->n)
+		return SHMK__COND_WAIT;
+	for (k = 0; k < SHMK__MAX_PARTS && live < a->n; k++)
+		if ((cw[k] & SUB_BIT) && !known_dead(t, k, cw[k]) &&
+		    !shmk__topic_sub_dead(t, k, cw[k]))
+			live++;
+	return live >= a->n ? SHMK__COND_DONE : SHMK__COND_WAIT;
+}
+
+SHMK__EXPORT int shmk_topic_wait_subscribers(struct shmk_topic *t, unsigned n,
+					     int timeout_ms)
+{
+	struct subs_wait a = {.t = t, .n = n};
+	int rc;
+
+	if (!t || n > SHMK__MAX_PARTS)
+		return -EINVAL;
+	rc = topic_check(t);
+	if (!rc)
+		rc = shmk__timeout_ok(timeout_ms);
+	if (rc < 0)
+		return rc;
+	return topic_wait(t, &t->v.ctl->space, subs_cond, &a, timeout_ms);
 }
 
 SHMK__EXPORT uint64_t shmk_topic_lost(const struct shmk_topic *t)

@@ -10,12 +10,13 @@
  *   one does not; lossy: a lapped subscriber is told, with the count, and
  *   a message overwritten while held is reported at release; a publisher
  *   killed inside a loan is skipped and counted; the three backings; 100
- *   subscribers at once; shutdown; and 2 publishers x 3 subscribers in
+ *   subscribers at once; waiting for subscribers; shutdown; and 2 publishers x 3 subscribers in
  *   processes seeing one total order, every payload checked.
  *
  * "threads" runs the many-publisher test as threads of one process (for
  * TSan), in both policies.
  */
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
@@ -534,6 +535,104 @@ static void test_dead_publisher(int lossy_)
 	CHECK_OK(shmk_topic_close(t));
 }
 
+/* Subscribes, tells the parent through the pipe, and stays until the
+ * pipe's other end says to go (or closes). */
+static int child_sub_stay(void *arg)
+{
+	const int *fds = arg; /* fds[0]: read to go; fds[1]: write when in */
+	struct shmk_topic *t;
+	char c = 's';
+
+	CHECK_OK(shmk_topic_open(tname("subs"), &waiting, &t));
+	CHECK_OK(shmk_topic_subscribe(t, 0));
+	CHECK_EQ(write(fds[1], &c, 1), 1);
+	(void)read(fds[0], &c, 1);
+	CHECK_OK(shmk_topic_close(t));
+	return 0;
+}
+
+static int child_sub_die(void *arg)
+{
+	struct shmk_topic *t;
+
+	(void)arg;
+	CHECK_OK(shmk_topic_open(tname("subs"), &waiting, &t));
+	CHECK_OK(shmk_topic_subscribe(t, 0));
+	raise(SIGKILL);
+	return 1;
+}
+
+/*
+ * shmk_topic_wait_subscribers: its errors; a dead subscriber does not
+ * count; a subscription in another process makes the descriptor of a
+ * timeout-0 wait readable (so the subscription notifies: without it the
+ * descriptor stays quiet and the poll below fails), and the blocking
+ * wait returns when it comes.
+ */
+static void test_wait_subscribers(void)
+{
+	const char *name = tname("subs");
+	struct shmk_topic *t, *u;
+	struct pollfd pf;
+	int up[2], down[2], fds[2], fd;
+	uint64_t t0;
+	pid_t pid;
+	char c;
+
+	CHECK_OK(shmk_topic_create(name, 4096, 64, NULL, &t));
+	CHECK_RC(shmk_topic_wait_subscribers(NULL, 1, 0), -EINVAL);
+	CHECK_RC(shmk_topic_wait_subscribers(t, 129, 0), -EINVAL);
+	CHECK_RC(shmk_topic_wait_subscribers(t, 1, -2), -EINVAL);
+	CHECK_OK(shmk_topic_wait_subscribers(t, 0, 0));
+	CHECK_RC(shmk_topic_wait_subscribers(t, 1, 0), -EAGAIN);
+	CHECK_RC(shmk_topic_wait_subscribers(t, 1, 30), -ETIMEDOUT);
+
+	/* A subscriber killed: its cursor stays, it is not counted. */
+	pid = spawn(child_sub_die, NULL);
+	CHECK_EQ(wait_child(pid, 5000), 128 + SIGKILL);
+	CHECK_RC(shmk_topic_wait_subscribers(t, 1, 30), -ETIMEDOUT);
+
+	/* Armed by a timeout-0 wait, woken by a subscription elsewhere. */
+	fd = shmk_topic_pollfd(t);
+	CHECK(fd >= 0);
+	CHECK_RC(shmk_topic_wait_subscribers(t, 1, 0), -EAGAIN);
+	pf = (struct pollfd){.fd = fd, .events = POLLIN};
+	CHECK_EQ(poll(&pf, 1, 0), 0);
+	CHECK_OK(pipe(up));
+	CHECK_OK(pipe(down));
+	fds[0] = down[0];
+	fds[1] = up[1];
+	pid = spawn(child_sub_stay, fds);
+	CHECK_EQ(read(up[0], &c, 1), 1);
+	CHECK_EQ(poll(&pf, 1, 5000), 1);
+	CHECK_OK(shmk_topic_wait_subscribers(t, 1, 0));
+
+	/* Blocking: the second subscriber, ours, comes 50 ms later. */
+	CHECK_OK(shmk_topic_open(name, &waiting, &u));
+	t0 = check_now_ms();
+	CHECK_RC(shmk_topic_wait_subscribers(t, 2, 50), -ETIMEDOUT);
+	CHECK(check_now_ms() - t0 >= 45);
+	CHECK_OK(shmk_topic_subscribe(u, 0));
+	CHECK_OK(shmk_topic_wait_subscribers(t, 2, 5000));
+	CHECK_OK(shmk_topic_close(u));
+	CHECK_EQ(write(down[1], "x", 1), 1);
+	CHECK_EQ(wait_child(pid, 5000), 0);
+	close(up[0]);
+	close(up[1]);
+	close(down[0]);
+	close(down[1]);
+	CHECK_RC(shmk_topic_wait_subscribers(t, 1, 30), -ETIMEDOUT);
+
+	/* Shut down: the wait ends with -EPIPE. */
+	CHECK_OK(shmk_topic_open(name, &waiting, &u));
+	CHECK_OK(shmk_topic_shutdown(t));
+	CHECK_RC(shmk_topic_wait_subscribers(u, 1, 1000), -EPIPE);
+	CHECK_OK(shmk_topic_close(u));
+	CHECK_OK(shmk_topic_close(t));
+	printf("  waiting for subscribers: counted live, woken by a "
+	       "subscription elsewhere, ended by shutdown: ok\n");
+}
+
 static int child_hold_die(void *arg)
 {
 	struct shmk_topic *t = sub_open(arg, -1);
@@ -994,6 +1093,7 @@ int main(int argc, char **argv)
 	test_dead_holder();
 	test_backings();
 	test_many_subscribers();
+	test_wait_subscribers();
 	test_shutdown();
 	test_reader_races();
 	many(0, 0, n, 1 << 16);

@@ -157,39 +157,31 @@ static int send_eof(struct xfer *x)
 
 /*
  * pub --subscribers N: waits until the topic has N live subscribers, up
- * to --timeout.  A subscription wakes nobody, so the topic's counters
- * are looked at every 5 ms.  Returns 0, or -1 once the error has been
+ * to --timeout; each subscription wakes the wait, and the signal handler's
+ * shmk_topic_wake() ends it.  Returns 0, or -1 once the error has been
  * reported.
  */
 static int pub_wait_subscribers(struct xfer *x)
 {
-	uint64_t end = now_ms() + (uint64_t)x->timeout_ms;
-	static struct shmk_stat st;
 	struct shmk_topic_stats s;
 	int rc;
 
-	for (;;) {
-		rc = shmk_topic_stats(x->t, &s);
-		if (rc < 0)
-			return xfer_error(x, rc);
-		if (s.subscribers >= (uint64_t)x->subscribers)
-			return 0;
-		/* Shut down (a topic left from an earlier run, say): its
-		 * subscribers end at once, so they may never be seen. */
-		if (!shmk_stat(x->name, &st) && st.state == SHMK_STATE_SHUTDOWN)
-			return xfer_error(x, -EPIPE);
-		if (g_signal)
-			return xfer_error(x, -EINTR);
-		if (x->timeout_ms >= 0 && now_ms() >= end) {
-			errf(x->cmd, x->name,
-			     "%llu of the %d subscriber(s) waited for came "
-			     "within %d ms",
-			     (unsigned long long)s.subscribers, x->subscribers,
-			     x->timeout_ms);
-			return -1;
-		}
-		usleep(5000);
+	/* --subscribers is at most 128 (xfer.c). */
+	rc = shmk_topic_wait_subscribers(x->t, (unsigned)x->subscribers,
+					 x->timeout_ms);
+	if (rc == -ETIMEDOUT || rc == -EAGAIN) {
+		if (shmk_topic_stats(x->t, &s) < 0)
+			s.subscribers = 0;
+		errf(x->cmd, x->name,
+		     "%llu of the %d subscriber(s) waited for came within %d "
+		     "ms",
+		     (unsigned long long)s.subscribers, x->subscribers,
+		     x->timeout_ms);
+		return -1;
 	}
+	if (rc == -ECANCELED)
+		rc = -EINTR;
+	return rc < 0 ? xfer_error(x, rc) : 0;
 }
 
 /* send, pub: standard input into a ring, or to a topic's subscribers. */
