@@ -368,9 +368,7 @@ SHMK__EXPORT int shmk_topic_loan(struct shmk_topic *t, size_t size,
 
 	if (!t || !m)
 		return -EINVAL;
-	rc = topic_check(t);
-	if (!rc)
-		rc = shmk__timeout_ok(timeout_ms);
+	rc = topic_call_ok(t, timeout_ms);
 	if (rc < 0)
 		return rc;
 	if (size > t->v.max_msg)

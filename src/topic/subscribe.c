@@ -406,9 +406,7 @@ SHMK__EXPORT int shmk_topic_drain(struct shmk_topic *t, int timeout_ms)
 
 	if (!t)
 		return -EINVAL;
-	rc = topic_check(t);
-	if (!rc)
-		rc = shmk__timeout_ok(timeout_ms);
+	rc = topic_call_ok(t, timeout_ms);
 	if (rc < 0)
 		return rc;
 	a.h0 = load(&t->v.ctl->head, memory_order_acquire);
@@ -467,9 +465,7 @@ SHMK__EXPORT int shmk_topic_wait_subscribers(struct shmk_topic *t, unsigned n,
 
 	if (!t || n > SHMK__MAX_PARTS)
 		return -EINVAL;
-	rc = topic_check(t);
-	if (!rc)
-		rc = shmk__timeout_ok(timeout_ms);
+	rc = topic_call_ok(t, timeout_ms);
 	if (rc < 0)
 		return rc;
 	return topic_wait(t, &t->v.ctl->space, subs_cond, &a, timeout_ms);

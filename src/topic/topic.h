@@ -243,6 +243,14 @@ static inline int topic_check(struct shmk_topic *t)
 	return shmk__region_check(&t->r);
 }
 
+/* What a call that may wait checks first (t not NULL): 0 or -errno. */
+static inline int topic_call_ok(struct shmk_topic *t, int timeout_ms)
+{
+	int rc = topic_check(t);
+
+	return rc < 0 ? rc : shmk__timeout_ok(timeout_ms);
+}
+
 static inline int shut_down(const struct shmk_topic *t)
 {
 	return atomic_load_explicit(&t->r.hdr->state, memory_order_seq_cst) ==
