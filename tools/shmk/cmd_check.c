@@ -163,7 +163,7 @@ enum { TINV_BYTES_P, TINV_BYTES_D, TINV_HELD, TINV_LOST, TINV_LAG, NTINV };
 static unsigned topic_violations(const struct shmk_stat *st, uint64_t slots)
 {
 	uint64_t max = st->geom[1];
-	int lossy = st->geom[2] != 0;
+	int lossy = !!(st->flags & SHMK_F_LOSSY);
 	unsigned v = 0;
 
 	if (!bytes_fit(counter_of(st, "bytes_published"),
@@ -202,7 +202,7 @@ static void check_topic(struct checker *k, const struct shmk_stat *st,
 	static struct shmk_stat s;
 	struct shmk_topic_stats ts;
 	unsigned always = ~0u, seen = 0, v;
-	int i, rc, lossy = st->ngeom > 2 && st->geom[2];
+	int i, rc, lossy = !!(st->flags & SHMK_F_LOSSY);
 	char geom[128];
 
 	rc = shmk_topic_stats(t, &ts);

@@ -53,7 +53,7 @@ static const struct create_kind {
 						  : (UINT64_C(1) << 46))
 
 /* The flags shmk_stat() gives for a ring's mode. */
-#define RING_MODE (SHMK_F_SINGLE_WRITER | SHMK_F_SINGLE_READER)
+#define MODE_FLAGS (SHMK_F_SINGLE_WRITER | SHMK_F_SINGLE_READER | SHMK_F_LOSSY)
 
 struct create_req {
 	const char *name;
@@ -181,7 +181,8 @@ static int create_options(struct create_req *q, int argc, char **argv)
 			return EXIT_USAGE;
 		q->geom[0] = capacity;
 		q->geom[1] = max_msg;
-		q->geom[2] = q->given & C_LOSSY ? 1 : 0;
+		q->geom[2] = 0; /* the policy: in flags, as a ring's mode */
+		q->flags = q->given & C_LOSSY ? SHMK_F_LOSSY : 0;
 		q->ngeom = 3;
 		break;
 	case SHMK_KIND_BUFFER:
@@ -232,8 +233,7 @@ static int create_call(const struct create_req *q, const struct shmk_opts *o,
 		break;
 	case SHMK_KIND_TOPIC:
 		ro = *o;
-		if (q->geom[2])
-			ro.flags |= SHMK_F_LOSSY;
+		ro.flags |= q->flags;
 		rc = shmk_topic_create(q->name, (size_t)q->geom[0],
 				       (size_t)q->geom[1], &ro, &t);
 		if (!rc) {
@@ -286,7 +286,7 @@ static int create_same(const struct create_req *q, const struct shmk_stat *st)
 		return -1;
 	}
 	same = st->ngeom == q->ngeom &&
-	       (st->flags & RING_MODE) == (q->flags & RING_MODE);
+	       (st->flags & MODE_FLAGS) == (q->flags & MODE_FLAGS);
 	for (i = 0; same && i < q->ngeom; i++)
 		same = geom_is_mode(st->kind, i) || st->geom[i] == q->geom[i];
 	if (!same) {

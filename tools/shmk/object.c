@@ -198,13 +198,14 @@ int geom_is_mode(int kind, int i)
 {
 	const char *n = shmk_stat_geom_name(kind, i);
 
-	return kind == SHMK_KIND_RING && n && !strcmp(n, "single");
+	return n && ((kind == SHMK_KIND_RING && !strcmp(n, "single")) ||
+		     (kind == SHMK_KIND_TOPIC && !strcmp(n, "lossy")));
 }
 
 /* "nodes=8 node_size=4096": the geometry asked for or found.  A ring's
  * mode, from flags, reads "single=writer" (or reader, or writer+reader),
  * and is left out for a ring of many writers and readers; a topic's
- * policy reads "lossless" or "lossy". */
+ * policy, from flags too, reads "lossless" or "lossy". */
 const char *geom_of(int kind, const uint64_t *geom, int n, unsigned flags,
 		    char *buf, size_t cap)
 {
@@ -218,6 +219,12 @@ const char *geom_of(int kind, const uint64_t *geom, int n, unsigned flags,
 	for (i = 0; i < n && len < cap; i++) {
 		const char *name = geom_name(kind, i, nb, sizeof(nb));
 
+		if (geom_is_mode(kind, i) && kind == SHMK_KIND_TOPIC) {
+			len += (size_t)snprintf(
+				buf + len, cap - len, "%s%s", i ? " " : "",
+				flags & SHMK_F_LOSSY ? "lossy" : "lossless");
+			continue;
+		}
 		if (geom_is_mode(kind, i)) {
 			if (sw || sr)
 				len += (size_t)snprintf(
@@ -226,13 +233,6 @@ const char *geom_of(int kind, const uint64_t *geom, int n, unsigned flags,
 					sw && sr ? "writer+reader"
 					: sw	 ? "writer"
 						 : "reader");
-			continue;
-		}
-		if (kind == SHMK_KIND_TOPIC && !strcmp(name, "lossy") &&
-		    geom[i] < 2) {
-			len += (size_t)snprintf(buf + len, cap - len, "%s%s",
-						i ? " " : "",
-						geom[i] ? "lossy" : "lossless");
 			continue;
 		}
 		len += (size_t)snprintf(buf + len, cap - len, "%s%s=%llu",

@@ -45,8 +45,8 @@ uint64_t counter_of(const struct shmk_stat *st, const char *name);
 const char *kind_str(int kind, char *buf, size_t cap);
 /* "a ring", "an array". */
 const char *a_kind(const char *kind, char *buf, size_t cap);
-/* Is geometry field i of kind a ring's mode?  Its value is not for the
- * tool to decode: shmk_stat() gives the mode in flags. */
+/* Is geometry field i of kind a ring's mode or a topic's policy?  Its
+ * value is not for the tool to decode: shmk_stat() gives both in flags. */
 int geom_is_mode(int kind, int i);
 /* "nodes=8 node_size=4096": n geometry fields of a kind, a ring's mode
  * from flags (SHMK_F_SINGLE_WRITER, SHMK_F_SINGLE_READER). */

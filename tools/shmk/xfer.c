@@ -214,8 +214,10 @@ static int pub_open(struct xfer *x)
 	if (!made && !same) {
 		errf(x->cmd, x->name,
 		     "exists as a topic of %s, not the %s asked for",
-		     geom_of(SHMK_KIND_TOPIC, have, 3, 0, hs, sizeof(hs)),
-		     geom_of(SHMK_KIND_TOPIC, want, 3, 0, ws, sizeof(ws)));
+		     geom_of(SHMK_KIND_TOPIC, have, 3,
+			     have[2] ? SHMK_F_LOSSY : 0, hs, sizeof(hs)),
+		     geom_of(SHMK_KIND_TOPIC, want, 3,
+			     want[2] ? SHMK_F_LOSSY : 0, ws, sizeof(ws)));
 		shmk_topic_close(x->t);
 		x->t = NULL;
 		return -1;
