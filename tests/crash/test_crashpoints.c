@@ -379,6 +379,34 @@ static void ring_capacity(struct shmk_ring *r)
 enum { R_WRITER, R_READER };
 
 /*
+ * One victim of a ring or topic run: a writer with id w (made by writer)
+ * or a reader (reader), at random unless point fixes the side.  It dies
+ * at point, or, point NULL, is killed from outside within 6 ms.  Returns
+ * the side that died; *t_dead is when it was reaped.
+ */
+static int kill_one(int (*writer)(void *), int (*reader)(void *),
+		    const char *point, int side, int w, uint64_t *t_dead)
+{
+	int as = point ? side : (int)(rnd() % 2);
+	unsigned n = 1 + (unsigned)(rnd() % 40);
+	pid_t v;
+
+	if (as == R_WRITER)
+		v = go(writer, w, point, n, point ? 1 : 2);
+	else
+		v = go(reader, -1, point, n, point ? 1 : 2);
+	if (point) {
+		reap_killed(v, point);
+	} else {
+		sleep_ms((unsigned)(rnd() % 6));
+		kill(v, SIGKILL);
+		CHECK_EQ(wait_child(v, 20000), 128 + SIGKILL);
+	}
+	*t_dead = check_now_ns();
+	return as;
+}
+
+/*
  * One run: honest writers 0 and 1 and an honest reader throughout;
  * rounds victims, writers or readers, die at point (or, point NULL, are
  * killed from outside at random).
@@ -388,7 +416,7 @@ static void ring_run(const char *point, int side, int rounds)
 	struct shmk_ring *r;
 	struct shmk_ring_stats st;
 	struct stat_ms lap = {0};
-	pid_t hw[2], hr, v;
+	pid_t hw[2], hr;
 	int i, w, wdeaths = 0, rdeaths = 0, expect_missing = 0, failed_counts;
 	uint64_t seq, missing = 0, logged = 0;
 
@@ -398,24 +426,10 @@ static void ring_run(const char *point, int side, int rounds)
 	hw[1] = go(ring_writer, 1, NULL, 0, 0);
 	hr = go(ring_reader, -1, NULL, 0, 0);
 	for (i = 0; i < rounds; i++) {
-		int as = point ? side : (int)(rnd() % 2);
 		uint64_t t;
+		int as = kill_one(ring_writer, ring_reader, point, side, 2 + i,
+				  &t);
 
-		w = 2 + i;
-		if (as == R_WRITER)
-			v = go(ring_writer, w, point,
-			       1 + (unsigned)(rnd() % 40), point ? 1 : 2);
-		else
-			v = go(ring_reader, -1, point,
-			       1 + (unsigned)(rnd() % 40), point ? 1 : 2);
-		if (point) {
-			reap_killed(v, point);
-		} else {
-			sleep_ms((unsigned)(rnd() % 6));
-			kill(v, SIGKILL);
-			CHECK_EQ(wait_child(v, 20000), 128 + SIGKILL);
-		}
-		t = check_now_ns();
 		if (as == R_WRITER)
 			wdeaths++;
 		else
@@ -1725,7 +1739,7 @@ static void topic_run(const char *point, int side, int rounds)
 	struct shmk_stat ss;
 	struct stat_ms lap = {0};
 	uint64_t *top[2], sum_c = 0, x = 0, missing[2] = {0, 0}, got;
-	pid_t hw[2], hr[2], v;
+	pid_t hw[2], hr[2];
 	int i, k, w, wdeaths = 0, rdeaths = 0;
 	int committed_pt = point && !strcmp(point, "topic_committed");
 
@@ -1740,24 +1754,10 @@ static void topic_run(const char *point, int side, int rounds)
 	hw[0] = go(topic_writer, 0, NULL, 0, 0);
 	hw[1] = go(topic_writer, 1, NULL, 0, 0);
 	for (i = 0; i < rounds; i++) {
-		int as = point ? side : (int)(rnd() % 2);
 		uint64_t t_dead;
+		int as = kill_one(topic_writer, topic_reader, point, side,
+				  2 + i, &t_dead);
 
-		w = 2 + i;
-		if (as == R_WRITER)
-			v = go(topic_writer, w, point,
-			       1 + (unsigned)(rnd() % 40), point ? 1 : 2);
-		else
-			v = go(topic_reader, -1, point,
-			       1 + (unsigned)(rnd() % 40), point ? 1 : 2);
-		if (point) {
-			reap_killed(v, point);
-		} else {
-			sleep_ms((unsigned)(rnd() % 6));
-			kill(v, SIGKILL);
-			CHECK_EQ(wait_child(v, 20000), 128 + SIGKILL);
-		}
-		t_dead = check_now_ns();
 		if (as == R_WRITER)
 			wdeaths++;
 		else
