@@ -25,21 +25,12 @@ static _Atomic int g_wrong_thread;
 static int echo1(void *arg, struct shmk_rpc_req *rq)
 {
 	const unsigned char *b = rq->data;
-	unsigned char *out;
-	size_t i;
 
 	(void)arg;
 	if (rq->len == 1 && b[0] == 'H')
 		while (!atomic_load(&g_release))
 			sleep_ms(1);
-	out = malloc(rq->len ? rq->len : 1);
-	CHECK(out != NULL);
-	for (i = 0; i < rq->len; i++)
-		out[i] = (unsigned char)(b[i] + 1);
-	rq->reply = out;
-	rq->reply_len = rq->len;
-	rq->reply_free = free;
-	return 0;
+	return check_reply_plus_one(rq);
 }
 
 /* As echo1, noting whether it runs on the loop's thread. */

@@ -382,19 +382,19 @@ static inline int count_dir(const char *path)
 	return n;
 }
 
-/* Entries in /dev/shm made by this test (t<pid>.*): other tests may run
- * at the same time, so only our own are counted. */
-static inline int count_ours(void)
+/*
+ * Entries in the directory of names (/dev/shm) whose file names begin as
+ * the name name_prefix's would.  A scan, not shmk_list(): a leak check
+ * counts every file left at the names, objects or not.
+ */
+static inline int count_entries(const char *name_prefix)
 {
-	char name[64], dir[4096], prefix[256];
+	char dir[4096], prefix[256];
 	struct dirent *e;
 	int n = 0;
 	DIR *d;
 
-	/* A scan, not shmk_list(): a leak check counts every file left at
-	 * our names, objects or not. */
-	snprintf(name, sizeof(name), "t%d.", (int)check_main_pid);
-	CHECK_OK(check_shm_entry(name, dir, sizeof(dir), prefix,
+	CHECK_OK(check_shm_entry(name_prefix, dir, sizeof(dir), prefix,
 				 sizeof(prefix)));
 	d = opendir(dir);
 	CHECK(d != NULL);
@@ -405,10 +405,37 @@ static inline int count_ours(void)
 	return n;
 }
 
+/* Entries made by this test (t<pid>.*): other tests may run at the same
+ * time, so only our own are counted. */
+static inline int count_ours(void)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "t%d.", (int)check_main_pid);
+	return count_entries(name);
+}
+
 /* Open descriptors of this process. */
 static inline int count_fds(void)
 {
 	return count_dir("/proc/self/fd") - 1; /* the listing's own */
+}
+
+/* An RPC handler's reply: the request with every byte plus one (so that a
+ * reply can only be its own call's), in memory the library frees. */
+static inline int check_reply_plus_one(struct shmk_rpc_req *rq)
+{
+	const unsigned char *b = rq->data;
+	unsigned char *out = malloc(rq->len ? rq->len : 1);
+	size_t i;
+
+	CHECK(out != NULL);
+	for (i = 0; i < rq->len; i++)
+		out[i] = (unsigned char)(b[i] + 1);
+	rq->reply = out;
+	rq->reply_len = rq->len;
+	rq->reply_free = free;
+	return 0;
 }
 
 #endif /* SHMK_CHECK_H */

@@ -1033,23 +1033,13 @@ static int client(void *arg)
  * (channel rings are anonymous: there must never be any). */
 static void rpc_view(uint64_t *clients, int *named)
 {
-	char name[128], dir[4096], prefix[256];
+	char name[128];
 	struct shmk_stat st;
-	struct dirent *e;
-	DIR *d;
 
 	*clients = shmk_stat(g_rpc, &st) == 0 ? st.counter[11] : 0;
-	/* A scan, not shmk_list(): files that must not exist, of any type. */
+	/* Files that must not exist, of any type. */
 	snprintf(name, sizeof(name), "%s.", g_rpc);
-	CHECK_OK(check_shm_entry(name, dir, sizeof(dir), prefix,
-				 sizeof(prefix)));
-	*named = 0;
-	d = opendir(dir);
-	CHECK(d != NULL);
-	while ((e = readdir(d)))
-		if (!strncmp(e->d_name, prefix, strlen(prefix)))
-			(*named)++;
-	closedir(d);
+	*named = count_entries(name);
 }
 
 /* Waits for progress: n more calls answered. */

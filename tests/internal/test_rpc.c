@@ -63,22 +63,13 @@ static int add(void *arg, struct shmk_rpc_req *rq)
 static int echo1(void *arg, struct shmk_rpc_req *rq)
 {
 	const unsigned char *b = rq->data;
-	unsigned char *out;
-	size_t i;
 
 	(void)arg;
 	if (rq->len && b[0] == 'S') /* sleep 100 ms, the #52 handler */
 		sleep_ms(100);
 	if (rq->len && b[0] == 'D') /* a short delay */
 		sleep_ms(20);
-	out = malloc(rq->len ? rq->len : 1);
-	CHECK(out != NULL);
-	for (i = 0; i < rq->len; i++)
-		out[i] = (unsigned char)(b[i] + 1);
-	rq->reply = out;
-	rq->reply_len = rq->len;
-	rq->reply_free = free;
-	return 0;
+	return check_reply_plus_one(rq);
 }
 
 /* Replies with the request itself, from where it lies. */
