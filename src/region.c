@@ -105,19 +105,19 @@ static void reg_init(void)
 	pthread_atfork(reg_prepare, reg_parent, reg_child);
 }
 
-static void reg_enter(void)
+static void shmk__reg_enter(void)
 {
 	pthread_once(&reg_once, reg_init);
 	pthread_mutex_lock(&reg_lock);
 }
 
-static void reg_leave(void)
+static void shmk__reg_leave(void)
 {
 	pthread_mutex_unlock(&reg_lock);
 }
 
 /* With reg_lock held: r now owns fd and is in the registry. */
-static void reg_insert(struct shmk__region *r, int fd)
+static void shmk__reg_insert(struct shmk__region *r, int fd)
 {
 	r->fd = fd;
 	r->prev = NULL;
@@ -132,9 +132,9 @@ static void reg_insert(struct shmk__region *r, int fd)
  * under one lock: a fork in between would leave the child holding a
  * description no registry entry tells it to close.
  */
-static void reg_remove_close(struct shmk__region *r)
+static void shmk__reg_remove_close(struct shmk__region *r)
 {
-	reg_enter();
+	shmk__reg_enter();
 	if (r->prev)
 		r->prev->next = r->next;
 	else if (reg_head == r)
@@ -149,7 +149,7 @@ static void reg_remove_close(struct shmk__region *r)
 	if (r->fd >= 0)
 		close(r->fd);
 	r->fd = -1;
-	reg_leave();
+	shmk__reg_leave();
 }
 
 /*
@@ -157,7 +157,7 @@ static void reg_remove_close(struct shmk__region *r)
  * Returns the descriptor, or -ENOTSUP when /proc is not mounted (shmk
  * needs it), or another negative errno.
  */
-static int reopen(int fd)
+static int shmk__reopen(int fd)
 {
 	char proc[64];
 	int nfd;
@@ -184,15 +184,15 @@ static int reopen(int fd)
  * guard: the file can be shrunk by a peer (it is not a memfd sealed
  * against it), so the mapping is entered in the SIGBUS guard.
  */
-static int map_region(struct shmk__region *r, uint64_t len, int guard)
+static int shmk__map_region(struct shmk__region *r, uint64_t len, int guard)
 {
 	void *map = MAP_FAILED;
 	int mfd, rc;
 
 	if (len > SIZE_MAX)
 		return -EFBIG;
-	reg_enter();
-	mfd = reopen(r->fd);
+	shmk__reg_enter();
+	mfd = shmk__reopen(r->fd);
 	rc = mfd;
 	if (mfd >= 0) {
 		map = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE,
@@ -209,7 +209,7 @@ static int map_region(struct shmk__region *r, uint64_t len, int guard)
 			r->size = 0;
 		}
 	}
-	reg_leave();
+	shmk__reg_leave();
 	return rc;
 }
 
@@ -223,8 +223,8 @@ static int map_region(struct shmk__region *r, uint64_t len, int guard)
  * byte, which is the case once its holder closed or died, so the table
  * cannot be exhausted by processes that attach and die.
  */
-static int attach(struct shmk__region *r, const struct shmk__kind *kd,
-		  uint32_t flags)
+static int shmk__attach(struct shmk__region *r, const struct shmk__kind *kd,
+			uint32_t flags)
 {
 	uint32_t n;
 	int k, rc;
@@ -383,7 +383,7 @@ static int load_hdr(int fd, int trust_any, struct stat *st, struct shmk__hdr *h,
  * block on a FIFO, never become a controlling terminal. */
 #define OPEN_EXISTING (O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
 
-static int open_errno(int e)
+static int shmk__open_errno(int e)
 {
 	switch (e) {
 	case ELOOP:
@@ -407,7 +407,7 @@ int shmk__region_peek(const char *name, int *fdp, struct stat *st,
 		return rc;
 	fd = open(path, O_RDONLY | OPEN_EXISTING);
 	if (fd < 0)
-		return open_errno(errno);
+		return shmk__open_errno(errno);
 	/* Nothing is mapped: describing another user's object is safe. */
 	rc = load_hdr(fd, 1, st, h, &sealed);
 	if (rc < 0) {
@@ -429,7 +429,7 @@ int shmk__region_peek_fd(int fd, struct stat *st, struct shmk__hdr *h)
  * Create
  * --------------------------------------------------------------------- */
 
-static void region_reset(struct shmk__region *r)
+static void shmk__region_reset(struct shmk__region *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->fd = -1;
@@ -440,12 +440,12 @@ static void region_reset(struct shmk__region *r)
 }
 
 /* Undoes a half-made handle (never published, or opened but refused). */
-static void region_discard(struct shmk__region *r)
+static void shmk__region_discard(struct shmk__region *r)
 {
-	reg_remove_close(r);
+	shmk__reg_remove_close(r);
 	if (r->hdr)
 		munmap(r->hdr, r->size);
-	region_reset(r);
+	shmk__region_reset(r);
 }
 
 /*
@@ -475,7 +475,7 @@ static int region_build(struct shmk__region *r, const struct shmk__kind *k,
 	if (rc)
 		return -rc;
 	SHMK__CRASH("region_sized"); /* sized and reserved, no header */
-	rc = map_region(r, total, guard);
+	rc = shmk__map_region(r, total, guard);
 	if (rc < 0)
 		return rc;
 	h = r->hdr;
@@ -496,7 +496,7 @@ static int region_build(struct shmk__region *r, const struct shmk__kind *k,
 	h->flags = r->hflags;
 	if (init)
 		init(r);
-	rc = attach(r, k, SHMK__PART_CREATOR);
+	rc = shmk__attach(r, k, SHMK__PART_CREATOR);
 	if (rc < 0)
 		return rc;
 	/* Release: pairs with the acquire load of state in open_mapped();
@@ -514,11 +514,11 @@ static int create_anon(struct shmk__region *r, const struct shmk__kind *k,
 	int fd, rc;
 
 	snprintf(label, sizeof(label), "shmk.%s", k->name);
-	reg_enter();
+	shmk__reg_enter();
 	fd = memfd_create(label, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd >= 0)
-		reg_insert(r, fd);
-	reg_leave();
+		shmk__reg_insert(r, fd);
+	shmk__reg_leave();
 	if (fd < 0)
 		return -errno;
 	/* Unguarded: sealed below, before anyone else has the memfd. */
@@ -529,7 +529,7 @@ static int create_anon(struct shmk__region *r, const struct shmk__kind *k,
 			 F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
 		rc = -errno;
 	if (rc < 0)
-		region_discard(r);
+		shmk__region_discard(r);
 	return rc;
 }
 
@@ -600,7 +600,7 @@ static int create_named(struct shmk__region *r, const char *path, int isfile,
 	/* A cheap early answer; the link below is the authority. */
 	if (fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) == 0)
 		return -EEXIST;
-	reg_enter();
+	shmk__reg_enter();
 	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	for (tries = 0; fd < 0 && tries < 8 &&
 			(errno == EOPNOTSUPP || errno == EISDIR ||
@@ -613,8 +613,8 @@ static int create_named(struct shmk__region *r, const char *path, int isfile,
 			  0600);
 	}
 	if (fd >= 0)
-		reg_insert(r, fd);
-	reg_leave();
+		shmk__reg_insert(r, fd);
+	shmk__reg_leave();
 	if (fd < 0)
 		return -errno;
 	SHMK__CRASH("region_opened"); /* an empty unnamed file */
@@ -632,7 +632,7 @@ static int create_named(struct shmk__region *r, const char *path, int isfile,
 	if (!rc && isfile && (rc = sync_file(fd, dir)) < 0)
 		unlink(path);
 	if (rc < 0)
-		region_discard(r);
+		shmk__region_discard(r);
 	return rc;
 }
 
@@ -648,7 +648,7 @@ static int region_create(struct shmk__region *r, const char *name,
 	uint64_t total;
 	int rc, isfile, tries;
 
-	region_reset(r);
+	shmk__region_reset(r);
 	rc = shmk__opts_check(o, 1);
 	if (rc < 0)
 		return rc;
@@ -722,7 +722,7 @@ static int open_mapped(struct shmk__region *r, const struct shmk__kind *k,
 	/* A memfd sealed against shrinking needs no guard; anything else
 	 * (a named object, a file passed by descriptor) may shrink. */
 	if (!rc)
-		rc = map_region(r, total, !sealed);
+		rc = shmk__map_region(r, total, !sealed);
 	if (rc < 0)
 		return rc;
 	/* Acquire: pairs with the release store of READY by the creator. */
@@ -731,7 +731,7 @@ static int open_mapped(struct shmk__region *r, const struct shmk__kind *k,
 		return -EAGAIN;
 	if (state != SHMK_STATE_READY && state != SHMK_STATE_SHUTDOWN)
 		return -EBADMSG;
-	return attach(r, k, 0);
+	return shmk__attach(r, k, 0);
 }
 
 static int open_once(struct shmk__region *r, const char *path,
@@ -739,16 +739,16 @@ static int open_once(struct shmk__region *r, const char *path,
 {
 	int fd, rc;
 
-	reg_enter();
+	shmk__reg_enter();
 	fd = open(path, O_RDWR | OPEN_EXISTING);
 	if (fd >= 0)
-		reg_insert(r, fd);
-	reg_leave();
+		shmk__reg_insert(r, fd);
+	shmk__reg_leave();
 	if (fd < 0)
-		return open_errno(errno);
+		return shmk__open_errno(errno);
 	rc = open_mapped(r, k, trust_any);
 	if (rc < 0)
-		region_discard(r);
+		shmk__region_discard(r);
 	return rc;
 }
 
@@ -759,7 +759,7 @@ static int region_open(struct shmk__region *r, const char *name,
 	uint64_t deadline, nap = 1000000; /* 1 ms, doubling, at most 10 ms */
 	int rc, trust_any;
 
-	region_reset(r);
+	shmk__region_reset(r);
 	rc = shmk__opts_check(o, 0);
 	if (rc < 0)
 		return rc;
@@ -789,7 +789,7 @@ static int region_open_fd(struct shmk__region *r, int fd,
 	struct stat st;
 	int own, rc;
 
-	region_reset(r);
+	shmk__region_reset(r);
 	rc = shmk__opts_check(o, 0);
 	if (rc < 0)
 		return rc;
@@ -806,24 +806,25 @@ static int region_open_fd(struct shmk__region *r, int fd,
 	 * handle's liveness token must belong to this handle alone, not to
 	 * a description the sender (or the caller's fd) also holds.
 	 */
-	reg_enter();
-	own = reopen(fd);
+	shmk__reg_enter();
+	own = shmk__reopen(fd);
 	if (own >= 0)
-		reg_insert(r, own);
-	reg_leave();
+		shmk__reg_insert(r, own);
+	shmk__reg_leave();
 	if (own < 0)
 		return own;
 	rc = open_mapped(r, k, o && (o->flags & SHMK_F_ALLOW_SHARED));
 	if (rc < 0)
-		region_discard(r);
+		shmk__region_discard(r);
 	return rc;
 }
 
 static _Atomic uint64_t next_serial;
 
 /* What every handle gets on success: its spin budget, kind and serial. */
-static void region_ready(struct shmk__region *r, const struct shmk__kind *k,
-			 const struct shmk_opts *o)
+static void shmk__region_ready(struct shmk__region *r,
+			       const struct shmk__kind *k,
+			       const struct shmk_opts *o)
 {
 	r->spin_ns = shmk__spin_ns(o);
 	r->kind = k;
@@ -842,7 +843,7 @@ int shmk__region_create(struct shmk__region *r, const char *name,
 	int rc = region_create(r, name, k, geom, o, init);
 
 	if (!rc)
-		region_ready(r, k, o);
+		shmk__region_ready(r, k, o);
 	return rc;
 }
 
@@ -852,7 +853,7 @@ int shmk__region_open(struct shmk__region *r, const char *name,
 	int rc = region_open(r, name, k, o);
 
 	if (!rc)
-		region_ready(r, k, o);
+		shmk__region_ready(r, k, o);
 	return rc;
 }
 
@@ -862,7 +863,7 @@ int shmk__region_open_fd(struct shmk__region *r, int fd,
 	int rc = region_open_fd(r, fd, k, o);
 
 	if (!rc)
-		region_ready(r, k, o);
+		shmk__region_ready(r, k, o);
 	return rc;
 }
 
@@ -899,14 +900,14 @@ void shmk__region_close(struct shmk__region *r)
 		close(r->poll_fd);
 	if (r->send_fd >= 0)
 		close(r->send_fd);
-	reg_remove_close(r);
+	shmk__reg_remove_close(r);
 	if (r->hdr)
 		munmap(r->hdr, r->size);
 	/* In a forked child the descriptor handed out is the child's own
 	 * copy, which it may be about to open: it stays open. */
 	if (r->share_fd >= 0 && !r->forked)
 		close(r->share_fd); /* holds no token: no hurry */
-	region_reset(r);
+	shmk__region_reset(r);
 }
 
 int shmk__region_share_fd(struct shmk__region *r)
@@ -916,26 +917,26 @@ int shmk__region_share_fd(struct shmk__region *r)
 	rc = shmk__region_check(r);
 	if (rc < 0)
 		return rc;
-	reg_enter();
+	shmk__reg_enter();
 	if (r->share_fd < 0) {
 		/* A description of its own that holds no lock, so a peer
 		 * that receives it never keeps our token alive. */
-		rc = reopen(r->fd);
+		rc = shmk__reopen(r->fd);
 		if (rc >= 0)
 			r->share_fd = rc;
 	}
 	rc = r->share_fd >= 0 ? r->share_fd : rc;
-	reg_leave();
+	shmk__reg_leave();
 	return rc;
 }
 
 void shmk__region_unshare(struct shmk__region *r)
 {
-	reg_enter();
+	shmk__reg_enter();
 	if (r->share_fd >= 0 && !r->forked)
 		close(r->share_fd);
 	r->share_fd = -1;
-	reg_leave();
+	shmk__reg_leave();
 }
 
 /* ---------------------------------------------------------------------
@@ -987,7 +988,7 @@ static int unlink_name(const char *name, int force)
 	    S_ISREG(st.st_mode) && st.st_uid == geteuid())
 		return unlink(path) < 0 ? -errno : 0;
 	if (fd < 0)
-		return open_errno(errno);
+		return shmk__open_errno(errno);
 	if (fstat(fd, &st) < 0) {
 		rc = -errno;
 	} else if (!S_ISREG(st.st_mode)) {
