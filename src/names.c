@@ -9,10 +9,55 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "region.h"
+
+/* ---------------------------------------------------------------------
+ * Names
+ * --------------------------------------------------------------------- */
+
+static int name_char_ok(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+}
+
+int shmk__name_path(const char *name, char *path, size_t cap)
+{
+	const char *base;
+	size_t n, i;
+	int len;
+
+	if (!name)
+		return -EINVAL;
+	n = strnlen(name, SHMK__PATH_MAX);
+	if (n == 0)
+		return -EINVAL;
+	if (memchr(name, '/', n)) {
+		if (n >= SHMK__PATH_MAX || n >= cap)
+			return -ENAMETOOLONG;
+		base = strrchr(name, '/') + 1;
+		if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
+			return -EINVAL;
+		memcpy(path, name, n + 1);
+		return 1;
+	}
+	if (n > SHMK__NAME_MAX)
+		return -ENAMETOOLONG;
+	for (i = 0; i < n; i++)
+		if (!name_char_ok(name[i]))
+			return -EINVAL;
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return -EINVAL;
+	len = snprintf(path, cap, "%s/%s%s", SHMK__SHM_DIR, SHMK__SHM_PREFIX,
+		       name);
+	if (len < 0 || (size_t)len >= cap)
+		return -ENAMETOOLONG;
+	return 0;
+}
 
 SHMK__EXPORT int shmk_path(const char *name, char *buf, size_t cap)
 {
