@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * names.c - the names of objects as the public API gives them: the path
- * of the file behind a name, and the names present in SHMK__SHM_DIR.
- * Both rest on shmk__name_path() (region.c), so that what is listed and
- * what it resolves to are exactly what a create or an open would use.
+ * names.c - the names of objects: what a name may be and the path of the
+ * file behind it (shmk__name_path(), with which every create, open, stat
+ * and unlink resolves a name), and the public calls on names: the path of
+ * a name, and the names present in SHMK__SHM_DIR.  Those two rest on
+ * shmk__name_path() too, so that what is listed and what it resolves to
+ * are exactly what a create or an open would use.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
