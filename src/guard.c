@@ -26,7 +26,7 @@
  * The registry the handler reads: chunks of slots, linked, never freed, so
  * the handler can walk them at any moment without a lock and never touches
  * a region struct (which the application frees after close).  Writers are
- * serialised by the caller (region.c's registry lock).
+ * serialised by the caller (the registry lock of src/region/registry.c).
  */
 #define CHUNK_SLOTS 64
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * guard.h - the SIGBUS guard of regions a peer can shrink (named files),
- * guard.c.  Part of the region layer: region.c enters and removes its
+ * guard.c.  Part of the region layer: src/region/ enters and removes its
  * mappings; the handler calls only the system.
  */
 #ifndef SHMK_GUARD_H
@@ -28,8 +28,8 @@ struct shmk__guard_slot {
  * Installs the process-wide handler (once, chaining to the previous
  * action) and enters r's mapping (r->hdr, r->size, already mapped) with
  * fd, which must stay open until shmk__guard_remove().  Returns 0, or
- * -ENOMEM.  Called with region.c's registry lock held, as are the two
- * below; remove comes before the munmap.
+ * -ENOMEM.  Called with the registry lock of src/region/registry.c held,
+ * as are the two below; remove comes before the munmap.
  */
 struct shmk__region;
 int shmk__guard_add(struct shmk__region *r, int fd);

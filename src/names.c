@@ -1,18 +1,65 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * names.c - the names of objects as the public API gives them: the path
- * of the file behind a name, and the names present in SHMK__SHM_DIR.
- * Both rest on shmk__name_path() (region.c), so that what is listed and
- * what it resolves to are exactly what a create or an open would use.
+ * names.c - the names of objects: what a name may be and the path of the
+ * file behind it (shmk__name_path(), with which every create, open, stat
+ * and unlink resolves a name), and the public calls on names: the path of
+ * a name, and the names present in SHMK__SHM_DIR.  Those two rest on
+ * shmk__name_path() too, so that what is listed and what it resolves to
+ * are exactly what a create or an open would use.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "region.h"
+
+/* ---------------------------------------------------------------------
+ * Names
+ * --------------------------------------------------------------------- */
+
+static int name_char_ok(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+}
+
+int shmk__name_path(const char *name, char *path, size_t cap)
+{
+	const char *base;
+	size_t n, i;
+	int len;
+
+	if (!name)
+		return -EINVAL;
+	n = strnlen(name, SHMK__PATH_MAX);
+	if (n == 0)
+		return -EINVAL;
+	if (memchr(name, '/', n)) {
+		if (n >= SHMK__PATH_MAX || n >= cap)
+			return -ENAMETOOLONG;
+		base = strrchr(name, '/') + 1;
+		if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
+			return -EINVAL;
+		memcpy(path, name, n + 1);
+		return 1;
+	}
+	if (n > SHMK__NAME_MAX)
+		return -ENAMETOOLONG;
+	for (i = 0; i < n; i++)
+		if (!name_char_ok(name[i]))
+			return -EINVAL;
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return -EINVAL;
+	len = snprintf(path, cap, "%s/%s%s", SHMK__SHM_DIR, SHMK__SHM_PREFIX,
+		       name);
+	if (len < 0 || (size_t)len >= cap)
+		return -ENAMETOOLONG;
+	return 0;
+}
 
 SHMK__EXPORT int shmk_path(const char *name, char *buf, size_t cap)
 {

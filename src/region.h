@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * region.h - the region layer (region.c, guard.c): one named (or
- * anonymous) mapping with a validated header, this handle's participant
- * slot in it, and what the layer needs to know of each kind of object.
+ * region.h - the region layer (src/region/, guard.c, names.c): one named
+ * (or anonymous) mapping with a validated header, this handle's
+ * participant slot in it, and what the layer needs to know of each kind of
+ * object.  The interface of the layer to those above; src/region/region.h
+ * adds what its own files share.
  */
 #ifndef SHMK_REGION_H
 #define SHMK_REGION_H
@@ -200,7 +202,7 @@ static inline void shmk__count(struct shmk__region *r, int i, uint64_t n)
 /* Is participant slot k held by a live process? 1 yes, 0 no, or -errno. */
 int shmk__part_alive(const struct shmk__region *r, int k);
 
-/* Name handling shared by region.c and stat.c. */
+/* Name handling (names.c), shared by src/region/ and stat.c. */
 #define SHMK__NAME_MAX	 200
 #define SHMK__PATH_MAX	 4096
 #define SHMK__SHM_DIR	 "/dev/shm"

@@ -832,7 +832,7 @@ static int count_tmp(void)
 	int n = 0;
 	DIR *d;
 
-	/* A scan: region.c's temporary files have no object name. */
+	/* A scan: region/create.c's temporary files have no object name. */
 	CHECK_OK(check_shm_entry("x", dir, sizeof(dir), entry, sizeof(entry)));
 	d = opendir(dir);
 	CHECK(d != NULL);
