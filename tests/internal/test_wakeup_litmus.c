@@ -40,9 +40,9 @@
  * was caught about a hundred times as often as an 8-byte message; with
  * the staircase (load average 4) the two were caught about as often.
  *
- * Each path runs for a time, not a number of rounds (3 s armed, 1.5 s
- * the others; the thread variant a third of that, and a few hundred
- * rounds under a sanitizer): without its barrier a round is several times
+ * Each path runs for a time, not a number of rounds (3 s armed and
+ * first, 1.5 s sleeper, whose losses show at once; the thread variant a
+ * third of that, and a few hundred rounds under a sanitizer): without its barrier a round is several times
  * faster, and what detection needs is time (docs/design.md, "The hot
  * path has no fence", has the measured rates).  Without membarrier (a
  * kernel or sandbox that refuses it) every notifier fences and every
@@ -435,7 +435,7 @@ int main(int argc, char **argv)
 		 * under a sanitizer (races, not reordering) a few hundred
 		 * rounds.  Without a barrier: to the first loss, 30 s at
 		 * most. */
-		double t = secs > 0 ? secs : k == ARMED ? 3 : 1.5;
+		double t = secs > 0 ? secs : k == SLEEPER ? 1.5 : 3;
 		int n = rounds ? rounds : 100000000, stop = 0;
 		struct result res;
 
