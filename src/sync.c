@@ -51,6 +51,7 @@ static uint32_t ec_prepare(struct shmk__ec *ec, unsigned flags, uint32_t bit)
 	 * CPU running a registered process, so that each either has made
 	 * its publication visible or will see our bit. */
 	if ((flags & SHMK__WAIT_ASYNC) && mb_usable() &&
+	    !SHMK__SKIP_BARRIER("sleep_mb") &&
 	    syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) < 0)
 		atomic_store_explicit(&mb_ok, 0, memory_order_relaxed);
 	return key;
@@ -177,7 +178,8 @@ int shmk__ec_notify_async(struct shmk__region *r, struct shmk__ec *ec)
 	/* An eventcount with a wake-up socket armed on it once is fenced
 	 * for good (FENCED is sticky, so this load may come early and still
 	 * be right): an arming then needs no barrier on every CPU. */
-	if (unlikely(!mb_usable() || (v & SHMK__EC_FENCED))) {
+	if (unlikely(!mb_usable() || ((v & SHMK__EC_FENCED) &&
+				      !SHMK__SKIP_BARRIER("notify_fence")))) {
 		atomic_thread_fence(memory_order_seq_cst);
 		v = atomic_load_explicit(&ec->word, memory_order_relaxed);
 	}
@@ -349,8 +351,9 @@ static void poll_arm(struct shmk__region *r, struct shmk__ec *ec,
 	if (!(flags & SHMK__WAIT_ASYNC) || (v & SHMK__EC_FENCED_SURE) ||
 	    !mb_usable())
 		return;
-	if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) <
-	    0) {
+	if (!SHMK__SKIP_BARRIER("arm_mb") &&
+	    syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) <
+		    0) {
 		atomic_store_explicit(&mb_ok, 0, memory_order_relaxed);
 		return;
 	}

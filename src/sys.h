@@ -54,6 +54,20 @@ void shmk__crash_point(const char *name);
 #endif
 
 /*
+ * Barriers the test library (SHMK_CRASH_POINTS) can leave out, so that a
+ * test that must catch a missing barrier can show that it does: with
+ * SHMK_SKIP_BARRIER=NAME in the environment (read once, at the first
+ * use), SHMK__SKIP_BARRIER(NAME) is 1.  Always 0 in the installed
+ * library.  tests/internal/test_wakeup_litmus.c names the barriers.
+ */
+#ifdef SHMK_CRASH_POINTS
+int shmk__skip_barrier(const char *name);
+#define SHMK__SKIP_BARRIER(name) shmk__skip_barrier(name)
+#else
+#define SHMK__SKIP_BARRIER(name) 0
+#endif
+
+/*
  * Shared (not process-private) futex operations on a 32-bit word.  wait
  * sleeps while *w == expect, at most until the CLOCK_MONOTONIC deadline;
  * returns 0 when woken (or spuriously), -EAGAIN if *w != expect,

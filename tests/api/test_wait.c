@@ -9,7 +9,9 @@
  *   returns -EAGAIN; the lost-wake-up test: a writer process sends 50 000
  *   messages at irregular intervals to a reader that only ever waits in
  *   epoll, whose every wait has a 2 s limit: a wake-up lost between the
- *   reader's last look and its wait shows as a timeout (and fails);
+ *   reader's last look and its wait shows as a timeout (and fails; it
+ *   does not meet the store-buffer window of a missing barrier, which
+ *   tests/internal/test_wakeup_litmus.c times itself into);
  *   waking: a call blocked in a ring read, a topic receive, an event wait,
  *   a buffer wait and a buffer lock returns -ECANCELED when another thread
  *   or a signal handler wakes its handle, and the object works on;
