@@ -10,10 +10,14 @@
  *   process (CPU 1), clients on CPU 0.  Every reply is checked against
  *   its request.
  *
- * The socket reference is a SOCK_STREAM socketpair: the client writes a
- * length and the request, the server reads all of it and writes a reply of
- * the same length; with several calls in flight the client writes them
- * all, then reads the replies.
+ * The socket reference is a SOCK_SEQPACKET socketpair, an echo of the
+ * same sizes: the client sends the request as one message, the server
+ * receives it and sends it back as one message; with several calls in
+ * flight the client sends them all, then receives the replies.  Both
+ * ends' buffers are 4 x size + 64 KiB (forced past net.core.wmem_max if
+ * we may); a size that still does not fit in one message says EMSGSIZE on
+ * its row, and with several in flight the socket keeps at most what its
+ * send buffer holds.
  *
  * Then 1 KiB again with spinning off (spin_us -1, on both ends), with two
  * CPU-bound hog processes (one per CPU) running through the rpc row and
@@ -34,6 +38,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +185,9 @@ static void rpc_client(size_t size, long n, int depth, int fd)
 struct result {
 	double calls_s; /* all clients together */
 	double p50_us, p99_us;
+	/* The socket's: its send buffer, the calls it kept in flight, and
+	 * whether a message of the size did not fit (EMSGSIZE). */
+	int sndbuf, depth, emsgsize;
 };
 
 /* Runs nclients client processes against a server process. */
@@ -277,32 +285,104 @@ static struct result run_rpc(size_t size, long n, int depth, int nclients)
 /* The UNIX-socket reference                                            */
 /* ------------------------------------------------------------------ */
 
+/* What a message costs a socket's send buffer at most (the data, rounded
+ * up to pages, and the buffer's head): sock_depth()'s measure. */
+#define SOCK_MSG_COST(size) ((((size) + 4095) & ~(size_t)4095) + 4096)
+
+/*
+ * Sets both ends' buffers to 4 x size + 64 KiB (past net.core.wmem_max
+ * and rmem_max, where the plain options are capped, with the FORCE
+ * options if we may: root).  Returns the smaller send buffer the kernel
+ * gave (it doubles what is asked).
+ */
+static int sock_bufs(int sv[2], size_t size)
+{
+	size_t w = 4 * size + (64u << 10);
+	int want = w > INT_MAX / 2 ? INT_MAX / 2 : (int)w, least = INT_MAX;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		int got = 0;
+		socklen_t len = sizeof(got);
+
+		setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &want, sizeof(want));
+		setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &want, sizeof(want));
+		if (getsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &got, &len) < 0 ||
+		    got / 2 < want) {
+			setsockopt(sv[i], SOL_SOCKET, SO_SNDBUFFORCE, &want,
+				   sizeof(want));
+		}
+		len = sizeof(got);
+		if (getsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &got, &len) < 0 ||
+		    got / 2 < want)
+			setsockopt(sv[i], SOL_SOCKET, SO_RCVBUFFORCE, &want,
+				   sizeof(want));
+		len = sizeof(got);
+		if (getsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &got, &len) < 0)
+			got = 0;
+		if (got < least)
+			least = got;
+	}
+	return least;
+}
+
+/* With several calls in flight a socket's sends could fill both
+ * directions' buffers (client blocked sending, server blocked sending
+ * the reply): the reference keeps its depth to what a send buffer of
+ * sndbuf bytes holds. */
+static int sock_depth(size_t size, int want, int sndbuf)
+{
+	int d = (int)((size_t)sndbuf / SOCK_MSG_COST(size));
+
+	if (d < 1)
+		d = 1;
+	return d < want ? d : want;
+}
+
+/* The server: a message in, the same message out, until the client
+ * closes.  Exits 3 if a reply does not fit in one message. */
 static void sock_server(int fd, size_t size)
 {
-	unsigned char *buf = malloc(size + 8);
-	uint64_t len;
+	unsigned char *buf = malloc(size);
+	ssize_t n;
 
 	pin(1);
+	if (!buf)
+		_exit(4);
 	for (;;) {
-		if (read_full(fd, &len, 8) < 0 || len != size ||
-		    read_full(fd, buf, size) < 0 ||
-		    write_full(fd, buf, size) < 0)
+		while ((n = recv(fd, buf, size, MSG_TRUNC)) < 0 &&
+		       errno == EINTR)
+			;
+		if (n == 0)
 			break;
+		if (n != (ssize_t)size)
+			_exit(4);
+		while ((n = send(fd, buf, size, MSG_NOSIGNAL)) < 0 &&
+		       errno == EINTR)
+			;
+		if (n != (ssize_t)size)
+			_exit(n < 0 && errno == EMSGSIZE ? 3 : 4);
 	}
 	free(buf);
 }
 
+/* The reference: a SOCK_SEQPACKET socketpair, a message per request and
+ * per reply.  A size that does not fit in one message sets r.emsgsize. */
 static struct result run_sock(size_t size, long n, int depth)
 {
 	unsigned char *req = malloc(size * DEPTH), *rep = malloc(size);
-	uint64_t *rtt = malloc(sizeof(*rtt) * (size_t)n), t0, len = size;
+	uint64_t *rtt = malloc(sizeof(*rtt) * (size_t)n), t0;
 	struct result r = {0};
 	long sent = 0, done = 0;
 	int sv[2], st;
+	ssize_t got;
 	pid_t pid;
 
-	if (!req || !rep || !rtt || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+	if (!req || !rep || !rtt ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) < 0)
 		exit(1);
+	r.sndbuf = sock_bufs(sv, size);
+	depth = r.depth = sock_depth(size, depth, r.sndbuf);
 	pid = fork();
 	if (pid == 0) {
 		close(sv[0]);
@@ -318,12 +398,21 @@ static struct result run_sock(size_t size, long n, int depth)
 
 			fill(q, size, (uint64_t)sent);
 			rtt[sent] = now_ns();
-			if (write_full(sv[0], &len, 8) < 0 ||
-			    write_full(sv[0], q, size) < 0)
-				exit(1);
+			if (send(sv[0], q, size, MSG_NOSIGNAL) !=
+			    (ssize_t)size) {
+				if (errno == EPIPE) /* the server ended */
+					goto out;
+				if (errno != EMSGSIZE)
+					exit(1);
+				r.emsgsize = 1;
+				goto out;
+			}
 			sent++;
 		}
-		if (read_full(sv[0], rep, size) < 0)
+		got = recv(sv[0], rep, size, MSG_TRUNC);
+		if (got == 0) /* the server ended: its reply did not fit? */
+			goto out;
+		if (got != (ssize_t)size)
 			exit(1);
 		rtt[done] = now_ns() - rtt[done];
 		verify(rep, size, (uint64_t)done);
@@ -335,24 +424,18 @@ static struct result run_sock(size_t size, long n, int depth)
 		r.p50_us = (double)rtt[n / 2] / 1e3;
 		r.p99_us = (double)rtt[n * 99 / 100] / 1e3;
 	}
+out:
 	close(sv[0]);
 	waitpid(pid, &st, 0);
+	if (done < n && !r.emsgsize) {
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 3)
+			exit(1);
+		r.emsgsize = 1;
+	}
 	free(req);
 	free(rep);
 	free(rtt);
 	return r;
-}
-
-/* With 16 calls in flight a socket's writes could fill both directions'
- * buffers at 512 KiB (client blocked writing, server blocked writing the
- * reply): the reference keeps its depth to what the buffers hold. */
-static int sock_depth(size_t size, int want)
-{
-	int d = (int)((200u << 10) / (size + 8));
-
-	if (d < 1)
-		d = 1;
-	return d < want ? d : want;
 }
 
 /* CPU-bound processes, one per CPU in turn, until stop_hogs(). */
@@ -449,19 +532,30 @@ static struct result row(const char *label, size_t size, long n, int depth,
 	start_hogs();
 	a = run_rpc(size, n, depth, clients);
 	if (!g_rpc_only)
-		b = run_sock(size, n, sock_depth(size, depth));
+		b = run_sock(size, n, depth);
 	stop_hogs();
 
 	if (size >= 1024)
 		snprintf(sz, sizeof(sz), "%zu KiB", size >> 10);
 	else
 		snprintf(sz, sizeof(sz), "%zu B", size);
-	printf("  %-8s %-20s %12.0f %12.0f %7.2f", sz, label, a.calls_s,
-	       b.calls_s, a.calls_s / b.calls_s);
-	if (depth == 1)
-		printf("   %8.1f %8.1f   %8.1f %8.1f", a.p50_us, a.p99_us,
-		       b.p50_us, b.p99_us);
-	printf("\n");
+	if (b.emsgsize) {
+		printf("  %-8s %-20s %12.0f %12s %7s", sz, label, a.calls_s,
+		       "EMSGSIZE", "-");
+		if (depth == 1)
+			printf("   %8.1f %8.1f   %8s %8s", a.p50_us, a.p99_us,
+			       "-", "-");
+		printf("   (unix: a %zu-byte message does not fit its send "
+		       "buffer of %d bytes)\n",
+		       size, b.sndbuf);
+	} else {
+		printf("  %-8s %-20s %12.0f %12.0f %7.2f", sz, label, a.calls_s,
+		       b.calls_s, a.calls_s / b.calls_s);
+		if (depth == 1)
+			printf("   %8.1f %8.1f   %8.1f %8.1f", a.p50_us,
+			       a.p99_us, b.p50_us, b.p99_us);
+		printf("\n");
+	}
 	fflush(stdout);
 	if (sock)
 		*sock = b;
@@ -472,7 +566,7 @@ int main(int argc, char **argv)
 {
 	static const size_t sizes[] = {64, 1024, 64 << 10, 512 << 10};
 	enum { NSIZES = sizeof(sizes) / sizeof(sizes[0]) };
-	struct result one[NSIZES], one_sock[NSIZES];
+	struct result one[NSIZES], one_sock[NSIZES], flight_sock[NSIZES];
 	size_t i;
 
 	quick = argc > 1 && !strcmp(argv[1], "--quick");
@@ -512,7 +606,7 @@ int main(int argc, char **argv)
 
 		one[i] = row("1 call at a time", sizes[i], n / 4, 1, 1,
 			     &one_sock[i]);
-		row("16 in flight", sizes[i], n, DEPTH, 1, NULL);
+		row("16 in flight", sizes[i], n, DEPTH, 1, &flight_sock[i]);
 		row("2 clients x 16", sizes[i], n / 2, DEPTH, 2, NULL);
 	}
 	{
@@ -557,12 +651,30 @@ int main(int argc, char **argv)
 			snprintf(sz, sizeof(sz), "%zu KiB", sizes[i] >> 10);
 		else
 			snprintf(sz, sizeof(sz), "%zu B", sizes[i]);
-		printf("  %-8s %8.2f  %8.2f  %8.2f   %10.2f   %10.2f\n", sz, f,
-		       a, b, a / f, b / f);
+		if (one_sock[i].emsgsize)
+			printf("  %-8s %8.2f  %8.2f  %8s   %10.2f   %10s\n", sz,
+			       f, a, "-", a / f, "-");
+		else
+			printf("  %-8s %8.2f  %8.2f  %8.2f   %10.2f   %10.2f\n",
+			       sz, f, a, b, a / f, b / f);
 	}
 	printf("\n(a reply equals its request in size; every reply checked. "
-	       "The socket reference with several in flight keeps at most "
-	       "200 KiB in flight.  2 clients: their calls together; the "
-	       "socket column is one client.)\n");
+	       "The socket reference is a SOCK_SEQPACKET socketpair, a "
+	       "message per request and per reply, with buffers of 4 x size "
+	       "+ 64 KiB; with several in flight it keeps what its send "
+	       "buffer holds:");
+	for (i = 0; i < NSIZES; i++)
+		printf(" %d%s", flight_sock[i].depth,
+		       i + 1 < NSIZES ? "," : "");
+	printf(" at");
+	for (i = 0; i < NSIZES; i++) {
+		if (sizes[i] >= 1024)
+			printf(" %zu KiB", sizes[i] >> 10);
+		else
+			printf(" %zu B", sizes[i]);
+		printf("%s", i + 1 < NSIZES ? "," : ".");
+	}
+	printf("  2 clients: their calls together; the socket column is one "
+	       "client.)\n");
 	return 0;
 }
