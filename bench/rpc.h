@@ -48,7 +48,9 @@ struct rpc_run {
 	long calls;	  /* secs 0: calls per client; else at most (0: any) */
 	double warm_secs; /* calls for this long first, untimed (may be 0) */
 	double secs;	  /* > 0: timed calls for this long, per client */
-	long corrupt;	  /* >= 0: request number corrupt goes out corrupt */
+	long corrupt;	  /* >= 0: request number corrupt (from 0, the
+			     warm-up's counted) goes out corrupt; a run by
+			     a time lasts until it did */
 	/* Set by rpc_shmk(), rpc_sock() and rpc_floor(). */
 	double calls_s;	       /* timed calls a second, all clients */
 	double p50_us, p99_us; /* depth 1: the round trip's */

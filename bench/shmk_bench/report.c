@@ -409,6 +409,11 @@ static int is_lat(const struct rec *r)
 	       !strcmp(r->section, "wake-latency");
 }
 
+static int is_rpc(const struct rec *r)
+{
+	return !strncmp(r->section, "rpc", 3);
+}
+
 static const char *st_name(enum st s)
 {
 	return s == ST_OK ? "ok" : s == ST_NA ? "n/a" : "failed";
@@ -437,7 +442,17 @@ static void out_csv(void)
 		csv_str(r->label);
 		printf(",%zu,%u,%u,%u,%d", r->size, r->nodes, r->readers,
 		       r->writers, r->nrep);
-		if (!is_lat(r))
+		if (is_rpc(r)) {
+			/* calls (the floor: round trips) a second; the
+			 * label names the mode */
+			printf(",,,,%.0f,%.0f,%.0f,",
+			       stat_of(r->mps, r->nrep, 0), MED(r, mps),
+			       stat_of(r->mps, r->nrep, 2));
+			if (r->depth == 1 && r->t != &bt_rpc_floor)
+				printf("%.3f,%.3f,", MED(r, p50), MED(r, p99));
+			else
+				printf(",,");
+		} else if (!is_lat(r))
 			printf(",%.4f,%.4f,%.4f,%.0f,%.0f,%.0f,,,",
 			       stat_of(r->gbps, r->nrep, 0), MED(r, gbps),
 			       stat_of(r->gbps, r->nrep, 2),
@@ -466,6 +481,29 @@ static void json_str(const char *s)
 			putchar(*s);
 	}
 	putchar('"');
+}
+
+/* The results of an rpc record: calls a second (the floor: the mean
+ * round trip), the round trip of one call at a time. */
+static void json_rpc(const struct rec *r)
+{
+	if (r->t == &bt_rpc_floor) {
+		printf(", \"mean_us\": {\"min\": %.3f, \"median\": %.3f, "
+		       "\"max\": %.3f}, \"round_trips_per_s\": %.0f",
+		       stat_of(r->mean_us, r->nrep, 0), MED(r, mean_us),
+		       stat_of(r->mean_us, r->nrep, 2), MED(r, mps));
+		return;
+	}
+	printf(", \"calls_per_s\": {\"min\": %.0f, \"median\": %.0f, "
+	       "\"max\": %.0f}",
+	       stat_of(r->mps, r->nrep, 0), MED(r, mps),
+	       stat_of(r->mps, r->nrep, 2));
+	if (r->depth == 1)
+		printf(", \"p50_us\": %.3f, \"p99_us\": %.3f, \"mean_us\": "
+		       "%.3f",
+		       MED(r, p50), MED(r, p99), MED(r, mean_us));
+	if (r->t == &bt_rpc_seqpacket)
+		printf(", \"in_flight\": %d", r->in_flight);
 }
 
 static void out_json(void)
@@ -503,8 +541,17 @@ static void out_json(void)
 			       r->rtt ? "round trip" : "one way");
 		if (!strncmp(r->section, "wake", 4))
 			printf(", \"hogs\": %d", r->hogs);
+		if (is_rpc(r) && r->t != &bt_rpc_floor)
+			printf(", \"depth\": %d, \"clients\": %d, "
+			       "\"spin\": \"%s\", \"hogs\": %d, "
+			       "\"idle_clients\": %d",
+			       r->depth,
+			       r->t == &bt_rpc_seqpacket ? 1 : r->clients,
+			       r->nospin ? "off" : "default", r->hogs, r->idle);
 		printf(", \"status\": \"%s\"", st_name(r->st));
-		if (r->st == ST_OK && !is_lat(r))
+		if (r->st == ST_OK && is_rpc(r))
+			json_rpc(r);
+		else if (r->st == ST_OK && !is_lat(r))
 			printf(", \"gbps\": {\"min\": %.4f, \"median\": "
 			       "%.4f, \"max\": %.4f}, \"msgs_per_s\": "
 			       "{\"min\": %.0f, \"median\": %.0f, \"max\": "
@@ -558,6 +605,8 @@ void report(void)
 		text_topic();
 	if (opt.wake)
 		text_wake();
+	if (opt.rpc)
+		text_rpc();
 	printf("\n");
 	if (opt.peers || opt.latency || opt.topic) {
 		int missing = 0;
