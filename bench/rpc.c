@@ -384,13 +384,14 @@ static int hear(struct rpc_run *r, int fd, struct report *m, const char *who)
 
 int rpc_shmk(struct rpc_run *r)
 {
-	struct shmk_rpc_opts so = {.handler = echo,
-				   .workers = 1,
-				   .node_size = r->idle ? 4096 : 64 << 10,
-				   .nodes = 16,
-				   .spin_us = r->spin_us,
-				   .max_clients = r->idle + 16,
-				   .max_per_pid = 4};
+	struct shmk_rpc_opts so = {
+		.handler = echo,
+		.workers = 1,
+		.node_size = r->idle || r->small_nodes ? 4096 : 64 << 10,
+		.nodes = 16,
+		.spin_us = r->spin_us,
+		.max_clients = r->idle + 16,
+		.max_per_pid = 4};
 	pid_t srv = -1, cl[RPC_MAX_CLIENTS], *idle = NULL, me = getpid();
 	int p[2], i, st, rc = 0, ncl = 0, nidle = 0;
 	struct report m;

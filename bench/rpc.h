@@ -6,10 +6,10 @@
  * compiled into both.
  *
  *   rpc_shmk   a server process (CPU 1; one worker; channels of 16 nodes
- *              of 64 KiB, of 4 KiB with idle clients) whose handler
- *              replies with its request, and 1 or 2 client processes
- *              (CPU 0) with depth calls in flight each; idle client
- *              processes, if asked, stay connected through the run
+ *              of 64 KiB, of 4 KiB with idle clients or if asked) whose
+ *              handler replies with its request, and 1 or 2 client
+ *              processes (CPU 0) with depth calls in flight each; idle
+ *              client processes, if asked, stay connected through the run
  *   rpc_sock   the reference: a SOCK_SEQPACKET socketpair, this process
  *              (CPU 0) sending each request as one message, a child
  *              (CPU 1) sending it back as one message; both ends' buffers
@@ -45,6 +45,8 @@ struct rpc_run {
 	int clients;	  /* rpc_shmk: client processes, 1 to RPC_MAX_CLIENTS */
 	int spin_us;	  /* rpc_shmk: 0 the default, -1 spinning off */
 	int idle;	  /* rpc_shmk: idle clients connected through the run */
+	int small_nodes;  /* rpc_shmk: nodes of 4 KiB without idle clients too
+			     (the same geometry as with them) */
 	long calls;	  /* secs 0: calls per client; else at most (0: any) */
 	double warm_secs; /* calls for this long first, untimed (may be 0) */
 	double secs;	  /* > 0: timed calls for this long, per client */

@@ -221,6 +221,7 @@ void measure_rpc(struct rec *r, int i)
 	run->clients = r->t == &bt_rpc_seqpacket ? 1 : r->clients;
 	run->spin_us = r->nospin ? -1 : 0;
 	run->idle = r->idle;
+	run->small_nodes = !strcmp(r->section, "rpc-idle");
 	run->warm_secs = opt.secs * 0.2;
 	run->secs = opt.secs * 0.8;
 	run->corrupt = r->t == &bt_rpc_floor ? -1 : opt.corrupt;

@@ -86,7 +86,7 @@ static void rpc_idle(void)
 		return;
 	printf("\n   1 KiB, one call at a time, without and with %d idle "
 	       "client processes connected\n   (channels of 16 nodes of "
-	       "4 KiB with them, of 64 KiB without, as in bench_rpc)\n\n",
+	       "4 KiB in both rows, as in bench_rpc)\n\n",
 	       b->idle);
 	if (!ok(a) || !ok(b)) {
 		printf("   %s\n", !ok(a) ? cell_status(a) : cell_status(b));
