@@ -2,8 +2,9 @@
 /*
  * report_rpc.c - the rpc section's text tables: shmk_rpc's calls a second
  * beside the seqpacket echo's, row by row, with the ratio and the round
- * trip of one call at a time; the idle clients' cost; and the floor of
- * every size against the mean call of both.
+ * trip of one call at a time; the idle clients' cost; the floor of every
+ * size against the mean call of both; and issue 17's targets as ratios
+ * measured in the run.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -146,6 +147,75 @@ static void rpc_floor_table(void)
 	}
 }
 
+/* One target line: shmk_rpc's a against b (ratio of v(a) to v(b)), at
+ * least or at most bound; where a row is missing or failed, why. */
+static void rpc_target(const char *what, const struct rec *a,
+		       const struct rec *b, int p50, int at_most, double bound)
+{
+	const struct rec *m = !ok(a) ? a : b;
+	double x;
+
+	if (!ok(a) || !ok(b)) {
+		printf("   %-44s not measured (%s)\n", what,
+		       !m	   ? "not in this run"
+		       : m->why[0] ? m->why
+				   : "n/a");
+		return;
+	}
+	x = p50 ? MED(a, p50) / MED(b, p50) : MED(a, mps) / MED(b, mps);
+	printf("   %-44s %7.2fx  (target %s %.1fx): %s\n", what, x,
+	       at_most ? "<=" : ">=", bound,
+	       (at_most ? x <= bound : x >= bound) ? "met" : "MISSED");
+}
+
+/* Issue 17's targets, as ratios measured in this run: shmk_rpc's calls
+ * a second against the seqpacket echo's in the same mode; with idle
+ * clients, the busy client's p50 with them against without. */
+static void rpc_targets(void)
+{
+	static const struct {
+		const char *what;
+		size_t size;
+		int depth, nospin, hogs;
+		double bound;
+	} t[] = {
+		{"1 KiB, one call at a time", 1024, 1, 0, 0, 10},
+		{"1 KiB, 16 in flight", 1024, 16, 0, 0, 5},
+		{"64 KiB, one call at a time", 64 << 10, 1, 0, 0, 4},
+		{"512 KiB, one call at a time", 512 << 10, 1, 0, 0, 4},
+		{"1 KiB, one call at a time, no spin", 1024, 1, 1, 0, 1.2},
+		{"1 KiB, 16 in flight, no spin", 1024, 16, 1, 0, 1.2},
+		{"1 KiB, one call at a time, 2 hogs", 1024, 1, 0, 2, 2},
+		{"1 KiB, 16 in flight, 2 hogs", 1024, 16, 0, 2, 2},
+	};
+	struct rec *with = NULL, *without = NULL;
+	char what[64];
+
+	printf("\n   Targets (issue 17), as ratios measured in this run "
+	       "(shmk_rpc / seqpacket,\n   calls a second):\n\n");
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct rec mode = {.depth = t[i].depth,
+				   .clients = 1,
+				   .nospin = t[i].nospin,
+				   .hogs = t[i].hogs};
+
+		rpc_target(t[i].what,
+			   rpc_find("rpc", &bt_rpc_shmk, &mode, t[i].size),
+			   rpc_find("rpc", &bt_rpc_seqpacket, &mode, t[i].size),
+			   0, 0, t[i].bound);
+	}
+	for (int i = 0; i < nrecs; i++)
+		if (!strcmp(recs[i].section, "rpc-idle")) {
+			if (recs[i].idle)
+				with = &recs[i];
+			else
+				without = &recs[i];
+		}
+	snprintf(what, sizeof(what), "p50 with %d idle clients / without",
+		 with ? with->idle : 0);
+	rpc_target(what, with, without, 1, 1, 1.2);
+}
+
 void text_rpc(void)
 {
 	int any = 0;
@@ -189,4 +259,5 @@ void text_rpc(void)
 			       "flight.\n");
 			break;
 		}
+	rpc_targets();
 }
