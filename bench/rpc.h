@@ -36,6 +36,7 @@
 #define RPC_MAX_CLIENTS 2	  /* client processes at most */
 #define RPC_MAX_HOGS	4	  /* CPU-bound processes at most */
 #define RPC_SAMPLES	(1 << 20) /* round trips kept, by a time */
+#define RPC_WHY_LEN	200	  /* room for why a run failed */
 
 struct rpc_run {
 	/* Set by the caller. */
@@ -60,7 +61,7 @@ struct rpc_run {
 	long timed;	       /* calls timed, all clients */
 	int sndbuf;	       /* rpc_sock: the smaller send buffer given */
 	int sock_depth;	       /* rpc_sock: calls it kept in flight */
-	char why[200];	       /* why a run failed */
+	char why[RPC_WHY_LEN]; /* why a run failed */
 };
 
 /*

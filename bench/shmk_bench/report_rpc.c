@@ -231,7 +231,7 @@ void text_rpc(void)
 	for (int i = 0; i < nrecs; i++) {
 		struct rec *a = &recs[i];
 
-		if (strcmp(a->section, "rpc") || a->t != &bt_rpc_shmk)
+		if (strcmp(a->section, "rpc") != 0 || a->t != &bt_rpc_shmk)
 			continue;
 		rpc_row(a, rpc_find("rpc", &bt_rpc_seqpacket, a, a->size));
 	}
@@ -244,9 +244,9 @@ void text_rpc(void)
 	for (int i = 0; i < nrecs; i++) {
 		struct rec *b = &recs[i];
 
-		if (strcmp(b->section, "rpc") || b->t != &bt_rpc_seqpacket ||
-		    b->depth == 1 || b->clients > 1 || b->nospin || b->hogs ||
-		    !ok(b))
+		if (strcmp(b->section, "rpc") != 0 ||
+		    b->t != &bt_rpc_seqpacket || b->depth == 1 ||
+		    b->clients > 1 || b->nospin || b->hogs || !ok(b))
 			continue;
 		printf("%s %d at %s", any++ ? "," : "", b->in_flight,
 		       size_str(b->size));
