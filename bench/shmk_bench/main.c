@@ -17,6 +17,11 @@
  *            both processes asleep in epoll (shmk's ring descriptors, a
  *            pipe), the ring with spinning off against a pipe at every
  *            size, and 64 B beside a CPU-bound process per CPU;
+ *   rpc      shmk_rpc calls (one at a time, 16 in flight, 2 clients; no
+ *            spin; beside two hogs; beside 100 or 1000 idle clients)
+ *            against a UNIX seqpacket echo of the same sizes, and the
+ *            floor of a call's four copies (bench_rpc's measurements,
+ *            ../rpc.c);
  *
  * then the ratios: shmk against the best peer, a pipe, and the cross-core
  * copy bound measured in the same run.  Every message of every transport
@@ -111,17 +116,21 @@ static void usage(FILE *f)
 		"machine (about a\nminute; --full about ten).  The topic "
 		"section runs in short (64 B and\n1 MiB, 1 and 4 subscribers) "
 		"within a whole run, at every size and count\nwith --only "
-		"topic or --full.\n"
+		"topic or --full; so does the rpc section (short: 1 KiB,\n"
+		"64 KiB and 512 KiB, one call at a time and 16 in flight, "
+		"then 1 KiB with\nspinning off, beside 2 hogs and beside 100 "
+		"idle clients; whole: also 64 B,\n2 clients of 16 in flight, "
+		"and 1000 idle clients).\n"
 		"\n"
 		"  --only LIST        sections: chart, peers, latency, "
-		"topic, wake\n"
+		"topic, wake, rpc\n"
 		"                     (comma-separated)\n"
 		"  --full             longer runs, 5 repeats: min, median, "
 		"max\n"
 		"  --transports LIST  peers, latency and topic for these "
 		"only (names: --list)\n"
-		"  --sizes LIST       message sizes for peers, topic and "
-		"wake, e.g. 64,1K,1M\n"
+		"  --sizes LIST       message sizes for peers, topic, wake, "
+		"rpc, e.g. 64,1K,1M\n"
 		"  --seconds S        time per measurement (default 0.25, "
 		"--full 0.5)\n"
 		"  --repeats N        repeats of each measurement (1..%d)\n"
@@ -232,17 +241,19 @@ static int settle_options(const char *only)
 		opt.latency = strstr(only, "latency") != NULL;
 		opt.topic = opt.topic_full = strstr(only, "topic") != NULL;
 		opt.wake = strstr(only, "wake") != NULL;
+		opt.rpc = opt.rpc_full = strstr(only, "rpc") != NULL;
 		if (!opt.chart && !opt.peers && !opt.latency && !opt.topic &&
-		    !opt.wake) {
+		    !opt.wake && !opt.rpc) {
 			fprintf(stderr, "shmk bench: --only: chart, peers, "
-					"latency, topic or wake\n");
+					"latency, topic, wake or rpc\n");
 			return 2;
 		}
 	} else {
-		opt.chart = opt.peers = opt.latency = opt.topic = opt.wake = 1;
+		opt.chart = opt.peers = opt.latency = opt.topic = opt.wake =
+			opt.rpc = 1;
 	}
 	if (opt.full)
-		opt.topic_full = 1;
+		opt.topic_full = opt.rpc_full = 1;
 	if (opt.secs < 0)
 		opt.secs = opt.full ? 0.5 : 0.25;
 	if (!opt.reps)
@@ -302,6 +313,9 @@ static void measure_one(struct rec *r, int rep)
 	} else if (!strncmp(r->section, "wake", 4)) {
 		progress("wake: %s, %s", r->label, size_str(r->size));
 		measure_wake(r, rep);
+	} else if (!strncmp(r->section, "rpc", 3)) {
+		progress("rpc: %s, %s", r->label, size_str(r->size));
+		measure_rpc(r, rep);
 	} else if (!strcmp(r->section, "topic-latency")) {
 		progress("topic latency: %s, %u subscriber%s", r->t->label,
 			 r->readers, r->readers > 1 ? "s" : "");

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../rpc.h"
 #include "builtin.h"
 #include "shmk_bench.h"
 #include "transport.h"
@@ -389,6 +390,86 @@ int wake_plan(int create)
 	return n;
 }
 
+size_t rpc_sizes[16];
+int nrpc_sizes;
+
+/* Idle clients of the rpc section's idle row: bench_rpc's 1000 in the
+ * whole section, 100 in the short form (forking and connecting them
+ * takes longer than the row). */
+#define RPC_IDLE_FULL  1000
+#define RPC_IDLE_SHORT 100
+
+/* A record of the rpc section: its mode in the fields, the label made by
+ * measure_rpc.c's rpc_label() once they are set. */
+static struct rec *rpc_rec(const char *section, const struct bt_transport *t,
+			   size_t size, int depth, int clients)
+{
+	struct rec *r = new_rec(section, t, size);
+
+	r->depth = depth;
+	r->clients = clients;
+	return r;
+}
+
+/*
+ * The rpc section's measurements (create: make them, else count them),
+ * bench_rpc's rows, each a shmk_rpc measurement just before its
+ * seqpacket reference: at every size one call at a time and 16 calls in
+ * flight (the whole section also 2 client processes of 16 in flight each,
+ * the socket then one client of 16); at 1 KiB one at a time and 16 in
+ * flight with spinning off, the same beside two CPU-bound hogs, and one at
+ * a time without and with idle clients connected (shmk_rpc only); last
+ * the floor of every size.  The sizes: 1 KiB, 64 KiB and 512 KiB in the
+ * short form (within a whole `shmk bench`), also 64 B in the whole
+ * section (--only rpc, --full); --sizes replaces them.  --transports does
+ * not apply.
+ */
+int rpc_plan(int create)
+{
+	static const size_t full_sizes[] = {64, 1024, 64 << 10, 512 << 10};
+	static const int modes[3][2] = {{1, 1}, {RPC_DEPTH, 1}, {RPC_DEPTH, 2}};
+	const struct bt_transport *pair[2] = {&bt_rpc_shmk, &bt_rpc_seqpacket};
+	int n = 0, s, m, j, first = nrecs, nmodes = opt.rpc_full ? 3 : 2;
+
+	nrpc_sizes = 0;
+	if (opt.sizes_given)
+		for (s = 0; s < opt.nsizes; s++)
+			rpc_sizes[nrpc_sizes++] = opt.sizes[s];
+	else
+		for (s = 0; s < 4; s++)
+			if (opt.rpc_full || s > 0)
+				rpc_sizes[nrpc_sizes++] = full_sizes[s];
+	for (s = 0; s < nrpc_sizes; s++)
+		for (m = 0; m < nmodes; m++)
+			for (j = 0; j < 2; j++, n++)
+				if (create)
+					rpc_rec("rpc", pair[j], rpc_sizes[s],
+						modes[m][0], modes[m][1]);
+	/* No spin, then 2 hogs: one at a time, then 16 in flight. */
+	for (m = 0; m < 4; m++)
+		for (j = 0; j < 2; j++, n++) {
+			struct rec *r;
+
+			if (!create)
+				continue;
+			r = rpc_rec("rpc", pair[j], 1024, modes[m % 2][0], 1);
+			r->nospin = m < 2;
+			r->hogs = m < 2 ? 0 : 2;
+		}
+	for (j = 0; j < 2; j++, n++)
+		if (create)
+			rpc_rec("rpc-idle", &bt_rpc_shmk, 1024, 1, 1)->idle =
+				!j	       ? 0
+				: opt.rpc_full ? RPC_IDLE_FULL
+					       : RPC_IDLE_SHORT;
+	for (s = 0; s < nrpc_sizes; s++, n++)
+		if (create)
+			rpc_rec("rpc-floor", &bt_rpc_floor, rpc_sizes[s], 1, 1);
+	for (int i = first; create && i < nrecs; i++)
+		rpc_label(&recs[i]);
+	return n;
+}
+
 /* How many measurements the run will make (the records of plan_rows(),
  * times the repeats). */
 int plan_steps(void)
@@ -400,7 +481,7 @@ int plan_steps(void)
 	return opt.reps *
 	       ((opt.chart ? 40 : 0) + (opt.peers ? nt * opt.nsizes : 0) +
 		(opt.latency ? nt : 0) + (opt.topic ? topic_plan(0) : 0) +
-		(opt.wake ? wake_plan(0) : 0));
+		(opt.wake ? wake_plan(0) : 0) + (opt.rpc ? rpc_plan(0) : 0));
 }
 
 /* A record for every measurement of the sections asked for. */
@@ -432,4 +513,6 @@ void plan_rows(void)
 		topic_plan(1);
 	if (opt.wake)
 		wake_plan(1);
+	if (opt.rpc)
+		rpc_plan(1);
 }

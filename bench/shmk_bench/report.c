@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * report.c - the results: text tables for people (the topic section's in
- * report_topic.c), or CSV or JSON for machines, on stdout.
+ * report_topic.c, the rpc section's in report_rpc.c), or CSV or JSON for
+ * machines, on stdout.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <string.h>
 #include <sys/utsname.h>
 
+#include "../../tools/shmk/json.h"
 #include "builtin.h"
 #include "shmk_bench.h"
 
@@ -409,6 +411,11 @@ static int is_lat(const struct rec *r)
 	       !strcmp(r->section, "wake-latency");
 }
 
+static int is_rpc(const struct rec *r)
+{
+	return !strncmp(r->section, "rpc", 3);
+}
+
 static const char *st_name(enum st s)
 {
 	return s == ST_OK ? "ok" : s == ST_NA ? "n/a" : "failed";
@@ -437,7 +444,17 @@ static void out_csv(void)
 		csv_str(r->label);
 		printf(",%zu,%u,%u,%u,%d", r->size, r->nodes, r->readers,
 		       r->writers, r->nrep);
-		if (!is_lat(r))
+		if (is_rpc(r)) {
+			/* calls (the floor: round trips) a second; the
+			 * label names the mode */
+			printf(",,,,%.0f,%.0f,%.0f,",
+			       stat_of(r->mps, r->nrep, 0), MED(r, mps),
+			       stat_of(r->mps, r->nrep, 2));
+			if (r->depth == 1 && r->t != &bt_rpc_floor)
+				printf("%.3f,%.3f,", MED(r, p50), MED(r, p99));
+			else
+				printf(",,");
+		} else if (!is_lat(r))
 			printf(",%.4f,%.4f,%.4f,%.0f,%.0f,%.0f,,,",
 			       stat_of(r->gbps, r->nrep, 0), MED(r, gbps),
 			       stat_of(r->gbps, r->nrep, 2),
@@ -454,86 +471,119 @@ static void out_csv(void)
 	}
 }
 
-static void json_str(const char *s)
+/* {"min": ..., "median": ..., "max": ...} of v, under key. */
+static void json_stat(struct json *j, const char *key, const double *v, int n,
+		      int decimals)
 {
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
+	static const char *const which[3] = {"min", "median", "max"};
+
+	json_open_object(j, key);
+	for (int k = 0; k < 3; k++)
+		json_double(j, which[k], stat_of(v, n, k), decimals);
+	json_close(j);
 }
 
+/* The results of an rpc record: calls a second (the floor: the mean
+ * round trip), the round trip of one call at a time. */
+static void json_rpc(struct json *j, const struct rec *r)
+{
+	if (r->t == &bt_rpc_floor) {
+		json_stat(j, "mean_us", r->mean_us, r->nrep, 3);
+		json_double(j, "round_trips_per_s", MED(r, mps), 0);
+		return;
+	}
+	json_stat(j, "calls_per_s", r->mps, r->nrep, 0);
+	if (r->depth == 1) {
+		json_double(j, "p50_us", MED(r, p50), 3);
+		json_double(j, "p99_us", MED(r, p99), 3);
+		json_double(j, "mean_us", MED(r, mean_us), 3);
+	}
+	if (r->t == &bt_rpc_seqpacket)
+		json_int(j, "in_flight", r->in_flight);
+}
+
+/* The fields of record r that say what it measured. */
+static void json_what(struct json *j, const struct rec *r)
+{
+	json_str(j, "section", r->section);
+	json_str(j, "transport", r->t->name);
+	json_str(j, "label", r->label);
+	json_u64(j, "size", r->size);
+	if (!strcmp(r->section, "chart")) {
+		json_u64(j, "nodes", r->nodes);
+		json_u64(j, "readers", r->readers);
+		json_u64(j, "writers", r->writers);
+	}
+	if (!strncmp(r->section, "topic", 5))
+		json_u64(j, "subscribers", r->readers);
+	if (!strcmp(r->section, "topic-latency"))
+		json_str(j, "measure", r->rtt ? "round trip" : "one way");
+	if (!strncmp(r->section, "wake", 4))
+		json_int(j, "hogs", r->hogs);
+	if (is_rpc(r) && r->t != &bt_rpc_floor) {
+		json_int(j, "depth", r->depth);
+		json_int(j, "clients",
+			 r->t == &bt_rpc_seqpacket ? 1 : r->clients);
+		json_str(j, "spin", r->nospin ? "off" : "default");
+		json_int(j, "hogs", r->hogs);
+		json_int(j, "idle_clients", r->idle);
+	}
+}
+
+/* The document, through the tool's JSON writer (tools/shmk/json.c). */
 static void out_json(void)
 {
 	struct utsname u;
+	struct json j;
 
 	uname(&u);
-	printf("{\n  \"date\": ");
-	json_str(g_date);
-	printf(",\n  \"machine\": {\"kernel\": ");
-	json_str(u.release);
-	printf(", \"arch\": ");
-	json_str(u.machine);
-	printf(", \"cpu\": ");
-	json_str(g_cpu);
-	printf(", \"cpus\": %d},\n  \"seconds_per_measurement\": %.2f,\n"
-	       "  \"results\": [\n",
-	       g_ncpu, opt.secs);
+	json_init(&j, stdout);
+	json_open_object(&j, NULL);
+	json_str(&j, "date", g_date);
+	json_open_object(&j, "machine");
+	json_str(&j, "kernel", u.release);
+	json_str(&j, "arch", u.machine);
+	json_str(&j, "cpu", g_cpu);
+	json_int(&j, "cpus", g_ncpu);
+	json_close(&j);
+	json_double(&j, "seconds_per_measurement", opt.secs, 2);
+	json_open_array(&j, "results");
 	for (int i = 0; i < nrecs; i++) {
-		struct rec *r = &recs[i];
+		const struct rec *r = &recs[i];
 
-		printf("    {\"section\": \"%s\", \"transport\": ", r->section);
-		json_str(r->t->name);
-		printf(", \"label\": ");
-		json_str(r->label);
-		printf(", \"size\": %zu", r->size);
-		if (!strcmp(r->section, "chart"))
-			printf(", \"nodes\": %u, \"readers\": %u, "
-			       "\"writers\": %u",
-			       r->nodes, r->readers, r->writers);
-		if (!strncmp(r->section, "topic", 5))
-			printf(", \"subscribers\": %u", r->readers);
-		if (!strcmp(r->section, "topic-latency"))
-			printf(", \"measure\": \"%s\"",
-			       r->rtt ? "round trip" : "one way");
-		if (!strncmp(r->section, "wake", 4))
-			printf(", \"hogs\": %d", r->hogs);
-		printf(", \"status\": \"%s\"", st_name(r->st));
-		if (r->st == ST_OK && !is_lat(r))
-			printf(", \"gbps\": {\"min\": %.4f, \"median\": "
-			       "%.4f, \"max\": %.4f}, \"msgs_per_s\": "
-			       "{\"min\": %.0f, \"median\": %.0f, \"max\": "
-			       "%.0f}",
-			       stat_of(r->gbps, r->nrep, 0), MED(r, gbps),
-			       stat_of(r->gbps, r->nrep, 2),
-			       stat_of(r->mps, r->nrep, 0), MED(r, mps),
-			       stat_of(r->mps, r->nrep, 2));
-		else if (r->st == ST_OK)
-			printf(", \"p50_us\": %.3f, \"p99_us\": %.3f, "
-			       "\"p999_us\": %.3f, \"%s_per_s\": %.0f",
-			       MED(r, p50), MED(r, p99), MED(r, p999),
-			       r->section[0] == 't' && !r->rtt ? "messages"
-							       : "round_trips",
-			       MED(r, mps));
-		printf(", \"repeats\": %d", r->nrep);
-		if (r->why[0]) {
-			printf(", \"note\": ");
-			json_str(r->why);
+		json_open_object(&j, NULL);
+		json_what(&j, r);
+		json_str(&j, "status", st_name(r->st));
+		if (r->st == ST_OK && is_rpc(r)) {
+			json_rpc(&j, r);
+		} else if (r->st == ST_OK && !is_lat(r)) {
+			json_stat(&j, "gbps", r->gbps, r->nrep, 4);
+			json_stat(&j, "msgs_per_s", r->mps, r->nrep, 0);
+		} else if (r->st == ST_OK) {
+			json_double(&j, "p50_us", MED(r, p50), 3);
+			json_double(&j, "p99_us", MED(r, p99), 3);
+			json_double(&j, "p999_us", MED(r, p999), 3);
+			json_double(&j,
+				    r->section[0] == 't' && !r->rtt
+					    ? "messages_per_s"
+					    : "round_trips_per_s",
+				    MED(r, mps), 0);
 		}
-		printf("}%s\n", i + 1 < nrecs ? "," : "");
+		json_int(&j, "repeats", r->nrep);
+		if (r->why[0])
+			json_str(&j, "note", r->why);
+		json_close(&j);
 	}
-	printf("  ]\n}\n");
+	json_close(&j);
+	json_close(&j);
+	putchar('\n');
 }
 
 /*
  * The results, in the format asked for, on stdout.  out_csv() and
- * out_json() above are all the code that knows those formats; the rest of
- * the program reaches them only through here, so that another writer
+ * out_json() above (the latter writing through the tool's JSON writer,
+ * tools/shmk/json.c) are all the code that knows those formats; the rest
+ * of the program reaches them only through here, so that another writer
  * replaces them alone.
  */
 void report(void)
@@ -558,6 +608,8 @@ void report(void)
 		text_topic();
 	if (opt.wake)
 		text_wake();
+	if (opt.rpc)
+		text_rpc();
 	printf("\n");
 	if (opt.peers || opt.latency || opt.topic) {
 		int missing = 0;

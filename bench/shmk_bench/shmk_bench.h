@@ -13,7 +13,9 @@
  *   measure_chart.c  the chart section (the ring by node count)
  *   measure_topic.c  the topic section
  *   measure_wake.c   the wake section (its round trip: ../wake.c)
- *   report.c         text, CSV and JSON; report_topic.c the topic's text
+ *   measure_rpc.c    the rpc section (its measurements: ../rpc.c)
+ *   report.c         text, CSV and JSON; report_topic.c the topic's text,
+ *                    report_rpc.c the rpc section's
  *   plot.c           the charts (gnuplot)
  *   builtin.c, topic.c  the built-in transports (builtin.h, transport.h)
  *   verify.h         every message's header and checksum
@@ -41,8 +43,9 @@ enum fmt { F_TEXT, F_CSV, F_JSON };
 
 struct bench_opts {
 	int full;
-	int chart, peers, latency, topic, wake;
+	int chart, peers, latency, topic, wake, rpc;
 	int topic_full; /* every size and subscriber count, not the short run */
+	int rpc_full;	/* every size and mode, not the short run */
 	enum fmt fmt;
 	const char *plot;
 	double secs; /* per measurement */
@@ -93,17 +96,22 @@ enum st { ST_OK, ST_NA, ST_FAIL };
 
 struct rec {
 	const char *section; /* "chart", "peers", "latency", "topic",
-				"topic-latency", "wake", "wake-latency" */
+				"topic-latency", "wake", "wake-latency",
+				"rpc", "rpc-idle", "rpc-floor" */
 	const struct bt_transport *t;
 	char label[64];
 	size_t size;
 	unsigned nodes, readers, writers; /* topic: readers = subscribers */
 	int rtt;  /* topic-latency: a round trip (the ring's; the report
 		    halves it), else one way, by time stamp */
-	int hogs; /* wake: CPU-bound processes running through it */
+	int hogs; /* wake, rpc: CPU-bound processes running through it */
+	/* rpc: calls in flight per client, client processes, spinning off,
+	 * idle clients connected; what the seqpacket socket kept in flight */
+	int depth, clients, nospin, idle, in_flight;
 	int nrep;
-	double gbps[MAX_REP], mps[MAX_REP]; /* per repeat */
+	double gbps[MAX_REP], mps[MAX_REP]; /* per repeat; rpc: calls/s */
 	double p50[MAX_REP], p99[MAX_REP], p999[MAX_REP];
+	double mean_us[MAX_REP]; /* rpc: the mean call (one at a time) */
 	enum st st;
 	char why[200];
 };
@@ -137,6 +145,7 @@ extern int ntopic_subs;
 
 int topic_plan(int create);
 int wake_plan(int create);
+int rpc_plan(int create);
 int plan_steps(void);
 void plan_rows(void);
 
@@ -219,11 +228,19 @@ void measure_chart(struct rec *r, int i);   /* chart */
 void measure_fan(struct rec *r, int i);	    /* topic */
 void measure_fan_lat(struct rec *r, int i); /* topic-latency */
 void measure_wake(struct rec *r, int i);    /* wake, wake-latency */
+void measure_rpc(struct rec *r, int i);	    /* rpc, rpc-idle, rpc-floor */
 int wake_quiet_writes(uint64_t *writes, uint64_t *wakeups);
 
 /* The wake section's round-trip rows, and the end of its hogs. */
 extern const struct bt_transport bt_wake_shmk, bt_wake_pipe;
 void hogs_stop(void);
+
+/* The rpc section's rows: shmk_rpc, the seqpacket echo, the floor. */
+extern const struct bt_transport bt_rpc_shmk, bt_rpc_seqpacket, bt_rpc_floor;
+extern size_t rpc_sizes[16];
+extern int nrpc_sizes;
+void rpc_label(struct rec *r);
+const char *rpc_mode(const struct rec *r, char *b, size_t len);
 
 /* Sorted samples of the last latency run of each transport (for the
  * CDF). */
@@ -271,6 +288,7 @@ const char *size_str(size_t s);
 void fmt_rate(char *b, size_t n, double v, const char *unit);
 const char *cell_status(const struct rec *r);
 void text_topic(void);
+void text_rpc(void);
 
 /* PNG charts and their data into dir (plot.c). */
 void plot(const char *dir);

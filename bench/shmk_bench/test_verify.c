@@ -9,8 +9,11 @@
  *      one payload byte of message N in every run, reports every run
  *      failed and exits 1; the same run without it passes.  For the peers
  *      and latency sections, for the topic section, where every
- *      subscriber must catch it, and for the wake section (its round
- *      trips through epoll are wake.c's, not the transports').
+ *      subscriber must catch it, for the wake section (its round
+ *      trips through epoll are wake.c's, not the transports'), and for
+ *      the rpc section (rpc.c's calls: every shmk_rpc and seqpacket row
+ *      catches the corrupt request's echo; the floor carries no data to
+ *      check and is not corrupted).
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -134,17 +137,20 @@ int main(int argc, char **argv)
 	int rc;
 
 	test_check();
-	for (int s = 0; argc > 1 && s < 3; s++) {
+	for (int s = 0; argc > 1 && s < 4; s++) {
 		/* Four transports, each in two sections; or the topic's three
 		 * built-in transports at 1, 2 and 4 subscribers, two of them
 		 * also timed with 1 and 4; or the wake section's nine rows
-		 * (it takes no --transports). */
+		 * (it takes no --transports); or the rpc section's 16 rows of
+		 * calls at 1 KiB (3 modes, no spin and 2 hogs 2 each, each
+		 * shmk_rpc and seqpacket; shmk_rpc without and with idle
+		 * clients) and its floor. */
 		static const char *const only_of[] = {"peers,latency", "topic",
-						      "wake"};
+						      "wake", "rpc"};
 		static const char *const tr_of[] = {"shmk,shmk-zc,pipe,dgram",
 						    "topic,topic-zc,tee",
-						    "pipe"};
-		static const int runs_of[] = {8, 13, 9};
+						    "pipe", "pipe"};
+		static const int runs_of[] = {8, 13, 9, 16};
 		const char *only = only_of[s], *tr = tr_of[s];
 		int runs = runs_of[s];
 

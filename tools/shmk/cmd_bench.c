@@ -55,10 +55,13 @@ const struct cmd cmd_bench = {
 		"pipe,\n"
 		"UNIX sockets, a POSIX message queue, TCP and peer libraries "
 		"built\n"
-		"as plugins (`make bench-peers`), then the ratios.  Every "
-		"message is\n"
-		"verified.  About a minute.  'shmk bench --help' lists its "
-		"options\n"
-		"(--full, --only, --csv, --json, --plot DIR, ...).",
+		"as plugins (`make bench-peers`), then the ratios; topics, "
+		"waking a\n"
+		"sleeping process, and RPC calls beside a UNIX seqpacket "
+		"echo.\n"
+		"Every message is verified.  About a minute.  'shmk bench "
+		"--help'\n"
+		"lists its options (--full, --only, --csv, --json, --plot DIR, "
+		"...).",
 	.run = run_bench,
 };
