@@ -3,7 +3,7 @@
  * report_rpc.c - the rpc section's text tables: shmk_rpc's calls a second
  * beside the seqpacket echo's, row by row, with the ratio and the round
  * trip of one call at a time; the idle clients' cost; the floor of every
- * size against the mean call of both; and issue 17's targets as ratios
+ * size against the mean call of both; and the targets as ratios
  * measured in the run.
  */
 #define _GNU_SOURCE
@@ -168,7 +168,7 @@ static void rpc_target(const char *what, const struct rec *a,
 	       (at_most ? x <= bound : x >= bound) ? "met" : "MISSED");
 }
 
-/* Issue 17's targets, as ratios measured in this run: shmk_rpc's calls
+/* The targets, as ratios measured in this run: shmk_rpc's calls
  * a second against the seqpacket echo's in the same mode; with idle
  * clients, the busy client's p50 with them against without. */
 static void rpc_targets(void)
@@ -191,7 +191,7 @@ static void rpc_targets(void)
 	struct rec *with = NULL, *without = NULL;
 	char what[64];
 
-	printf("\n   Targets (issue 17), as ratios measured in this run "
+	printf("\n   Targets, as ratios measured in this run "
 	       "(shmk_rpc / seqpacket,\n   calls a second):\n\n");
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		struct rec mode = {.depth = t[i].depth,
