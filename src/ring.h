@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ring.h - what the layers above the ring (rpc) use of its internals.
+ * The ring itself is src/ring/ (ring_impl.h says which file does what).
  */
 #ifndef SHMK_RING_H
 #define SHMK_RING_H

@@ -1,0 +1,350 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ring/ring.c - the ring as an object: its geometry and layout,
+ * the kind descriptor (reclaim, stat counters), create, open, close, the
+ * handle's properties, shutdown, and statistics.
+ *
+ * Layer: above ops.c.  Calls ops.c (role_drop); nothing of write.c or
+ * read.c.
+ */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+
+#include "ring_impl.h"
+
+/* ---------------------------------------------------------------------
+ * Geometry: geom[0] = nodes, geom[1] = node size.
+ * --------------------------------------------------------------------- */
+
+struct ring_geom {
+	uint64_t parts_off, desc_off, data_off, stride, total;
+};
+
+static uint64_t round_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) / a * a; /* callers keep v far below overflow */
+}
+
+static int ring_geometry(const uint64_t geom[SHMK__GEOM_N], struct ring_geom *g)
+{
+	uint64_t n = geom[0], size = geom[1], align, bytes;
+
+	if ((geom[2] & ~(uint64_t)(MODE_SW | MODE_SR)) ||
+	    shmk__geom_unused(geom, 3) < 0)
+		return -EINVAL;
+	if (n < 2 || n > SHMK__MAX_TOTAL / SHMK__CACHELINE || size < 1 ||
+	    size > MAX_NODE_SIZE)
+		return -EINVAL;
+	/* Node data is cache-line aligned, page aligned from a page up. */
+	align = size >= 4096 ? 4096 : SHMK__CACHELINE;
+	g->stride = round_up(size, align);
+	g->parts_off = SHMK__HDR_SIZE;
+	g->desc_off = g->parts_off + SHMK__MAX_PARTS * sizeof(struct ring_part);
+	if (shmk__mul(n, sizeof(struct ring_desc), &bytes) < 0 ||
+	    shmk__add(g->desc_off, bytes, &g->data_off) < 0)
+		return -EINVAL;
+	g->data_off = round_up(g->data_off, align);
+	if (shmk__mul(n, g->stride, &bytes) < 0 ||
+	    shmk__add(g->data_off, bytes, &g->total) < 0 ||
+	    g->total > SHMK__MAX_TOTAL)
+		return -EINVAL;
+	return 0;
+}
+
+static int ring_layout(const uint64_t geom[SHMK__GEOM_N], uint64_t *total)
+{
+	struct ring_geom g;
+	int rc = ring_geometry(geom, &g);
+
+	if (!rc)
+		*total = g.total;
+	return rc;
+}
+
+static struct ring_part *part_of(struct shmk__region *r, int k)
+{
+	return (struct ring_part *)((char *)r->hdr + SHMK__HDR_SIZE) + k;
+}
+
+/* Adds a participant's counters to the global ones and zeroes them. */
+static void fold(struct shmk__region *r, struct ring_part *p)
+{
+	int i, k;
+
+	for (k = 0; k < NOPS; k++)
+		for (i = 0; i < NOP_CTR; i++) {
+			uint64_t v = atomic_exchange_explicit(
+				&p->op[k].ctr[i], 0, memory_order_relaxed);
+
+			if (v)
+				shmk__count(r, i, v);
+		}
+}
+
+/*
+ * A slot changes hands: what its last holder counted is kept, its intents
+ * go.  Clearing them is safe: an unfinished position whose owner has no
+ * live intent is recovered, which is right, as that owner is gone.
+ */
+static void ring_reclaim(struct shmk__region *r, int slot)
+{
+	struct ring_part *p = part_of(r, slot);
+	int i;
+
+	fold(r, p);
+	for (i = 0; i < NOPS; i++)
+		atomic_store_explicit(&p->op[i].intent, 0,
+				      memory_order_release);
+}
+
+static int ring_stat_counters(int fd, const struct shmk__hdr *h, uint64_t *out);
+
+const struct shmk__kind shmk__ring_kind = {
+	.kind = SHMK_KIND_RING,
+	.name = "ring",
+	.layout = ring_layout,
+	.reclaim = ring_reclaim,
+	.shutdown = shmk__notify_all,
+	.ec_off = {offsetof(struct ring_ctl, data),
+		   offsetof(struct ring_ctl, space)},
+	.n_ec = 2,
+	.stat_counters = ring_stat_counters,
+	.geom_names = {"nodes", "node_size", "single", NULL},
+	.counter_names = {"written", "bytes_written", "read", "bytes_read",
+			  "full_waits", "empty_waits", "wakeups", "aborted",
+			  "recovered", "lost", "high_water", "lag", NULL},
+	/* The order above is the enum's, then the lag. */
+};
+
+/* Nodes start free for their first position: seq[i] = i. */
+static void ring_init(struct shmk__region *r)
+{
+	struct ring_geom g;
+	struct ring_desc *d;
+	uint64_t i;
+
+	if (ring_geometry(r->geom, &g) < 0)
+		return; /* validated by the caller: cannot be */
+	d = (struct ring_desc *)((char *)r->hdr + g.desc_off);
+	for (i = 0; i < r->geom[0]; i++)
+		atomic_store_explicit(&d[i].seq, i, memory_order_relaxed);
+}
+
+/* ---------------------------------------------------------------------
+ * Create, open, close
+ * --------------------------------------------------------------------- */
+
+static int ring_attached(struct shmk_ring *q, struct shmk_ring **out, int rc)
+{
+	struct ring_geom g;
+
+	if (rc < 0) {
+		free(q);
+		return rc;
+	}
+	if (ring_geometry(q->r.geom, &g) < 0) {
+		shmk__region_close(&q->r); /* validated at open: cannot be */
+		free(q);
+		return -EBADMSG;
+	}
+	q->ctl = shmk__region_ctl(&q->r);
+	q->parts = part_of(&q->r, 0);
+	q->me = part_of(&q->r, q->r.slot);
+	q->desc = (struct ring_desc *)((char *)q->r.hdr + g.desc_off);
+	q->data = (char *)q->r.hdr + g.data_off;
+	q->n = q->r.geom[0];
+	q->node_size = q->r.geom[1];
+	q->stride = g.stride;
+	q->mode = (unsigned)q->r.geom[2];
+	atomic_init(&q->role_k[0], -1);
+	atomic_init(&q->role_k[1], -1);
+	shmk__async_init();
+	*out = q;
+	return 0;
+}
+
+SHMK__EXPORT int shmk_ring_create(const char *name, size_t nodes,
+				  size_t node_size, const struct shmk_opts *o,
+				  struct shmk_ring **out)
+{
+	const unsigned single = SHMK_F_SINGLE_WRITER | SHMK_F_SINGLE_READER;
+	uint64_t geom[SHMK__GEOM_N] = {nodes, node_size};
+	struct shmk_opts oo;
+	struct shmk_ring *q;
+	int rc = SHMK__HANDLE_NEW(out, &q);
+
+	if (rc < 0)
+		return rc;
+	/* The mode is geometry: an opener learns it from the header, and
+	 * SHMK_F_OPEN_OR_CREATE finds a ring of another mode a mismatch. */
+	if (o && (o->flags & single)) {
+		oo = *o;
+		oo.flags &= ~single;
+		geom[2] = ((o->flags & SHMK_F_SINGLE_WRITER) ? MODE_SW : 0) |
+			  ((o->flags & SHMK_F_SINGLE_READER) ? MODE_SR : 0);
+		o = &oo;
+	}
+	rc = shmk__region_create(&q->r, name, &shmk__ring_kind, geom, o,
+				 ring_init);
+	return ring_attached(q, out, rc);
+}
+
+SHMK__EXPORT int shmk_ring_open(const char *name, const struct shmk_opts *o,
+				struct shmk_ring **out)
+{
+	struct shmk_ring *q;
+	int rc = SHMK__HANDLE_NEW(out, &q);
+
+	if (rc < 0)
+		return rc;
+	rc = shmk__region_open(&q->r, name, &shmk__ring_kind, o);
+	return ring_attached(q, out, rc);
+}
+
+SHMK__EXPORT int shmk_ring_open_fd(int fd, const struct shmk_opts *o,
+				   struct shmk_ring **out)
+{
+	struct shmk_ring *q;
+	int rc = SHMK__HANDLE_NEW(out, &q);
+
+	if (rc < 0)
+		return rc;
+	rc = shmk__region_open_fd(&q->r, fd, &shmk__ring_kind, o);
+	return ring_attached(q, out, rc);
+}
+
+SHMK__EXPORT int shmk_ring_fd(struct shmk_ring *q)
+{
+	return q ? shmk__region_share_fd(&q->r) : -EINVAL;
+}
+
+SHMK__EXPORT int shmk_ring_close(struct shmk_ring *q)
+{
+	if (!q)
+		return 0;
+	/* What we counted outlives us.  Reservations and acquisitions
+	 * still open become a dead participant's: recovered by others. */
+	if (!q->r.forked) {
+		fold(&q->r, q->me);
+		role_drop(q);
+	}
+	shmk__region_close(&q->r);
+	free(q);
+	return 0;
+}
+
+struct shmk__region *shmk__ring_region(struct shmk_ring *q)
+{
+	return &q->r;
+}
+
+SHMK__EXPORT size_t shmk_ring_nodes(const struct shmk_ring *q)
+{
+	return q ? (size_t)q->n : 0;
+}
+
+SHMK__EXPORT size_t shmk_ring_node_size(const struct shmk_ring *q)
+{
+	return q ? (size_t)q->node_size : 0;
+}
+
+SHMK__EXPORT int shmk_ring_pollfd(struct shmk_ring *q)
+{
+	return shmk__pollfd_call(q ? &q->r : NULL);
+}
+
+SHMK__EXPORT int shmk_ring_wake(struct shmk_ring *q)
+{
+	return shmk__wake_call(q ? &q->r : NULL);
+}
+
+SHMK__EXPORT int shmk_ring_shutdown(struct shmk_ring *q)
+{
+	int rc;
+
+	if (!q)
+		return -EINVAL;
+	rc = shmk__region_check(&q->r);
+	if (rc < 0)
+		return rc;
+	shmk__region_shutdown(&q->r);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Statistics
+ * --------------------------------------------------------------------- */
+
+/* Sums the global counters and every operation slot's (each read once);
+ * out[NCTR] is the lag. */
+static void sum(uint64_t out[NCTR + 1], const _Atomic uint64_t *global,
+		const struct ring_part *parts, uint64_t head, uint64_t tail)
+{
+	int i, k, o;
+
+	for (i = 0; i < NCTR; i++)
+		out[i] = atomic_load_explicit(&global[i], memory_order_relaxed);
+	for (k = 0; k < SHMK__MAX_PARTS; k++)
+		for (o = 0; o < NOPS; o++)
+			for (i = 0; i < NOP_CTR; i++)
+				out[i] += atomic_load_explicit(
+					&parts[k].op[o].ctr[i],
+					memory_order_relaxed);
+	out[NCTR] = head > tail ? head - tail : 0;
+}
+
+SHMK__EXPORT int shmk_ring_stats(struct shmk_ring *q,
+				 struct shmk_ring_stats *st)
+{
+	uint64_t v[NCTR + 1], head, tail;
+	int rc;
+
+	if (!q || !st)
+		return -EINVAL;
+	rc = shmk__region_check(&q->r);
+	if (rc < 0)
+		return rc;
+	tail = atomic_load_explicit(&q->ctl->tail, memory_order_acquire);
+	head = atomic_load_explicit(&q->ctl->head, memory_order_acquire);
+	sum(v, q->r.hdr->counter, q->parts, head, tail);
+	memset(st, 0, sizeof(*st));
+	st->nodes = q->n;
+	st->node_size = q->node_size;
+	st->written = v[C_WRITTEN];
+	st->bytes_written = v[C_BYTES_W];
+	st->read = v[C_READ];
+	st->bytes_read = v[C_BYTES_R];
+	st->full_waits = v[C_FULL_WAITS];
+	st->empty_waits = v[C_EMPTY_WAITS];
+	st->wakeups = v[C_WAKEUPS];
+	st->aborted = v[G_ABORTED];
+	st->recovered = v[G_RECOVERED];
+	st->lost = v[G_LOST];
+	st->high_water = v[G_HWM];
+	st->lag = v[NCTR];
+	return 0;
+}
+
+/* For shmk_stat(): the same sums, from the file (nothing mapped). */
+static int ring_stat_counters(int fd, const struct shmk__hdr *h, uint64_t *out)
+{
+	const struct ring_ctl *c = (const struct ring_ctl *)h->ctl;
+	struct ring_part *parts;
+	size_t len = SHMK__MAX_PARTS * sizeof(*parts);
+	int rc;
+
+	parts = malloc(len);
+	if (!parts)
+		return -ENOMEM;
+	rc = shmk__pread_all(fd, parts, len, SHMK__HDR_SIZE);
+	if (rc < 0) {
+		free(parts);
+		return rc;
+	}
+	sum(out, h->counter, parts,
+	    atomic_load_explicit(&c->head, memory_order_relaxed),
+	    atomic_load_explicit(&c->tail, memory_order_relaxed));
+	free(parts);
+	return 0;
+}
