@@ -18,7 +18,7 @@
 static __thread unsigned op_hint; /* where this thread looks first */
 
 /* Takes a free operation slot of ours: its index, or -EBUSY. */
-int op_get(struct shmk_ring *q)
+int op_get(struct shmk_ring *r)
 {
 	unsigned i, k;
 
@@ -29,7 +29,7 @@ int op_get(struct shmk_ring *q)
 		/* Acquire: pairs with op_put()'s release; the slot's last
 		 * holder is done with its counters. */
 		if (atomic_compare_exchange_strong_explicit(
-			    &q->busy[k], &free_, 1, memory_order_acquire,
+			    &r->busy[k], &free_, 1, memory_order_acquire,
 			    memory_order_relaxed)) {
 			op_hint = k;
 			return (int)k;
@@ -45,11 +45,11 @@ int op_get(struct shmk_ring *q)
  * an abandoned one.  Plain stores: no locked instruction at the end of an
  * operation.
  */
-static void op_put(struct shmk_ring *q, int k)
+static void op_put(struct shmk_ring *r, int k)
 {
-	atomic_store_explicit(&q->me->op[k].intent, 0, memory_order_release);
-	atomic_store_explicit(&q->mine[k], 0, memory_order_relaxed);
-	atomic_store_explicit(&q->busy[k], 0, memory_order_release);
+	atomic_store_explicit(&r->me->op[k].intent, 0, memory_order_release);
+	atomic_store_explicit(&r->mine[k], 0, memory_order_relaxed);
+	atomic_store_explicit(&r->busy[k], 0, memory_order_release);
 }
 
 /* ---------------------------------------------------------------------
@@ -68,18 +68,18 @@ static void op_put(struct shmk_ring *q, int k)
  * not two threads racing (the caller's to prevent, as documented).
  * --------------------------------------------------------------------- */
 
-static _Atomic uint64_t *role_word(struct shmk_ring *q, int role)
+static _Atomic uint64_t *role_word(struct shmk_ring *r, int role)
 {
-	return role ? &q->ctl->reader : &q->ctl->writer;
+	return role ? &r->ctl->reader : &r->ctl->writer;
 }
 
 /* Takes role (0 writer, 1 reader) for this handle: the slot kept for it,
  * -EBUSY if a live participant holds it, -EBADMSG for a corrupt word. */
-static int role_take(struct shmk_ring *q, int role)
+static int role_take(struct shmk_ring *r, int role)
 {
-	_Atomic uint64_t *w = role_word(q, role);
-	uint64_t me = shmk__owner_id(&q->r), v;
-	int k = atomic_load_explicit(&q->role_k[role], memory_order_acquire);
+	_Atomic uint64_t *w = role_word(r, role);
+	uint64_t me = shmk__owner_id(&r->reg), v;
+	int k = atomic_load_explicit(&r->role_k[role], memory_order_acquire);
 	int dead, other = -1;
 
 	for (;;) {
@@ -87,7 +87,7 @@ static int role_take(struct shmk_ring *q, int role)
 		if (v == me)
 			break;
 		if (v) {
-			dead = shmk__owner_dead(&q->r, v);
+			dead = shmk__owner_dead(&r->reg, v);
 			if (dead < 0)
 				return -EBADMSG;
 			if (!dead)
@@ -100,51 +100,51 @@ static int role_take(struct shmk_ring *q, int role)
 	}
 	if (k >= 0)
 		return k;
-	k = op_get(q);
+	k = op_get(r);
 	if (k < 0)
 		return k;
 	/* Two threads taking it at once (which the caller should not let
 	 * happen): one slot is kept, the other given back. */
-	if (!atomic_compare_exchange_strong_explicit(&q->role_k[role], &other,
+	if (!atomic_compare_exchange_strong_explicit(&r->role_k[role], &other,
 						     k, memory_order_acq_rel,
 						     memory_order_acquire)) {
-		op_put(q, k);
+		op_put(r, k);
 		k = other;
 	}
 	return k;
 }
 
 /* Opens an operation of role: its operation slot, or < 0. */
-int role_enter(struct shmk_ring *q, int role)
+int role_enter(struct shmk_ring *r, int role)
 {
-	int k = atomic_load_explicit(&q->role_k[role], memory_order_acquire);
+	int k = atomic_load_explicit(&r->role_k[role], memory_order_acquire);
 
 	/* The word is on a line this side alone writes: a cheap look. */
 	if (k < 0 ||
-	    atomic_load_explicit(role_word(q, role), memory_order_relaxed) !=
-		    shmk__owner_id(&q->r)) {
-		k = role_take(q, role);
+	    atomic_load_explicit(role_word(r, role), memory_order_relaxed) !=
+		    shmk__owner_id(&r->reg)) {
+		k = role_take(r, role);
 		if (k < 0)
 			return k;
 	}
 	/* Acquire: pairs with op_done()'s release (another thread of ours
 	 * may have run the last operation). */
-	if (atomic_load_explicit(&q->role_busy[role], memory_order_acquire))
+	if (atomic_load_explicit(&r->role_busy[role], memory_order_acquire))
 		return -EBUSY;
-	atomic_store_explicit(&q->role_busy[role], 1, memory_order_relaxed);
+	atomic_store_explicit(&r->role_busy[role], 1, memory_order_relaxed);
 	return k;
 }
 
 /* Gives the role back at close, if we hold it. */
-void role_drop(struct shmk_ring *q)
+void role_drop(struct shmk_ring *r)
 {
-	uint64_t me = shmk__owner_id(&q->r);
+	uint64_t me = shmk__owner_id(&r->reg);
 	int role;
 
 	for (role = 0; role < 2; role++) {
 		uint64_t v = me;
 
-		atomic_compare_exchange_strong_explicit(role_word(q, role), &v,
+		atomic_compare_exchange_strong_explicit(role_word(r, role), &v,
 							0, memory_order_release,
 							memory_order_relaxed);
 	}
@@ -152,22 +152,22 @@ void role_drop(struct shmk_ring *q)
 
 /* Operation slot k's operation is over: its intent cleared, the slot
  * given back, or kept if it is a role's. */
-void op_done(struct shmk_ring *q, int k)
+void op_done(struct shmk_ring *r, int k)
 {
 	int role;
 
 	for (role = 0; role < 2; role++)
-		if (atomic_load_explicit(&q->role_k[role],
+		if (atomic_load_explicit(&r->role_k[role],
 					 memory_order_relaxed) == k) {
-			atomic_store_explicit(&q->me->op[k].intent, 0,
+			atomic_store_explicit(&r->me->op[k].intent, 0,
 					      memory_order_release);
-			atomic_store_explicit(&q->mine[k], 0,
+			atomic_store_explicit(&r->mine[k], 0,
 					      memory_order_relaxed);
-			atomic_store_explicit(&q->role_busy[role], 0,
+			atomic_store_explicit(&r->role_busy[role], 0,
 					      memory_order_release);
 			return;
 		}
-	op_put(q, k);
+	op_put(r, k);
 }
 
 /*
@@ -175,17 +175,17 @@ void op_done(struct shmk_ring *q, int k)
  * Every participant is looked at, not only those below nslots: a hostile
  * nslots must not hide a live owner.  The slow path only.
  */
-static int intent_live(struct shmk_ring *q, uint64_t want)
+static int intent_live(struct shmk_ring *r, uint64_t want)
 {
 	uint32_t k;
 	int i;
 
 	for (k = 0; k < SHMK__MAX_PARTS; k++)
 		for (i = 0; i < NOPS; i++)
-			if (atomic_load_explicit(&q->parts[k].op[i].intent,
+			if (atomic_load_explicit(&r->parts[k].op[i].intent,
 						 memory_order_acquire) ==
 				    want &&
-			    shmk__part_alive(&q->r, (int)k) != 0)
+			    shmk__part_alive(&r->reg, (int)k) != 0)
 				return 1; /* alive, or cannot tell */
 	return 0;
 }
@@ -198,64 +198,64 @@ static int intent_live(struct shmk_ring *q, uint64_t want)
  * (or one we cannot tell) is at work on it, RECOVERED if we finished a dead
  * owner's work (look again at once), -EBADMSG for an impossible state.
  */
-int recover(struct shmk_ring *q, uint64_t p)
+int recover(struct shmk_ring *r, uint64_t p)
 {
-	uint64_t i = p % q->n;
-	struct ring_desc *d = &q->desc[i];
+	uint64_t i = p % r->n;
+	struct ring_desc *d = &r->desc[i];
 	uint64_t s = atomic_load_explicit(&d->seq, memory_order_acquire);
 	uint64_t c = s & ~SKIP_BIT, x;
 
 	/* A node blocking position p is at most a lap behind it. */
-	if (c > POS_MAX + q->n || c + q->n < p)
-		return poison(q);
-	if (c % q->n == i && !(s & SKIP_BIT)) {
+	if (c > POS_MAX + r->n || c + r->n < p)
+		return poison(r);
+	if (c % r->n == i && !(s & SKIP_BIT)) {
 		/* Claimed by a writer that has not committed? */
 		x = c;
-		if (atomic_load_explicit(&q->ctl->head, memory_order_acquire) <=
+		if (atomic_load_explicit(&r->ctl->head, memory_order_acquire) <=
 		    x)
 			return SHMK__COND_IDLE;
-		if (intent_live(q, x | ROLE_W))
+		if (intent_live(r, x | ROLE_W))
 			return SHMK__COND_WAIT;
 		if (atomic_compare_exchange_strong_explicit(
 			    &d->seq, &s, (x + 1) | SKIP_BIT,
 			    memory_order_release, memory_order_relaxed)) {
-			shmk__count(&q->r, G_RECOVERED, 1);
-			shmk__ec_notify(&q->r, &q->ctl->data);
+			shmk__count(&r->reg, G_RECOVERED, 1);
+			shmk__ec_notify(&r->reg, &r->ctl->data);
 		}
 		return RECOVERED;
 	}
-	if (c % q->n == (i + 1) % q->n && c > 0) {
+	if (c % r->n == (i + 1) % r->n && c > 0) {
 		/* Taken by a reader that has not released it?  If not yet
 		 * taken, the ring is full; a reader may take the node and die
 		 * before anyone is notified, so the writer keeps polling. */
 		x = c - 1;
-		if (atomic_load_explicit(&q->ctl->tail, memory_order_acquire) <=
+		if (atomic_load_explicit(&r->ctl->tail, memory_order_acquire) <=
 		    x)
 			return SHMK__COND_WAIT;
-		if (intent_live(q, x | ROLE_R))
+		if (intent_live(r, x | ROLE_R))
 			return SHMK__COND_WAIT;
 		if (atomic_compare_exchange_strong_explicit(
-			    &d->seq, &s, x + q->n, memory_order_release,
+			    &d->seq, &s, x + r->n, memory_order_release,
 			    memory_order_relaxed)) {
 			if (!(s & SKIP_BIT))
-				shmk__count(&q->r, G_LOST, 1);
-			shmk__ec_notify(&q->r, &q->ctl->space);
+				shmk__count(&r->reg, G_LOST, 1);
+			shmk__ec_notify(&r->reg, &r->ctl->space);
 		}
 		return RECOVERED;
 	}
-	return poison(q);
+	return poison(r);
 }
 
-int ring_args(struct shmk_ring *q, struct shmk_msg *m, int timeout_ms)
+int ring_args(struct shmk_ring *r, struct shmk_msg *m, int timeout_ms)
 {
 	int rc;
 
-	if (!q || !m)
+	if (!r || !m)
 		return -EINVAL;
-	rc = shmk__region_check(&q->r);
+	rc = shmk__region_check(&r->reg);
 	if (!rc)
 		rc = shmk__timeout_ok(timeout_ms);
-	if (!rc && atomic_load_explicit(&q->poisoned, memory_order_relaxed))
+	if (!rc && atomic_load_explicit(&r->poisoned, memory_order_relaxed))
 		rc = -EBADMSG;
 	return rc;
 }
@@ -266,13 +266,13 @@ int ring_args(struct shmk_ring *q, struct shmk_msg *m, int timeout_ms)
  * overwrote that must not make our commit or release fail (the node would
  * stay ours, and the operation slot lost to this handle for good).
  */
-int msg_ok(struct shmk_ring *q, const struct shmk_msg *m, int role)
+int msg_ok(struct shmk_ring *r, const struct shmk_msg *m, int role)
 {
-	if (!q || !m || m->role_ != role || m->intent_ < 0 ||
+	if (!r || !m || m->role_ != role || m->intent_ < 0 ||
 	    m->intent_ >= NOPS ||
-	    !atomic_load_explicit(&q->busy[m->intent_], memory_order_relaxed) ||
-	    atomic_load_explicit(&q->mine[m->intent_], memory_order_relaxed) !=
+	    !atomic_load_explicit(&r->busy[m->intent_], memory_order_relaxed) ||
+	    atomic_load_explicit(&r->mine[m->intent_], memory_order_relaxed) !=
 		    (m->pos_ | (role == 1 ? ROLE_W : ROLE_R)))
 		return -EINVAL;
-	return shmk__region_check(&q->r);
+	return shmk__region_check(&r->reg);
 }

@@ -17,7 +17,7 @@
  * --------------------------------------------------------------------- */
 
 struct acq_wait {
-	struct shmk_ring *q;
+	struct shmk_ring *r;
 	int k;	    /* our operation slot */
 	size_t cap; /* the largest message the caller takes */
 	uint64_t pos, len;
@@ -25,23 +25,23 @@ struct acq_wait {
 };
 
 /* Releases position p's node for the writer of p + N; k counts. */
-static void release_node(struct shmk_ring *q, uint64_t p, int k)
+static void release_node(struct shmk_ring *r, uint64_t p, int k)
 {
 	/* Release: our reads of the data are done before a writer of the
 	 * next lap acquires the node. */
-	atomic_store_explicit(&q->desc[p % q->n].seq, p + q->n,
+	atomic_store_explicit(&r->desc[p % r->n].seq, p + r->n,
 			      memory_order_release);
-	if (shmk__ec_notify_async(&q->r, &q->ctl->space))
-		count(q, k, C_WAKEUPS, 1);
+	if (shmk__ec_notify_async(&r->reg, &r->ctl->space))
+		count(r, k, C_WAKEUPS, 1);
 }
 
 /* One attempt to take the position at tail: 1 taken, 0 blocked at node
  * *blocked, < 0 an error. */
 static int try_acquire(struct acq_wait *a, uint64_t *blocked)
 {
-	struct shmk_ring *q = a->q;
-	_Atomic uint64_t *iw = &q->me->op[a->k].intent;
-	uint64_t p = atomic_load_explicit(&q->ctl->tail, memory_order_acquire);
+	struct shmk_ring *r = a->r;
+	_Atomic uint64_t *iw = &r->me->op[a->k].intent;
+	uint64_t p = atomic_load_explicit(&r->ctl->tail, memory_order_acquire);
 
 	for (;;) {
 		struct ring_desc *d;
@@ -49,8 +49,8 @@ static int try_acquire(struct acq_wait *a, uint64_t *blocked)
 		int64_t diff;
 
 		if (p > POS_MAX)
-			return poison(q);
-		d = &q->desc[p % q->n];
+			return poison(r);
+		d = &r->desc[p % r->n];
 		/* Acquire: pairs with the writer's release of seq; its len
 		 * and data are visible. */
 		s = atomic_load_explicit(&d->seq, memory_order_acquire);
@@ -62,11 +62,11 @@ static int try_acquire(struct acq_wait *a, uint64_t *blocked)
 		if (diff > 0) {
 			/* Another reader took p; as for writers, a tail that
 			 * has not moved is a lie. */
-			uint64_t t = atomic_load_explicit(&q->ctl->tail,
+			uint64_t t = atomic_load_explicit(&r->ctl->tail,
 							  memory_order_acquire);
 
 			if (t == p)
-				return poison(q);
+				return poison(r);
 			p = t;
 			continue;
 		}
@@ -74,18 +74,18 @@ static int try_acquire(struct acq_wait *a, uint64_t *blocked)
 			/* Read once, checked, used: never more than a node. */
 			len = atomic_load_explicit(&d->len,
 						   memory_order_relaxed);
-			if (len > q->node_size)
-				return poison(q);
+			if (len > r->node_size)
+				return poison(r);
 			if (len > a->cap)
 				return -EMSGSIZE; /* it stays in the ring */
 		}
 		atomic_store_explicit(iw, p | ROLE_R, memory_order_relaxed);
-		if (q->mode & MODE_SR) {
+		if (r->mode & MODE_SR) {
 			/* The only reader: a plain store takes p. */
-			atomic_store_explicit(&q->ctl->tail, p + 1,
+			atomic_store_explicit(&r->ctl->tail, p + 1,
 					      memory_order_release);
 		} else if (!atomic_compare_exchange_weak_explicit(
-				   &q->ctl->tail, &p, p + 1,
+				   &r->ctl->tail, &p, p + 1,
 				   memory_order_acq_rel,
 				   memory_order_acquire)) {
 			atomic_store_explicit(iw, 0, memory_order_relaxed);
@@ -93,7 +93,7 @@ static int try_acquire(struct acq_wait *a, uint64_t *blocked)
 		}
 		if (s & SKIP_BIT) {
 			/* A writer gave the position up (or died): pass. */
-			release_node(q, p, a->k);
+			release_node(r, p, a->k);
 			p++;
 			continue;
 		}
@@ -106,12 +106,12 @@ static int try_acquire(struct acq_wait *a, uint64_t *blocked)
 static int acq_cond(void *arg, int slow)
 {
 	struct acq_wait *a = arg;
-	struct shmk_ring *q = a->q;
+	struct shmk_ring *r = a->r;
 	uint64_t blocked;
 	int rc, round = 0;
 
-	if (atomic_load_explicit(&q->poisoned, memory_order_relaxed) ||
-	    shmk__region_poisoned(&q->r))
+	if (atomic_load_explicit(&r->poisoned, memory_order_relaxed) ||
+	    shmk__region_poisoned(&r->reg))
 		return -EBADMSG;
 again:
 	rc = try_acquire(a, &blocked);
@@ -121,20 +121,20 @@ again:
 	 * seq_cst: the state before head, against a writer's claim before
 	 * its look at the state (reserve): either it sees the shutdown and
 	 * gives its node up, or we see its claim and wait for it. */
-	if (atomic_load_explicit(&q->r.hdr->state, memory_order_seq_cst) ==
+	if (atomic_load_explicit(&r->reg.hdr->state, memory_order_seq_cst) ==
 		    SHMK_STATE_SHUTDOWN &&
-	    atomic_load_explicit(&q->ctl->head, memory_order_seq_cst) <=
-		    atomic_load_explicit(&q->ctl->tail, memory_order_acquire)) {
+	    atomic_load_explicit(&r->ctl->head, memory_order_seq_cst) <=
+		    atomic_load_explicit(&r->ctl->tail, memory_order_acquire)) {
 		/* A single writer claims with a plain store and looks at the
 		 * state without a fence: make every CPU fence, then look at
 		 * head again.  Either the writer's claim is visible now, or
 		 * its look at the state comes after the fence and sees the
 		 * shutdown (and it gives the node up). */
-		if ((q->mode & MODE_SW) &&
-		    !atomic_load_explicit(&q->shut_fenced,
+		if ((r->mode & MODE_SW) &&
+		    !atomic_load_explicit(&r->shut_fenced,
 					  memory_order_acquire)) {
 			shmk__fence_all();
-			atomic_store_explicit(&q->shut_fenced, 1,
+			atomic_store_explicit(&r->shut_fenced, 1,
 					      memory_order_release);
 			goto again;
 		}
@@ -144,34 +144,34 @@ again:
 		return SHMK__COND_WAIT;
 	if (!a->waited) {
 		a->waited = 1;
-		count(q, a->k, C_EMPTY_WAITS, 1);
+		count(r, a->k, C_EMPTY_WAITS, 1);
 	}
-	rc = recover(q, blocked);
+	rc = recover(r, blocked);
 	if (rc == RECOVERED && round++ < RECOVER_ROUNDS)
 		goto again;
 	return rc == RECOVERED ? SHMK__COND_WAIT : rc;
 }
 
-static int acquire(struct shmk_ring *q, struct shmk_msg *m, size_t cap,
+static int acquire(struct shmk_ring *r, struct shmk_msg *m, size_t cap,
 		   int timeout_ms, int64_t spin_ns, unsigned flags)
 {
-	struct acq_wait a = {.q = q, .cap = cap};
-	int rc = ring_args(q, m, timeout_ms);
+	struct acq_wait a = {.r = r, .cap = cap};
+	int rc = ring_args(r, m, timeout_ms);
 
 	if (rc < 0)
 		return rc;
-	a.k = (q->mode & MODE_SR) ? role_enter(q, 1) : op_get(q);
+	a.k = (r->mode & MODE_SR) ? role_enter(r, 1) : op_get(r);
 	if (a.k < 0)
 		return a.k;
-	rc = ring_wait(q, &q->ctl->data, acq_cond, &a, timeout_ms, spin_ns,
+	rc = ring_wait(r, &r->ctl->data, acq_cond, &a, timeout_ms, spin_ns,
 		       flags);
 	if (rc < 0) {
-		op_done(q, a.k);
+		op_done(r, a.k);
 		return rc;
 	}
-	atomic_store_explicit(&q->mine[a.k], a.pos | ROLE_R,
+	atomic_store_explicit(&r->mine[a.k], a.pos | ROLE_R,
 			      memory_order_relaxed);
-	m->data = q->data + (a.pos % q->n) * q->stride;
+	m->data = r->data + (a.pos % r->n) * r->stride;
 	m->len = (size_t)a.len;
 	m->pos_ = a.pos;
 	m->intent_ = a.k;
@@ -180,59 +180,59 @@ static int acquire(struct shmk_ring *q, struct shmk_msg *m, size_t cap,
 	return 0;
 }
 
-SHMK__EXPORT int shmk_ring_acquire(struct shmk_ring *q, struct shmk_msg *m,
+SHMK__EXPORT int shmk_ring_acquire(struct shmk_ring *r, struct shmk_msg *m,
 				   int timeout_ms)
 {
-	return acquire(q, m, SIZE_MAX, timeout_ms, q ? q->r.spin_ns : 0, 0);
+	return acquire(r, m, SIZE_MAX, timeout_ms, r ? r->reg.spin_ns : 0, 0);
 }
 
-int shmk__ring_acquire_spin(struct shmk_ring *q, struct shmk_msg *m,
+int shmk__ring_acquire_spin(struct shmk_ring *r, struct shmk_msg *m,
 			    int timeout_ms, int64_t spin_ns)
 {
-	return acquire(q, m, SIZE_MAX, timeout_ms, spin_ns, 0);
+	return acquire(r, m, SIZE_MAX, timeout_ms, spin_ns, 0);
 }
 
-int shmk__ring_acquire_long(struct shmk_ring *q, struct shmk_msg *m,
+int shmk__ring_acquire_long(struct shmk_ring *r, struct shmk_msg *m,
 			    int timeout_ms, int64_t spin_ns)
 {
-	return acquire(q, m, SIZE_MAX, timeout_ms, spin_ns, SHMK__WAIT_LONG);
+	return acquire(r, m, SIZE_MAX, timeout_ms, spin_ns, SHMK__WAIT_LONG);
 }
 
-SHMK__EXPORT int shmk_ring_release(struct shmk_ring *q, struct shmk_msg *m)
+SHMK__EXPORT int shmk_ring_release(struct shmk_ring *r, struct shmk_msg *m)
 {
-	int rc = msg_ok(q, m, 2), k;
+	int rc = msg_ok(r, m, 2), k;
 
 	if (rc < 0)
 		return rc;
 	k = m->intent_;
 	m->role_ = 0;
 	SHMK__CRASH("ring_mid_release"); /* node not given back */
-	release_node(q, m->pos_, k);
+	release_node(r, m->pos_, k);
 	SHMK__CRASH("ring_released"); /* given back; intent still set */
 	/* Counted once given back: a reader that dies before is counted
 	 * lost by its recoverer, never read as well (see commit). */
-	count(q, k, C_READ, 1);
-	count(q, k, C_BYTES_R, m->len);
-	op_done(q, k);
+	count(r, k, C_READ, 1);
+	count(r, k, C_BYTES_R, m->len);
+	op_done(r, k);
 	return 0;
 }
 
-SHMK__EXPORT ssize_t shmk_ring_read(struct shmk_ring *q, void *dst, size_t cap,
+SHMK__EXPORT ssize_t shmk_ring_read(struct shmk_ring *r, void *dst, size_t cap,
 				    int timeout_ms)
 {
 	struct shmk_msg m;
 	size_t len;
 	int rc;
 
-	if (!q || (cap && !dst))
+	if (!r || (cap && !dst))
 		return -EINVAL;
-	rc = acquire(q, &m, cap, timeout_ms, q->r.spin_ns, 0);
+	rc = acquire(r, &m, cap, timeout_ms, r->reg.spin_ns, 0);
 	if (rc < 0)
 		return rc;
 	len = m.len;
 	if (len)
 		memcpy(dst, m.data, len);
-	rc = shmk_ring_release(q, &m);
+	rc = shmk_ring_release(r, &m);
 	return rc < 0 ? rc : (ssize_t)len;
 }
 
@@ -241,7 +241,7 @@ SHMK__EXPORT ssize_t shmk_ring_read(struct shmk_ring *q, void *dst, size_t cap,
  * --------------------------------------------------------------------- */
 
 struct drain_wait {
-	struct shmk_ring *q;
+	struct shmk_ring *r;
 	uint64_t h0; /* head when the drain began */
 	uint64_t p;  /* positions below p are released */
 };
@@ -255,17 +255,17 @@ struct drain_wait {
 static int drain_cond(void *arg, int slow)
 {
 	struct drain_wait *a = arg;
-	struct shmk_ring *q = a->q;
+	struct shmk_ring *r = a->r;
 	int rc, round = 0;
 
-	if (atomic_load_explicit(&q->poisoned, memory_order_relaxed) ||
-	    shmk__region_poisoned(&q->r))
+	if (atomic_load_explicit(&r->poisoned, memory_order_relaxed) ||
+	    shmk__region_poisoned(&r->reg))
 		return -EBADMSG;
 	while (a->p < a->h0) {
-		uint64_t s = atomic_load_explicit(&q->desc[a->p % q->n].seq,
+		uint64_t s = atomic_load_explicit(&r->desc[a->p % r->n].seq,
 						  memory_order_acquire);
 
-		if ((s & ~SKIP_BIT) >= a->p + q->n) {
+		if ((s & ~SKIP_BIT) >= a->p + r->n) {
 			a->p++;
 			continue;
 		}
@@ -273,10 +273,10 @@ static int drain_cond(void *arg, int slow)
 			return SHMK__COND_WAIT;
 		/* Not taken yet (a reader will, and notify), or held by a
 		 * reader that may have died. */
-		if (atomic_load_explicit(&q->ctl->tail, memory_order_acquire) <=
+		if (atomic_load_explicit(&r->ctl->tail, memory_order_acquire) <=
 		    a->p)
 			return SHMK__COND_WAIT;
-		rc = recover(q, a->p);
+		rc = recover(r, a->p);
 		if (rc == RECOVERED && round++ < RECOVER_ROUNDS)
 			continue;
 		return rc == RECOVERED ? SHMK__COND_WAIT : rc;
@@ -284,24 +284,24 @@ static int drain_cond(void *arg, int slow)
 	return SHMK__COND_DONE;
 }
 
-SHMK__EXPORT int shmk_ring_drain(struct shmk_ring *q, int timeout_ms)
+SHMK__EXPORT int shmk_ring_drain(struct shmk_ring *r, int timeout_ms)
 {
-	struct drain_wait a = {.q = q};
+	struct drain_wait a = {.r = r};
 	uint64_t h;
 	int rc;
 
-	if (!q)
+	if (!r)
 		return -EINVAL;
-	rc = shmk__region_check(&q->r);
+	rc = shmk__region_check(&r->reg);
 	if (!rc)
 		rc = shmk__timeout_ok(timeout_ms);
 	if (rc < 0)
 		return rc;
-	h = atomic_load_explicit(&q->ctl->head, memory_order_acquire);
+	h = atomic_load_explicit(&r->ctl->head, memory_order_acquire);
 	if (h > POS_MAX)
-		return poison(q);
+		return poison(r);
 	a.h0 = h;
-	a.p = h > q->n ? h - q->n : 0;
-	return ring_wait(q, &q->ctl->space, drain_cond, &a, timeout_ms,
-			 q->r.spin_ns, 0);
+	a.p = h > r->n ? h - r->n : 0;
+	return ring_wait(r, &r->ctl->space, drain_cond, &a, timeout_ms,
+			 r->reg.spin_ns, 0);
 }

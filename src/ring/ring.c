@@ -62,13 +62,13 @@ static int ring_layout(const uint64_t geom[SHMK__GEOM_N], uint64_t *total)
 	return rc;
 }
 
-static struct ring_part *part_of(struct shmk__region *r, int k)
+static struct ring_part *part_of(struct shmk__region *reg, int k)
 {
-	return (struct ring_part *)((char *)r->hdr + SHMK__HDR_SIZE) + k;
+	return (struct ring_part *)((char *)reg->hdr + SHMK__HDR_SIZE) + k;
 }
 
 /* Adds a participant's counters to the global ones and zeroes them. */
-static void fold(struct shmk__region *r, struct ring_part *p)
+static void fold(struct shmk__region *reg, struct ring_part *p)
 {
 	int i, k;
 
@@ -78,7 +78,7 @@ static void fold(struct shmk__region *r, struct ring_part *p)
 				&p->op[k].ctr[i], 0, memory_order_relaxed);
 
 			if (v)
-				shmk__count(r, i, v);
+				shmk__count(reg, i, v);
 		}
 }
 
@@ -87,12 +87,12 @@ static void fold(struct shmk__region *r, struct ring_part *p)
  * go.  Clearing them is safe: an unfinished position whose owner has no
  * live intent is recovered, which is right, as that owner is gone.
  */
-static void ring_reclaim(struct shmk__region *r, int slot)
+static void ring_reclaim(struct shmk__region *reg, int slot)
 {
-	struct ring_part *p = part_of(r, slot);
+	struct ring_part *p = part_of(reg, slot);
 	int i;
 
-	fold(r, p);
+	fold(reg, p);
 	for (i = 0; i < NOPS; i++)
 		atomic_store_explicit(&p->op[i].intent, 0,
 				      memory_order_release);
@@ -118,16 +118,16 @@ const struct shmk__kind shmk__ring_kind = {
 };
 
 /* Nodes start free for their first position: seq[i] = i. */
-static void ring_init(struct shmk__region *r)
+static void ring_init(struct shmk__region *reg)
 {
 	struct ring_geom g;
 	struct ring_desc *d;
 	uint64_t i;
 
-	if (ring_geometry(r->geom, &g) < 0)
+	if (ring_geometry(reg->geom, &g) < 0)
 		return; /* validated by the caller: cannot be */
-	d = (struct ring_desc *)((char *)r->hdr + g.desc_off);
-	for (i = 0; i < r->geom[0]; i++)
+	d = (struct ring_desc *)((char *)reg->hdr + g.desc_off);
+	for (i = 0; i < reg->geom[0]; i++)
 		atomic_store_explicit(&d[i].seq, i, memory_order_relaxed);
 }
 
@@ -135,32 +135,32 @@ static void ring_init(struct shmk__region *r)
  * Create, open, close
  * --------------------------------------------------------------------- */
 
-static int ring_attached(struct shmk_ring *q, struct shmk_ring **out, int rc)
+static int ring_attached(struct shmk_ring *r, struct shmk_ring **out, int rc)
 {
 	struct ring_geom g;
 
 	if (rc < 0) {
-		free(q);
+		free(r);
 		return rc;
 	}
-	if (ring_geometry(q->r.geom, &g) < 0) {
-		shmk__region_close(&q->r); /* validated at open: cannot be */
-		free(q);
+	if (ring_geometry(r->reg.geom, &g) < 0) {
+		shmk__region_close(&r->reg); /* validated at open: cannot be */
+		free(r);
 		return -EBADMSG;
 	}
-	q->ctl = shmk__region_ctl(&q->r);
-	q->parts = part_of(&q->r, 0);
-	q->me = part_of(&q->r, q->r.slot);
-	q->desc = (struct ring_desc *)((char *)q->r.hdr + g.desc_off);
-	q->data = (char *)q->r.hdr + g.data_off;
-	q->n = q->r.geom[0];
-	q->node_size = q->r.geom[1];
-	q->stride = g.stride;
-	q->mode = (unsigned)q->r.geom[2];
-	atomic_init(&q->role_k[0], -1);
-	atomic_init(&q->role_k[1], -1);
+	r->ctl = shmk__region_ctl(&r->reg);
+	r->parts = part_of(&r->reg, 0);
+	r->me = part_of(&r->reg, r->reg.slot);
+	r->desc = (struct ring_desc *)((char *)r->reg.hdr + g.desc_off);
+	r->data = (char *)r->reg.hdr + g.data_off;
+	r->n = r->reg.geom[0];
+	r->node_size = r->reg.geom[1];
+	r->stride = g.stride;
+	r->mode = (unsigned)r->reg.geom[2];
+	atomic_init(&r->role_k[0], -1);
+	atomic_init(&r->role_k[1], -1);
 	shmk__async_init();
-	*out = q;
+	*out = r;
 	return 0;
 }
 
@@ -171,8 +171,8 @@ SHMK__EXPORT int shmk_ring_create(const char *name, size_t nodes,
 	const unsigned single = SHMK_F_SINGLE_WRITER | SHMK_F_SINGLE_READER;
 	uint64_t geom[SHMK__GEOM_N] = {nodes, node_size};
 	struct shmk_opts oo;
-	struct shmk_ring *q;
-	int rc = SHMK__HANDLE_NEW(out, &q);
+	struct shmk_ring *r;
+	int rc = SHMK__HANDLE_NEW(out, &r);
 
 	if (rc < 0)
 		return rc;
@@ -185,90 +185,90 @@ SHMK__EXPORT int shmk_ring_create(const char *name, size_t nodes,
 			  ((o->flags & SHMK_F_SINGLE_READER) ? MODE_SR : 0);
 		o = &oo;
 	}
-	rc = shmk__region_create(&q->r, name, &shmk__ring_kind, geom, o,
+	rc = shmk__region_create(&r->reg, name, &shmk__ring_kind, geom, o,
 				 ring_init);
-	return ring_attached(q, out, rc);
+	return ring_attached(r, out, rc);
 }
 
 SHMK__EXPORT int shmk_ring_open(const char *name, const struct shmk_opts *o,
 				struct shmk_ring **out)
 {
-	struct shmk_ring *q;
-	int rc = SHMK__HANDLE_NEW(out, &q);
+	struct shmk_ring *r;
+	int rc = SHMK__HANDLE_NEW(out, &r);
 
 	if (rc < 0)
 		return rc;
-	rc = shmk__region_open(&q->r, name, &shmk__ring_kind, o);
-	return ring_attached(q, out, rc);
+	rc = shmk__region_open(&r->reg, name, &shmk__ring_kind, o);
+	return ring_attached(r, out, rc);
 }
 
 SHMK__EXPORT int shmk_ring_open_fd(int fd, const struct shmk_opts *o,
 				   struct shmk_ring **out)
 {
-	struct shmk_ring *q;
-	int rc = SHMK__HANDLE_NEW(out, &q);
+	struct shmk_ring *r;
+	int rc = SHMK__HANDLE_NEW(out, &r);
 
 	if (rc < 0)
 		return rc;
-	rc = shmk__region_open_fd(&q->r, fd, &shmk__ring_kind, o);
-	return ring_attached(q, out, rc);
+	rc = shmk__region_open_fd(&r->reg, fd, &shmk__ring_kind, o);
+	return ring_attached(r, out, rc);
 }
 
-SHMK__EXPORT int shmk_ring_fd(struct shmk_ring *q)
+SHMK__EXPORT int shmk_ring_fd(struct shmk_ring *r)
 {
-	return q ? shmk__region_share_fd(&q->r) : -EINVAL;
+	return r ? shmk__region_share_fd(&r->reg) : -EINVAL;
 }
 
-SHMK__EXPORT int shmk_ring_close(struct shmk_ring *q)
+SHMK__EXPORT int shmk_ring_close(struct shmk_ring *r)
 {
-	if (!q)
+	if (!r)
 		return 0;
 	/* What we counted outlives us.  Reservations and acquisitions
 	 * still open become a dead participant's: recovered by others. */
-	if (!q->r.forked) {
-		fold(&q->r, q->me);
-		role_drop(q);
+	if (!r->reg.forked) {
+		fold(&r->reg, r->me);
+		role_drop(r);
 	}
-	shmk__region_close(&q->r);
-	free(q);
+	shmk__region_close(&r->reg);
+	free(r);
 	return 0;
 }
 
-struct shmk__region *shmk__ring_region(struct shmk_ring *q)
+struct shmk__region *shmk__ring_region(struct shmk_ring *r)
 {
-	return &q->r;
+	return &r->reg;
 }
 
-SHMK__EXPORT size_t shmk_ring_nodes(const struct shmk_ring *q)
+SHMK__EXPORT size_t shmk_ring_nodes(const struct shmk_ring *r)
 {
-	return q ? (size_t)q->n : 0;
+	return r ? (size_t)r->n : 0;
 }
 
-SHMK__EXPORT size_t shmk_ring_node_size(const struct shmk_ring *q)
+SHMK__EXPORT size_t shmk_ring_node_size(const struct shmk_ring *r)
 {
-	return q ? (size_t)q->node_size : 0;
+	return r ? (size_t)r->node_size : 0;
 }
 
-SHMK__EXPORT int shmk_ring_pollfd(struct shmk_ring *q)
+SHMK__EXPORT int shmk_ring_pollfd(struct shmk_ring *r)
 {
-	return shmk__pollfd_call(q ? &q->r : NULL);
+	return shmk__pollfd_call(r ? &r->reg : NULL);
 }
 
-SHMK__EXPORT int shmk_ring_wake(struct shmk_ring *q)
+SHMK__EXPORT int shmk_ring_wake(struct shmk_ring *r)
 {
-	return shmk__wake_call(q ? &q->r : NULL);
+	return shmk__wake_call(r ? &r->reg : NULL);
 }
 
-SHMK__EXPORT int shmk_ring_shutdown(struct shmk_ring *q)
+SHMK__EXPORT int shmk_ring_shutdown(struct shmk_ring *r)
 {
 	int rc;
 
-	if (!q)
+	if (!r)
 		return -EINVAL;
-	rc = shmk__region_check(&q->r);
+	rc = shmk__region_check(&r->reg);
 	if (rc < 0)
 		return rc;
-	shmk__region_shutdown(&q->r);
+	shmk__region_shutdown(&r->reg);
 	return 0;
 }
 
@@ -294,23 +294,23 @@ static void sum(uint64_t out[NCTR + 1], const _Atomic uint64_t *global,
 	out[NCTR] = head > tail ? head - tail : 0;
 }
 
-SHMK__EXPORT int shmk_ring_stats(struct shmk_ring *q,
+SHMK__EXPORT int shmk_ring_stats(struct shmk_ring *r,
 				 struct shmk_ring_stats *st)
 {
 	uint64_t v[NCTR + 1], head, tail;
 	int rc;
 
-	if (!q || !st)
+	if (!r || !st)
 		return -EINVAL;
-	rc = shmk__region_check(&q->r);
+	rc = shmk__region_check(&r->reg);
 	if (rc < 0)
 		return rc;
-	tail = atomic_load_explicit(&q->ctl->tail, memory_order_acquire);
-	head = atomic_load_explicit(&q->ctl->head, memory_order_acquire);
-	sum(v, q->r.hdr->counter, q->parts, head, tail);
+	tail = atomic_load_explicit(&r->ctl->tail, memory_order_acquire);
+	head = atomic_load_explicit(&r->ctl->head, memory_order_acquire);
+	sum(v, r->reg.hdr->counter, r->parts, head, tail);
 	memset(st, 0, sizeof(*st));
-	st->nodes = q->n;
-	st->node_size = q->node_size;
+	st->nodes = r->n;
+	st->node_size = r->node_size;
 	st->written = v[C_WRITTEN];
 	st->bytes_written = v[C_BYTES_W];
 	st->read = v[C_READ];

@@ -118,7 +118,7 @@ struct ring_ctl {
 _Static_assert(sizeof(struct ring_ctl) <= SHMK__CTL_SIZE, "ring ctl");
 
 struct shmk_ring {
-	struct shmk__region r;
+	struct shmk__region reg;
 	struct ring_ctl *ctl;
 	struct ring_desc *desc;
 	struct ring_part *parts; /* all participants' blocks */
@@ -146,18 +146,18 @@ struct shmk_ring {
 };
 
 /* Counts in operation slot k: ours alone while we hold it. */
-static inline void count(struct shmk_ring *q, int k, int c, uint64_t v)
+static inline void count(struct shmk_ring *r, int k, int c, uint64_t v)
 {
-	_Atomic uint64_t *w = &q->me->op[k].ctr[c];
+	_Atomic uint64_t *w = &r->me->op[k].ctr[c];
 
 	atomic_store_explicit(w,
 			      atomic_load_explicit(w, memory_order_relaxed) + v,
 			      memory_order_relaxed);
 }
 
-static inline int poison(struct shmk_ring *q)
+static inline int poison(struct shmk_ring *r)
 {
-	atomic_store_explicit(&q->poisoned, 1, memory_order_relaxed);
+	atomic_store_explicit(&r->poisoned, 1, memory_order_relaxed);
 	return -EBADMSG;
 }
 
@@ -165,27 +165,27 @@ static inline int poison(struct shmk_ring *q)
 #define RECOVER_ROUNDS 64
 
 /* Runs cond once (the fast path, no deadline to compute), then waits. */
-static inline int ring_wait(struct shmk_ring *q, struct shmk__ec *ec,
+static inline int ring_wait(struct shmk_ring *r, struct shmk__ec *ec,
 			    shmk__cond_fn cond, void *a, int timeout_ms,
 			    int64_t spin_ns, unsigned flags)
 {
-	uint32_t wakes0 = shmk__wakes(&q->r);
+	uint32_t wakes0 = shmk__wakes(&r->reg);
 	int rc = cond(a, 0);
 
 	if (rc)
 		return rc > 0 ? 0 : rc;
-	return shmk__wait(&q->r, wakes0, ec, cond, a,
+	return shmk__wait(&r->reg, wakes0, ec, cond, a,
 			  shmk__deadline(timeout_ms), spin_ns,
 			  SHMK__LIVENESS_SLICE_NS, SHMK__WAIT_ASYNC | flags);
 }
 
 /* ops.c */
-int op_get(struct shmk_ring *q);
-int role_enter(struct shmk_ring *q, int role);
-void role_drop(struct shmk_ring *q);
-void op_done(struct shmk_ring *q, int k);
-int recover(struct shmk_ring *q, uint64_t p);
-int ring_args(struct shmk_ring *q, struct shmk_msg *m, int timeout_ms);
-int msg_ok(struct shmk_ring *q, const struct shmk_msg *m, int role);
+int op_get(struct shmk_ring *r);
+int role_enter(struct shmk_ring *r, int role);
+void role_drop(struct shmk_ring *r);
+void op_done(struct shmk_ring *r, int k);
+int recover(struct shmk_ring *r, uint64_t p);
+int ring_args(struct shmk_ring *r, struct shmk_msg *m, int timeout_ms);
+int msg_ok(struct shmk_ring *r, const struct shmk_msg *m, int role);
 
 #endif /* SHMK_RING_RING_IMPL_H */

@@ -16,18 +16,18 @@
  * --------------------------------------------------------------------- */
 
 struct res_wait {
-	struct shmk_ring *q;
+	struct shmk_ring *r;
 	int k; /* our operation slot */
 	uint64_t pos;
 	int waited;
 };
 
 /* Messages waiting once position p is reserved, if tail is t. */
-static uint64_t fill_at(struct shmk_ring *q, uint64_t p, uint64_t t)
+static uint64_t fill_at(struct shmk_ring *r, uint64_t p, uint64_t t)
 {
 	uint64_t fill = p + 1 > t ? p + 1 - t : 0;
 
-	return fill < q->n ? fill : q->n;
+	return fill < r->n ? fill : r->n;
 }
 
 /*
@@ -36,19 +36,19 @@ static uint64_t fill_at(struct shmk_ring *q, uint64_t p, uint64_t t)
  * seen before is at least the fill; tail is looked at only when that
  * bound passes the mark, which after a while is rare.
  */
-static void high_water(struct shmk_ring *q, uint64_t p)
+static void high_water(struct shmk_ring *r, uint64_t p)
 {
-	_Atomic uint64_t *w = &q->r.hdr->counter[G_HWM];
+	_Atomic uint64_t *w = &r->reg.hdr->counter[G_HWM];
 	uint64_t hwm = atomic_load_explicit(w, memory_order_relaxed), t, fill;
 
-	t = atomic_load_explicit(&q->seen_tail, memory_order_relaxed);
-	if (fill_at(q, p, t) <= hwm)
+	t = atomic_load_explicit(&r->seen_tail, memory_order_relaxed);
+	if (fill_at(r, p, t) <= hwm)
 		return;
-	t = atomic_load_explicit(&q->ctl->tail, memory_order_relaxed);
+	t = atomic_load_explicit(&r->ctl->tail, memory_order_relaxed);
 	if (t > p + 1)
 		return; /* not a tail (tail never passes head) */
-	atomic_store_explicit(&q->seen_tail, t, memory_order_relaxed);
-	fill = fill_at(q, p, t);
+	atomic_store_explicit(&r->seen_tail, t, memory_order_relaxed);
+	fill = fill_at(r, p, t);
 	while (fill > hwm && !atomic_compare_exchange_weak_explicit(
 				     w, &hwm, fill, memory_order_relaxed,
 				     memory_order_relaxed))
@@ -59,9 +59,9 @@ static void high_water(struct shmk_ring *q, uint64_t p)
  * node *blocked, < 0 an error. */
 static int try_reserve(struct res_wait *a, uint64_t *blocked)
 {
-	struct shmk_ring *q = a->q;
-	_Atomic uint64_t *iw = &q->me->op[a->k].intent;
-	uint64_t p = atomic_load_explicit(&q->ctl->head, memory_order_acquire);
+	struct shmk_ring *r = a->r;
+	_Atomic uint64_t *iw = &r->me->op[a->k].intent;
+	uint64_t p = atomic_load_explicit(&r->ctl->head, memory_order_acquire);
 
 	for (;;) {
 		struct ring_desc *d;
@@ -69,8 +69,8 @@ static int try_reserve(struct res_wait *a, uint64_t *blocked)
 		uint64_t s;
 
 		if (p > POS_MAX)
-			return poison(q);
-		d = &q->desc[p % q->n];
+			return poison(r);
+		d = &r->desc[p % r->n];
 		/* Acquire: pairs with the release of the node by its last
 		 * reader (or recoverer); what they did is done. */
 		s = atomic_load_explicit(&d->seq, memory_order_acquire);
@@ -83,24 +83,24 @@ static int try_reserve(struct res_wait *a, uint64_t *blocked)
 			/* Another writer took p and has moved head on: we saw
 			 * its commit, which came after its claim.  A head that
 			 * has not moved is a lie. */
-			uint64_t h = atomic_load_explicit(&q->ctl->head,
+			uint64_t h = atomic_load_explicit(&r->ctl->head,
 							  memory_order_acquire);
 
 			if (h == p)
-				return poison(q);
+				return poison(r);
 			p = h;
 			continue;
 		}
 		/* The intent before the claim: the claim's release makes it
 		 * visible to whoever sees head past p. */
 		atomic_store_explicit(iw, p | ROLE_W, memory_order_relaxed);
-		if (q->mode & MODE_SW) {
+		if (r->mode & MODE_SW) {
 			/* The only writer: a plain store claims p (for the
 			 * shutdown race, see shmk_ring_reserve()). */
-			atomic_store_explicit(&q->ctl->head, p + 1,
+			atomic_store_explicit(&r->ctl->head, p + 1,
 					      memory_order_release);
 		} else if (!atomic_compare_exchange_weak_explicit(
-				   &q->ctl->head, &p, p + 1,
+				   &r->ctl->head, &p, p + 1,
 				   memory_order_seq_cst,
 				   memory_order_acquire)) {
 			/* seq_cst: ordered before our look at the state in
@@ -113,7 +113,7 @@ static int try_reserve(struct res_wait *a, uint64_t *blocked)
 			continue;
 		}
 		a->pos = p;
-		high_water(q, p);
+		high_water(r, p);
 		return 1;
 	}
 }
@@ -121,14 +121,14 @@ static int try_reserve(struct res_wait *a, uint64_t *blocked)
 static int res_cond(void *arg, int slow)
 {
 	struct res_wait *a = arg;
-	struct shmk_ring *q = a->q;
+	struct shmk_ring *r = a->r;
 	uint64_t blocked;
 	int rc, round;
 
-	if (atomic_load_explicit(&q->poisoned, memory_order_relaxed) ||
-	    shmk__region_poisoned(&q->r))
+	if (atomic_load_explicit(&r->poisoned, memory_order_relaxed) ||
+	    shmk__region_poisoned(&r->reg))
 		return -EBADMSG;
-	if (atomic_load_explicit(&q->r.hdr->state, memory_order_acquire) ==
+	if (atomic_load_explicit(&r->reg.hdr->state, memory_order_acquire) ==
 	    SHMK_STATE_SHUTDOWN)
 		return -EPIPE;
 	/* A few rounds: recovering a node may reveal the next one stuck
@@ -139,9 +139,9 @@ static int res_cond(void *arg, int slow)
 			return rc;
 		if (!a->waited) {
 			a->waited = 1;
-			count(q, a->k, C_FULL_WAITS, 1);
+			count(r, a->k, C_FULL_WAITS, 1);
 		}
-		rc = recover(q, blocked);
+		rc = recover(r, blocked);
 		if (rc != RECOVERED)
 			return rc;
 		if (round == RECOVER_ROUNDS)
@@ -149,27 +149,27 @@ static int res_cond(void *arg, int slow)
 	}
 }
 
-SHMK__EXPORT int shmk_ring_reserve(struct shmk_ring *q, struct shmk_msg *m,
+SHMK__EXPORT int shmk_ring_reserve(struct shmk_ring *r, struct shmk_msg *m,
 				   int timeout_ms)
 {
-	struct res_wait a = {.q = q};
-	int rc = ring_args(q, m, timeout_ms);
+	struct res_wait a = {.r = r};
+	int rc = ring_args(r, m, timeout_ms);
 
 	if (rc < 0)
 		return rc;
-	a.k = (q->mode & MODE_SW) ? role_enter(q, 0) : op_get(q);
+	a.k = (r->mode & MODE_SW) ? role_enter(r, 0) : op_get(r);
 	if (a.k < 0)
 		return a.k;
-	rc = ring_wait(q, &q->ctl->space, res_cond, &a, timeout_ms,
-		       q->r.spin_ns, 0);
+	rc = ring_wait(r, &r->ctl->space, res_cond, &a, timeout_ms,
+		       r->reg.spin_ns, 0);
 	if (rc < 0) {
-		op_done(q, a.k);
+		op_done(r, a.k);
 		return rc;
 	}
-	atomic_store_explicit(&q->mine[a.k], a.pos | ROLE_W,
+	atomic_store_explicit(&r->mine[a.k], a.pos | ROLE_W,
 			      memory_order_relaxed);
-	m->data = q->data + (a.pos % q->n) * q->stride;
-	m->len = (size_t)q->node_size;
+	m->data = r->data + (a.pos % r->n) * r->stride;
+	m->len = (size_t)r->node_size;
 	m->pos_ = a.pos;
 	m->intent_ = a.k;
 	m->role_ = 1;
@@ -180,21 +180,21 @@ SHMK__EXPORT int shmk_ring_reserve(struct shmk_ring *q, struct shmk_msg *m,
 	 * which this load may pass: a reader forces the fence it lacks with a
 	 * barrier on every CPU before it calls the ring drained (acq_cond());
 	 * a process that cannot be reached by one pays the fence here. */
-	if ((q->mode & MODE_SW) && !shmk__async_reached())
+	if ((r->mode & MODE_SW) && !shmk__async_reached())
 		atomic_thread_fence(memory_order_seq_cst);
 	atomic_signal_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&q->r.hdr->state, memory_order_seq_cst) ==
+	if (atomic_load_explicit(&r->reg.hdr->state, memory_order_seq_cst) ==
 	    SHMK_STATE_SHUTDOWN) {
-		shmk_ring_abort(q, m);
+		shmk_ring_abort(r, m);
 		return -EPIPE;
 	}
 	return 0;
 }
 
 /* Publishes m's position as committed (or as a skip record). */
-static void publish(struct shmk_ring *q, struct shmk_msg *m, uint64_t bits)
+static void publish(struct shmk_ring *r, struct shmk_msg *m, uint64_t bits)
 {
-	struct ring_desc *d = &q->desc[m->pos_ % q->n];
+	struct ring_desc *d = &r->desc[m->pos_ % r->n];
 	int k = m->intent_;
 
 	/* Release: the data and len are visible to whoever acquires seq. */
@@ -202,53 +202,53 @@ static void publish(struct shmk_ring *q, struct shmk_msg *m, uint64_t bits)
 			      memory_order_release);
 	SHMK__CRASH("ring_committed"); /* published; intent still set */
 	m->role_ = 0;
-	if (shmk__ec_notify_async(&q->r, &q->ctl->data))
-		count(q, k, C_WAKEUPS, 1);
-	op_done(q, k);
+	if (shmk__ec_notify_async(&r->reg, &r->ctl->data))
+		count(r, k, C_WAKEUPS, 1);
+	op_done(r, k);
 }
 
-SHMK__EXPORT int shmk_ring_commit(struct shmk_ring *q, struct shmk_msg *m)
+SHMK__EXPORT int shmk_ring_commit(struct shmk_ring *r, struct shmk_msg *m)
 {
-	int rc = msg_ok(q, m, 1);
+	int rc = msg_ok(r, m, 1);
 
 	if (rc < 0)
 		return rc;
-	if (m->len > q->node_size)
+	if (m->len > r->node_size)
 		return -EMSGSIZE; /* still reserved: shorten it, or abort */
-	atomic_store_explicit(&q->desc[m->pos_ % q->n].len, m->len,
+	atomic_store_explicit(&r->desc[m->pos_ % r->n].len, m->len,
 			      memory_order_relaxed);
 	/* Counted before it is published, and read only once its node is
 	 * given back: a death between the act and its count errs on the
 	 * side of read + lost <= written, which `shmk check` holds to. */
-	count(q, m->intent_, C_WRITTEN, 1);
-	count(q, m->intent_, C_BYTES_W, m->len);
+	count(r, m->intent_, C_WRITTEN, 1);
+	count(r, m->intent_, C_BYTES_W, m->len);
 	SHMK__CRASH("ring_pre_commit");
-	publish(q, m, 0);
+	publish(r, m, 0);
 	return 0;
 }
 
-SHMK__EXPORT int shmk_ring_abort(struct shmk_ring *q, struct shmk_msg *m)
+SHMK__EXPORT int shmk_ring_abort(struct shmk_ring *r, struct shmk_msg *m)
 {
-	int rc = msg_ok(q, m, 1);
+	int rc = msg_ok(r, m, 1);
 
 	if (rc < 0)
 		return rc;
-	shmk__count(&q->r, G_ABORTED, 1); /* rare: a shared counter will do */
-	publish(q, m, SKIP_BIT);
+	shmk__count(&r->reg, G_ABORTED, 1); /* rare: a shared counter will do */
+	publish(r, m, SKIP_BIT);
 	return 0;
 }
 
-SHMK__EXPORT int shmk_ring_write(struct shmk_ring *q, const void *src,
+SHMK__EXPORT int shmk_ring_write(struct shmk_ring *r, const void *src,
 				 size_t len, int timeout_ms)
 {
 	struct shmk_msg m;
 	int rc;
 
-	if (!q || (len && !src))
+	if (!r || (len && !src))
 		return -EINVAL;
-	if (len > q->node_size)
+	if (len > r->node_size)
 		return -EMSGSIZE;
-	rc = shmk_ring_reserve(q, &m, timeout_ms);
+	rc = shmk_ring_reserve(r, &m, timeout_ms);
 	if (rc < 0)
 		return rc;
 	if (len) {
@@ -260,5 +260,5 @@ SHMK__EXPORT int shmk_ring_write(struct shmk_ring *q, const void *src,
 		memcpy(m.data, src, len);
 	}
 	m.len = len;
-	return shmk_ring_commit(q, &m);
+	return shmk_ring_commit(r, &m);
 }
