@@ -219,7 +219,7 @@ int recover(struct shmk_ring *r, uint64_t p)
 		if (atomic_compare_exchange_strong_explicit(
 			    &d->seq, &s, (x + 1) | SKIP_BIT,
 			    memory_order_release, memory_order_relaxed)) {
-			shmk__count(&r->reg, G_RECOVERED, 1);
+			shmk__count(&r->reg, RING_G_RECOVERED, 1);
 			shmk__ec_notify(&r->reg, &r->ctl->data);
 		}
 		return RECOVERED;
@@ -238,7 +238,7 @@ int recover(struct shmk_ring *r, uint64_t p)
 			    &d->seq, &s, x + r->n, memory_order_release,
 			    memory_order_relaxed)) {
 			if (!(s & SKIP_BIT))
-				shmk__count(&r->reg, G_LOST, 1);
+				shmk__count(&r->reg, RING_G_LOST, 1);
 			shmk__ec_notify(&r->reg, &r->ctl->space);
 		}
 		return RECOVERED;

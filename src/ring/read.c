@@ -32,7 +32,7 @@ static void release_node(struct shmk_ring *r, uint64_t p, int k)
 	atomic_store_explicit(&r->desc[p % r->n].seq, p + r->n,
 			      memory_order_release);
 	if (shmk__ec_notify_async(&r->reg, &r->ctl->space))
-		count(r, k, C_WAKEUPS, 1);
+		count(r, k, RING_C_WAKEUPS, 1);
 }
 
 /* One attempt to take the position at tail: 1 taken, 0 blocked at node
@@ -144,7 +144,7 @@ again:
 		return SHMK__COND_WAIT;
 	if (!a->waited) {
 		a->waited = 1;
-		count(r, a->k, C_EMPTY_WAITS, 1);
+		count(r, a->k, RING_C_EMPTY_WAITS, 1);
 	}
 	rc = recover(r, blocked);
 	if (rc == RECOVERED && round++ < RECOVER_ROUNDS)
@@ -211,8 +211,8 @@ SHMK__EXPORT int shmk_ring_release(struct shmk_ring *r, struct shmk_msg *m)
 	SHMK__CRASH("ring_released"); /* given back; intent still set */
 	/* Counted once given back: a reader that dies before is counted
 	 * lost by its recoverer, never read as well (see commit). */
-	count(r, k, C_READ, 1);
-	count(r, k, C_BYTES_R, m->len);
+	count(r, k, RING_C_READ, 1);
+	count(r, k, RING_C_BYTES_R, m->len);
 	op_done(r, k);
 	return 0;
 }

@@ -73,7 +73,7 @@ static void fold(struct shmk__region *reg, struct ring_part *p)
 	int i, k;
 
 	for (k = 0; k < NOPS; k++)
-		for (i = 0; i < NOP_CTR; i++) {
+		for (i = 0; i < RING_OP_CTRS; i++) {
 			uint64_t v = atomic_exchange_explicit(
 				&p->op[k].ctr[i], 0, memory_order_relaxed);
 
@@ -277,27 +277,27 @@ SHMK__EXPORT int shmk_ring_shutdown(struct shmk_ring *r)
  * --------------------------------------------------------------------- */
 
 /* Sums the global counters and every operation slot's (each read once);
- * out[NCTR] is the lag. */
-static void sum(uint64_t out[NCTR + 1], const _Atomic uint64_t *global,
+ * out[RING_CTRS] is the lag. */
+static void sum(uint64_t out[RING_CTRS + 1], const _Atomic uint64_t *global,
 		const struct ring_part *parts, uint64_t head, uint64_t tail)
 {
 	int i, k, o;
 
-	for (i = 0; i < NCTR; i++)
+	for (i = 0; i < RING_CTRS; i++)
 		out[i] = atomic_load_explicit(&global[i], memory_order_relaxed);
 	for (k = 0; k < SHMK__MAX_PARTS; k++)
 		for (o = 0; o < NOPS; o++)
-			for (i = 0; i < NOP_CTR; i++)
+			for (i = 0; i < RING_OP_CTRS; i++)
 				out[i] += atomic_load_explicit(
 					&parts[k].op[o].ctr[i],
 					memory_order_relaxed);
-	out[NCTR] = head > tail ? head - tail : 0;
+	out[RING_CTRS] = head > tail ? head - tail : 0;
 }
 
 SHMK__EXPORT int shmk_ring_stats(struct shmk_ring *r,
 				 struct shmk_ring_stats *st)
 {
-	uint64_t v[NCTR + 1], head, tail;
+	uint64_t v[RING_CTRS + 1], head, tail;
 	int rc;
 
 	if (!r || !st)
@@ -311,18 +311,18 @@ SHMK__EXPORT int shmk_ring_stats(struct shmk_ring *r,
 	memset(st, 0, sizeof(*st));
 	st->nodes = r->n;
 	st->node_size = r->node_size;
-	st->written = v[C_WRITTEN];
-	st->bytes_written = v[C_BYTES_W];
-	st->read = v[C_READ];
-	st->bytes_read = v[C_BYTES_R];
-	st->full_waits = v[C_FULL_WAITS];
-	st->empty_waits = v[C_EMPTY_WAITS];
-	st->wakeups = v[C_WAKEUPS];
-	st->aborted = v[G_ABORTED];
-	st->recovered = v[G_RECOVERED];
-	st->lost = v[G_LOST];
-	st->high_water = v[G_HWM];
-	st->lag = v[NCTR];
+	st->written = v[RING_C_WRITTEN];
+	st->bytes_written = v[RING_C_BYTES_W];
+	st->read = v[RING_C_READ];
+	st->bytes_read = v[RING_C_BYTES_R];
+	st->full_waits = v[RING_C_FULL_WAITS];
+	st->empty_waits = v[RING_C_EMPTY_WAITS];
+	st->wakeups = v[RING_C_WAKEUPS];
+	st->aborted = v[RING_G_ABORTED];
+	st->recovered = v[RING_G_RECOVERED];
+	st->lost = v[RING_G_LOST];
+	st->high_water = v[RING_G_HWM];
+	st->lag = v[RING_CTRS];
 	return 0;
 }
 

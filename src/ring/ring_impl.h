@@ -81,23 +81,24 @@ struct ring_part {
 };
 _Static_assert(sizeof(struct ring_op) == SHMK__CACHELINE, "ring op");
 
-/* Counters of an operation slot (ring_op.ctr); the same indices in the
- * header's counter[] hold what closed or dead participants folded in,
- * followed by the global counters. */
+/* The ring's counters.  RING_C_*: an operation slot's (ring_op.ctr); the
+ * same indices in the header's counter[] hold what closed or dead
+ * participants folded in.  RING_G_*: the global ones, in the header's
+ * counter[] only, after those.  The rpc layer's C_* are its own. */
 enum {
-	C_WRITTEN,
-	C_BYTES_W,
-	C_READ,
-	C_BYTES_R,
-	C_FULL_WAITS,
-	C_EMPTY_WAITS,
-	C_WAKEUPS,
-	NOP_CTR,
-	G_ABORTED = NOP_CTR,
-	G_RECOVERED,
-	G_LOST,
-	G_HWM,
-	NCTR
+	RING_C_WRITTEN,
+	RING_C_BYTES_W,
+	RING_C_READ,
+	RING_C_BYTES_R,
+	RING_C_FULL_WAITS,
+	RING_C_EMPTY_WAITS,
+	RING_C_WAKEUPS,
+	RING_OP_CTRS, /* counters of an operation slot */
+	RING_G_ABORTED = RING_OP_CTRS,
+	RING_G_RECOVERED,
+	RING_G_LOST,
+	RING_G_HWM,
+	RING_CTRS /* all of the ring's counters */
 };
 
 /* Control words, in the header's ctl area, each on its own line. */

@@ -38,7 +38,7 @@ static uint64_t fill_at(struct shmk_ring *r, uint64_t p, uint64_t t)
  */
 static void high_water(struct shmk_ring *r, uint64_t p)
 {
-	_Atomic uint64_t *w = &r->reg.hdr->counter[G_HWM];
+	_Atomic uint64_t *w = &r->reg.hdr->counter[RING_G_HWM];
 	uint64_t hwm = atomic_load_explicit(w, memory_order_relaxed), t, fill;
 
 	t = atomic_load_explicit(&r->seen_tail, memory_order_relaxed);
@@ -139,7 +139,7 @@ static int res_cond(void *arg, int slow)
 			return rc;
 		if (!a->waited) {
 			a->waited = 1;
-			count(r, a->k, C_FULL_WAITS, 1);
+			count(r, a->k, RING_C_FULL_WAITS, 1);
 		}
 		rc = recover(r, blocked);
 		if (rc != RECOVERED)
@@ -203,7 +203,7 @@ static void publish(struct shmk_ring *r, struct shmk_msg *m, uint64_t bits)
 	SHMK__CRASH("ring_committed"); /* published; intent still set */
 	m->role_ = 0;
 	if (shmk__ec_notify_async(&r->reg, &r->ctl->data))
-		count(r, k, C_WAKEUPS, 1);
+		count(r, k, RING_C_WAKEUPS, 1);
 	op_done(r, k);
 }
 
@@ -220,8 +220,8 @@ SHMK__EXPORT int shmk_ring_commit(struct shmk_ring *r, struct shmk_msg *m)
 	/* Counted before it is published, and read only once its node is
 	 * given back: a death between the act and its count errs on the
 	 * side of read + lost <= written, which `shmk check` holds to. */
-	count(r, m->intent_, C_WRITTEN, 1);
-	count(r, m->intent_, C_BYTES_W, m->len);
+	count(r, m->intent_, RING_C_WRITTEN, 1);
+	count(r, m->intent_, RING_C_BYTES_W, m->len);
 	SHMK__CRASH("ring_pre_commit");
 	publish(r, m, 0);
 	return 0;
@@ -233,7 +233,8 @@ SHMK__EXPORT int shmk_ring_abort(struct shmk_ring *r, struct shmk_msg *m)
 
 	if (rc < 0)
 		return rc;
-	shmk__count(&r->reg, G_ABORTED, 1); /* rare: a shared counter will do */
+	shmk__count(&r->reg, RING_G_ABORTED,
+		    1); /* rare: a shared counter will do */
 	publish(r, m, SKIP_BIT);
 	return 0;
 }
