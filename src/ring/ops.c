@@ -268,10 +268,9 @@ int ring_args(struct shmk_ring *r, struct shmk_msg *m, int timeout_ms)
  */
 int msg_ok(struct shmk_ring *r, const struct shmk_msg *m, int role)
 {
-	if (!r || !m || m->role_ != role || m->intent_ < 0 ||
-	    m->intent_ >= NOPS ||
-	    !atomic_load_explicit(&r->busy[m->intent_], memory_order_relaxed) ||
-	    atomic_load_explicit(&r->mine[m->intent_], memory_order_relaxed) !=
+	if (!r || !m || m->role_ != role || m->slot_ < 0 || m->slot_ >= NOPS ||
+	    !atomic_load_explicit(&r->busy[m->slot_], memory_order_relaxed) ||
+	    atomic_load_explicit(&r->mine[m->slot_], memory_order_relaxed) !=
 		    (m->pos_ | (role == 1 ? ROLE_W : ROLE_R)))
 		return -EINVAL;
 	return shmk__region_check(&r->reg);

@@ -174,7 +174,7 @@ static int acquire(struct shmk_ring *r, struct shmk_msg *m, size_t cap,
 	m->data = r->data + (a.pos % r->n) * r->stride;
 	m->len = (size_t)a.len;
 	m->pos_ = a.pos;
-	m->intent_ = a.k;
+	m->slot_ = a.k;
 	m->role_ = 2;
 	SHMK__CRASH("ring_acquired");
 	return 0;
@@ -204,7 +204,7 @@ SHMK__EXPORT int shmk_ring_release(struct shmk_ring *r, struct shmk_msg *m)
 
 	if (rc < 0)
 		return rc;
-	k = m->intent_;
+	k = m->slot_;
 	m->role_ = 0;
 	SHMK__CRASH("ring_mid_release"); /* node not given back */
 	release_node(r, m->pos_, k);

@@ -171,7 +171,7 @@ SHMK__EXPORT int shmk_ring_reserve(struct shmk_ring *r, struct shmk_msg *m,
 	m->data = r->data + (a.pos % r->n) * r->stride;
 	m->len = (size_t)r->node_size;
 	m->pos_ = a.pos;
-	m->intent_ = a.k;
+	m->slot_ = a.k;
 	m->role_ = 1;
 	SHMK__CRASH("ring_reserved"); /* the intent names us as the owner */
 	/* Shut down while we claimed: readers may already have been told
@@ -195,7 +195,7 @@ SHMK__EXPORT int shmk_ring_reserve(struct shmk_ring *r, struct shmk_msg *m,
 static void publish(struct shmk_ring *r, struct shmk_msg *m, uint64_t bits)
 {
 	struct ring_desc *d = &r->desc[m->pos_ % r->n];
-	int k = m->intent_;
+	int k = m->slot_;
 
 	/* Release: the data and len are visible to whoever acquires seq. */
 	atomic_store_explicit(&d->seq, (m->pos_ + 1) | bits,
@@ -220,8 +220,8 @@ SHMK__EXPORT int shmk_ring_commit(struct shmk_ring *r, struct shmk_msg *m)
 	/* Counted before it is published, and read only once its node is
 	 * given back: a death between the act and its count errs on the
 	 * side of read + lost <= written, which `shmk check` holds to. */
-	count(r, m->intent_, RING_C_WRITTEN, 1);
-	count(r, m->intent_, RING_C_BYTES_W, m->len);
+	count(r, m->slot_, RING_C_WRITTEN, 1);
+	count(r, m->slot_, RING_C_BYTES_W, m->len);
 	SHMK__CRASH("ring_pre_commit");
 	publish(r, m, 0);
 	return 0;
