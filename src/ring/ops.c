@@ -68,14 +68,14 @@ static void op_put(struct shmk_ring *r, int k)
  * not two threads racing (the caller's to prevent, as documented).
  * --------------------------------------------------------------------- */
 
-static _Atomic uint64_t *role_word(struct shmk_ring *r, int role)
+static _Atomic uint64_t *role_word(struct shmk_ring *r, enum ring_role role)
 {
-	return role ? &r->ctl->reader : &r->ctl->writer;
+	return role == RING_READER ? &r->ctl->reader : &r->ctl->writer;
 }
 
-/* Takes role (0 writer, 1 reader) for this handle: the slot kept for it,
- * -EBUSY if a live participant holds it, -EBADMSG for a corrupt word. */
-static int role_take(struct shmk_ring *r, int role)
+/* Takes role for this handle: the slot kept for it, -EBUSY if a live
+ * participant holds it, -EBADMSG for a corrupt word. */
+static int role_take(struct shmk_ring *r, enum ring_role role)
 {
 	_Atomic uint64_t *w = role_word(r, role);
 	uint64_t me = shmk__owner_id(&r->reg), v;
@@ -115,7 +115,7 @@ static int role_take(struct shmk_ring *r, int role)
 }
 
 /* Opens an operation of role: its operation slot, or < 0. */
-int role_enter(struct shmk_ring *r, int role)
+int role_enter(struct shmk_ring *r, enum ring_role role)
 {
 	int k = atomic_load_explicit(&r->role_k[role], memory_order_acquire);
 
@@ -141,7 +141,7 @@ void role_drop(struct shmk_ring *r)
 	uint64_t me = shmk__owner_id(&r->reg);
 	int role;
 
-	for (role = 0; role < 2; role++) {
+	for (role = RING_WRITER; role <= RING_READER; role++) {
 		uint64_t v = me;
 
 		atomic_compare_exchange_strong_explicit(role_word(r, role), &v,
@@ -156,7 +156,7 @@ void op_done(struct shmk_ring *r, int k)
 {
 	int role;
 
-	for (role = 0; role < 2; role++)
+	for (role = RING_WRITER; role <= RING_READER; role++)
 		if (atomic_load_explicit(&r->role_k[role],
 					 memory_order_relaxed) == k) {
 			atomic_store_explicit(&r->me->op[k].intent, 0,
@@ -214,7 +214,7 @@ int recover(struct shmk_ring *r, uint64_t p)
 		if (atomic_load_explicit(&r->ctl->head, memory_order_acquire) <=
 		    x)
 			return SHMK__COND_IDLE;
-		if (intent_live(r, x | ROLE_W))
+		if (intent_live(r, x | ROLE_BITS(RING_WRITER)))
 			return SHMK__COND_WAIT;
 		if (atomic_compare_exchange_strong_explicit(
 			    &d->seq, &s, (x + 1) | SKIP_BIT,
@@ -232,7 +232,7 @@ int recover(struct shmk_ring *r, uint64_t p)
 		if (atomic_load_explicit(&r->ctl->tail, memory_order_acquire) <=
 		    x)
 			return SHMK__COND_WAIT;
-		if (intent_live(r, x | ROLE_R))
+		if (intent_live(r, x | ROLE_BITS(RING_READER)))
 			return SHMK__COND_WAIT;
 		if (atomic_compare_exchange_strong_explicit(
 			    &d->seq, &s, x + r->n, memory_order_release,
@@ -261,17 +261,18 @@ int ring_args(struct shmk_ring *r, struct shmk_msg *m, int timeout_ms)
 }
 
 /*
- * The message m as this handle handed it out for role (1 write, 2 read).
+ * The message m as this handle handed it out for role.
  * Checked against our own record, never the shared intent: a peer that
  * overwrote that must not make our commit or release fail (the node would
  * stay ours, and the operation slot lost to this handle for good).
  */
-int msg_ok(struct shmk_ring *r, const struct shmk_msg *m, int role)
+int msg_ok(struct shmk_ring *r, const struct shmk_msg *m, enum ring_role role)
 {
-	if (!r || !m || m->role_ != role || m->slot_ < 0 || m->slot_ >= NOPS ||
+	if (!r || !m || m->role_ != (int)role || m->slot_ < 0 ||
+	    m->slot_ >= NOPS ||
 	    !atomic_load_explicit(&r->busy[m->slot_], memory_order_relaxed) ||
 	    atomic_load_explicit(&r->mine[m->slot_], memory_order_relaxed) !=
-		    (m->pos_ | (role == 1 ? ROLE_W : ROLE_R)))
+		    (m->pos_ | ROLE_BITS(role)))
 		return -EINVAL;
 	return shmk__region_check(&r->reg);
 }

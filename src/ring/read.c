@@ -79,7 +79,8 @@ static int try_acquire(struct acq_wait *a, uint64_t *blocked)
 			if (len > a->cap)
 				return -EMSGSIZE; /* it stays in the ring */
 		}
-		atomic_store_explicit(iw, p | ROLE_R, memory_order_relaxed);
+		atomic_store_explicit(iw, p | ROLE_BITS(RING_READER),
+				      memory_order_relaxed);
 		if (r->mode & MODE_SR) {
 			/* The only reader: a plain store takes p. */
 			atomic_store_explicit(&r->ctl->tail, p + 1,
@@ -160,7 +161,7 @@ static int acquire(struct shmk_ring *r, struct shmk_msg *m, size_t cap,
 
 	if (rc < 0)
 		return rc;
-	a.k = (r->mode & MODE_SR) ? role_enter(r, 1) : op_get(r);
+	a.k = (r->mode & MODE_SR) ? role_enter(r, RING_READER) : op_get(r);
 	if (a.k < 0)
 		return a.k;
 	rc = ring_wait(r, &r->ctl->data, acq_cond, &a, timeout_ms, spin_ns,
@@ -169,13 +170,13 @@ static int acquire(struct shmk_ring *r, struct shmk_msg *m, size_t cap,
 		op_done(r, a.k);
 		return rc;
 	}
-	atomic_store_explicit(&r->mine[a.k], a.pos | ROLE_R,
+	atomic_store_explicit(&r->mine[a.k], a.pos | ROLE_BITS(RING_READER),
 			      memory_order_relaxed);
 	m->data = r->data + (a.pos % r->n) * r->stride;
 	m->len = (size_t)a.len;
 	m->pos_ = a.pos;
 	m->slot_ = a.k;
-	m->role_ = 2;
+	m->role_ = RING_READER;
 	SHMK__CRASH("ring_acquired");
 	return 0;
 }
@@ -200,7 +201,7 @@ int shmk__ring_acquire_long(struct shmk_ring *r, struct shmk_msg *m,
 
 SHMK__EXPORT int shmk_ring_release(struct shmk_ring *r, struct shmk_msg *m)
 {
-	int rc = msg_ok(r, m, 2), k;
+	int rc = msg_ok(r, m, RING_READER), k;
 
 	if (rc < 0)
 		return rc;

@@ -157,8 +157,8 @@ static int ring_attached(struct shmk_ring *r, struct shmk_ring **out, int rc)
 	r->node_size = r->reg.geom[1];
 	r->stride = g.stride;
 	r->mode = (unsigned)r->reg.geom[2];
-	atomic_init(&r->role_k[0], -1);
-	atomic_init(&r->role_k[1], -1);
+	atomic_init(&r->role_k[RING_WRITER], -1);
+	atomic_init(&r->role_k[RING_READER], -1);
 	shmk__async_init();
 	*out = r;
 	return 0;

@@ -48,14 +48,21 @@
 
 #define SKIP_BIT      (UINT64_C(1) << 63)
 #define POS_MAX	      ((UINT64_C(1) << 62) - 1) /* positions stay below */
-#define ROLE_W	      (UINT64_C(1) << 62)
-#define ROLE_R	      (UINT64_C(2) << 62)
-#define ROLE_MASK     (UINT64_C(3) << 62)
 #define NOPS	      16 /* operation slots: operations at once per handle */
 #define MAX_NODE_SIZE (UINT64_C(1) << 40)
 /* geom[2]: the ring's mode, from the create flags. */
 #define MODE_SW 1u /* SHMK_F_SINGLE_WRITER */
 #define MODE_SR 2u /* SHMK_F_SINGLE_READER */
+
+/*
+ * The role of an operation.  The ring records it with these values
+ * everywhere: in bits 62-63 of an intent (position | ROLE_BITS(role), the
+ * shared layout of docs/format.md), in shmk_msg.role_ (0 there: no
+ * message out), and as the index of the handle's role_k[] and
+ * role_busy[].
+ */
+enum ring_role { RING_WRITER = 1, RING_READER = 2 };
+#define ROLE_BITS(role) ((uint64_t)(role) << 62)
 
 /* Node descriptor: one cache line each, so neighbours never share one. */
 struct ring_desc {
@@ -132,11 +139,12 @@ struct shmk_ring {
 	 * (a claim whose look at the state came later sees the shutdown). */
 	_Atomic int shut_fenced;
 	_Atomic int poisoned; /* corrupt shared state seen: all calls fail */
-	/* The single writer's and reader's role ([0] and [1]) if this handle
-	 * holds it: the operation slot kept for the role, or -1; and whether
-	 * an operation of the role is open (one at a time). */
-	_Atomic int role_k[2];
-	_Atomic int role_busy[2];
+	/* The single writer's and reader's role (indexed by enum ring_role;
+	 * [0] unused) if this handle holds it: the operation slot kept for
+	 * the role, or -1; and whether an operation of the role is open (one
+	 * at a time). */
+	_Atomic int role_k[RING_READER + 1];
+	_Atomic int role_busy[RING_READER + 1];
 	/* Our operation slots in use, a byte each (process-private). */
 	_Atomic uint8_t busy[NOPS];
 	/* What each slot in use holds (position | role): our own record of
@@ -182,11 +190,11 @@ static inline int ring_wait(struct shmk_ring *r, struct shmk__ec *ec,
 
 /* ops.c */
 int op_get(struct shmk_ring *r);
-int role_enter(struct shmk_ring *r, int role);
+int role_enter(struct shmk_ring *r, enum ring_role role);
 void role_drop(struct shmk_ring *r);
 void op_done(struct shmk_ring *r, int k);
 int recover(struct shmk_ring *r, uint64_t p);
 int ring_args(struct shmk_ring *r, struct shmk_msg *m, int timeout_ms);
-int msg_ok(struct shmk_ring *r, const struct shmk_msg *m, int role);
+int msg_ok(struct shmk_ring *r, const struct shmk_msg *m, enum ring_role role);
 
 #endif /* SHMK_RING_RING_IMPL_H */

@@ -93,7 +93,8 @@ static int try_reserve(struct res_wait *a, uint64_t *blocked)
 		}
 		/* The intent before the claim: the claim's release makes it
 		 * visible to whoever sees head past p. */
-		atomic_store_explicit(iw, p | ROLE_W, memory_order_relaxed);
+		atomic_store_explicit(iw, p | ROLE_BITS(RING_WRITER),
+				      memory_order_relaxed);
 		if (r->mode & MODE_SW) {
 			/* The only writer: a plain store claims p (for the
 			 * shutdown race, see shmk_ring_reserve()). */
@@ -157,7 +158,7 @@ SHMK__EXPORT int shmk_ring_reserve(struct shmk_ring *r, struct shmk_msg *m,
 
 	if (rc < 0)
 		return rc;
-	a.k = (r->mode & MODE_SW) ? role_enter(r, 0) : op_get(r);
+	a.k = (r->mode & MODE_SW) ? role_enter(r, RING_WRITER) : op_get(r);
 	if (a.k < 0)
 		return a.k;
 	rc = ring_wait(r, &r->ctl->space, res_cond, &a, timeout_ms,
@@ -166,13 +167,13 @@ SHMK__EXPORT int shmk_ring_reserve(struct shmk_ring *r, struct shmk_msg *m,
 		op_done(r, a.k);
 		return rc;
 	}
-	atomic_store_explicit(&r->mine[a.k], a.pos | ROLE_W,
+	atomic_store_explicit(&r->mine[a.k], a.pos | ROLE_BITS(RING_WRITER),
 			      memory_order_relaxed);
 	m->data = r->data + (a.pos % r->n) * r->stride;
 	m->len = (size_t)r->node_size;
 	m->pos_ = a.pos;
 	m->slot_ = a.k;
-	m->role_ = 1;
+	m->role_ = RING_WRITER;
 	SHMK__CRASH("ring_reserved"); /* the intent names us as the owner */
 	/* Shut down while we claimed: readers may already have been told
 	 * the ring is drained, so the node is given up (seq_cst: after our
@@ -209,7 +210,7 @@ static void publish(struct shmk_ring *r, struct shmk_msg *m, uint64_t bits)
 
 SHMK__EXPORT int shmk_ring_commit(struct shmk_ring *r, struct shmk_msg *m)
 {
-	int rc = msg_ok(r, m, 1);
+	int rc = msg_ok(r, m, RING_WRITER);
 
 	if (rc < 0)
 		return rc;
@@ -229,7 +230,7 @@ SHMK__EXPORT int shmk_ring_commit(struct shmk_ring *r, struct shmk_msg *m)
 
 SHMK__EXPORT int shmk_ring_abort(struct shmk_ring *r, struct shmk_msg *m)
 {
-	int rc = msg_ok(r, m, 1);
+	int rc = msg_ok(r, m, RING_WRITER);
 
 	if (rc < 0)
 		return rc;
