@@ -60,8 +60,8 @@ static int try_acquire(struct acq_wait *a, uint64_t *blocked)
 			return 0;
 		}
 		if (diff > 0) {
-			/* Another reader took p; as for writers, a tail that
-			 * has not moved is a lie. */
+			/* Another reader took p and has moved tail on (as
+			 * for writers): tail still at p is corrupt. */
 			uint64_t t = atomic_load_explicit(&r->ctl->tail,
 							  memory_order_acquire);
 
@@ -71,7 +71,8 @@ static int try_acquire(struct acq_wait *a, uint64_t *blocked)
 			continue;
 		}
 		if (!(s & SKIP_BIT)) {
-			/* Read once, checked, used: never more than a node. */
+			/* len is read once and checked against the node
+			 * size before it is used. */
 			len = atomic_load_explicit(&d->len,
 						   memory_order_relaxed);
 			if (len > r->node_size)

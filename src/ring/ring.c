@@ -125,7 +125,7 @@ static void ring_init(struct shmk__region *reg)
 	uint64_t i;
 
 	if (ring_geometry(reg->geom, &g) < 0)
-		return; /* validated by the caller: cannot be */
+		return; /* the caller validated the geometry */
 	d = (struct ring_desc *)((char *)reg->hdr + g.desc_off);
 	for (i = 0; i < reg->geom[0]; i++)
 		atomic_store_explicit(&d[i].seq, i, memory_order_relaxed);
@@ -144,7 +144,7 @@ static int ring_attached(struct shmk_ring *r, struct shmk_ring **out, int rc)
 		return rc;
 	}
 	if (ring_geometry(r->reg.geom, &g) < 0) {
-		shmk__region_close(&r->reg); /* validated at open: cannot be */
+		shmk__region_close(&r->reg); /* validated at open */
 		free(r);
 		return -EBADMSG;
 	}

@@ -135,8 +135,9 @@ struct shmk_ring {
 	uint64_t n, node_size, stride;
 	unsigned mode;		    /* MODE_*, from the private geometry */
 	_Atomic uint64_t seen_tail; /* a tail seen before (high_water()) */
-	/* A barrier was forced after the shutdown was seen: once is enough
-	 * (a claim whose look at the state came later sees the shutdown). */
+	/* A barrier was forced after the shutdown was seen.  It is forced
+	 * once: a claim whose look at the state came later sees the
+	 * shutdown. */
 	_Atomic int shut_fenced;
 	_Atomic int poisoned; /* corrupt shared state seen: all calls fail */
 	/* The single writer's and reader's role (indexed by enum ring_role;

@@ -81,8 +81,8 @@ static int try_reserve(struct res_wait *a, uint64_t *blocked)
 		}
 		if (diff > 0) {
 			/* Another writer took p and has moved head on: we saw
-			 * its commit, which came after its claim.  A head that
-			 * has not moved is a lie. */
+			 * its commit, which came after its claim.  head still
+			 * at p is therefore corrupt shared state. */
 			uint64_t h = atomic_load_explicit(&r->ctl->head,
 							  memory_order_acquire);
 
@@ -133,7 +133,8 @@ static int res_cond(void *arg, int slow)
 	    SHMK_STATE_SHUTDOWN)
 		return -EPIPE;
 	/* A few rounds: recovering a node may reveal the next one stuck
-	 * behind it; a peer that keeps undoing our work gets no more. */
+	 * behind it.  The rounds are bounded so that a peer that keeps
+	 * undoing our work cannot hold us in this loop; then we wait. */
 	for (round = 0;; round++) {
 		rc = try_reserve(a, &blocked);
 		if (rc || !slow)
@@ -234,8 +235,8 @@ SHMK__EXPORT int shmk_ring_abort(struct shmk_ring *r, struct shmk_msg *m)
 
 	if (rc < 0)
 		return rc;
-	shmk__count(&r->reg, RING_G_ABORTED,
-		    1); /* rare: a shared counter will do */
+	/* Aborts are rare: the header's shared counter, not the slot's. */
+	shmk__count(&r->reg, RING_G_ABORTED, 1);
 	publish(r, m, SKIP_BIT);
 	return 0;
 }
