@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ring/ops.c - the ring's operation slots and intents (op_get,
- * op_put, op_done, intent_live), the single writer's and reader's roles
- * (role_take, role_enter, role_drop), recovery of a position a dead
- * participant claimed (recover), and what write.c and read.c share:
- * ring_args, msg_ok (ring_wait, inline, is in ring_impl.h).
+ * ring/ops.c - the ring's operation slots and intents (shmk__ring_op_get,
+ * op_put, shmk__ring_op_done, intent_live), the single writer's and
+ * reader's roles (role_take, shmk__ring_role_enter, shmk__ring_role_drop),
+ * recovery of a position a dead participant claimed (shmk__ring_recover),
+ * and what write.c and read.c share: shmk__ring_args, shmk__ring_msg_ok
+ * (ring_wait, inline, is in ring_impl.h).
  *
  * Layer: the bottom of src/ring/; calls nothing of the other files.
  */
@@ -18,7 +19,7 @@
 static __thread unsigned op_hint; /* where this thread looks first */
 
 /* Takes a free operation slot of ours: its index, or -EBUSY. */
-int op_get(struct shmk_ring *r)
+int shmk__ring_op_get(struct shmk_ring *r)
 {
 	unsigned i, k;
 
@@ -100,7 +101,7 @@ static int role_take(struct shmk_ring *r, enum ring_role role)
 	}
 	if (k >= 0)
 		return k;
-	k = op_get(r);
+	k = shmk__ring_op_get(r);
 	if (k < 0)
 		return k;
 	/* Two threads taking it at once (which the caller should not let
@@ -115,7 +116,7 @@ static int role_take(struct shmk_ring *r, enum ring_role role)
 }
 
 /* Opens an operation of role: its operation slot, or < 0. */
-int role_enter(struct shmk_ring *r, enum ring_role role)
+int shmk__ring_role_enter(struct shmk_ring *r, enum ring_role role)
 {
 	int k = atomic_load_explicit(&r->role_k[role], memory_order_acquire);
 
@@ -127,7 +128,7 @@ int role_enter(struct shmk_ring *r, enum ring_role role)
 		if (k < 0)
 			return k;
 	}
-	/* Acquire: pairs with op_done()'s release (another thread of ours
+	/* Acquire: pairs with shmk__ring_op_done()'s release (another thread of ours
 	 * may have run the last operation). */
 	if (atomic_load_explicit(&r->role_busy[role], memory_order_acquire))
 		return -EBUSY;
@@ -136,7 +137,7 @@ int role_enter(struct shmk_ring *r, enum ring_role role)
 }
 
 /* Gives the role back at close, if we hold it. */
-void role_drop(struct shmk_ring *r)
+void shmk__ring_role_drop(struct shmk_ring *r)
 {
 	uint64_t me = shmk__owner_id(&r->reg);
 	int role;
@@ -152,7 +153,7 @@ void role_drop(struct shmk_ring *r)
 
 /* Operation slot k's operation is over: its intent cleared, the slot
  * given back, or kept if it is a role's. */
-void op_done(struct shmk_ring *r, int k)
+void shmk__ring_op_done(struct shmk_ring *r, int k)
 {
 	int role;
 
@@ -198,7 +199,7 @@ static int intent_live(struct shmk_ring *r, uint64_t want)
  * (or one we cannot tell) is at work on it, RECOVERED if we finished a dead
  * owner's work (look again at once), -EBADMSG for an impossible state.
  */
-int recover(struct shmk_ring *r, uint64_t p)
+int shmk__ring_recover(struct shmk_ring *r, uint64_t p)
 {
 	uint64_t i = p % r->n;
 	struct ring_desc *d = &r->desc[i];
@@ -246,7 +247,7 @@ int recover(struct shmk_ring *r, uint64_t p)
 	return poison(r);
 }
 
-int ring_args(struct shmk_ring *r, struct shmk_msg *m, int timeout_ms)
+int shmk__ring_args(struct shmk_ring *r, struct shmk_msg *m, int timeout_ms)
 {
 	int rc;
 
@@ -266,7 +267,8 @@ int ring_args(struct shmk_ring *r, struct shmk_msg *m, int timeout_ms)
  * overwrote that must not make our commit or release fail (the node would
  * stay ours, and the operation slot lost to this handle for good).
  */
-int msg_ok(struct shmk_ring *r, const struct shmk_msg *m, enum ring_role role)
+int shmk__ring_msg_ok(struct shmk_ring *r, const struct shmk_msg *m,
+		      enum ring_role role)
 {
 	if (!r || !m || m->role_ != (int)role || m->slot_ < 0 ||
 	    m->slot_ >= NOPS ||

@@ -148,7 +148,7 @@ again:
 		a->waited = 1;
 		count(r, a->k, RING_C_EMPTY_WAITS, 1);
 	}
-	rc = recover(r, blocked);
+	rc = shmk__ring_recover(r, blocked);
 	if (rc == RECOVERED && round++ < RECOVER_ROUNDS)
 		goto again;
 	return rc == RECOVERED ? SHMK__COND_WAIT : rc;
@@ -158,17 +158,18 @@ static int acquire(struct shmk_ring *r, struct shmk_msg *m, size_t cap,
 		   int timeout_ms, int64_t spin_ns, unsigned flags)
 {
 	struct acq_wait a = {.r = r, .cap = cap};
-	int rc = ring_args(r, m, timeout_ms);
+	int rc = shmk__ring_args(r, m, timeout_ms);
 
 	if (rc < 0)
 		return rc;
-	a.k = (r->mode & MODE_SR) ? role_enter(r, RING_READER) : op_get(r);
+	a.k = (r->mode & MODE_SR) ? shmk__ring_role_enter(r, RING_READER)
+				  : shmk__ring_op_get(r);
 	if (a.k < 0)
 		return a.k;
 	rc = ring_wait(r, &r->ctl->data, acq_cond, &a, timeout_ms, spin_ns,
 		       flags);
 	if (rc < 0) {
-		op_done(r, a.k);
+		shmk__ring_op_done(r, a.k);
 		return rc;
 	}
 	atomic_store_explicit(&r->mine[a.k], a.pos | ROLE_BITS(RING_READER),
@@ -202,7 +203,7 @@ int shmk__ring_acquire_long(struct shmk_ring *r, struct shmk_msg *m,
 
 SHMK__EXPORT int shmk_ring_release(struct shmk_ring *r, struct shmk_msg *m)
 {
-	int rc = msg_ok(r, m, RING_READER), k;
+	int rc = shmk__ring_msg_ok(r, m, RING_READER), k;
 
 	if (rc < 0)
 		return rc;
@@ -215,7 +216,7 @@ SHMK__EXPORT int shmk_ring_release(struct shmk_ring *r, struct shmk_msg *m)
 	 * lost by its recoverer, never read as well (see commit). */
 	count(r, k, RING_C_READ, 1);
 	count(r, k, RING_C_BYTES_R, m->len);
-	op_done(r, k);
+	shmk__ring_op_done(r, k);
 	return 0;
 }
 
@@ -252,7 +253,7 @@ struct drain_wait {
  * Every position below h0 taken and its node released: position p's node
  * holds p + N (or a later position's state) once released.  Readers
  * notify the space eventcount when they release.  A node held by a dead
- * reader is given back (slow path, recover()).
+ * reader is given back (slow path, shmk__ring_recover()).
  */
 static int drain_cond(void *arg, int slow)
 {
@@ -278,7 +279,7 @@ static int drain_cond(void *arg, int slow)
 		if (atomic_load_explicit(&r->ctl->tail, memory_order_acquire) <=
 		    a->p)
 			return SHMK__COND_WAIT;
-		rc = recover(r, a->p);
+		rc = shmk__ring_recover(r, a->p);
 		if (rc == RECOVERED && round++ < RECOVER_ROUNDS)
 			continue;
 		return rc == RECOVERED ? SHMK__COND_WAIT : rc;

@@ -4,8 +4,8 @@
  * the kind descriptor (reclaim, stat counters), create, open, close, the
  * handle's properties, shutdown, and statistics.
  *
- * Layer: above ops.c.  Calls ops.c (role_drop); nothing of write.c or
- * read.c.
+ * Layer: above ops.c.  Calls ops.c (shmk__ring_role_drop); nothing of
+ * write.c or read.c.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -227,7 +227,7 @@ SHMK__EXPORT int shmk_ring_close(struct shmk_ring *r)
 	 * still open become a dead participant's: recovered by others. */
 	if (!r->reg.forked) {
 		fold(&r->reg, r->me);
-		role_drop(r);
+		shmk__ring_role_drop(r);
 	}
 	shmk__region_close(&r->reg);
 	free(r);

@@ -190,12 +190,13 @@ static inline int ring_wait(struct shmk_ring *r, struct shmk__ec *ec,
 }
 
 /* ops.c */
-int op_get(struct shmk_ring *r);
-int role_enter(struct shmk_ring *r, enum ring_role role);
-void role_drop(struct shmk_ring *r);
-void op_done(struct shmk_ring *r, int k);
-int recover(struct shmk_ring *r, uint64_t p);
-int ring_args(struct shmk_ring *r, struct shmk_msg *m, int timeout_ms);
-int msg_ok(struct shmk_ring *r, const struct shmk_msg *m, enum ring_role role);
+int shmk__ring_op_get(struct shmk_ring *r);
+int shmk__ring_role_enter(struct shmk_ring *r, enum ring_role role);
+void shmk__ring_role_drop(struct shmk_ring *r);
+void shmk__ring_op_done(struct shmk_ring *r, int k);
+int shmk__ring_recover(struct shmk_ring *r, uint64_t p);
+int shmk__ring_args(struct shmk_ring *r, struct shmk_msg *m, int timeout_ms);
+int shmk__ring_msg_ok(struct shmk_ring *r, const struct shmk_msg *m,
+		      enum ring_role role);
 
 #endif /* SHMK_RING_RING_IMPL_H */

@@ -143,7 +143,7 @@ static int res_cond(void *arg, int slow)
 			a->waited = 1;
 			count(r, a->k, RING_C_FULL_WAITS, 1);
 		}
-		rc = recover(r, blocked);
+		rc = shmk__ring_recover(r, blocked);
 		if (rc != RECOVERED)
 			return rc;
 		if (round == RECOVER_ROUNDS)
@@ -155,17 +155,18 @@ SHMK__EXPORT int shmk_ring_reserve(struct shmk_ring *r, struct shmk_msg *m,
 				   int timeout_ms)
 {
 	struct res_wait a = {.r = r};
-	int rc = ring_args(r, m, timeout_ms);
+	int rc = shmk__ring_args(r, m, timeout_ms);
 
 	if (rc < 0)
 		return rc;
-	a.k = (r->mode & MODE_SW) ? role_enter(r, RING_WRITER) : op_get(r);
+	a.k = (r->mode & MODE_SW) ? shmk__ring_role_enter(r, RING_WRITER)
+				  : shmk__ring_op_get(r);
 	if (a.k < 0)
 		return a.k;
 	rc = ring_wait(r, &r->ctl->space, res_cond, &a, timeout_ms,
 		       r->reg.spin_ns, 0);
 	if (rc < 0) {
-		op_done(r, a.k);
+		shmk__ring_op_done(r, a.k);
 		return rc;
 	}
 	atomic_store_explicit(&r->mine[a.k], a.pos | ROLE_BITS(RING_WRITER),
@@ -206,12 +207,12 @@ static void publish(struct shmk_ring *r, struct shmk_msg *m, uint64_t bits)
 	m->role_ = 0;
 	if (shmk__ec_notify_async(&r->reg, &r->ctl->data))
 		count(r, k, RING_C_WAKEUPS, 1);
-	op_done(r, k);
+	shmk__ring_op_done(r, k);
 }
 
 SHMK__EXPORT int shmk_ring_commit(struct shmk_ring *r, struct shmk_msg *m)
 {
-	int rc = msg_ok(r, m, RING_WRITER);
+	int rc = shmk__ring_msg_ok(r, m, RING_WRITER);
 
 	if (rc < 0)
 		return rc;
@@ -231,7 +232,7 @@ SHMK__EXPORT int shmk_ring_commit(struct shmk_ring *r, struct shmk_msg *m)
 
 SHMK__EXPORT int shmk_ring_abort(struct shmk_ring *r, struct shmk_msg *m)
 {
-	int rc = msg_ok(r, m, RING_WRITER);
+	int rc = shmk__ring_msg_ok(r, m, RING_WRITER);
 
 	if (rc < 0)
 		return rc;
