@@ -4,8 +4,8 @@
  * op_put, shmk__ring_op_done, intent_live), the single writer's and
  * reader's roles (role_take, shmk__ring_role_enter, shmk__ring_role_drop),
  * recovery of a position a dead participant claimed (shmk__ring_recover),
- * and what write.c and read.c share: shmk__ring_args, shmk__ring_msg_ok
- * (ring_wait, inline, is in ring_impl.h).
+ * and what write.c and read.c share: shmk__ring_msg_ok (ring_args and
+ * ring_wait, inline, are in ring_impl.h).
  *
  * Layer: the bottom of src/ring/; calls nothing of the other files.
  */
@@ -245,20 +245,6 @@ int shmk__ring_recover(struct shmk_ring *r, uint64_t p)
 		return RECOVERED;
 	}
 	return poison(r);
-}
-
-int shmk__ring_args(struct shmk_ring *r, struct shmk_msg *m, int timeout_ms)
-{
-	int rc;
-
-	if (!r || !m)
-		return -EINVAL;
-	rc = shmk__region_check(&r->reg);
-	if (!rc)
-		rc = shmk__timeout_ok(timeout_ms);
-	if (!rc && atomic_load_explicit(&r->poisoned, memory_order_relaxed))
-		rc = -EBADMSG;
-	return rc;
 }
 
 /*

@@ -158,7 +158,7 @@ static int acquire(struct shmk_ring *r, struct shmk_msg *m, size_t cap,
 		   int timeout_ms, int64_t spin_ns, unsigned flags)
 {
 	struct acq_wait a = {.r = r, .cap = cap};
-	int rc = shmk__ring_args(r, m, timeout_ms);
+	int rc = ring_args(r, m, timeout_ms);
 
 	if (rc < 0)
 		return rc;

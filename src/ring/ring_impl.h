@@ -174,6 +174,22 @@ static inline int poison(struct shmk_ring *r)
 #define RECOVERED      3
 #define RECOVER_ROUNDS 64
 
+/* The checks reserve and acquire begin with. */
+static inline int ring_args(struct shmk_ring *r, struct shmk_msg *m,
+			    int timeout_ms)
+{
+	int rc;
+
+	if (!r || !m)
+		return -EINVAL;
+	rc = shmk__region_check(&r->reg);
+	if (!rc)
+		rc = shmk__timeout_ok(timeout_ms);
+	if (!rc && atomic_load_explicit(&r->poisoned, memory_order_relaxed))
+		rc = -EBADMSG;
+	return rc;
+}
+
 /* Runs cond once (the fast path, no deadline to compute), then waits. */
 static inline int ring_wait(struct shmk_ring *r, struct shmk__ec *ec,
 			    shmk__cond_fn cond, void *a, int timeout_ms,
@@ -195,7 +211,6 @@ int shmk__ring_role_enter(struct shmk_ring *r, enum ring_role role);
 void shmk__ring_role_drop(struct shmk_ring *r);
 void shmk__ring_op_done(struct shmk_ring *r, int k);
 int shmk__ring_recover(struct shmk_ring *r, uint64_t p);
-int shmk__ring_args(struct shmk_ring *r, struct shmk_msg *m, int timeout_ms);
 int shmk__ring_msg_ok(struct shmk_ring *r, const struct shmk_msg *m,
 		      enum ring_role role);
 

@@ -155,7 +155,7 @@ SHMK__EXPORT int shmk_ring_reserve(struct shmk_ring *r, struct shmk_msg *m,
 				   int timeout_ms)
 {
 	struct res_wait a = {.r = r};
-	int rc = shmk__ring_args(r, m, timeout_ms);
+	int rc = ring_args(r, m, timeout_ms);
 
 	if (rc < 0)
 		return rc;
