@@ -96,8 +96,8 @@ tidy: build
 	@./scripts/install-deps --quiet --tidy
 	@# One file per run: clang-tidy 14's va_list check reports false
 	@# positives when several files share a run.
-	@set -e; for f in src/*.c src/region/*.c src/rpc/*.c src/topic/*.c \
-		tools/shmk/*.c; do \
+	@set -e; for f in src/*.c src/region/*.c src/ring/*.c src/rpc/*.c \
+		src/topic/*.c tools/shmk/*.c; do \
 		clang-tidy -p $(BUILD) --quiet $$f; done; \
 		echo "tidy: no findings"
 

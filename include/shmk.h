@@ -676,7 +676,7 @@ struct shmk_msg {
 	void *data;
 	size_t len;
 	uint64_t pos_; /* private */
-	int intent_;   /* private */
+	int slot_;     /* private */
 	int role_;     /* private */
 };
 

@@ -387,7 +387,7 @@ SHMK__EXPORT int shmk_topic_loan(struct shmk_topic *t, size_t size,
 	m->data = t->v.log + gran_off(&t->v, a.start) * GRAN;
 	m->len = size;
 	m->pos_ = a.j;
-	m->intent_ = a.k;
+	m->slot_ = a.k;
 	m->role_ = 1;
 	atomic_store_explicit(&desc(&t->v, a.j)->start, a.start,
 			      memory_order_relaxed);
@@ -404,9 +404,9 @@ SHMK__EXPORT int shmk_topic_loan(struct shmk_topic *t, size_t size,
 /* The loan m as this handle made it, checked against our own record. */
 static int loan_ok(struct shmk_topic *t, const struct shmk_msg *m)
 {
-	if (!t || !m || m->role_ != 1 || m->intent_ < 0 || m->intent_ >= NOPS ||
-	    !atomic_load_explicit(&t->busy[m->intent_], memory_order_relaxed) ||
-	    atomic_load_explicit(&t->mine[m->intent_], memory_order_relaxed) !=
+	if (!t || !m || m->role_ != 1 || m->slot_ < 0 || m->slot_ >= NOPS ||
+	    !atomic_load_explicit(&t->busy[m->slot_], memory_order_relaxed) ||
+	    atomic_load_explicit(&t->mine[m->slot_], memory_order_relaxed) !=
 		    m->pos_ + 1)
 		return -EINVAL;
 	return shmk__region_check(&t->r);
@@ -414,7 +414,7 @@ static int loan_ok(struct shmk_topic *t, const struct shmk_msg *m)
 
 static void finish(struct shmk_topic *t, struct shmk_msg *m, unsigned st)
 {
-	int k = m->intent_;
+	int k = m->slot_;
 
 	/* Release: start, len and the data are visible to whoever
 	 * acquires the state. */
@@ -436,10 +436,10 @@ SHMK__EXPORT int shmk_topic_commit(struct shmk_topic *t, struct shmk_msg *m)
 
 	if (rc < 0)
 		return rc;
-	if (m->len > atomic_load_explicit(&t->mine_size[m->intent_],
-					  memory_order_relaxed))
+	if (m->len >
+	    atomic_load_explicit(&t->mine_size[m->slot_], memory_order_relaxed))
 		return -EMSGSIZE; /* still loaned */
-	op = &t->me->op[m->intent_];
+	op = &t->me->op[m->slot_];
 	atomic_store_explicit(&desc(&t->v, m->pos_)->len, m->len,
 			      memory_order_relaxed);
 	bump(&op->ctr[P_PUBLISHED], 1);

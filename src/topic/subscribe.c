@@ -312,7 +312,7 @@ SHMK__EXPORT int shmk_topic_acquire(struct shmk_topic *t, struct shmk_msg *m,
 		m->data = t->v.log + gran_off(&t->v, a.start) * GRAN;
 		m->len = (size_t)a.len;
 		m->pos_ = a.pos;
-		m->intent_ = -1;
+		m->slot_ = -1;
 		m->role_ = 2;
 		t->holding = 1;
 		t->held_pos = a.pos;
