@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ring/ops.c - the ring's operation slots and intents (shmk__ring_op_get,
- * op_put, shmk__ring_op_done, intent_live), the single writer's and
- * reader's roles (role_take, shmk__ring_role_enter, shmk__ring_role_drop),
- * recovery of a position a dead participant claimed (shmk__ring_recover),
- * and what write.c and read.c share: shmk__ring_msg_ok (ring_args and
- * ring_wait, inline, are in ring_impl.h).
+ * ring/ops.c - the slow paths of the ring's operation slots and roles:
+ * taking a single writer's or reader's role (shmk__ring_role_take) and
+ * giving it back (shmk__ring_role_drop), and recovering a position a
+ * dead participant claimed (shmk__ring_recover, with intent_live).  What
+ * every operation runs (ring_op_get, ring_op_put, ring_role_enter,
+ * ring_op_done, ring_msg_ok, ring_args, ring_wait) is inline, in
+ * ring_impl.h.
  *
  * Layer: the bottom of src/ring/; calls nothing of the other files.
  */
@@ -13,45 +14,11 @@
 #include "ring_impl.h"
 
 /* ---------------------------------------------------------------------
- * Operation slots and intents
+ * Operation slots and intents (taking and giving back a slot: inline, in
+ * ring_impl.h)
  * --------------------------------------------------------------------- */
 
-static __thread unsigned op_hint; /* where this thread looks first */
-
-/* Takes a free operation slot of ours: its index, or -EBUSY. */
-int shmk__ring_op_get(struct shmk_ring *r)
-{
-	unsigned i, k;
-
-	for (i = 0; i < NOPS; i++) {
-		uint8_t free_ = 0;
-
-		k = (op_hint + i) % NOPS;
-		/* Acquire: pairs with op_put()'s release; the slot's last
-		 * holder is done with its counters. */
-		if (atomic_compare_exchange_strong_explicit(
-			    &r->busy[k], &free_, 1, memory_order_acquire,
-			    memory_order_relaxed)) {
-			op_hint = k;
-			return (int)k;
-		}
-	}
-	return -EBUSY;
-}
-
-/*
- * Gives slot k back, its intent cleared.  Release: whoever sees the
- * cleared intent (acquire, in intent_live()) sees what we published before
- * (the node's new sequence), so it cannot take our finished position for
- * an abandoned one.  Plain stores: no locked instruction at the end of an
- * operation.
- */
-static void op_put(struct shmk_ring *r, int k)
-{
-	atomic_store_explicit(&r->me->op[k].intent, 0, memory_order_release);
-	atomic_store_explicit(&r->mine[k], 0, memory_order_relaxed);
-	atomic_store_explicit(&r->busy[k], 0, memory_order_release);
-}
+__thread unsigned shmk__ring_op_hint; /* where this thread looks first */
 
 /* ---------------------------------------------------------------------
  * Single-writer and single-reader rings
@@ -69,16 +36,12 @@ static void op_put(struct shmk_ring *r, int k)
  * not two threads racing (the caller's to prevent, as documented).
  * --------------------------------------------------------------------- */
 
-static _Atomic uint64_t *role_word(struct shmk_ring *r, enum ring_role role)
-{
-	return role == RING_READER ? &r->ctl->reader : &r->ctl->writer;
-}
-
 /* Takes role for this handle: the slot kept for it, -EBUSY if a live
- * participant holds it, -EBADMSG for a corrupt word. */
-static int role_take(struct shmk_ring *r, enum ring_role role)
+ * participant holds it, -EBADMSG for a corrupt word.  The slow path of
+ * ring_role_enter(). */
+int shmk__ring_role_take(struct shmk_ring *r, enum ring_role role)
 {
-	_Atomic uint64_t *w = role_word(r, role);
+	_Atomic uint64_t *w = ring_role_word(r, role);
 	uint64_t me = shmk__owner_id(&r->reg), v;
 	int k = atomic_load_explicit(&r->role_k[role], memory_order_acquire);
 	int dead, other = -1;
@@ -101,7 +64,7 @@ static int role_take(struct shmk_ring *r, enum ring_role role)
 	}
 	if (k >= 0)
 		return k;
-	k = shmk__ring_op_get(r);
+	k = ring_op_get(r);
 	if (k < 0)
 		return k;
 	/* Two threads taking it at once (which the caller should not let
@@ -109,30 +72,9 @@ static int role_take(struct shmk_ring *r, enum ring_role role)
 	if (!atomic_compare_exchange_strong_explicit(&r->role_k[role], &other,
 						     k, memory_order_acq_rel,
 						     memory_order_acquire)) {
-		op_put(r, k);
+		ring_op_put(r, k);
 		k = other;
 	}
-	return k;
-}
-
-/* Opens an operation of role: its operation slot, or < 0. */
-int shmk__ring_role_enter(struct shmk_ring *r, enum ring_role role)
-{
-	int k = atomic_load_explicit(&r->role_k[role], memory_order_acquire);
-
-	/* The word is on a line this side alone writes: a cheap look. */
-	if (k < 0 ||
-	    atomic_load_explicit(role_word(r, role), memory_order_relaxed) !=
-		    shmk__owner_id(&r->reg)) {
-		k = role_take(r, role);
-		if (k < 0)
-			return k;
-	}
-	/* Acquire: pairs with shmk__ring_op_done()'s release (another thread of ours
-	 * may have run the last operation). */
-	if (atomic_load_explicit(&r->role_busy[role], memory_order_acquire))
-		return -EBUSY;
-	atomic_store_explicit(&r->role_busy[role], 1, memory_order_relaxed);
 	return k;
 }
 
@@ -145,30 +87,10 @@ void shmk__ring_role_drop(struct shmk_ring *r)
 	for (role = RING_WRITER; role <= RING_READER; role++) {
 		uint64_t v = me;
 
-		atomic_compare_exchange_strong_explicit(role_word(r, role), &v,
-							0, memory_order_release,
-							memory_order_relaxed);
+		atomic_compare_exchange_strong_explicit(
+			ring_role_word(r, role), &v, 0, memory_order_release,
+			memory_order_relaxed);
 	}
-}
-
-/* Operation slot k's operation is over: its intent cleared, the slot
- * given back, or kept if it is a role's. */
-void shmk__ring_op_done(struct shmk_ring *r, int k)
-{
-	int role;
-
-	for (role = RING_WRITER; role <= RING_READER; role++)
-		if (atomic_load_explicit(&r->role_k[role],
-					 memory_order_relaxed) == k) {
-			atomic_store_explicit(&r->me->op[k].intent, 0,
-					      memory_order_release);
-			atomic_store_explicit(&r->mine[k], 0,
-					      memory_order_relaxed);
-			atomic_store_explicit(&r->role_busy[role], 0,
-					      memory_order_release);
-			return;
-		}
-	op_put(r, k);
 }
 
 /*
@@ -245,22 +167,4 @@ int shmk__ring_recover(struct shmk_ring *r, uint64_t p)
 		return RECOVERED;
 	}
 	return poison(r);
-}
-
-/*
- * The message m as this handle handed it out for role.
- * Checked against our own record, never the shared intent: a peer that
- * overwrote that must not make our commit or release fail (the node would
- * stay ours, and the operation slot lost to this handle for good).
- */
-int shmk__ring_msg_ok(struct shmk_ring *r, const struct shmk_msg *m,
-		      enum ring_role role)
-{
-	if (!r || !m || m->role_ != (int)role || m->slot_ < 0 ||
-	    m->slot_ >= NOPS ||
-	    !atomic_load_explicit(&r->busy[m->slot_], memory_order_relaxed) ||
-	    atomic_load_explicit(&r->mine[m->slot_], memory_order_relaxed) !=
-		    (m->pos_ | ROLE_BITS(role)))
-		return -EINVAL;
-	return shmk__region_check(&r->reg);
 }

@@ -162,14 +162,14 @@ static int acquire(struct shmk_ring *r, struct shmk_msg *m, size_t cap,
 
 	if (rc < 0)
 		return rc;
-	a.k = (r->mode & MODE_SR) ? shmk__ring_role_enter(r, RING_READER)
-				  : shmk__ring_op_get(r);
+	a.k = (r->mode & MODE_SR) ? ring_role_enter(r, RING_READER)
+				  : ring_op_get(r);
 	if (a.k < 0)
 		return a.k;
 	rc = ring_wait(r, &r->ctl->data, acq_cond, &a, timeout_ms, spin_ns,
 		       flags);
 	if (rc < 0) {
-		shmk__ring_op_done(r, a.k);
+		ring_op_done(r, a.k);
 		return rc;
 	}
 	atomic_store_explicit(&r->mine[a.k], a.pos | ROLE_BITS(RING_READER),
@@ -203,7 +203,7 @@ int shmk__ring_acquire_long(struct shmk_ring *r, struct shmk_msg *m,
 
 SHMK__EXPORT int shmk_ring_release(struct shmk_ring *r, struct shmk_msg *m)
 {
-	int rc = shmk__ring_msg_ok(r, m, RING_READER), k;
+	int rc = ring_msg_ok(r, m, RING_READER), k;
 
 	if (rc < 0)
 		return rc;
@@ -216,7 +216,7 @@ SHMK__EXPORT int shmk_ring_release(struct shmk_ring *r, struct shmk_msg *m)
 	 * lost by its recoverer, never read as well (see commit). */
 	count(r, k, RING_C_READ, 1);
 	count(r, k, RING_C_BYTES_R, m->len);
-	shmk__ring_op_done(r, k);
+	ring_op_done(r, k);
 	return 0;
 }
 

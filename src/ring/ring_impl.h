@@ -206,12 +206,114 @@ static inline int ring_wait(struct shmk_ring *r, struct shmk__ec *ec,
 }
 
 /* ops.c */
-int shmk__ring_op_get(struct shmk_ring *r);
-int shmk__ring_role_enter(struct shmk_ring *r, enum ring_role role);
+extern __thread unsigned shmk__ring_op_hint;
+int shmk__ring_role_take(struct shmk_ring *r, enum ring_role role);
 void shmk__ring_role_drop(struct shmk_ring *r);
-void shmk__ring_op_done(struct shmk_ring *r, int k);
 int shmk__ring_recover(struct shmk_ring *r, uint64_t p);
-int shmk__ring_msg_ok(struct shmk_ring *r, const struct shmk_msg *m,
-		      enum ring_role role);
+
+/* ---------------------------------------------------------------------
+ * Every operation's first and last steps, inline: they run on every
+ * message (ops.c has the rest of the slots and roles, and says why)
+ * --------------------------------------------------------------------- */
+
+/* Takes a free operation slot of ours: its index, or -EBUSY. */
+static inline int ring_op_get(struct shmk_ring *r)
+{
+	unsigned i, k;
+
+	for (i = 0; i < NOPS; i++) {
+		uint8_t free_ = 0;
+
+		k = (shmk__ring_op_hint + i) % NOPS;
+		/* Acquire: pairs with op_put()'s release; the slot's last
+		 * holder is done with its counters. */
+		if (atomic_compare_exchange_strong_explicit(
+			    &r->busy[k], &free_, 1, memory_order_acquire,
+			    memory_order_relaxed)) {
+			shmk__ring_op_hint = k;
+			return (int)k;
+		}
+	}
+	return -EBUSY;
+}
+
+/*
+ * Gives slot k back, its intent cleared.  Release: whoever sees the
+ * cleared intent (acquire, in ops.c's intent_live()) sees what we published before
+ * (the node's new sequence), so it cannot take our finished position for
+ * an abandoned one.  Plain stores: no locked instruction at the end of an
+ * operation.
+ */
+static inline void ring_op_put(struct shmk_ring *r, int k)
+{
+	atomic_store_explicit(&r->me->op[k].intent, 0, memory_order_release);
+	atomic_store_explicit(&r->mine[k], 0, memory_order_relaxed);
+	atomic_store_explicit(&r->busy[k], 0, memory_order_release);
+}
+
+static inline _Atomic uint64_t *ring_role_word(struct shmk_ring *r,
+					       enum ring_role role)
+{
+	return role == RING_READER ? &r->ctl->reader : &r->ctl->writer;
+}
+
+/* Opens an operation of role: its operation slot, or < 0. */
+static inline int ring_role_enter(struct shmk_ring *r, enum ring_role role)
+{
+	int k = atomic_load_explicit(&r->role_k[role], memory_order_acquire);
+
+	/* The word is on a line this side alone writes: a cheap look. */
+	if (k < 0 || atomic_load_explicit(ring_role_word(r, role),
+					  memory_order_relaxed) !=
+			     shmk__owner_id(&r->reg)) {
+		k = shmk__ring_role_take(r, role);
+		if (k < 0)
+			return k;
+	}
+	/* Acquire: pairs with ring_op_done()'s release (another thread of ours
+	 * may have run the last operation). */
+	if (atomic_load_explicit(&r->role_busy[role], memory_order_acquire))
+		return -EBUSY;
+	atomic_store_explicit(&r->role_busy[role], 1, memory_order_relaxed);
+	return k;
+}
+
+/* Operation slot k's operation is over: its intent cleared, the slot
+ * given back, or kept if it is a role's. */
+static inline void ring_op_done(struct shmk_ring *r, int k)
+{
+	int role;
+
+	for (role = RING_WRITER; role <= RING_READER; role++)
+		if (atomic_load_explicit(&r->role_k[role],
+					 memory_order_relaxed) == k) {
+			atomic_store_explicit(&r->me->op[k].intent, 0,
+					      memory_order_release);
+			atomic_store_explicit(&r->mine[k], 0,
+					      memory_order_relaxed);
+			atomic_store_explicit(&r->role_busy[role], 0,
+					      memory_order_release);
+			return;
+		}
+	ring_op_put(r, k);
+}
+
+/*
+ * The message m as this handle handed it out for role.
+ * Checked against our own record, never the shared intent: a peer that
+ * overwrote that must not make our commit or release fail (the node would
+ * stay ours, and the operation slot lost to this handle for good).
+ */
+static inline int ring_msg_ok(struct shmk_ring *r, const struct shmk_msg *m,
+			      enum ring_role role)
+{
+	if (!r || !m || m->role_ != (int)role || m->slot_ < 0 ||
+	    m->slot_ >= NOPS ||
+	    !atomic_load_explicit(&r->busy[m->slot_], memory_order_relaxed) ||
+	    atomic_load_explicit(&r->mine[m->slot_], memory_order_relaxed) !=
+		    (m->pos_ | ROLE_BITS(role)))
+		return -EINVAL;
+	return shmk__region_check(&r->reg);
+}
 
 #endif /* SHMK_RING_RING_IMPL_H */

@@ -159,14 +159,14 @@ SHMK__EXPORT int shmk_ring_reserve(struct shmk_ring *r, struct shmk_msg *m,
 
 	if (rc < 0)
 		return rc;
-	a.k = (r->mode & MODE_SW) ? shmk__ring_role_enter(r, RING_WRITER)
-				  : shmk__ring_op_get(r);
+	a.k = (r->mode & MODE_SW) ? ring_role_enter(r, RING_WRITER)
+				  : ring_op_get(r);
 	if (a.k < 0)
 		return a.k;
 	rc = ring_wait(r, &r->ctl->space, res_cond, &a, timeout_ms,
 		       r->reg.spin_ns, 0);
 	if (rc < 0) {
-		shmk__ring_op_done(r, a.k);
+		ring_op_done(r, a.k);
 		return rc;
 	}
 	atomic_store_explicit(&r->mine[a.k], a.pos | ROLE_BITS(RING_WRITER),
@@ -207,12 +207,12 @@ static void publish(struct shmk_ring *r, struct shmk_msg *m, uint64_t bits)
 	m->role_ = 0;
 	if (shmk__ec_notify_async(&r->reg, &r->ctl->data))
 		count(r, k, RING_C_WAKEUPS, 1);
-	shmk__ring_op_done(r, k);
+	ring_op_done(r, k);
 }
 
 SHMK__EXPORT int shmk_ring_commit(struct shmk_ring *r, struct shmk_msg *m)
 {
-	int rc = shmk__ring_msg_ok(r, m, RING_WRITER);
+	int rc = ring_msg_ok(r, m, RING_WRITER);
 
 	if (rc < 0)
 		return rc;
@@ -232,7 +232,7 @@ SHMK__EXPORT int shmk_ring_commit(struct shmk_ring *r, struct shmk_msg *m)
 
 SHMK__EXPORT int shmk_ring_abort(struct shmk_ring *r, struct shmk_msg *m)
 {
-	int rc = shmk__ring_msg_ok(r, m, RING_WRITER);
+	int rc = ring_msg_ok(r, m, RING_WRITER);
 
 	if (rc < 0)
 		return rc;
