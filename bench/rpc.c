@@ -339,6 +339,23 @@ static _Noreturn void tell_exit(int fd, struct report *m, int status)
 	_exit(status);
 }
 
+/* In a child that opened an endpoint (err: the open's result): tells the
+ * run through fd; exits if the open failed, else sleeps until killed. */
+static _Noreturn void tell_then_sleep(int fd, int err)
+{
+	struct report m = {.err = err};
+
+	if (err < 0) {
+		snprintf(m.why, sizeof(m.why), "%s", shmk_strerror(err));
+		tell_exit(fd, &m, 1);
+	}
+	if (write(fd, &m, sizeof(m)) != (ssize_t)sizeof(m))
+		_exit(1);
+	close(fd);
+	for (;;)
+		pause();
+}
+
 static _Noreturn void rpc_client(struct rpc_run *r, int fd)
 {
 	struct shmk_rpc_opts o = {.wait_ms = 5000, .spin_us = r->spin_us};
@@ -431,18 +448,7 @@ int rpc_shmk(struct rpc_run *r)
 
 		child_init(me);
 		pin(1);
-		memset(&m, 0, sizeof(m));
-		m.err = shmk_rpc_serve(r->name, &so, &s);
-		if (m.err < 0) {
-			snprintf(m.why, sizeof(m.why), "%s",
-				 shmk_strerror(m.err));
-			tell_exit(p[1], &m, 1);
-		}
-		if (write(p[1], &m, sizeof(m)) != (ssize_t)sizeof(m))
-			_exit(1);
-		close(p[1]);
-		for (;;)
-			pause();
+		tell_then_sleep(p[1], shmk_rpc_serve(r->name, &so, &s));
 	}
 	if ((rc = hear(r, p[0], &m, "the server")) < 0)
 		goto out;
@@ -458,18 +464,8 @@ int rpc_shmk(struct rpc_run *r)
 			struct shmk_rpc *c;
 
 			child_init(me);
-			memset(&m, 0, sizeof(m));
-			m.err = shmk_rpc_connect(r->name, &o, &c);
-			if (m.err < 0) {
-				snprintf(m.why, sizeof(m.why), "%s",
-					 shmk_strerror(m.err));
-				tell_exit(p[1], &m, 1);
-			}
-			if (write(p[1], &m, sizeof(m)) != (ssize_t)sizeof(m))
-				_exit(1);
-			close(p[1]);
-			for (;;)
-				pause();
+			tell_then_sleep(p[1],
+					shmk_rpc_connect(r->name, &o, &c));
 		}
 	}
 	for (i = 0; i < nwant; i++)
