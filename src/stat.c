@@ -95,8 +95,8 @@ static unsigned mode_flags(const struct shmk__hdr *h)
 }
 
 /* Fills st from the private header copy h; liveness asks the kernel. */
-static int fill(struct shmk_stat *st, const struct shmk__hdr *h, int fd,
-		const struct stat *fs, const struct shmk__kind *k)
+static int stat_of_hdr(struct shmk_stat *st, const struct shmk__hdr *h, int fd,
+		       const struct stat *fs, const struct shmk__kind *k)
 {
 	int i, n = 0;
 
@@ -161,7 +161,7 @@ static int stat_of(int fd, const struct stat *fs, const struct shmk__hdr *h,
 			   SHMK_STATE_SHUTDOWN)
 		rc = -EBADMSG;
 	if (!rc)
-		rc = fill(st, h, fd, fs, k);
+		rc = stat_of_hdr(st, h, fd, fs, k);
 	return rc;
 }
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ring/write.c - the writer's side: claims of head (try_reserve,
- * res_cond), the high-water mark (fill_at, high_water), publication
+ * res_cond), the high-water mark (depth_at, high_water), publication
  * (publish), and shmk_ring_reserve, _commit, _abort and _write.
  *
  * Layer: above ops.c.  Calls ops.c; nothing of read.c or ring.c.
@@ -23,35 +23,35 @@ struct res_wait {
 };
 
 /* Messages waiting once position p is reserved, if tail is t. */
-static uint64_t fill_at(struct shmk_ring *r, uint64_t p, uint64_t t)
+static uint64_t depth_at(struct shmk_ring *r, uint64_t p, uint64_t t)
 {
-	uint64_t fill = p + 1 > t ? p + 1 - t : 0;
+	uint64_t d = p + 1 > t ? p + 1 - t : 0;
 
-	return fill < r->n ? fill : r->n;
+	return d < r->n ? d : r->n;
 }
 
 /*
  * The high-water mark, at every reservation, without a look at tail (a
  * line readers write) for each: tail only grows, so p + 1 less a tail
- * seen before is at least the fill; tail is looked at only when that
+ * seen before is at least the depth; tail is looked at only when that
  * bound passes the mark, which after a while is rare.
  */
 static void high_water(struct shmk_ring *r, uint64_t p)
 {
 	_Atomic uint64_t *w = &r->reg.hdr->counter[RING_G_HWM];
-	uint64_t hwm = atomic_load_explicit(w, memory_order_relaxed), t, fill;
+	uint64_t hwm = atomic_load_explicit(w, memory_order_relaxed), t, d;
 
 	t = atomic_load_explicit(&r->seen_tail, memory_order_relaxed);
-	if (fill_at(r, p, t) <= hwm)
+	if (depth_at(r, p, t) <= hwm)
 		return;
 	t = atomic_load_explicit(&r->ctl->tail, memory_order_relaxed);
 	if (t > p + 1)
 		return; /* not a tail (tail never passes head) */
 	atomic_store_explicit(&r->seen_tail, t, memory_order_relaxed);
-	fill = fill_at(r, p, t);
-	while (fill > hwm && !atomic_compare_exchange_weak_explicit(
-				     w, &hwm, fill, memory_order_relaxed,
-				     memory_order_relaxed))
+	d = depth_at(r, p, t);
+	while (d > hwm &&
+	       !atomic_compare_exchange_weak_explicit(
+		       w, &hwm, d, memory_order_relaxed, memory_order_relaxed))
 		;
 }
 
@@ -76,7 +76,7 @@ static int try_reserve(struct res_wait *a, uint64_t *blocked)
 		s = atomic_load_explicit(&d->seq, memory_order_acquire);
 		diff = (int64_t)((s & ~SKIP_BIT) - p); /* a skip is a state */
 		if (diff < 0) {
-			*blocked = p; /* the fill was counted at p - 1 */
+			*blocked = p; /* the depth was counted at p - 1 */
 			return 0;
 		}
 		if (diff > 0) {

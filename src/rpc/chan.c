@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rpc/chan.c - the rpc channel: frames built and sent (fill, send_frame),
- * frames read (help_read, the reader thread) and checked and dispatched
- * (on_frame), the peer's death as the kernel tells it (peer_dead), and
- * the channel's life (chan_new, chan_put, chan_end, the in-ring hellos).
+ * rpc/chan.c - the rpc channel: frames built and sent (frame_write,
+ * send_frame), frames read (help_read, the reader thread) and checked
+ * and dispatched (on_frame), the peer's death as the kernel tells it
+ * (peer_dead), and the channel's life (chan_new, chan_put, chan_end, the
+ * in-ring hellos).
  *
  * Layer: the bottom of rpc.  It calls the ring, sync and sys layers, and
  * what is above it (calls.c, workers.c) only through the handler table the
@@ -24,8 +25,8 @@
 
 /* One frame into the node m (reserved): header and the fragment of o's
  * message at off, flen bytes. */
-void shmk__rpc_fill(struct shmk_msg *m, const struct frame_out *o, uint64_t off,
-		    uint32_t flen)
+void shmk__rpc_frame_write(struct shmk_msg *m, const struct frame_out *o,
+			   uint64_t off, uint32_t flen)
 {
 	struct frame f = {.magic = RPC_MAGIC,
 			  .version = RPC_VERSION,
@@ -105,7 +106,7 @@ int shmk__rpc_send_frame(struct chan *ch, const struct frame_out *o,
 		}
 		if (rc < 0)
 			break;
-		shmk__rpc_fill(&m, o, off, flen);
+		shmk__rpc_frame_write(&m, o, off, flen);
 		rc = shmk_ring_commit(ch->out, &m);
 		if (rc < 0)
 			break;
@@ -119,11 +120,12 @@ int shmk__rpc_send_frame(struct chan *ch, const struct frame_out *o,
 		struct shmk_msg m;
 
 		if (shmk_ring_reserve(ch->out, &m, 100) == 0) {
-			shmk__rpc_fill(&m,
-				       &(struct frame_out){.type = F_CANCEL,
-							   .id = o->id,
-							   .corr = o->id},
-				       0, 0);
+			shmk__rpc_frame_write(
+				&m,
+				&(struct frame_out){.type = F_CANCEL,
+						    .id = o->id,
+						    .corr = o->id},
+				0, 0);
 			shmk_ring_commit(ch->out, &m);
 		}
 	}
@@ -492,7 +494,7 @@ int shmk__rpc_say_hello(struct chan *ch)
 
 	if (rc < 0)
 		return rc;
-	shmk__rpc_fill(&m, &(struct frame_out){.type = F_HELLO}, 0, 0);
+	shmk__rpc_frame_write(&m, &(struct frame_out){.type = F_HELLO}, 0, 0);
 	return shmk_ring_commit(ch->out, &m);
 }
 

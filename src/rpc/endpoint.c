@@ -635,8 +635,8 @@ SHMK__EXPORT int shmk_rpc_close(struct shmk_rpc *ep)
 		struct shmk_msg m;
 
 		if (shmk_ring_reserve(ep->chans->out, &m, 0) == 0) {
-			shmk__rpc_fill(&m, &(struct frame_out){.type = F_BYE},
-				       0, 0);
+			shmk__rpc_frame_write(
+				&m, &(struct frame_out){.type = F_BYE}, 0, 0);
 			shmk_ring_commit(ep->chans->out, &m);
 		}
 	}

@@ -432,8 +432,8 @@ static inline int malformed(struct chan *ch)
  * --------------------------------------------------------------------- */
 
 /* chan.c: the channel */
-void shmk__rpc_fill(struct shmk_msg *m, const struct frame_out *o, uint64_t off,
-		    uint32_t flen);
+void shmk__rpc_frame_write(struct shmk_msg *m, const struct frame_out *o,
+			   uint64_t off, uint32_t flen);
 int shmk__rpc_send_frame(struct chan *ch, const struct frame_out *o,
 			 uint64_t deadline, int stall_ms);
 int shmk__rpc_chan_busy(struct chan *ch);

@@ -94,13 +94,14 @@ void shmk__rpc_send_owed(struct chan *ch)
 			shmk_ring_abort(ch->out, &m);
 			return;
 		}
-		shmk__rpc_fill(&m,
-			       &(struct frame_out){.type = F_ERR,
-						   .status = -ECONNABORTED,
-						   .corr = corr,
-						   .data = cut_text,
-						   .len = sizeof(cut_text) - 1},
-			       0, sizeof(cut_text) - 1);
+		shmk__rpc_frame_write(
+			&m,
+			&(struct frame_out){.type = F_ERR,
+					    .status = -ECONNABORTED,
+					    .corr = corr,
+					    .data = cut_text,
+					    .len = sizeof(cut_text) - 1},
+			0, sizeof(cut_text) - 1);
 		if (shmk_ring_commit(ch->out, &m) < 0)
 			return;
 	}
