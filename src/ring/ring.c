@@ -68,31 +68,19 @@ static struct ring_part *part_of(struct shmk__region *reg, int k)
 }
 
 /* Adds a participant's counters to the global ones and zeroes them. */
-static void fold(struct shmk__region *reg, struct ring_part *p)
-{
-	int i, k;
-
-	for (k = 0; k < NOPS; k++)
-		for (i = 0; i < RING_OP_CTRS; i++) {
-			uint64_t v = atomic_exchange_explicit(
-				&p->op[k].ctr[i], 0, memory_order_relaxed);
-
-			if (v)
-				shmk__count(reg, i, v);
-		}
-}
-
 /*
- * A slot changes hands: what its last holder counted is kept, its intents
- * go.  Clearing them is safe: an unfinished position whose owner has no
- * live intent is recovered, which is right, as that owner is gone.
+ * A slot changes hands: its intents go.  Clearing them is safe: an
+ * unfinished position whose owner has no live intent is recovered, which
+ * is right, as that owner is gone.  Its counters stay where they are, and
+ * the next holder counts on from them: moving them into the header's
+ * (an exchange, then an add) would lose them to a process killed in
+ * between, and every reader of the counters adds up every slot anyway.
  */
 static void ring_reclaim(struct shmk__region *reg, int slot)
 {
 	struct ring_part *p = part_of(reg, slot);
 	int i;
 
-	fold(reg, p);
 	for (i = 0; i < NOPS; i++)
 		atomic_store_explicit(&p->op[i].intent, 0,
 				      memory_order_release);
@@ -223,12 +211,11 @@ SHMK__EXPORT int shmk_ring_close(struct shmk_ring *r)
 {
 	if (!r)
 		return 0;
-	/* What we counted outlives us.  Reservations and acquisitions
-	 * still open become a dead participant's: recovered by others. */
-	if (!r->reg.forked) {
-		fold(&r->reg, r->me);
+	/* What we counted stays in our slot (ring_reclaim() says why).
+	 * Reservations and acquisitions still open become a dead
+	 * participant's: recovered by others. */
+	if (!r->reg.forked)
 		shmk__ring_role_drop(r);
-	}
 	shmk__region_close(&r->reg);
 	free(r);
 	return 0;

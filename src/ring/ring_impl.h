@@ -88,10 +88,11 @@ struct ring_part {
 };
 _Static_assert(sizeof(struct ring_op) == SHMK__CACHELINE, "ring op");
 
-/* The ring's counters.  RING_C_*: an operation slot's (ring_op.ctr); the
- * same indices in the header's counter[] hold what closed or dead
- * participants folded in.  RING_G_*: the global ones, in the header's
- * counter[] only, after those.  The rpc layer's C_* are its own. */
+/* The ring's counters.  RING_C_*: an operation slot's (ring_op.ctr),
+ * kept in the slot for good; the same indices in the header's counter[]
+ * are added too (objects of earlier builds folded slots into them).
+ * RING_G_*: the global ones, in the header's counter[] only, after those.
+ * The rpc layer's C_* are its own. */
 enum {
 	RING_C_WRITTEN,
 	RING_C_BYTES_W,

@@ -18,31 +18,12 @@
  * The kind
  * --------------------------------------------------------------------- */
 
-/* Adds a participant's counters to the header's and zeroes them. */
-static void fold(struct shmk__region *r, struct topic_part *p)
-{
-	int i, k;
-
-	for (k = 0; k < NOPS; k++)
-		for (i = 0; i < NP_CTR; i++) {
-			uint64_t x = atomic_exchange_explicit(
-				&p->op[k].ctr[i], 0, memory_order_relaxed);
-
-			if (x)
-				shmk__count(r, i, x);
-		}
-	for (i = 0; i < NS_CTR; i++) {
-		uint64_t x = atomic_exchange_explicit(&p->sub.ctr[i], 0,
-						      memory_order_relaxed);
-
-		if (x)
-			shmk__count(r, S_DELIVERED + i, x);
-	}
-}
-
 /*
  * A slot changes hands: its last holder (gone, or closed with nothing
- * open) leaves its counters, and its subscription ends.  An intent of
+ * open) leaves its counters where they are (the next holder counts on
+ * from them: moving them into the header's, an exchange then an add,
+ * would lose them to a process killed in between), and its subscription
+ * ends.  An intent of
  * its for a claimed, unfinished message is not acted on here, nor
  * thrown away: the message may be a live publisher's (the holder died
  * before its claim, or after losing it), or the holder's own claim that
@@ -76,7 +57,6 @@ static void topic_reclaim(struct shmk__region *r, int slot)
 					      : 0,
 				      memory_order_release);
 	}
-	fold(r, p);
 	atomic_store_explicit(&p->sub.cursor, 0, memory_order_seq_cst);
 }
 
@@ -108,12 +88,17 @@ const struct shmk__kind shmk__topic_kind = {
 
 static int topic_attached(struct shmk_topic *t, struct shmk_topic **out, int rc)
 {
+	int i;
+
 	if (rc < 0) {
 		free(t);
 		return rc;
 	}
 	shmk__topic_view_of(&t->r, &t->v);
 	t->me = &t->v.parts[t->r.slot];
+	for (i = 0; i < NS_CTR; i++)
+		t->sub_base[i] = atomic_load_explicit(&t->me->sub.ctr[i],
+						      memory_order_relaxed);
 	shmk__async_init();
 	*out = t;
 	return 0;
@@ -202,7 +187,6 @@ SHMK__EXPORT int shmk_topic_close(struct shmk_topic *t)
 		}
 		if (t->subscribed)
 			shmk__topic_unsubscribe(t);
-		fold(&t->r, t->me);
 		shmk__ec_notify(&t->r, &t->v.ctl->data);
 	}
 	shmk__region_close(&t->r);

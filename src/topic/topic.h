@@ -114,9 +114,10 @@ _Static_assert(sizeof(struct topic_op) == SHMK__CACHELINE, "topic op");
 _Static_assert(sizeof(struct topic_sub) == SHMK__CACHELINE, "topic sub");
 _Static_assert(sizeof(struct topic_desc) == SHMK__CACHELINE, "topic desc");
 
-/* Counters: loan slots count P_*, subscriptions S_*; the header's
- * counter[] holds what closed or dead participants folded in (same
- * indices), then the shared ones.  shmk_stat adds the computed ones. */
+/* Counters: loan slots count P_*, subscriptions S_*, kept in the slot
+ * for good; the header's counter[] holds at the same indices what earlier
+ * builds folded in (added too), then the shared ones.  shmk_stat adds the
+ * computed ones. */
 enum {
 	P_PUBLISHED,
 	P_BYTES,
@@ -184,6 +185,9 @@ struct shmk_topic {
 	int subscribed, holding;
 	uint64_t cur;	   /* next message to take */
 	uint64_t held_pos; /* the message held in place */
+	/* Our slot's subscription counters when we took the slot (its last
+	 * holders' counts stay in it): my_ctr() counts from there. */
+	uint64_t sub_base[NS_CTR];
 };
 
 /* ---------------------------------------------------------------------
@@ -290,12 +294,13 @@ static inline int topic_wait(struct shmk_topic *t, struct shmk__ec *ec,
 			  SHMK__LIVENESS_SLICE_NS, SHMK__WAIT_ASYNC);
 }
 
-/* Our subscription's counters: written by its thread, read by any
- * (relaxed); folded into the header's only at close. */
+/* Our subscription's counters since we took the slot: written by its
+ * thread, read by any (relaxed); they stay in the slot when we go. */
 static inline uint64_t my_ctr(const struct shmk_topic *t, int i)
 {
 	return atomic_load_explicit(&t->me->sub.ctr[i - S_DELIVERED],
-				    memory_order_relaxed);
+				    memory_order_relaxed) -
+	       t->sub_base[i - S_DELIVERED];
 }
 
 /* ---------------------------------------------------------------------

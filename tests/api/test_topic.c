@@ -160,6 +160,19 @@ static void test_args(void)
 	CHECK_OK(shmk_topic_unsubscribe(s));
 	CHECK_RC(shmk_topic_receive(s, buf, sizeof(buf), 0), -ENOTCONN);
 	CHECK_OK(shmk_topic_close(s));
+	{
+		/* The slot s left is taken again: its counts stay in the
+		 * topic's, the new handle's own start at 0. */
+		struct shmk_topic_stats st;
+
+		s = sub_open(name, 0);
+		CHECK_OK(shmk_topic_publish(t, "f", 1, 0));
+		CHECK_EQ(shmk_topic_receive(s, buf, sizeof(buf), 0), 1);
+		CHECK_OK(shmk_topic_stats(s, &st));
+		CHECK_EQ(st.delivered, 3);
+		CHECK_EQ(st.my_delivered, 1);
+		CHECK_OK(shmk_topic_close(s));
+	}
 	CHECK_OK(shmk_topic_close(t));
 	CHECK_OK(shmk_topic_close(NULL));
 	CHECK_EQ(shmk_topic_capacity(NULL), 0);
