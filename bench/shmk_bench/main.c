@@ -134,6 +134,8 @@ static void usage(FILE *f)
 		"  --seconds S        time per measurement (default 0.25, "
 		"--full 0.5)\n"
 		"  --repeats N        repeats of each measurement (1..%d)\n"
+		"  --idle-clients N   idle clients of the rpc section's idle "
+		"row (0..%d)\n"
 		"  --csv | --json     results for machines on stdout\n"
 		"  --plot DIR         write PNG charts (gnuplot) and their "
 		"data into DIR\n"
@@ -145,7 +147,7 @@ static void usage(FILE *f)
 		"SHMK_BENCH_CORRUPT=N corrupts message N of every run\n"
 		"(to see the verifier catch it).  Exit status: 0, or 1 if "
 		"any measurement\nfailed.\n",
-		MAX_REP);
+		MAX_REP, RPC_IDLE_MAX);
 }
 
 static int parse_sizes(const char *s)
@@ -213,6 +215,18 @@ static int parse_args(int argc, char **argv, const char **only)
 					MAX_REP);
 				return 2;
 			}
+		} else if (!strcmp(a, "--idle-clients") && v) {
+			char *end;
+			long n = strtol(v, &end, 10);
+
+			i++;
+			if (end == v || *end || n < 0 || n > RPC_IDLE_MAX) {
+				fprintf(stderr,
+					"shmk bench: --idle-clients: 0 to %d\n",
+					RPC_IDLE_MAX);
+				return 2;
+			}
+			opt.rpc_idle = (int)n;
 		} else if (!strcmp(a, "--plot") && v) {
 			opt.plot = v, i++;
 		} else if (!strcmp(a, "--list")) {
@@ -349,6 +363,7 @@ int main(int argc, char **argv)
 	int rc, failed = 0;
 
 	opt.secs = -1;
+	opt.rpc_idle = -1;
 	opt.reps = 0;
 	opt.corrupt = corrupt ? atol(corrupt) : -1;
 	if ((rc = parse_args(argc, argv, &only)) >= 0 ||

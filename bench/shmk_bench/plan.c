@@ -459,9 +459,10 @@ int rpc_plan(int create)
 	for (j = 0; j < 2; j++, n++)
 		if (create)
 			rpc_rec("rpc-idle", &bt_rpc_shmk, 1024, 1, 1)->idle =
-				!j	       ? 0
-				: opt.rpc_full ? RPC_IDLE_FULL
-					       : RPC_IDLE_SHORT;
+				!j		    ? 0
+				: opt.rpc_idle >= 0 ? opt.rpc_idle
+				: opt.rpc_full	    ? RPC_IDLE_FULL
+						    : RPC_IDLE_SHORT;
 	for (s = 0; s < nrpc_sizes; s++, n++)
 		if (create)
 			rpc_rec("rpc-floor", &bt_rpc_floor, rpc_sizes[s], 1, 1);

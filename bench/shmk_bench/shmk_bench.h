@@ -41,11 +41,14 @@
 
 enum fmt { F_TEXT, F_CSV, F_JSON };
 
+#define RPC_IDLE_MAX 1000 /* --idle-clients at most */
+
 struct bench_opts {
 	int full;
 	int chart, peers, latency, topic, wake, rpc;
 	int topic_full; /* every size and subscriber count, not the short run */
 	int rpc_full;	/* every size and mode, not the short run */
+	int rpc_idle;	/* --idle-clients (-1: the default) */
 	enum fmt fmt;
 	const char *plot;
 	double secs; /* per measurement */
