@@ -29,10 +29,11 @@
  * docs/design.md has the argument; docs/format.md every byte.
  *
  * The files:
- *   ops.c    operation slots and intents, the single writer's and reader's
- *            roles, recovery of a dead participant's position, and what
- *            write.c and read.c share (argument checks, the wait, the
- *            check of a message handed back).
+ *   (here)   what every operation runs, inline: the argument checks,
+ *            taking and giving back an operation slot, entering a role,
+ *            the wait, the check of a message handed back.
+ *   ops.c    the slow paths: taking and dropping the single writer's and
+ *            reader's roles, recovery of a dead participant's position.
  *   write.c  reserve, commit, abort, write.  Calls ops.c.
  *   read.c   acquire, release, read, drain.  Calls ops.c.
  *   ring.c   geometry, the kind, create, open, close, the handle's
@@ -240,10 +241,10 @@ static inline int ring_op_get(struct shmk_ring *r)
 
 /*
  * Gives slot k back, its intent cleared.  Release: whoever sees the
- * cleared intent (acquire, in ops.c's intent_live()) sees what we published before
- * (the node's new sequence), so it cannot take our finished position for
- * an abandoned one.  Plain stores: no locked instruction at the end of an
- * operation.
+ * cleared intent (acquire, in ops.c's intent_live()) sees what we
+ * published before (the node's new sequence), so it cannot take our
+ * finished position for an abandoned one.  Plain stores: no locked
+ * instruction at the end of an operation.
  */
 static inline void ring_op_put(struct shmk_ring *r, int k)
 {

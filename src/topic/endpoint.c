@@ -19,19 +19,17 @@
  * --------------------------------------------------------------------- */
 
 /*
- * A slot changes hands: its last holder (gone, or closed with nothing
- * open) leaves its counters where they are (the next holder counts on
- * from them: moving them into the header's, an exchange then an add,
- * would lose them to a process killed in between), and its subscription
- * ends.  An intent of
- * its for a claimed, unfinished message is not acted on here, nor
- * thrown away: the message may be a live publisher's (the holder died
- * before its claim, or after losing it), or the holder's own claim that
- * a live publisher's intent names too (that one lost the claim, and will
- * need the message finished); only recover() tells, when no live intent
- * names it.  The intent stays, orphaned, with its granule count, until
- * the message is finished; op_get() passes over it meanwhile.  The
- * others are cleared.
+ * A slot changes hands: its last holder (gone, or closed with nothing open)
+ * leaves its counters where they are (the next holder counts on from them:
+ * moving them into the header's, an exchange then an add, would lose them to
+ * a process killed in between), and its subscription ends.  An intent of its
+ * for a claimed, unfinished message is not acted on here, nor thrown away:
+ * the message may be a live publisher's (the holder died before its claim,
+ * or after losing it), or the holder's own claim that a live publisher's
+ * intent names too (that one lost the claim, and will need the message
+ * finished); only recover() tells, when no live intent names it.  The intent
+ * stays, orphaned, with its granule count, until the message is finished;
+ * op_get() passes over it meanwhile.  The others are cleared.
  */
 static void topic_reclaim(struct shmk__region *r, int slot)
 {
