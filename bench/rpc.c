@@ -501,6 +501,8 @@ int rpc_shmk(struct rpc_run *r)
 			rc = bad(r->why, -EIO,
 				 "a client ended with status 0x%x", st);
 	}
+	if (!rc && (!r->timed || !worst))
+		rc = bad(r->why, -EIO, "no call was timed");
 	if (!rc)
 		r->calls_s = (double)r->timed / ((double)worst / 1e9);
 out:
@@ -644,6 +646,8 @@ int rpc_sock(struct rpc_run *r)
 	close(sv[1]);
 	pin(0);
 	rc = call_all(&c, &m);
+	if (rc == 0 && (!m.calls || !m.ns))
+		rc = bad(r->why, -EIO, "no call was timed");
 	if (rc == 0) {
 		r->timed = m.calls;
 		r->calls_s = (double)m.calls / ((double)m.ns / 1e9);
@@ -695,7 +699,10 @@ static void floor_round(char *sh, char *own, char *back, size_t size,
 int rpc_floor(struct rpc_run *r)
 {
 	size_t size = r->size;
-	char *sh = mmap(NULL, 2 * size + 64, PROT_READ | PROT_WRITE,
+	/* The request, the reply, then the flag on a cache line of its
+	 * own (aligned whatever the size). */
+	size_t flag_off = (2 * size + 63) / 64 * 64;
+	char *sh = mmap(NULL, flag_off + 64, PROT_READ | PROT_WRITE,
 			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	char *own = malloc(size), *back = malloc(size);
 	uint64_t t0, t1, k = 0, end, n = 0;
@@ -710,7 +717,7 @@ int rpc_floor(struct rpc_run *r)
 		rc = bad(r->why, -ENOMEM, "out of memory");
 		goto out;
 	}
-	flag = (_Atomic uint64_t *)(void *)(sh + 2 * size);
+	flag = (_Atomic uint64_t *)(void *)(sh + flag_off);
 	atomic_store(flag, 0);
 	memset(own, 1, size);
 	memset(back, 0, size);
@@ -770,7 +777,7 @@ int rpc_floor(struct rpc_run *r)
 	}
 out:
 	if (sh != MAP_FAILED)
-		munmap(sh, 2 * size + 64);
+		munmap(sh, flag_off + 64);
 	free(own);
 	free(back);
 	return rc;

@@ -49,7 +49,8 @@ const char *a_kind(const char *kind, char *buf, size_t cap);
  * value is not for the tool to decode: shmk_stat() gives both in flags. */
 int geom_is_mode(int kind, int i);
 /* "nodes=8 node_size=4096": n geometry fields of a kind, a ring's mode
- * from flags (SHMK_F_SINGLE_WRITER, SHMK_F_SINGLE_READER). */
+ * and a topic's policy from flags (SHMK_F_SINGLE_WRITER, _READER,
+ * SHMK_F_LOSSY). */
 const char *geom_of(int kind, const uint64_t *geom, int n, unsigned flags,
 		    char *buf, size_t cap);
 
