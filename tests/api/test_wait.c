@@ -650,7 +650,12 @@ static void test_sleeping_path(void)
 			(unsigned long long)st.wakeups,
 			(unsigned long long)st.empty_waits);
 	CHECK(st.empty_waits >= 1);
-	CHECK(st.wakeups >= 1 && st.wakeups <= 2 * st.empty_waits);
+	/* A reader keeping pace (a sanitizer's slow writes) also leaves the
+	 * bit when its announced look finds the message, which counts no
+	 * wait: there the old bound, one wake-up a message at most, holds. */
+	CHECK(st.wakeups >= 1 &&
+	      (st.wakeups <= 2 * st.empty_waits ||
+	       st.wakeups <= (CHECK_SANITIZED ? 200u : 100u)));
 	CHECK_OK(shmk_ring_close(w));
 	printf("  sleeping path: 2 bursts of 100 to a sleeping reader, %llu "
 	       "wake-ups for %llu waits; no system call with nobody "
